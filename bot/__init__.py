@@ -1,0 +1,1 @@
+"""hrd-bot engine: configuration, the neutral message model, transports, storage, content."""

@@ -1,0 +1,1 @@
+"""Admin-edited content: schema, loading with line-numbered errors, cross-file checks."""

@@ -1,0 +1,116 @@
+"""The shape of every content file. Unknown keys are errors: a typo must not pass silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+NEEDS = ("digital", "legal", "physical", "psychosocial", "medical")
+TOPICS = ("arrest", "protest", "surveillance", "registration")
+EXITS = ("@contacts", "@menu")
+
+Need = Literal["digital", "legal", "physical", "psychosocial", "medical"]
+Topic = Literal["arrest", "protest", "surveillance", "registration"]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")]
+
+
+def _country_code(value: str) -> str:
+    import pycountry
+
+    if value != "*" and pycountry.countries.get(alpha_2=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166 alpha-2 country code (or '*')")
+    return value
+
+
+def _language_code(value: str) -> str:
+    import pycountry
+
+    if pycountry.languages.get(alpha_2=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 639-1 language code")
+    return value
+
+
+CountryCode = Annotated[str, AfterValidator(_country_code)]
+LanguageCode = Annotated[str, AfterValidator(_language_code)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Option(Strict):
+    """A button under a guide step: goes to another node, or leaves to contacts or the menu."""
+
+    label: Text
+    next: Annotated[str, StringConstraints(pattern=r"^(@contacts|@menu|[a-z0-9][a-z0-9-]*)$")]
+
+
+class Node(Strict):
+    """One screen of a guide. A node without options is a leaf: its steps end the path."""
+
+    text: Text
+    steps: tuple[Text, ...] = ()
+    options: tuple[Option, ...] = ()
+
+
+class Guide(Strict):
+    id: Slug
+    title: Text
+    summary: Text
+    needs: tuple[Need, ...] = ("digital",)
+    order: int = 100
+    start: Slug
+    nodes: dict[Slug, Node]
+
+
+class Source(Strict):
+    title: Text
+    url: HttpUrl
+
+
+class LegalTopic(Strict):
+    last_reviewed: dt.date
+    text: Text
+    sources: tuple[Source, ...] = Field(min_length=1)
+
+
+class CountryLegal(Strict):
+    country: CountryCode
+    names: tuple[Text, ...] = ()
+    sample: bool = True
+    topics: dict[Topic, LegalTopic]
+
+
+class Channel(Strict):
+    kind: Literal["web", "email", "phone", "signal", "whatsapp", "telegram", "matrix", "form"]
+    value: Text
+
+
+class Contact(Strict):
+    id: Slug
+    name: Text
+    description: Text
+    countries: tuple[CountryCode, ...] = Field(min_length=1)
+    languages: tuple[LanguageCode, ...] = Field(min_length=1)
+    needs: tuple[Need, ...] = Field(min_length=1)
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    hours: Text
+    response_time: Text
+    source: HttpUrl
+
+
+class ContactList(Strict):
+    contacts: tuple[Contact, ...]
+
+
+class LanguageInfo(Strict):
+    name: Text
+    direction: Literal["ltr", "rtl"] = "ltr"
+
+
+class Strings(Strict):
+    language: LanguageInfo
+    strings: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+$")], Text]

@@ -1,0 +1,107 @@
+"""The platform-neutral message model.
+
+Transports turn platform updates into `Incoming` and render `Reply`; handlers see
+nothing else, so a conversation behaves the same on Telegram, Matrix and the console.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+__all__ = [
+    "ChatRef",
+    "Choice",
+    "Incoming",
+    "Reply",
+    "Transport",
+    "UserRef",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person, known only by a keyed pseudonym of their platform id."""
+
+    platform: str
+    pseudonym: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.pseudonym}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where to answer. `address` is the transport's own opaque id and never logged."""
+
+    platform: str
+    address: str
+    private: bool = True
+
+    def __repr__(self) -> str:
+        return f"ChatRef(platform={self.platform!r}, private={self.private})"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One option offered to the user; `id` comes back in `Incoming.choice` when pressed."""
+
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What a user sent: typed text, or a pressed choice (never both)."""
+
+    user: UserRef
+    chat: ChatRef
+    text: str | None = None
+    choice: str | None = None
+    language_hint: str | None = None
+    message_id: str | None = None
+    raw_size: int = 0
+
+    def __repr__(self) -> str:
+        return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the bot says back: one screen of text and the choices under it.
+
+    `ttl` asks the transport to delete the message after that long; `sensitive`
+    marks a message whose content must not linger on a seized phone or in a group.
+    `rtl` tells transports that render plain text to keep right-to-left order.
+    `erase_chat` (after `/forget`) asks the transport to delete what it still can of
+    this chat once the reply is shown, then let the reply itself expire.
+    """
+
+    text: str
+    choices: tuple[Choice, ...] = ()
+    ttl: timedelta | None = None
+    sensitive: bool = False
+    rtl: bool = False
+    erase_chat: bool = False
+
+    def __repr__(self) -> str:
+        return f"Reply(choices={len(self.choices)}, sensitive={self.sensitive})"
+
+
+Handler = Callable[[Incoming], Awaitable[Sequence[Reply]]]
+"""What a transport calls for every incoming message: the whole bot, seen from outside."""
+
+
+class Transport(Protocol):
+    """A platform connection. `run` returns when the transport is finished (end of input, stop)."""
+
+    name: str
+
+    async def run(self, handle: Handler) -> None: ...
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None: ...
+
+    async def stop(self) -> None: ...

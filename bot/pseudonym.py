@@ -1,0 +1,25 @@
+"""Keyed pseudonyms: platform user ids never reach storage or logs in the clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from bot.model import UserRef
+
+
+class Pseudonymizer:
+    """HMAC-SHA256 with a secret kept inside the encrypted database."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("pseudonym secret too short")
+        self._secret = secret
+
+    def user(self, platform: str, platform_user_id: str) -> UserRef:
+        message = f"{platform}\x00{platform_user_id}".encode()
+        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+        return UserRef(platform=platform, pseudonym=digest[:32])
+
+    def __repr__(self) -> str:
+        return "Pseudonymizer(***)"

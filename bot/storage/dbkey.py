@@ -1,0 +1,74 @@
+"""Where the SQLCipher key comes from: the environment, a key file, or (console only) a new file."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class KeyError_(Exception):  # noqa: N801 - avoid shadowing the builtin KeyError
+    """The key cannot be used; the message is safe to print."""
+
+
+@dataclass(frozen=True, slots=True)
+class DbKey:
+    """A raw 256-bit key (fast open) or a passphrase (PBKDF2 inside SQLCipher)."""
+
+    value: str
+    created_at: Path | None = None
+
+    def pragma(self) -> str:
+        if _HEX_KEY.match(self.value):
+            return f"PRAGMA key = \"x'{self.value.lower()}'\""
+        quoted = self.value.replace("'", "''")
+        return f"PRAGMA key = '{quoted}'"
+
+    def __repr__(self) -> str:
+        return "DbKey(***)"
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise KeyError_(f"key file {path} does not exist") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyError_(f"key file {path} is readable by others; run: chmod 600 {path}")
+    value = path.read_text(encoding="utf-8").strip()
+    if not value:
+        raise KeyError_(f"key file {path} is empty")
+    return value
+
+
+def _create_key_file(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def resolve_db_key(
+    env: dict[str, str], data_dir: Path, *, may_create: bool
+) -> DbKey:
+    """HRD_BOT_DB_KEY, else HRD_BOT_DB_KEY_FILE, else the data dir's key file (created if allowed)."""
+    if value := env.get("HRD_BOT_DB_KEY", "").strip():
+        return DbKey(value)
+    if file := env.get("HRD_BOT_DB_KEY_FILE", "").strip():
+        return DbKey(_read_key_file(Path(file)))
+    local = data_dir / "db.key"
+    if local.exists():
+        return DbKey(_read_key_file(local))
+    if not may_create:
+        raise KeyError_(
+            "no database key: set HRD_BOT_DB_KEY or HRD_BOT_DB_KEY_FILE "
+            "(a deployment keeps the key off the data disk)"
+        )
+    return DbKey(_create_key_file(local), created_at=local)
