@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ class WrongKeyError(Exception):
 
 
 def _connect(path: Path, key: DbKey) -> Connection:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA cipher_log_level = NONE")
     conn.execute(key.pragma())
@@ -42,6 +42,7 @@ def _connect(path: Path, key: DbKey) -> Connection:
         "PRAGMA temp_store = MEMORY",
     ):
         conn.execute(pragma)
+    path.chmod(0o600)
     return conn
 
 
@@ -63,7 +64,6 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlcipher")
         loop = asyncio.get_running_loop()
         try:
@@ -72,8 +72,6 @@ class Database:
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        with contextlib.suppress(FileNotFoundError):
-            path.chmod(0o600)
         return cls(path, conn, executor)
 
     async def run(self, work: Callable[[Connection], T]) -> T:

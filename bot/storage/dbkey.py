@@ -12,7 +12,7 @@ from pathlib import Path
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-class KeyError_(Exception):  # noqa: N801 - avoid shadowing the builtin KeyError
+class KeyError_(Exception):
     """The key cannot be used; the message is safe to print."""
 
 
@@ -55,10 +55,8 @@ def _create_key_file(path: Path) -> str:
     return value
 
 
-def resolve_db_key(
-    env: dict[str, str], data_dir: Path, *, may_create: bool
-) -> DbKey:
-    """HRD_BOT_DB_KEY, else HRD_BOT_DB_KEY_FILE, else the data dir's key file (created if allowed)."""
+def resolve_db_key(env: dict[str, str], data_dir: Path, *, may_create: bool) -> DbKey:
+    """HRD_BOT_DB_KEY, else HRD_BOT_DB_KEY_FILE, else the data dir's key file if allowed."""
     if value := env.get("HRD_BOT_DB_KEY", "").strip():
         return DbKey(value)
     if file := env.get("HRD_BOT_DB_KEY_FILE", "").strip():

@@ -1,4 +1,4 @@
-"""Schema versions. Each entry moves the database from version i to i+1; never edit a shipped one."""
+"""Schema versions: entry i moves the database from version i to i+1. Never edit a shipped one."""
 
 from __future__ import annotations
 

@@ -1,0 +1,160 @@
+"""`hrd-bot`: run the bot, and the admin commands around it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.app import App
+from bot.config import ConfigError, Settings
+from bot.content.loader import load_library
+from bot.content.problems import Problem
+from bot.logs import setup_logging
+from bot.model import Transport
+from bot.storage import Database, KeyError_, WrongKeyError, resolve_db_key
+from bot.transports.console import ConsoleTransport
+
+log = logging.getLogger("hrd_bot")
+
+
+def _print_problems(problems: Sequence[Problem]) -> None:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+
+
+def _transports(settings: Settings, app: App, console: bool) -> list[Transport]:
+    found: list[Transport] = []
+    if console:
+        found.append(ConsoleTransport(app.pseudonyms))
+    return found
+
+
+def _wants_console(settings: Settings, flag: bool | None) -> bool:
+    if flag is not None:
+        return flag
+    return not any(
+        settings.secret(n) for n in ("TELEGRAM_BOT_TOKEN", "MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD")
+    )
+
+
+async def _serve(settings: Settings, app: App, transports: list[Transport]) -> None:
+    loop = asyncio.get_running_loop()
+    pid_file = settings.data_dir / "hrd-bot.pid"
+    pid_file.write_text(str(os.getpid()))
+
+    def reload() -> None:
+        problems = app.reload_content(settings.content_dir)
+        errors = [p for p in problems if not p.warning]
+        log.warning("content reload %s (%d errors)", "refused" if errors else "done", len(errors))
+
+    stopping: set[asyncio.Task[None]] = set()
+
+    def stop() -> None:
+        for transport in transports:
+            task = loop.create_task(transport.stop())
+            stopping.add(task)
+            task.add_done_callback(stopping.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        await asyncio.gather(*(t.run(app.handle) for t in transports))
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+
+
+async def run_bot(settings: Settings, console: bool | None) -> int:
+    use_console = _wants_console(settings, console)
+    key = resolve_db_key(dict(settings.env), settings.data_dir, may_create=use_console)
+    if key.created_at is not None:
+        print(
+            f"Created a new database key at {key.created_at} (mode 0600). "
+            "A production deployment keeps the key elsewhere: set HRD_BOT_DB_KEY_FILE.",
+            file=sys.stderr,
+        )
+    library, problems = load_library(settings.content_dir)
+    if library is None:
+        _print_problems(problems)
+        print("error: content has errors; the bot did not start", file=sys.stderr)
+        return 1
+    db = await Database.open(settings.database_path, key)
+    try:
+        app = await App.open(db, library, sensitive_ttl=settings.sensitive_ttl)
+        transports = _transports(settings, app, use_console)
+        if not transports:
+            print("error: no transport configured", file=sys.stderr)
+            return 1
+        log.info("started: %s", ", ".join(t.name for t in transports))
+        await _serve(settings, app, transports)
+    finally:
+        await db.close()
+    return 0
+
+
+def validate_content(folder: Path, strict: bool) -> int:
+    _, problems = load_library(folder)
+    _print_problems(problems)
+    errors = sum(not p.warning for p in problems)
+    warnings = len(problems) - errors
+    print(f"{folder}: {errors} errors, {warnings} warnings", file=sys.stderr)
+    return 1 if errors or (strict and warnings) else 0
+
+
+def reload_content(settings: Settings) -> int:
+    loaded, problems = load_library(settings.content_dir)
+    _print_problems(problems)
+    if loaded is None:
+        print("error: content has errors; the running bot keeps the old content", file=sys.stderr)
+        return 1
+    pid_file = settings.data_dir / "hrd-bot.pid"
+    try:
+        os.kill(int(pid_file.read_text()), signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        print(f"error: no running bot found ({pid_file})", file=sys.stderr)
+        return 1
+    print("reload sent to the running bot", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hrd-bot", description=__doc__)
+    commands = top.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="start the bot (the console when no token is set)")
+    run.add_argument("--console", action=argparse.BooleanOptionalAction, default=None)
+    content = commands.add_parser("content", help="check or reload content files")
+    content_commands = content.add_subparsers(dest="action", required=True)
+    validate = content_commands.add_parser("validate", help="check content; exit 1 on errors")
+    validate.add_argument("folder", nargs="?", type=Path)
+    validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    content_commands.add_parser("reload", help="validate, then tell the running bot to reload")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        setup_logging(settings.log_level)
+        if args.command == "content" and args.action == "validate":
+            return validate_content(args.folder or settings.content_dir, args.strict)
+        if args.command == "content":
+            return reload_content(settings)
+        return asyncio.run(run_bot(settings, getattr(args, "console", None)))
+    except (ConfigError, KeyError_, WrongKeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Checks across a file or across languages that a schema alone cannot express."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Mapping
+from pathlib import Path
+
+from bot.content.library import FALLBACK, LanguagePack
+from bot.content.problems import Problem
+from bot.content.schema import EXITS, Guide
+from bot.content.source import Document
+
+SCREEN_CHARS = 900
+
+
+def _targets(guide: Guide, node_id: str) -> list[str]:
+    return [o.next for o in guide.nodes[node_id].options if o.next in guide.nodes]
+
+
+def _ends(guide: Guide) -> set[str]:
+    return {
+        node_id
+        for node_id, node in guide.nodes.items()
+        if not node.options or any(o.next in EXITS for o in node.options)
+    }
+
+
+def _reachable(starts: set[str], edges: Mapping[str, list[str]]) -> set[str]:
+    seen, todo = set(starts), list(starts)
+    while todo:
+        for nxt in edges.get(todo.pop(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def check_guide(guide: Guide, doc: Document) -> list[Problem]:
+    """Targets exist, every node is reachable, every node can reach an end, the start acts."""
+    problems: list[Problem] = []
+
+    def add(at: tuple[str | int, ...], message: str, *, warning: bool = False) -> None:
+        problems.append(Problem(doc.path, doc.line_of(at), message, warning))
+
+    if guide.start not in guide.nodes:
+        add(("start",), f"start node {guide.start!r} does not exist")
+        return problems
+    if not guide.nodes[guide.start].steps:
+        add(("nodes", guide.start), "the start node must give at least one concrete step")
+    for node_id, node in guide.nodes.items():
+        for i, option in enumerate(node.options):
+            if option.next not in guide.nodes and option.next not in EXITS:
+                add(("nodes", node_id, "options", i, "next"), f"unknown node {option.next!r}")
+        size = len(node.text) + sum(len(s) for s in node.steps)
+        if size > SCREEN_CHARS:
+            add(
+                ("nodes", node_id), f"{size} characters: longer than one phone screen", warning=True
+            )
+    edges = {node_id: _targets(guide, node_id) for node_id in guide.nodes}
+    for node_id in sorted(set(guide.nodes) - _reachable({guide.start}, edges)):
+        add(("nodes", node_id), f"node {node_id!r} cannot be reached from {guide.start!r}")
+    backwards: dict[str, list[str]] = {}
+    for source, targets in edges.items():
+        for target in targets:
+            backwards.setdefault(target, []).append(source)
+    for node_id in sorted(set(guide.nodes) - _reachable(_ends(guide), backwards)):
+        add(("nodes", node_id), f"node {node_id!r} is in a loop with no way out")
+    return problems
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _check_strings(
+    pack: LanguagePack, english: LanguagePack, doc: Document | None
+) -> list[Problem]:
+    problems: list[Problem] = []
+    path = doc.path if doc else Path(pack.code)
+    for key, text in pack.strings.items():
+        line = doc.line_of(("strings", key)) if doc else 1
+        if key not in english.strings:
+            problems.append(Problem(path, line, f"unknown string {key!r} (not in English)"))
+        elif _fields(text) != _fields(english.strings[key]):
+            want = ", ".join(sorted(_fields(english.strings[key]))) or "none"
+            problems.append(Problem(path, line, f"{key}: placeholders must be {{{want}}}"))
+    for key in english.strings:
+        if key not in pack.strings:
+            problems.append(Problem(path, 1, f"missing string {key!r}", warning=True))
+    return problems
+
+
+def check_translations(
+    root: Path, packs: Mapping[str, LanguagePack], docs: Mapping[Path, Document]
+) -> list[Problem]:
+    """Other languages may lag English (it is shown instead) but may not invent keys."""
+    english = packs[FALLBACK]
+    problems: list[Problem] = []
+    for code, pack in packs.items():
+        if code == FALLBACK:
+            continue
+        folder = root / code
+        problems += _check_strings(pack, english, docs.get(folder / "strings.yaml"))
+        for kind, mine, theirs in (
+            ("guide", pack.guides, english.guides),
+            ("legal country", pack.legal, english.legal),
+            ("contact", {c.id: c for c in pack.contacts}, {c.id: c for c in english.contacts}),
+        ):
+            for item in sorted(set(theirs) - set(mine)):
+                message = f"missing {kind} {item!r} that English has (English is shown)"
+                problems.append(Problem(folder, 1, message, warning=True))
+        for guide_id, guide in pack.guides.items():
+            if (original := english.guides.get(guide_id)) and set(guide.nodes) != set(
+                original.nodes
+            ):
+                path = folder / "guides" / f"{guide_id}.yaml"
+                problems.append(
+                    Problem(path, 1, "nodes differ from the English guide", warning=True)
+                )
+    return problems

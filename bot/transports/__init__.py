@@ -1,0 +1,1 @@
+"""Transports: each turns one platform's updates into the neutral model and back."""

@@ -1,0 +1,81 @@
+"""The main menu, help, language choice and `/forget`."""
+
+from __future__ import annotations
+
+from bot.model import Choice
+from handlers.context import BACK, Args, Context, Screen
+from handlers.screens import screen
+
+_MENU = {
+    "menu:guides": "guides",
+    "menu:legal": "legal_countries",
+    "menu:contacts": "contacts_need",
+    "menu:language": "language",
+    "menu:forget": "forget",
+    "menu:help": "help",
+}
+
+
+def render_menu(ctx: Context, args: Args) -> Screen:
+    choices: list[Choice] = []
+    resume = ctx.state.get("resume")
+    if resume and (guide := ctx.t.guide(resume["guide"])) is not None:
+        choices.append(ctx.choice("menu:resume", "menu.resume", title=guide.title))
+    choices += [ctx.choice(cid, cid.replace(":", ".")) for cid in _MENU]
+    return Screen(ctx.t("menu.text"), tuple(choices))
+
+
+async def choose_menu(ctx: Context, args: Args, choice: str) -> bool:
+    if choice == "menu:resume" and (resume := ctx.state.get("resume")):
+        ctx.go("guide", **resume)
+        return True
+    if target := _MENU.get(choice):
+        ctx.go(target)
+        return True
+    return False
+
+
+def render_help(ctx: Context, args: Args) -> Screen:
+    return Screen(ctx.t("help.text"), ctx.nav())
+
+
+def render_language(ctx: Context, args: Args) -> Screen:
+    hint = ctx.library.resolve(ctx.msg.language_hint)
+    packs = sorted(ctx.library.languages(), key=lambda p: p.code != hint)
+    choices = tuple(Choice(f"lang:{p.code}", p.info.name) for p in packs)
+    first = ctx.session.language is None
+    text = ctx.t("language.welcome" if first else "language.text")
+    return Screen(text, choices if first else (*choices, *ctx.nav()))
+
+
+async def choose_language(ctx: Context, args: Args, choice: str) -> bool:
+    code = choice.removeprefix("lang:")
+    if code == choice or code not in ctx.library.packs:
+        return False
+    ctx.session.language = code
+    ctx.t = ctx.library.translator(code)
+    ctx.home()
+    ctx.notice("language.set")
+    return True
+
+
+def render_forget(ctx: Context, args: Args) -> Screen:
+    return Screen(
+        ctx.t("forget.text"),
+        (ctx.choice("forget:yes", "forget.yes"), ctx.choice(BACK, "forget.no")),
+        sensitive=True,
+    )
+
+
+async def choose_forget(ctx: Context, args: Args, choice: str) -> bool:
+    if choice != "forget:yes":
+        return False
+    await ctx.forget_user()
+    ctx.forgotten = True
+    return True
+
+
+screen("menu", render_menu, choose_menu)
+screen("help", render_help)
+screen("language", render_language, choose_language)
+screen("forget", render_forget, choose_forget)

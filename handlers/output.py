@@ -1,0 +1,48 @@
+"""Turn a screen into one reply: page it for a small screen, keep right-to-left text in order."""
+
+from __future__ import annotations
+
+from bot.model import Choice
+
+SCREEN_CHARS = 900
+RLM = "\u200f"
+
+
+def _pieces(text: str, limit: int) -> list[str]:
+    """Split at paragraphs, then lines, then words, so no piece exceeds `limit`."""
+    for separator in ("\n\n", "\n", " "):
+        parts = text.split(separator)
+        if len(parts) > 1:
+            break
+    else:
+        return [text[i : i + limit] for i in range(0, len(text), limit)]
+    pieces: list[str] = []
+    for part in parts:
+        pieces += [part] if len(part) <= limit else _pieces(part, limit)
+    return [p + separator for p in pieces[:-1]] + pieces[-1:]
+
+
+def paginate(text: str, limit: int = SCREEN_CHARS) -> list[str]:
+    pages: list[str] = []
+    current = ""
+    for piece in _pieces(text, limit):
+        if current and len(current) + len(piece) > limit:
+            pages.append(current.strip())
+            current = ""
+        current += piece
+    if current.strip() or not pages:
+        pages.append(current.strip())
+    return pages
+
+
+def directed(text: str, rtl: bool) -> str:
+    """Start every line with a right-to-left mark so lines opening with Latin or digits stay RTL."""
+    if not rtl:
+        return text
+    return "\n".join(
+        RLM + line if line and not line.startswith(RLM) else line for line in text.split("\n")
+    )
+
+
+def directed_choices(choices: tuple[Choice, ...], rtl: bool) -> tuple[Choice, ...]:
+    return tuple(Choice(c.id, directed(c.label, rtl)) for c in choices) if rtl else choices

@@ -1,0 +1,140 @@
+"""Entry point for every message: check the input, run commands and choices, render one screen."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Awaitable, Callable
+
+from bot.content.library import Library
+from bot.countries import fold
+from bot.model import Choice, Incoming, Reply
+from bot.sessions import Session
+from handlers import contacts, guides, legal, menu  # noqa: F401  (register their screens)
+from handlers.context import BACK, MENU, MORE, Context
+from handlers.output import directed, directed_choices, paginate
+from handlers.screens import SCREENS
+
+MAX_INPUT_CHARS = 4000
+_ALLOWED_CONTROLS = {"\n", "\t", "\r"}
+
+
+def input_problem(msg: Incoming) -> str | None:
+    """The strings key explaining why this message cannot be read, if it cannot."""
+    if msg.choice is not None:
+        return None
+    if msg.text is None:
+        return "error.unsupported"
+    if len(msg.text) > MAX_INPUT_CHARS or msg.raw_size > MAX_INPUT_CHARS * 4:
+        return "error.too_long"
+    for ch in msg.text:
+        if ch == "\ufffd" or (
+            unicodedata.category(ch) in ("Cc", "Cs", "Co") and ch not in _ALLOWED_CONTROLS
+        ):
+            return "error.binary"
+    if not msg.text.strip():
+        return "error.empty"
+    return None
+
+
+def _offered(ctx: Context) -> list[tuple[str, str]]:
+    return [(str(i), str(label)) for i, label in ctx.state.get("offered", [])]
+
+
+def match_choice(text: str, offered: list[tuple[str, str]]) -> str | None:
+    """A typed number (1-based) or label picks that choice."""
+    cleaned = text.strip().rstrip(".)")
+    if cleaned.isdigit() and 1 <= int(cleaned) <= len(offered):
+        return offered[int(cleaned) - 1][0]
+    wanted = fold(text)
+    matches = [cid for cid, label in offered if fold(label) == wanted]
+    return matches[0] if matches else None
+
+
+async def _choose(ctx: Context, choice: str) -> None:
+    if choice == BACK:
+        ctx.back()
+    elif choice == MENU:
+        ctx.home()
+    elif choice == MORE:
+        ctx.state["page"] = int(ctx.state.get("page", 0)) + 1
+    else:
+        name, args = ctx.at
+        if not await SCREENS[name].choose(ctx, args, choice):
+            ctx.notice("error.stale")
+
+
+async def _command(ctx: Context, command: str) -> None:
+    name = command.split()[0].split("@")[0].lower()
+    if name in ("/start", "/menu"):
+        if ctx.session.language is None:
+            ctx.replace("language")
+        else:
+            ctx.home()
+    elif name == "/cancel":
+        ctx.home()
+        ctx.notice("cancel.done")
+    elif name in ("/help", "/language", "/forget"):
+        ctx.go(name[1:])
+    else:
+        ctx.notice("error.command")
+
+
+async def _handle(ctx: Context) -> None:
+    msg = ctx.msg
+    if (problem := input_problem(msg)) is not None:
+        ctx.notice(problem)
+        return
+    if msg.choice is not None:
+        offered = {cid for cid, _ in _offered(ctx)}
+        await (_choose(ctx, msg.choice) if msg.choice in offered else _stale(ctx))
+        return
+    text = (msg.text or "").strip()
+    if text.startswith("/"):
+        await _command(ctx, text)
+    elif (choice := match_choice(text, _offered(ctx))) is not None:
+        await _choose(ctx, choice)
+    elif ctx.state.get("typing"):
+        name, args = ctx.at
+        if not await SCREENS[name].typed(ctx, args, text):
+            ctx.notice("error.choose")
+    elif ctx.session.known:
+        ctx.notice("error.choose")
+
+
+async def _stale(ctx: Context) -> None:
+    ctx.notice("error.stale")
+
+
+def render(ctx: Context) -> Reply:
+    name, args = ctx.at
+    if name not in SCREENS:
+        ctx.home()
+        name, args = ctx.at
+    screen = SCREENS[name].render(ctx, args)
+    pages = paginate(screen.text)
+    page = min(int(ctx.state.get("page", 0)), len(pages) - 1)
+    text = pages[page] + (f"\n\n({page + 1}/{len(pages)})" if len(pages) > 1 else "")
+    choices = screen.choices
+    if page < len(pages) - 1:
+        choices = (Choice(MORE, ctx.t("nav.more")), *choices)
+    if ctx.t.fell_back:
+        ctx.notices.append(ctx.t("fallback.note"))
+    ctx.state["offered"] = [[c.id, c.label] for c in choices]
+    ctx.state["typing"] = screen.typing
+    rtl = ctx.t.rtl
+    body = "\n\n".join([*ctx.notices, text])
+    return Reply(
+        directed(body, rtl), directed_choices(choices, rtl), sensitive=screen.sensitive, rtl=rtl
+    )
+
+
+async def respond(
+    msg: Incoming, session: Session, library: Library, forget: Callable[[], Awaitable[None]]
+) -> Reply:
+    """Handle one message; the caller saves `session` unless the reply erases the chat."""
+    ctx = Context(msg=msg, session=session, library=library, forget_user=forget)
+    await _handle(ctx)
+    if ctx.forgotten:
+        done = directed(ctx.t("forget.done"), ctx.t.rtl)
+        return Reply(done, sensitive=True, rtl=ctx.t.rtl, erase_chat=True)
+    return render(ctx)
