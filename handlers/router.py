@@ -131,8 +131,13 @@ def render(ctx: Context) -> Reply:
 async def respond(
     msg: Incoming, session: Session, library: Library, forget: Callable[[], Awaitable[None]]
 ) -> Reply:
-    """Handle one message; the caller saves `session` unless the reply erases the chat."""
+    """Handle one message; the caller saves `session` unless the reply erases the chat.
+
+    Outside a private chat nothing is read or shown: only a pointer to a private chat.
+    """
     ctx = Context(msg=msg, session=session, library=library, forget_user=forget)
+    if not msg.chat.private:
+        return Reply(directed(ctx.t("group.pointer"), ctx.t.rtl), rtl=ctx.t.rtl)
     await _handle(ctx)
     if ctx.forgotten:
         done = directed(ctx.t("forget.done"), ctx.t.rtl)

@@ -15,4 +15,16 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at INTEGER NOT NULL
     );
     """,
+    """
+    CREATE TABLE chat_messages (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        delete_at INTEGER
+    );
+    CREATE INDEX chat_messages_due ON chat_messages (delete_at) WHERE delete_at IS NOT NULL;
+    CREATE INDEX chat_messages_chat ON chat_messages (platform, chat);
+    """,
 )
