@@ -90,7 +90,7 @@ class App:
             log.info("forget: erased a user's data")
 
         reply = await respond(msg, session, self.library, forget)
-        if not reply.erase_chat:
+        if msg.chat.private and not reply.erase_chat:
             await self.sessions.save(session)
         return reply
 

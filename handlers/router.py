@@ -64,12 +64,14 @@ async def _choose(ctx: Context, choice: str) -> None:
 
 
 async def _command(ctx: Context, command: str) -> None:
+    """`/start` from someone the bot knows resumes where they were (after a restart, too)."""
     name = command.split()[0].split("@")[0].lower()
-    if name in ("/start", "/menu"):
-        if ctx.session.language is None:
-            ctx.replace("language")
-        else:
-            ctx.home()
+    if ctx.session.language is None and name in ("/start", "/menu"):
+        ctx.replace("language")
+    elif name == "/start":
+        ctx.notice("start.again")
+    elif name == "/menu":
+        ctx.home()
     elif name == "/cancel":
         ctx.home()
         ctx.notice("cancel.done")

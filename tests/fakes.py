@@ -1,0 +1,74 @@
+"""A transport double that records every reply, and a user who reads and presses like a person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.app import App
+from bot.model import ChatRef, Choice, Handler, Incoming, Reply
+
+
+@dataclass
+class FakeTransport:
+    """Implements the Transport protocol; `sent` keeps (chat, reply) in order."""
+
+    name: str = "fake"
+    sent: list[tuple[ChatRef, Reply]] = field(default_factory=list)
+
+    async def run(self, handle: Handler) -> None:
+        return None
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        self.sent.append((chat, reply))
+
+    async def stop(self) -> None:
+        return None
+
+
+@dataclass
+class FakeUser:
+    """One person in a private chat with the bot."""
+
+    app: App
+    transport: FakeTransport
+    platform_id: str = "1001"
+    hint: str | None = "en"
+    private: bool = True
+
+    @property
+    def chat(self) -> ChatRef:
+        return ChatRef(self.transport.name, f"chat-{self.platform_id}", private=self.private)
+
+    @property
+    def last(self) -> Reply:
+        return self.transport.sent[-1][1]
+
+    async def _deliver(self, **fields: object) -> Reply:
+        user = self.app.pseudonyms.user(self.transport.name, self.platform_id)
+        msg = Incoming(user=user, chat=self.chat, language_hint=self.hint, **fields)  # type: ignore[arg-type]
+        replies: Sequence[Reply] = await self.app.handle(msg)
+        for reply in replies:
+            await self.transport.send(self.chat, reply)
+        return self.last
+
+    async def say(self, text: str, raw_size: int | None = None) -> Reply:
+        size = len(text.encode()) if raw_size is None else raw_size
+        return await self._deliver(text=text, raw_size=size)
+
+    async def press(self, label: str) -> Reply:
+        """Press the first choice whose label contains `label` (as a finger would)."""
+        return await self._deliver(choice=self.find(label).id)
+
+    async def press_id(self, choice_id: str) -> Reply:
+        return await self._deliver(choice=choice_id)
+
+    def find(self, label: str) -> Choice:
+        for choice in self.last.choices:
+            if label.casefold() in choice.label.casefold():
+                return choice
+        labels = [c.label for c in self.last.choices]
+        raise AssertionError(f"no choice like {label!r} in {labels}")
+
+    def labels(self) -> list[str]:
+        return [c.label for c in self.last.choices]

@@ -1,0 +1,80 @@
+"""Oversized, binary, empty, unknown, stale and flooding input: a clear answer, no state lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from bot.app import App
+from bot.flood import FloodGuard
+from bot.model import Incoming
+from tests.fakes import FakeUser
+
+
+async def _at_guide_list(user: FakeUser) -> str:
+    return (await user.press("digital security problem")).text
+
+
+@pytest.mark.parametrize(
+    ("text", "raw_size", "expected"),
+    [
+        ("x" * 5000, None, "too long"),
+        ("", 10_000_000, "too long"),
+        ("abc\x00\x01def", None, "could not read"),
+        ("\ufffd\ufffd", None, "could not read"),
+        ("   ", None, "empty"),
+        ("/selfdestruct", None, "don't know that command"),
+        ("what is this", None, "choose one of the options"),
+        ("99", None, "choose one of the options"),
+    ],
+)
+async def test_bad_input_is_answered_and_the_screen_stays(
+    user: FakeUser, text: str, raw_size: int | None, expected: str
+) -> None:
+    screen = await _at_guide_list(user)
+    reply = await user.say(text, raw_size=raw_size)
+    assert expected in reply.text
+    assert screen in reply.text, "the current screen is shown again"
+    assert "physical danger" in (await user.say("1")).text, "still at the guide list"
+
+
+async def test_pressing_a_choice_from_an_old_message_is_answered_not_obeyed(user: FakeUser) -> None:
+    old_menu_choice = user.find("Legal information")
+    await _at_guide_list(user)
+    reply = await user.press_id(old_menu_choice.id)
+    assert "from an earlier message" in reply.text
+    assert "What is happening" in reply.text
+
+
+async def test_forged_choice_is_refused(user: FakeUser) -> None:
+    reply = await user.press_id("forget:yes")
+    assert "from an earlier message" in reply.text
+    assert "How can I help" in reply.text
+
+
+async def test_answer_by_number_or_label(user: FakeUser) -> None:
+    assert "What is happening" in (await user.say("1")).text
+    assert "How can I help" in (await user.say("main MENU")).text
+
+
+async def test_flood_is_slowed_with_one_notice_and_others_are_unaffected(
+    app: App, make_user: Callable[..., FakeUser]
+) -> None:
+    app.flood = FloodGuard(rate=0.001, burst=5)
+    flooder, other = make_user(platform_id="flood"), make_user(platform_id="calm")
+    await flooder.say("/start")
+    replies = [await app.handle(_msg(app, flooder, "x")) for _ in range(20)]
+    answered = [r for r in replies if r]
+    notices = [r for r in answered if "very fast" in r[0].text]
+    assert len(notices) == 1
+    assert len(answered) == 5
+    assert "Which language" in (await other.say("/start")).text
+
+
+def _msg(app: App, person: FakeUser, text: str) -> Incoming:
+    return Incoming(
+        user=app.pseudonyms.user(person.transport.name, person.platform_id),
+        chat=person.chat,
+        text=text,
+    )

@@ -1,0 +1,136 @@
+"""Content checks report `path:line: message`; the shipped content passes them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.content.loader import load_library
+from tests.conftest import CONTENT
+
+GUIDE = """\
+id: tiny
+title: Tiny
+summary: A small guide.
+start: a
+nodes:
+  a:
+    text: Start here.
+    steps: [Do the first thing.]
+    options:
+      - label: Next
+        next: b
+  b:
+    text: Done.
+    steps: [Rest.]
+"""
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    root = tmp_path / "content"
+    (root / "en" / "guides").mkdir(parents=True)
+    shutil.copy(CONTENT / "en" / "strings.yaml", root / "en" / "strings.yaml")
+    (root / "en" / "guides" / "tiny.yaml").write_text(GUIDE)
+    return root
+
+
+def _messages(root: Path) -> list[str]:
+    return [str(p) for p in load_library(root)[1]]
+
+
+def test_shipped_content_has_no_errors_and_no_missing_translations() -> None:
+    library, problems = load_library(CONTENT)
+    assert library is not None, "\n".join(map(str, problems))
+    assert not problems, "\n".join(map(str, problems))
+    assert set(library.packs) >= {"en", "es", "fr", "ar"}
+    assert len(library.packs["en"].guides) >= 6
+    assert len(library.countries()) >= 5
+
+
+def test_minimal_content_loads(content: Path) -> None:
+    assert _messages(content) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "message"),
+    [
+        ("        next: b", "        next: nowhere", 11, "unknown node 'nowhere'"),
+        ("  b:\n", "  c:\n", 12, "node 'c' cannot be reached"),
+        ("    steps: [Do the first thing.]\n", "", 6, "start node must give at least one"),
+        (
+            "    steps: [Rest.]\n",
+            "    steps: [Rest.]\n    options:\n      - {label: x, next: a}\n",
+            6,
+            "loop",
+        ),
+        ("title: Tiny", "title: Tiny\ncolour: red", 3, "Extra inputs are not permitted"),
+        ("start: a", "start: [a", 5, "YAML syntax"),
+        ("id: tiny", "id: other", 1, "must match the file name"),
+    ],
+)
+def test_problems_name_file_and_line(
+    content: Path, old: str, new: str, line: int, message: str
+) -> None:
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.write_text(GUIDE.replace(old, new))
+    found = _messages(content)
+    assert any(f"{path}:{line}:" in m and message in m for m in found), found
+    assert load_library(content)[0] is None
+
+
+def test_translation_may_lag_but_may_not_invent(content: Path) -> None:
+    (content / "es").mkdir()
+    (content / "es" / "strings.yaml").write_text(
+        "language: {name: Español}\nstrings:\n  nav.back: Atrás\n  nav.bogus: x\n"
+        "  menu.resume: 'Seguir: {titulo}'\n"
+    )
+    found = _messages(content)
+    assert any("es/strings.yaml:4: unknown string 'nav.bogus'" in m for m in found)
+    assert any("es/strings.yaml:5: menu.resume: placeholders must be {title}" in m for m in found)
+    assert any("warning: missing string 'nav.menu'" in m for m in found)
+    assert any("warning: missing guide 'tiny'" in m for m in found)
+
+
+def test_missing_translation_falls_back_to_english_and_says_so(content: Path) -> None:
+    (content / "es").mkdir()
+    (content / "es" / "strings.yaml").write_text(
+        "language: {name: Español}\nstrings:\n  nav.back: Atrás\n"
+    )
+    library, _ = load_library(content)
+    assert library is not None
+    t = library.translator("es")
+    assert t("nav.back") == "Atrás" and not t.fell_back
+    assert t("nav.menu") == "Main menu" and t.fell_back
+    note = library.translator("es")
+    assert note.guide("tiny") is not None and note.fell_back
+
+
+def test_cli_validate_reports_and_exits_nonzero(content: Path) -> None:
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.write_text(GUIDE.replace("next: b", "next: nowhere"))
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "content", "validate", str(content)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert f"{path}:11: unknown node 'nowhere'" in run.stderr
+    path.write_text(GUIDE)
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "content", "validate", str(content)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_binary_file_is_reported(content: Path) -> None:
+    (content / "en" / "guides" / "tiny.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    assert any("not UTF-8" in m for m in _messages(content))

@@ -1,0 +1,120 @@
+"""Guides end to end: safety first, the first step within three taps, back, start over, resume."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from bot.app import App
+from bot.content.library import Library
+from bot.storage import Database
+from tests.conftest import TEST_KEY
+from tests.fakes import FakeTransport, FakeUser
+
+STEP = "①"
+
+
+async def test_first_contact_asks_language_suggesting_the_hint(
+    make_user: Callable[..., FakeUser],
+) -> None:
+    person = make_user(hint="es-MX")
+    reply = await person.say("hola")
+    assert person.labels()[0] == "Español"
+    assert "English" in person.labels()
+    assert "Error" not in reply.text
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "ar"])
+async def test_every_guide_gives_a_first_step_within_three_taps(
+    make_user: Callable[..., FakeUser], library: Library, language: str
+) -> None:
+    t = library.translator(language)
+    for index, guide in enumerate(t.guides()):
+        person = make_user(platform_id=f"{language}-{index}", hint=language)
+        await person.say("/start")
+        await person.press_id(f"lang:{language}")
+        await person.press_id("menu:guides")  # tap 1
+        safety = await person.press(guide.title)  # tap 2
+        assert t("safety.text").strip()[:20] in safety.text, "physical danger is asked first"
+        first = await person.press_id("safety:no")  # tap 3
+        assert STEP in first.text, f"{language}/{guide.id}: no concrete step on the first screen"
+        assert not t.fell_back or language == "en"
+
+
+async def test_guide_navigation_back_start_over_and_menu(user: FakeUser, library: Library) -> None:
+    guide = library.translator("en").guide("account-compromised")
+    assert guide is not None
+    await user.press("digital security problem")
+    await user.press(guide.title)
+    start = await user.press("No, continue")
+    deeper = await user.press(guide.nodes[guide.start].options[0].label)
+    assert deeper.text != start.text
+    assert (await user.press("Back")).text == start.text
+    await user.press(guide.nodes[guide.start].options[0].label)
+    assert (await user.press("Start this guide again")).text == start.text
+    menu = await user.press("Main menu")
+    assert "How can I help" in menu.text
+
+
+async def test_back_from_a_guide_start_returns_to_the_guide_list(user: FakeUser) -> None:
+    await user.press("digital security problem")
+    await user.press("account was hacked")
+    await user.press("No, continue")
+    listing = await user.press("Back")
+    assert "What is happening" in listing.text
+
+
+async def test_danger_answer_shows_physical_protection_contacts_then_the_guide(
+    user: FakeUser, library: Library
+) -> None:
+    await user.press("digital security problem")
+    await user.press("seized")
+    danger = await user.press("Yes, I may be in danger")
+    assert "Your safety comes first" in danger.text
+    assert danger.sensitive and danger.ttl is not None
+    physical = [c for c in library.translator("en").contacts() if "physical" in c.needs]
+    assert any(c.name in danger.text for c in physical)
+    assert STEP in (await user.press("Continue with the guide")).text
+
+
+async def test_leaf_offers_contacts_for_the_guides_need(user: FakeUser, library: Library) -> None:
+    guide = library.translator("en").guide("phishing")
+    assert guide is not None
+    await user.press("digital security problem")
+    await user.press(guide.title)
+    await user.press("No, continue")
+    node = guide.start
+    while guide.nodes[node].options:
+        option = next(o for o in guide.nodes[node].options if not o.next.startswith("@"))
+        await user.press(option.label)
+        node = option.next
+    assert "Find people who can help" in user.labels()
+    results = await user.press("Find people who can help")
+    assert "Best matches first" in results.text
+
+
+async def test_guide_resumes_after_a_restart(
+    db_path: object, library: Library, transport: FakeTransport
+) -> None:
+    from pathlib import Path
+
+    path = Path(str(db_path))
+    db = await Database.open(path, TEST_KEY)
+    app = await App.open(db, library)
+    person = FakeUser(app, transport)
+    await person.say("/start")
+    await person.press("English")
+    await person.press("digital security problem")
+    await person.press("account was hacked")
+    await person.press("No, continue")
+    deeper = await person.press("I can still log in")
+    await db.close()
+
+    db = await Database.open(path, TEST_KEY)
+    app = await App.open(db, library)
+    person = FakeUser(app, transport)
+    assert (await person.press("Back")).text != deeper.text, "the back stack survived"
+    menu = await person.say("/menu")
+    assert "Continue: My account was hacked" in "\n".join(person.labels()), menu.text
+    await db.close()
