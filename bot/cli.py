@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.app import App
 from bot.config import ConfigError, Settings
+from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.logs import setup_logging
@@ -136,6 +137,8 @@ def parser() -> argparse.ArgumentParser:
     validate.add_argument("folder", nargs="?", type=Path)
     validate.add_argument("--strict", action="store_true", help="treat warnings as errors")
     content_commands.add_parser("reload", help="validate, then tell the running bot to reload")
+    schema = content_commands.add_parser("schema", help="write JSON Schema files for editors")
+    schema.add_argument("folder", nargs="?", type=Path)
     return top
 
 
@@ -146,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level)
         if args.command == "content" and args.action == "validate":
             return validate_content(args.folder or settings.content_dir, args.strict)
+        if args.command == "content" and args.action == "schema":
+            for path in write_schemas(args.folder or settings.content_dir / "_schema"):
+                print(path)
+            return 0
         if args.command == "content":
             return reload_content(settings)
         return asyncio.run(run_bot(settings, getattr(args, "console", None)))

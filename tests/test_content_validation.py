@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.content.loader import load_library
-from tests.conftest import CONTENT
+from tests.conftest import CONTENT, ROOT
 
 GUIDE = """\
 id: tiny
@@ -134,3 +134,13 @@ def test_cli_validate_reports_and_exits_nonzero(content: Path) -> None:
 def test_binary_file_is_reported(content: Path) -> None:
     (content / "en" / "guides" / "tiny.yaml").write_bytes(b"\xff\xfe\x00garbage")
     assert any("not UTF-8" in m for m in _messages(content))
+
+
+def test_committed_json_schemas_match_the_models() -> None:
+    from bot.content.jsonschema import render_schemas
+
+    for name, text in render_schemas().items():
+        committed = ROOT / "content" / "_schema" / name
+        assert committed.read_text(encoding="utf-8") == text, (
+            f"run: hrd-bot content schema ({name})"
+        )
