@@ -120,14 +120,14 @@ async def measure(
     }
 
 
-def report(result: dict[str, Any]) -> str:
+def report(r: dict[str, Any]) -> str:
     return (
-        f"pipeline: {result['messages']} messages from {result['users']} users: "
-        f"{result['messages_per_s']:.0f} msg/s (target ≥ 2000)\n"
-        f"pipeline: at {result['offered_rate']:.0f} msg/s offered: p50 {result['p50_ms']:.2f} ms, "
-        f"p99 {result['p99_ms']:.2f} ms (target p99 < 20 ms)\n"
-        f"baseline: {result['messages']} raw SQLCipher upserts: {result['raw_writes_per_s']:.0f}/s; "
-        f"pipeline/baseline = {result['ratio_vs_raw_writes']:.3f}"
+        f"pipeline: {r['messages']} messages from {r['users']} users: "
+        f"{r['messages_per_s']:.0f} msg/s (target ≥ 2000)\n"
+        f"pipeline: at {r['offered_rate']:.0f} msg/s offered: p50 {r['p50_ms']:.2f} ms, "
+        f"p99 {r['p99_ms']:.2f} ms (target p99 < 20 ms)\n"
+        f"baseline: {r['messages']} raw SQLCipher upserts: {r['raw_writes_per_s']:.0f}/s; "
+        f"pipeline/baseline = {r['ratio_vs_raw_writes']:.3f}"
     )
 
 
