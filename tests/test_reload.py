@@ -43,7 +43,6 @@ def test_reload_swaps_good_content_and_refuses_broken(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert bot.stdin is not None
     try:
         pid_file = tmp_path / "data" / "hrd-bot.pid"
         deadline = time.monotonic() + 20
@@ -57,9 +56,7 @@ def test_reload_swaps_good_content_and_refuses_broken(tmp_path: Path) -> None:
         broken = _reload(env)
         assert broken.returncode == 1
         assert "phishing.yaml:2: YAML syntax" in broken.stderr
-        bot.stdin.write(b"1\n")
-        bot.stdin.close()
-        out, _ = bot.communicate(timeout=30)
+        out, _ = bot.communicate(input=b"1\n", timeout=30)
     finally:
         bot.kill()
     assert "Reloaded menu?" in out.decode()
