@@ -22,11 +22,29 @@ def _pieces(text: str, limit: int) -> list[str]:
     return [p + separator for p in pieces[:-1]] + pieces[-1:]
 
 
+def _fill(piece: str, room: int) -> tuple[str, str]:
+    """The lines (else words) of `piece` that fit in `room`, and the rest."""
+    for separator in ("\n", " "):
+        parts = piece.split(separator)
+        size = taken = 0
+        while taken < len(parts) and size + len(parts[taken]) + len(separator) <= room:
+            size += len(parts[taken]) + len(separator)
+            taken += 1
+        if taken:
+            rest = separator.join(parts[taken:])
+            return separator.join(parts[:taken]) + separator, rest
+    return "", piece
+
+
 def paginate(text: str, limit: int = SCREEN_CHARS) -> list[str]:
+    """Pages of at most `limit` characters, broken at paragraphs where that fills a page."""
     pages: list[str] = []
     current = ""
     for piece in _pieces(text, limit):
         if current and len(current) + len(piece) > limit:
+            if len(current) < limit // 2:
+                head, piece = _fill(piece, limit - len(current))
+                current += head
             pages.append(current.strip())
             current = ""
         current += piece
