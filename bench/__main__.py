@@ -1,0 +1,23 @@
+"""`python -m bench`: every benchmark, one after another, each in its own process."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+BENCHES = ("bench.pipeline", "bench.telegram_path", "bench.matrix_path", "bench.sealing")
+
+
+def main() -> int:
+    failed = 0
+    for name in BENCHES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        print(f"== {name}", flush=True)
+        failed += subprocess.run([sys.executable, "-m", name], check=False).returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
