@@ -1,0 +1,134 @@
+"""Bundles and reseal files, built without a database: format, opening, tampering."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.crypto.bundle import Bundle, Reseal, open_bundle, reseal_bundle
+from bot.crypto.cases import RECOVERY, CaseKey, Recipient, new_case_id, seal_item
+from bot.crypto.errors import BundleError
+from bot.crypto.keys import PrivateKey
+from bot.crypto.records import CaseMeta, SealedItem
+
+CANARY = "CANARY-bundle-7f3a"
+
+
+def _bundle(members: list[PrivateKey], now: list[PrivateKey] | None = None) -> Bundle:
+    case = CaseKey.create(new_case_id())
+    recipients = [Recipient(f"staff:{i + 1}", k.public) for i, k in enumerate(members)]
+    current = [Recipient(f"staff:{i + 1}", k.public) for i, k in enumerate(now or members)]
+    items = [
+        SealedItem(
+            f, s, 100 + s, seal_item(case.public, case.case_id, f, s, f"{CANARY} {f}".encode())
+        )
+        for f, s in (("answer.what", 0), ("answer.what", 1), ("note", 0))
+    ]
+    meta = CaseMeta(case.case_id, case.public, 100, 105, "open", "KE", "high")
+    return Bundle(200, meta, case.seal_to(recipients), current, items, [])
+
+
+def test_json_round_trip_holds_no_plaintext() -> None:
+    alice = PrivateKey.generate()
+    bundle = _bundle([alice])
+    text = bundle.to_json()
+    assert CANARY not in text
+    again = Bundle.from_json(text)
+    assert again.to_json() == text
+    opened = open_bundle(again, alice)
+    assert opened.opened_as == "staff:1"
+    assert [i.data.decode() for i in opened.items] == [
+        f"{CANARY} answer.what",
+        f"{CANARY} answer.what",
+        f"{CANARY} note",
+    ]
+    assert CANARY not in repr(opened)
+
+
+def test_not_a_recipient() -> None:
+    with pytest.raises(BundleError, match="not sealed to your key"):
+        open_bundle(_bundle([PrivateKey.generate()]), PrivateKey.generate())
+
+
+def test_swapped_items_do_not_open() -> None:
+    alice = PrivateKey.generate()
+    document = json.loads(_bundle([alice]).to_json())
+    items = document["items"]
+    items[0]["sealed"], items[2]["sealed"] = items[2]["sealed"], items[0]["sealed"]
+    with pytest.raises(BundleError, match="altered or moved"):
+        open_bundle(Bundle.from_json(json.dumps(document)), alice)
+
+
+def test_renumbered_item_does_not_open() -> None:
+    alice = PrivateKey.generate()
+    document = json.loads(_bundle([alice]).to_json())
+    document["items"][1]["seq"] = 5
+    with pytest.raises(BundleError, match=r"answer\.what#5"):
+        open_bundle(Bundle.from_json(json.dumps(document)), alice)
+
+
+def test_an_item_from_another_case_does_not_open() -> None:
+    alice = PrivateKey.generate()
+    first = json.loads(_bundle([alice]).to_json())
+    second = json.loads(_bundle([alice]).to_json())
+    first["items"][0] = second["items"][0]
+    with pytest.raises(BundleError, match="does not open"):
+        open_bundle(Bundle.from_json(json.dumps(first)), alice)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda d: d.update(format="other"),
+        lambda d: d.update(version=2),
+        lambda d: d["case"].update(id="nope"),
+        lambda d: d["case"].update(public_key="garbage"),
+        lambda d: d["items"][0].update(sealed="***"),
+        lambda d: d["items"][0].update(seq=-1),
+        lambda d: d.update(items={}),
+    ],
+)
+def test_malformed_bundles_are_refused(change: Callable[[dict[str, Any]], None]) -> None:
+    document = json.loads(_bundle([PrivateKey.generate()]).to_json())
+    change(document)
+    with pytest.raises(BundleError):
+        Bundle.from_json(json.dumps(document))
+
+
+def test_not_json() -> None:
+    with pytest.raises(BundleError, match="not JSON"):
+        Bundle.from_json("{")
+
+
+def test_reseal_to_the_current_recipients() -> None:
+    alice, bob, carol, recovery = (PrivateKey.generate() for _ in range(4))
+    bundle = _bundle([alice, bob], now=[alice, carol])
+    reseal = Reseal.from_json(reseal_bundle(bundle, alice).to_json())
+    assert reseal.case_id == bundle.case.id
+    assert [s.recipient for s in reseal.sealed_keys] == ["staff:1", "staff:2"]
+    resealed = Bundle(
+        bundle.exported_at,
+        bundle.case,
+        reseal.sealed_keys,
+        bundle.recipients,
+        bundle.items,
+        bundle.audit,
+    )
+    assert open_bundle(resealed, carol).items[0].data.startswith(CANARY.encode())
+    with pytest.raises(BundleError, match="not sealed to your key"):
+        open_bundle(resealed, bob)
+    explicit = reseal_bundle(bundle, bob, [Recipient(RECOVERY, recovery.public)])
+    assert [s.recipient for s in explicit.sealed_keys] == [RECOVERY]
+
+
+def test_reseal_refuses_an_empty_or_repeated_list() -> None:
+    alice = PrivateKey.generate()
+    bundle = _bundle([alice])
+    with pytest.raises(BundleError, match="no recipients"):
+        reseal_bundle(bundle, alice, [])
+    twice = [Recipient("staff:1", alice.public)] * 2
+    with pytest.raises(BundleError, match="twice"):
+        reseal_bundle(bundle, alice, twice)
