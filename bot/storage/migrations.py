@@ -27,4 +27,64 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX chat_messages_due ON chat_messages (delete_at) WHERE delete_at IS NOT NULL;
     CREATE INDEX chat_messages_chat ON chat_messages (platform, chat);
     """,
+    # Sealed cases (bot/crypto, bot/cases_store.py). Content lives only in sealed blobs;
+    # the server keeps public keys and routing metadata. The audit triggers stop the
+    # program from rewriting history; they are no defence against someone with the key.
+    """
+    CREATE TABLE staff (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        label TEXT NOT NULL,
+        identities TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        added_at INTEGER NOT NULL,
+        removed_at INTEGER
+    );
+    CREATE UNIQUE INDEX staff_active_key ON staff (public_key) WHERE removed_at IS NULL;
+    CREATE TABLE org_keys (
+        name TEXT PRIMARY KEY CHECK (name = 'recovery'),
+        public_key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        set_at INTEGER NOT NULL
+    );
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        public_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        country TEXT,
+        urgency TEXT
+    );
+    CREATE INDEX cases_state ON cases (state, updated_at);
+    CREATE TABLE case_recipients (
+        case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        recipient TEXT NOT NULL CHECK (recipient = 'recovery' OR recipient GLOB 'staff:[1-9]*'),
+        fingerprint TEXT NOT NULL,
+        sealed_key BLOB NOT NULL,
+        PRIMARY KEY (case_id, recipient)
+    );
+    CREATE TABLE case_items (
+        id INTEGER PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (case_id, field, seq)
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        case_id TEXT,
+        detail BLOB
+    );
+    CREATE INDEX audit_case ON audit (case_id) WHERE case_id IS NOT NULL;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
+    """,
 )
