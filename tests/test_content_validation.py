@@ -34,7 +34,8 @@ nodes:
 def content(tmp_path: Path) -> Path:
     root = tmp_path / "content"
     (root / "en" / "guides").mkdir(parents=True)
-    shutil.copy(CONTENT / "en" / "strings.yaml", root / "en" / "strings.yaml")
+    for name in ("strings.yaml", "interview.yaml"):
+        shutil.copy(CONTENT / "en" / name, root / "en" / name)
     (root / "en" / "guides" / "tiny.yaml").write_text(GUIDE)
     return root
 
@@ -144,3 +145,30 @@ def test_committed_json_schemas_match_the_models() -> None:
         assert committed.read_text(encoding="utf-8") == text, (
             f"run: hrd-bot content schema ({name})"
         )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  - id: when\n", "  - id: whenever\n", "missing question 'when'"),
+        ("      high: Within", "      soon: Within", "question 'urgency' must have kind choice"),
+        ("    kind: country\n", "", "question 'where' must have kind country"),
+    ],
+)
+def test_interview_keeps_the_questions_routing_needs(
+    content: Path, old: str, new: str, message: str
+) -> None:
+    path = content / "en" / "interview.yaml"
+    path.write_text(path.read_text().replace(old, new))
+    assert any(message in m for m in _messages(content)), _messages(content)
+
+
+def test_translated_interview_must_match_english(content: Path) -> None:
+    (content / "es").mkdir()
+    shutil.copy(content / "en" / "strings.yaml", content / "es" / "strings.yaml")
+    english = (content / "en" / "interview.yaml").read_text()
+    (content / "es" / "interview.yaml").write_text(english.replace('"no": No', '"nope": No'))
+    assert any(
+        "es/interview.yaml:1: questions, kinds and choices must match" in m
+        for m in _messages(content)
+    )

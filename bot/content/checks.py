@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.content.library import FALLBACK, LanguagePack
 from bot.content.problems import Problem
-from bot.content.schema import EXITS, Guide
+from bot.content.schema import EXITS, REQUIRED_QUESTIONS, URGENCIES, Guide, Interview
 from bot.content.source import Document
 
 SCREEN_CHARS = 900
@@ -118,4 +118,64 @@ def check_translations(
                 problems.append(
                     Problem(path, 1, "nodes differ from the English guide", warning=True)
                 )
+    return problems
+
+
+_KINDS = {
+    "where": ("country", None),
+    "urgency": ("choice", URGENCIES),
+    "consent": ("choice", ("yes", "no")),
+}
+
+
+def _interview_shape(interview: Interview) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(q.id, q.kind, tuple(q.choices)) for q in interview.questions]
+
+
+def _check_english_interview(
+    interview: Interview | None, path: Path, doc: Document | None
+) -> list[Problem]:
+    if interview is None:
+        return [
+            Problem(path, 1, "English needs an interview.yaml (risk reports ask its questions)")
+        ]
+    problems = []
+    ids = [q.id for q in interview.questions]
+    for wanted in REQUIRED_QUESTIONS:
+        if wanted not in ids:
+            problems.append(Problem(path, 1, f"interview: missing question {wanted!r}"))
+    for i, question in enumerate(interview.questions):
+        line = doc.line_of(("questions", i)) if doc else 1
+        kind, keys = _KINDS.get(question.id, (question.kind, None))
+        if question.kind != kind or (
+            keys is not None and tuple(sorted(question.choices)) != tuple(sorted(keys))
+        ):
+            want = f"kind {kind}" + (f" with choices {', '.join(keys)}" if keys else "")
+            problems.append(Problem(path, line, f"question {question.id!r} must have {want}"))
+        if (question.kind == "choice") != bool(question.choices):
+            problems.append(
+                Problem(path, line, f"question {question.id!r}: choices go with kind choice")
+            )
+    if len(set(ids)) != len(ids):
+        problems.append(Problem(path, 1, "interview: question ids must be unique"))
+    return problems
+
+
+def check_interviews(
+    root: Path, packs: Mapping[str, LanguagePack], docs: Mapping[Path, Document]
+) -> list[Problem]:
+    """English defines the interview; a translation has the same questions and choices."""
+    english_path = root / FALLBACK / "interview.yaml"
+    english = packs[FALLBACK].interview
+    problems = _check_english_interview(english, english_path, docs.get(english_path))
+    if english is None:
+        return problems
+    for code, pack in packs.items():
+        path = root / code / "interview.yaml"
+        if code == FALLBACK:
+            continue
+        if pack.interview is None:
+            problems.append(Problem(path, 1, "missing interview (English is shown)", warning=True))
+        elif _interview_shape(pack.interview) != _interview_shape(english):
+            problems.append(Problem(path, 1, "questions, kinds and choices must match English"))
     return problems

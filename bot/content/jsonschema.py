@@ -7,13 +7,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from bot.content.schema import ContactList, CountryLegal, Guide, Strings
+from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "guide": Guide,
     "legal": CountryLegal,
     "contacts": ContactList,
     "strings": Strings,
+    "interview": Interview,
 }
 
 

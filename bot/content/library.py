@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from bot.content.schema import Contact, CountryLegal, Guide, LanguageInfo
+from bot.content.schema import Contact, CountryLegal, Guide, Interview, LanguageInfo
 
 FALLBACK = "en"
 T = TypeVar("T")
@@ -20,6 +20,7 @@ class LanguagePack:
     guides: Mapping[str, Guide]
     legal: Mapping[str, CountryLegal]
     contacts: tuple[Contact, ...] = ()
+    interview: Interview | None = None
 
     @property
     def rtl(self) -> bool:
@@ -89,6 +90,11 @@ class Translator:
 
     def legal(self, country: str) -> CountryLegal | None:
         return self._item(lambda p: p.legal.get(country))
+
+    def interview(self) -> Interview:
+        found = self._item(lambda p: p.interview)
+        assert found is not None, "the loader guarantees an English interview"
+        return found
 
     def contacts(self) -> tuple[Contact, ...]:
         own = {c.id: c for c in self.pack.contacts}

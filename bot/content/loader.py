@@ -9,10 +9,10 @@ from typing import TypeVar
 import pycountry
 from pydantic import BaseModel, ValidationError
 
-from bot.content.checks import check_guide, check_translations
+from bot.content.checks import check_guide, check_interviews, check_translations
 from bot.content.library import FALLBACK, LanguagePack, Library
 from bot.content.problems import Problem
-from bot.content.schema import ContactList, CountryLegal, Guide, Strings
+from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
 from bot.content.source import Document, SourceError, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
@@ -65,6 +65,8 @@ def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
             legal[country.country] = country
     contacts_path = folder / "contacts.yaml"
     contacts = reader.model(contacts_path, ContactList) if contacts_path.exists() else None
+    interview_path = folder / "interview.yaml"
+    interview = reader.model(interview_path, Interview) if interview_path.exists() else None
     if strings is None:
         return None
     return LanguagePack(
@@ -74,6 +76,7 @@ def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
         guides=guides,
         legal=legal,
         contacts=contacts.contacts if contacts else (),
+        interview=interview,
     )
 
 
@@ -104,6 +107,7 @@ def load_library(root: Path) -> tuple[Library | None, list[Problem]]:
             packs[pack.code] = pack
     if FALLBACK in packs:
         reader.problems.extend(check_translations(root, packs, reader.documents))
+        reader.problems.extend(check_interviews(root, packs, reader.documents))
     if any(not p.warning for p in reader.problems) or FALLBACK not in packs:
         return None, reader.problems
     return Library(packs=packs), reader.problems

@@ -114,3 +114,23 @@ class LanguageInfo(Strict):
 class Strings(Strict):
     language: LanguageInfo
     strings: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+$")], Text]
+
+
+URGENCIES = ("critical", "high", "normal")
+REQUIRED_QUESTIONS = ("what", "when", "where", "who", "urgency", "contact", "consent")
+
+
+class Question(Strict):
+    """One interview question. `where` must be a country question, `urgency` and `consent`
+    choices (urgency: critical, high, normal; consent: yes, no), because routing reads them."""
+
+    id: Slug
+    text: Text
+    kind: Literal["text", "choice", "country"] = "text"
+    choices: dict[Slug, Text] = Field(default_factory=dict)
+    attachments: bool = False
+
+
+class Interview(Strict):
+    intro: Text
+    questions: tuple[Question, ...] = Field(min_length=1)
