@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Protocol
 
 __all__ = [
+    "Attachment",
     "ChatRef",
     "Choice",
     "Incoming",
@@ -54,6 +55,19 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file or photo the user sent. `data` is None when it was over the download limit."""
+
+    name: str
+    media_type: str
+    size: int
+    data: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"Attachment(size={self.size})"
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """What a user sent: typed text, or a pressed choice (never both)."""
 
@@ -64,6 +78,7 @@ class Incoming:
     language_hint: str | None = None
     message_id: str | None = None
     raw_size: int = 0
+    attachment: Attachment | None = None
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"

@@ -9,6 +9,7 @@ from typing import Any
 from bot.content.library import Library, Translator
 from bot.model import Choice, Incoming
 from bot.sessions import Session
+from handlers.ports import CaseDesk
 
 Args = dict[str, Any]
 MAX_BACK = 20
@@ -35,9 +36,11 @@ class Context:
     session: Session
     library: Library
     forget_user: Callable[[], Awaitable[None]]
+    desk: CaseDesk | None = None
     t: Translator = field(init=False)
     notices: list[str] = field(default_factory=list)
     forgotten: bool = False
+    sensitive: bool = False
 
     def __post_init__(self) -> None:
         self.t = self.library.translator(self.session.language or self.msg.language_hint or "en")

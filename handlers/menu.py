@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from bot.model import Choice
 from handlers.context import BACK, Args, Context, Screen
+from handlers.report import abandon
 from handlers.screens import screen
 
 _MENU = {
+    "menu:report": "report_intro",
     "menu:guides": "guides",
     "menu:legal": "legal_countries",
     "menu:contacts": "contacts_need",
@@ -70,6 +72,7 @@ def render_forget(ctx: Context, args: Args) -> Screen:
 async def choose_forget(ctx: Context, args: Args, choice: str) -> bool:
     if choice != "forget:yes":
         return False
+    await abandon(ctx)
     await ctx.forget_user()
     ctx.forgotten = True
     return True

@@ -9,9 +9,10 @@ from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
 from bot.sessions import Session
-from handlers import contacts, guides, legal, menu  # noqa: F401  (register their screens)
+from handlers import contacts, guides, legal, menu, report  # noqa: F401  (register screens)
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.output import directed, directed_choices, paginate
+from handlers.ports import CaseDesk
 from handlers.screens import SCREENS
 
 MAX_INPUT_CHARS = 4000
@@ -20,7 +21,7 @@ _ALLOWED_CONTROLS = {"\n", "\t", "\r"}
 
 def input_problem(msg: Incoming) -> str | None:
     """The strings key explaining why this message cannot be read, if it cannot."""
-    if msg.choice is not None:
+    if msg.choice is not None or msg.attachment is not None:
         return None
     if msg.text is None:
         return "error.unsupported"
@@ -73,8 +74,10 @@ async def _command(ctx: Context, command: str) -> None:
     elif name == "/menu":
         ctx.home()
     elif name == "/cancel":
+        had_report = "report" in ctx.state
+        await report.abandon(ctx)
         ctx.home()
-        ctx.notice("cancel.done")
+        ctx.notice("report.cancelled" if had_report else "cancel.done")
     elif name in ("/help", "/language", "/forget"):
         ctx.go(name[1:])
     else:
@@ -85,6 +88,9 @@ async def _handle(ctx: Context) -> None:
     msg = ctx.msg
     if (problem := input_problem(msg)) is not None:
         ctx.notice(problem)
+        return
+    if msg.attachment is not None:
+        await report.attached(ctx)
         return
     if msg.choice is not None:
         offered = {cid for cid, _ in _offered(ctx)}
@@ -125,19 +131,22 @@ def render(ctx: Context) -> Reply:
     ctx.state["typing"] = screen.typing
     rtl = ctx.t.rtl
     body = "\n\n".join([*ctx.notices, text])
-    return Reply(
-        directed(body, rtl), directed_choices(choices, rtl), sensitive=screen.sensitive, rtl=rtl
-    )
+    sensitive = screen.sensitive or ctx.sensitive
+    return Reply(directed(body, rtl), directed_choices(choices, rtl), sensitive=sensitive, rtl=rtl)
 
 
 async def respond(
-    msg: Incoming, session: Session, library: Library, forget: Callable[[], Awaitable[None]]
+    msg: Incoming,
+    session: Session,
+    library: Library,
+    forget: Callable[[], Awaitable[None]],
+    desk: CaseDesk | None = None,
 ) -> Reply:
     """Handle one message; the caller saves `session` unless the reply erases the chat.
 
     Outside a private chat nothing is read or shown: only a pointer to a private chat.
     """
-    ctx = Context(msg=msg, session=session, library=library, forget_user=forget)
+    ctx = Context(msg=msg, session=session, library=library, forget_user=forget, desk=desk)
     if not msg.chat.private:
         return Reply(directed(ctx.t("group.pointer"), ctx.t.rtl), rtl=ctx.t.rtl)
     await _handle(ctx)
