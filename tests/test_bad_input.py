@@ -54,7 +54,7 @@ async def test_forged_choice_is_refused(user: FakeUser) -> None:
 
 
 async def test_answer_by_number_or_label(user: FakeUser) -> None:
-    assert "What is happening" in (await user.say("1")).text
+    assert "What is happening" in (await user.say("2")).text
     assert "How can I help" in (await user.say("main MENU")).text
 
 
