@@ -1,0 +1,215 @@
+"""The sealed-case store over a real SQLCipher database: who can open what, and when."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+import sqlcipher3
+
+from bot.cases_store import MAX_ITEM_BYTES, CasesStore, CaseStoreError
+from bot.crypto.bundle import Bundle, Reseal, open_bundle, reseal_bundle
+from bot.crypto.cases import RECOVERY, CaseKey
+from bot.crypto.errors import BundleError
+from bot.crypto.keys import PrivateKey
+from bot.storage import Database, DbKey
+from bot.storage.database import Connection
+
+
+class Clock:
+    """A hand-moved clock, so 'created after removal' is a fact and not a race."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "hrd-bot.db", DbKey(secrets.token_hex(32)))
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def store(db: Database) -> CasesStore:
+    return CasesStore(db, clock=Clock())
+
+
+def _execute(statement: str, conn: Connection) -> None:
+    conn.execute(statement)
+
+
+async def _open(store: CasesStore, case_id: str, key: PrivateKey) -> list[bytes]:
+    bundle = Bundle.from_json((await store.export_bundle(case_id)).to_json())
+    return [item.data for item in open_bundle(bundle, key).items]
+
+
+async def test_staff_add_list_remove(store: CasesStore) -> None:
+    alice, bob = PrivateKey.generate(), PrivateKey.generate()
+    first = await store.add_staff(
+        "Alice", ["telegram:123", "matrix:@alice:example.org"], alice.public
+    )
+    second = await store.add_staff("Bob", [], bob.public)
+    assert (first.name, second.name) == ("staff:1", "staff:2")
+    listed = await store.list_staff()
+    assert [m.public_key.fingerprint for m in listed] == [
+        alice.public.fingerprint,
+        bob.public.fingerprint,
+    ]
+    assert listed[0].identities == ("telegram:123", "matrix:@alice:example.org")
+    removed = await store.remove_staff(first.id)
+    assert removed.removed_at is not None
+    assert [m.id for m in await store.list_staff()] == [second.id]
+    assert [m.active for m in await store.list_staff(include_removed=True)] == [False, True]
+    with pytest.raises(CaseStoreError, match="no active staff member 1"):
+        await store.remove_staff(first.id)
+
+
+async def test_staff_input_is_checked(store: CasesStore) -> None:
+    key = PrivateKey.generate().public
+    await store.add_staff("Alice", ["telegram:1"], key)
+    with pytest.raises(CaseStoreError, match="already has this public key"):
+        await store.add_staff("Alice again", [], key)
+    with pytest.raises(CaseStoreError, match="platform:id"):
+        await store.add_staff("Eve", ["just-a-name"], PrivateKey.generate().public)
+    with pytest.raises(CaseStoreError, match="label"):
+        await store.add_staff(" \n", [], PrivateKey.generate().public)
+    with pytest.raises(CaseStoreError, match="pseudonym"):
+        await store.add_staff("Eve", [], PrivateKey.generate().public, actor="telegram:123456")
+
+
+async def test_a_case_needs_someone_to_seal_to(store: CasesStore) -> None:
+    with pytest.raises(CaseStoreError, match="unreadable"):
+        await store.create_case()
+
+
+async def test_case_is_sealed_to_active_staff_and_recovery(store: CasesStore) -> None:
+    alice, bob, recovery = (PrivateKey.generate() for _ in range(3))
+    await store.add_staff("Alice", [], alice.public)
+    await store.add_staff("Bob", [], bob.public)
+    await store.set_recovery(recovery.public)
+    case = await store.create_case(country="KE", urgency="high")
+    assert (case.state, case.country, case.urgency) == ("open", "KE", "high")
+    sealed = await store.sealed_keys(case.id)
+    assert sorted(s.recipient for s in sealed) == [RECOVERY, "staff:1", "staff:2"]
+    assert await store.add_item(case.id, "answer.what", b"they took my phone") == 0
+    assert await store.add_item(case.id, "answer.what", b"and my laptop") == 1
+    assert await store.add_item(case.id, "note", b"call back tomorrow") == 0
+    for key in (alice, bob, recovery):
+        assert await _open(store, case.id, key) == [
+            b"they took my phone",
+            b"and my laptop",
+            b"call back tomorrow",
+        ]
+
+
+async def test_removed_member_opens_older_cases_only(store: CasesStore) -> None:
+    alice, bob = PrivateKey.generate(), PrivateKey.generate()
+    member = await store.add_staff("Alice", [], alice.public)
+    await store.add_staff("Bob", [], bob.public)
+    older = await store.create_case()
+    await store.add_item(older.id, "answer.what", b"older")
+    await store.remove_staff(member.id)
+    newer = await store.create_case()
+    await store.add_item(newer.id, "answer.what", b"newer")
+    assert await _open(store, older.id, alice) == [b"older"]
+    with pytest.raises(BundleError, match="not sealed to your key"):
+        await _open(store, newer.id, alice)
+    assert await _open(store, newer.id, bob) == [b"newer"]
+
+
+async def test_item_moved_in_the_database_does_not_open(store: CasesStore, db: Database) -> None:
+    alice = PrivateKey.generate()
+    await store.add_staff("Alice", [], alice.public)
+    first, second = await store.create_case(), await store.create_case()
+    await store.add_item(first.id, "answer.what", b"first")
+    await store.add_item(second.id, "answer.what", b"second")
+    await store.add_item(second.id, "answer.where", b"second, where")
+    await db.run(
+        lambda c: c.execute(
+            "UPDATE case_items SET sealed = (SELECT sealed FROM case_items WHERE case_id = ?) "
+            "WHERE case_id = ?",
+            (first.id, second.id),
+        )
+    )
+    with pytest.raises(BundleError, match="altered or moved"):
+        await _open(store, second.id, alice)
+
+
+async def test_items_are_checked(store: CasesStore) -> None:
+    await store.add_staff("Alice", [], PrivateKey.generate().public)
+    case = await store.create_case()
+    with pytest.raises(ValueError, match="field name"):
+        await store.add_item(case.id, "Bad Field", b"x")
+    with pytest.raises(CaseStoreError, match="at most"):
+        await store.add_item(case.id, "attachment", bytes(MAX_ITEM_BYTES + 1))
+    with pytest.raises(CaseStoreError, match="no case"):
+        await store.add_item("HRD-2345-6789", "note", b"x")
+
+
+async def test_reseal_moves_an_open_case_to_the_remaining_members(store: CasesStore) -> None:
+    alice, bob, carol, recovery = (PrivateKey.generate() for _ in range(4))
+    await store.add_staff("Alice", [], alice.public)
+    leaving = await store.add_staff("Bob", [], bob.public)
+    await store.set_recovery(recovery.public)
+    case = await store.create_case()
+    await store.add_item(case.id, "answer.what", b"open case")
+    await store.add_staff("Carol", [], carol.public)
+    await store.remove_staff(leaving.id)
+    bundle = Bundle.from_json((await store.export_bundle(case.id)).to_json())
+    reseal = Reseal.from_json(reseal_bundle(bundle, alice).to_json())
+    assert await store.apply_reseal(reseal) == ["staff:1", "staff:3", RECOVERY]
+    assert await _open(store, case.id, carol) == [b"open case"]
+    with pytest.raises(BundleError, match="not sealed to your key"):
+        await _open(store, case.id, bob)
+
+
+async def test_reseal_is_refused_for_a_member_removed_since_export(store: CasesStore) -> None:
+    alice, bob = PrivateKey.generate(), PrivateKey.generate()
+    await store.add_staff("Alice", [], alice.public)
+    leaving = await store.add_staff("Bob", [], bob.public)
+    case = await store.create_case()
+    bundle = await store.export_bundle(case.id)
+    await store.remove_staff(leaving.id)
+    with pytest.raises(CaseStoreError, match=r"staff:2 .* not a current recipient"):
+        await store.apply_reseal(reseal_bundle(bundle, alice))
+    assert len(await store.sealed_keys(case.id)) == 2
+
+
+async def test_reseal_for_another_case_key_is_refused(store: CasesStore) -> None:
+    alice = PrivateKey.generate()
+    await store.add_staff("Alice", [], alice.public)
+    case = await store.create_case()
+    impostor = CaseKey.create(case.id)
+    forged = Reseal(case.id, impostor.public, impostor.seal_to([]))
+    with pytest.raises(CaseStoreError, match="another key"):
+        await store.apply_reseal(forged)
+
+
+async def test_audit_records_actions_and_opens_with_the_case_key(store: CasesStore) -> None:
+    alice = PrivateKey.generate()
+    await store.add_staff("Alice", [], alice.public)
+    case = await store.create_case(actor="telegram:" + "ab" * 16)
+    bundle = await store.export_bundle(case.id)
+    opened = open_bundle(bundle, alice)
+    assert [(e.action, e.actor) for e, _ in opened.audit] == [
+        ("case.create", "telegram:" + "ab" * 16),
+        ("case.export", "system"),
+    ]
+    assert opened.audit[0][1] == b'{"sealed_to": ["staff:1"]}'
+    assert [e.action for e in await store.audit()] == ["staff.add", "case.create", "case.export"]
+
+
+async def test_audit_rows_cannot_be_changed_or_deleted(store: CasesStore, db: Database) -> None:
+    await store.add_staff("Alice", [], PrivateKey.generate().public)
+    for statement in ("UPDATE audit SET actor = 'nobody'", "DELETE FROM audit"):
+        with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
+            await db.run(partial(_execute, statement))
+    assert [e.actor for e in await store.audit()] == ["system"]
