@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import cli_keys
 from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.content.jsonschema import write_schemas
@@ -34,6 +35,10 @@ def _transports(settings: Settings, app: App, console: bool) -> list[Transport]:
     found: list[Transport] = []
     if console:
         found.append(ConsoleTransport(app.pseudonyms))
+    if settings.secret("TELEGRAM_BOT_TOKEN"):
+        from bot.transports.telegram import TelegramConfig, TelegramTransport  # lazy: PTB is big
+
+        found.append(TelegramTransport(app, TelegramConfig.from_settings(settings)))
     return found
 
 
@@ -139,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     content_commands.add_parser("reload", help="validate, then tell the running bot to reload")
     schema = content_commands.add_parser("schema", help="write JSON Schema files for editors")
     schema.add_argument("folder", nargs="?", type=Path)
+    cli_keys.register(commands)
     return top
 
 
@@ -147,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         setup_logging(settings.log_level)
+        if args.command in cli_keys.COMMANDS:
+            return cli_keys.dispatch(settings, args)
         if args.command == "content" and args.action == "validate":
             return validate_content(args.folder or settings.content_dir, args.strict)
         if args.command == "content" and args.action == "schema":

@@ -1,0 +1,176 @@
+"""Everything the bot puts into or takes out of a Telegram chat, and what it does when refused.
+
+Every message sent is recorded in the chat trail (with its time to live), so the sweeper
+and `/forget` can delete it later, after a restart too. Rate limits are the
+`AIORateLimiter`'s job (it waits out a 429 and retries); here, a server error or a
+timeout is retried a few times, a chat that blocked the bot gets nothing more, and a
+refused message is logged by kind only, never with text or ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.chat_trail import ChatTrail, Trace
+from bot.model import ChatRef, Reply
+from bot.transports.telegram.buttons import ButtonBook
+from bot.transports.telegram.render import keyboard, split_text
+
+__all__ = ["Outbox"]
+
+log = logging.getLogger("hrd_bot.telegram")
+T = TypeVar("T")
+TRIES = 3
+DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class Outbox:
+    """Sends replies, deletes messages, and remembers which chats refuse the bot."""
+
+    def __init__(
+        self, bot: Bot, trail: ChatTrail, buttons: ButtonBook, *, backoff: float = 0.2
+    ) -> None:
+        self._bot = bot
+        self._trail = trail
+        self._buttons = buttons
+        self._backoff = backoff
+        self._blocked: set[str] = set()
+
+    def reachable(self, chat: str) -> None:
+        """The chat just wrote to the bot, so it no longer blocks it."""
+        self._blocked.discard(chat)
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        """The reply as one or more messages, its buttons under the last; then `erase_chat`."""
+        address = chat.address
+        sent = await self._send_pieces(address, reply) if address not in self._blocked else []
+        if reply.erase_chat:
+            await self.erase(address, keep={str(message_id) for message_id in sent})
+
+    async def _send_pieces(self, chat: str, reply: Reply) -> list[int]:
+        pieces = split_text(reply.text)
+        nonce = self._buttons.new_nonce()
+        markup = None
+        if reply.choices:
+            payloads = self._buttons.payloads(chat, nonce, len(reply.choices))
+            markup = keyboard(reply.choices, payloads)
+        sent: list[int] = []
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            message = await self._send_one(chat, piece, markup if last else None, reply.ttl)
+            if message is None:
+                break
+            sent.append(message.message_id)
+        if markup is not None and len(sent) == len(pieces):
+            self._buttons.shown(chat, sent[-1], nonce, [choice.id for choice in reply.choices])
+        else:
+            self._buttons.forget(chat)
+        return sent
+
+    async def _send_one(
+        self, chat: str, text: str, markup: InlineKeyboardMarkup | None, ttl: timedelta | None
+    ) -> Message | None:
+        def call() -> Awaitable[Message]:
+            return self._bot.send_message(
+                int(chat), text, reply_markup=markup, link_preview_options=_NO_PREVIEW
+            )
+
+        try:
+            message = await self._retrying(call)
+        except Forbidden:
+            self._refused(chat)
+            return None
+        except TelegramError as exc:
+            log.warning("telegram: a message was not sent (%s)", _kind(exc))
+            return None
+        await self._trail.record(chat, str(message.message_id), ttl)
+        return message
+
+    async def answer(self, query_id: str) -> None:
+        """Stop the spinner on a pressed button; a query too old to answer needs nothing."""
+        try:
+            await self._retrying(lambda: self._bot.answer_callback_query(query_id))
+        except TelegramError as exc:
+            log.info("telegram: a button press was not answered (%s)", _kind(exc))
+
+    async def delete(self, chat: str, message_id: str) -> bool:
+        """For the sweeper: True once the message is gone or Telegram will never delete it."""
+        if chat in self._blocked:
+            return False
+        try:
+            await self._retrying(lambda: self._bot.delete_message(int(chat), int(message_id)))
+        except Forbidden:
+            self._refused(chat)
+            return False
+        except BadRequest:
+            return True  # already gone, or older than Telegram allows (48 h)
+        except TelegramError:
+            return False
+        return True
+
+    async def erase(self, chat: str, keep: set[str]) -> None:
+        """Delete every message on record in the chat (but `keep`), then forget their ids.
+
+        What cannot be deleted now is handed to the sweeper, due at once, to be retried.
+        """
+        traces = [t for t in await self._trail.in_chat(chat) if t.message_id not in keep]
+        handed_over = 0
+        for start in range(0, len(traces), DELETE_BATCH):
+            batch = traces[start : start + DELETE_BATCH]
+            if not await self._delete_many(chat, batch):
+                for trace in batch:
+                    await self._trail.record(chat, trace.message_id, timedelta(0))
+                handed_over += len(batch)
+            await self._trail.drop([trace.row for trace in batch])
+        self._buttons.forget(chat)
+        log.info(
+            "telegram: erased a chat (%d messages, %d left to retry)", len(traces), handed_over
+        )
+
+    async def _delete_many(self, chat: str, traces: Sequence[Trace]) -> bool:
+        ids = [int(trace.message_id) for trace in traces]
+        if chat in self._blocked:
+            return False
+        try:
+            await self._retrying(lambda: self._bot.delete_messages(int(chat), ids))
+        except Forbidden:
+            self._refused(chat)
+            return False
+        except BadRequest:
+            return True  # none of them can be deleted any more
+        except TelegramError:
+            return False
+        return True
+
+    def _refused(self, chat: str) -> None:
+        if chat not in self._blocked:
+            self._blocked.add(chat)
+            log.info("telegram: a chat blocked the bot; nothing more is sent to it")
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Retry server errors and timeouts, with backoff; Telegram's refusals are final."""
+        for attempt in range(TRIES):
+            try:
+                return await call()
+            except (BadRequest, RetryAfter):
+                raise
+            except NetworkError:
+                if attempt == TRIES - 1:
+                    raise
+                await asyncio.sleep(self._backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+
+def _kind(exc: TelegramError) -> str:
+    """A refusal's kind for the log: Telegram's own wording, which names no user or chat."""
+    if isinstance(exc, BadRequest):
+        return exc.message
+    return type(exc).__name__

@@ -1,0 +1,158 @@
+"""The Telegram transport: a python-telegram-bot `Application` driving the bot's handler.
+
+It starts the application (long polling, or a webhook when one is configured), sets
+the command menu, and runs the sweeper that deletes expired messages. Everything that
+has to do with one update lives in `dispatch`, `incoming` and `outbox`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
+
+from bot.app import App
+from bot.chat_trail import ChatTrail
+from bot.config import ConfigError
+from bot.model import ChatRef, Handler, Reply
+from bot.sweeper import Sweeper
+from bot.transports.telegram.buttons import ButtonBook
+from bot.transports.telegram.commands import publish_commands
+from bot.transports.telegram.config import TelegramConfig
+from bot.transports.telegram.dispatch import Dispatcher
+from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM
+from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.webhook import WebhookServer
+
+__all__ = ["CALLBACK_KEY", "TelegramTransport"]
+
+log = logging.getLogger("hrd_bot.telegram")
+CALLBACK_KEY = "telegram-callback"
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+Stopper = Callable[[], Awaitable[None]]
+
+
+class TelegramTransport:
+    """One bot account. `run` returns after `stop`; nothing Telegram-specific leaves it."""
+
+    name = PLATFORM
+
+    def __init__(self, app: App, config: TelegramConfig) -> None:
+        self._app = app
+        self._config = config
+        self._trail = ChatTrail(app.db, PLATFORM)
+        self._stopping = asyncio.Event()
+        self._dispatcher: Dispatcher | None = None
+
+    async def run(self, handle: Handler) -> None:
+        application = self._build()
+        buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
+        outbox = Outbox(application.bot, self._trail, buttons)
+        dispatcher = Dispatcher(handle, self._app.pseudonyms, buttons, self._trail, outbox)
+        application.add_handler(TypeHandler(Update, dispatcher.on_update))
+        application.add_error_handler(_log_error)
+        if not await self._initialize(application):
+            return
+        sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
+        stop_receiving: Stopper | None = None
+        try:
+            await publish_commands(application.bot, self._app.library)
+            await application.start()
+            stop_receiving = await self._start_receiving(application)
+            sweeper.start()
+            self._dispatcher = dispatcher
+            log.info("telegram: running (%s)", "webhook" if self._config.webhook else "polling")
+            await self._stopping.wait()
+        finally:
+            self._dispatcher = None
+            await sweeper.stop()
+            if stop_receiving is not None:
+                await stop_receiving()
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        if self._dispatcher is None:
+            raise RuntimeError("the Telegram transport is not running")
+        await self._dispatcher.send(chat, reply)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    def _build(self) -> TelegramApp:
+        config = self._config
+        limiter = AIORateLimiter(overall_max_rate=config.max_rate, max_retries=config.max_retries)
+        builder = (
+            ApplicationBuilder()
+            .token(config.token)
+            .base_url(config.api_base_url)
+            .base_file_url(config.file_base_url)
+            .rate_limiter(limiter)
+            .concurrent_updates(256)
+            .job_queue(None)
+        )
+        if config.webhook is not None:
+            builder = builder.updater(None)
+        application: TelegramApp = builder.build()
+        return application
+
+    async def _initialize(self, application: TelegramApp) -> bool:
+        """Wait for Telegram to answer (it may be unreachable at boot); False if stopped first."""
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await application.initialize()
+                return True
+            except InvalidToken:
+                raise ConfigError("TELEGRAM_BOT_TOKEN was rejected by Telegram") from None
+            except NetworkError as exc:
+                log.warning("telegram: not reachable at start (%s); retrying", type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                delay = min(delay * 2, 60.0)
+        return False
+
+    async def _start_receiving(self, application: TelegramApp) -> Stopper:
+        webhook = self._config.webhook
+        if webhook is None:
+            updater = application.updater
+            assert updater is not None
+            await updater.start_polling(
+                timeout=self._config.poll_timeout,
+                allowed_updates=list(ALLOWED_UPDATES),
+                bootstrap_retries=3,
+                error_callback=_log_polling_error,
+            )
+            return updater.stop
+        server = WebhookServer(webhook, application.bot, application.update_queue)
+        server.start()
+        await application.bot.set_webhook(
+            webhook.url, secret_token=webhook.secret, allowed_updates=list(ALLOWED_UPDATES)
+        )
+        return server.stop
+
+
+def _where(exc: BaseException) -> str:
+    """Where an error happened (file and line), which tells a maintainer enough without
+    printing the exception's message, which may quote what a user wrote."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+
+
+async def _log_error(_update: object, context: Any) -> None:
+    error: BaseException | None = context.error
+    if error is not None:
+        log.error("telegram: an update failed: %s%s", type(error).__name__, _where(error))
+
+
+def _log_polling_error(exc: TelegramError) -> None:
+    log.warning("telegram: polling failed (%s); retrying", type(exc).__name__)

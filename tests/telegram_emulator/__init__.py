@@ -1,0 +1,72 @@
+"""A Telegram Bot API emulator for tests: python-telegram-bot talks to it through `base_url`.
+
+    async with Emulator() as emu:
+        ana = emu.user("Ana", "es")
+        ...  # point the bot at emu.api_base_url with emu.token
+        screen = await ana.ask("/start")
+
+It keeps the Bot API's JSON shapes, error codes and wording for the methods the bot
+uses, holds the 48-hour delete rule against a clock tests can move (`advance`), and
+can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Deviations from the real
+service, on purpose: webhooks may be plain http (tests have no TLS), and nothing is
+rate limited unless a test injects a 429.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from tests.telegram_emulator.people import Screen, SimUser
+from tests.telegram_emulator.server import Fault, Server, fault
+from tests.telegram_emulator.world import Call, Message, World
+
+__all__ = ["Call", "Emulator", "Fault", "Message", "Screen", "SimUser", "fault"]
+
+TOKEN = "7000000001:AAF-emulator-test-token_0123456789abc"
+
+
+class Emulator:
+    """The world, its HTTP server, and helpers to make people and groups."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.world = World(bot_id=int(token.split(":")[0]))
+        self.server = Server(self.world, token)
+        self.token = token
+
+    @property
+    def api_base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/bot"
+
+    async def __aenter__(self) -> Emulator:
+        await self.server.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.server.stop()
+
+    def user(self, first_name: str = "Ana", language_code: str | None = "en") -> SimUser:
+        """A person in their private chat with the bot."""
+        person = self.world.new_person(first_name, language_code)
+        return SimUser(self.world, person, self.world.private_chat(person))
+
+    def group(self, title: str, *names: str) -> list[SimUser]:
+        chat = self.world.new_group(title)
+        return [SimUser(self.world, self.world.new_person(n, "en"), chat) for n in names]
+
+    def fail(
+        self, method: str, code: int, *, times: int = 1, retry_after: int | None = None
+    ) -> None:
+        """The next `times` calls of `method` fail with `code` before doing anything."""
+        self.server.fail(method, fault(code, retry_after=retry_after), times)
+
+    def advance(self, seconds: float) -> None:
+        self.world.advance(seconds)
+
+    def calls(self, method: str) -> list[Call]:
+        return [c for c in self.world.calls if c.method.lower() == method.lower()]
+
+    async def wait_for_call(self, method: str, *, after: int = 0, within: float = 10.0) -> None:
+        """Until `method` has been called more than `after` times."""
+        await self.world.wait_for(lambda: len(self.calls(method)) > after, within)

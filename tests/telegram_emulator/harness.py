@@ -1,0 +1,81 @@
+"""hrd-bot as it runs in production (App, SQLCipher file, Telegram transport), against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from bot.app import App
+from bot.config import CHECKOUT
+from bot.content.library import Library
+from bot.content.loader import load_library
+from bot.flood import FloodGuard
+from bot.pseudonym import Pseudonymizer
+from bot.storage import Database, DbKey
+from bot.transports.telegram import TelegramConfig, TelegramTransport, WebhookConfig
+from tests.telegram_emulator import Emulator
+
+TEST_KEY = DbKey("aa" * 32)
+
+
+@functools.cache
+def library() -> Library:
+    """The shipped content, loaded once per test run (it takes a few tenths of a second)."""
+    loaded, problems = load_library(CHECKOUT / "content")
+    assert loaded is not None, [str(p) for p in problems if not p.warning]
+    return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class RunningBot:
+    app: App
+    db: Database
+    transport: TelegramTransport
+    task: asyncio.Task[None]
+
+
+@asynccontextmanager
+async def running_bot(
+    emu: Emulator,
+    db_path: Path,
+    *,
+    sensitive_ttl: timedelta | None = timedelta(hours=1),
+    sweep_interval: timedelta = timedelta(seconds=30),
+    webhook: WebhookConfig | None = None,
+    flood: FloodGuard | None = None,
+    max_rate: float = 30.0,
+) -> AsyncIterator[RunningBot]:
+    """Start the bot and wait until it polls (or has set its webhook); stop it cleanly after."""
+    db = await Database.open(db_path, TEST_KEY)
+    try:
+        pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
+        app = App(db, library(), pseudonyms, sensitive_ttl=sensitive_ttl, flood=flood)
+        config = TelegramConfig(
+            token=emu.token,
+            api_base_url=emu.api_base_url,
+            webhook=webhook,
+            poll_timeout=10,
+            sweep_interval=sweep_interval,
+            max_rate=max_rate,
+        )
+        transport = TelegramTransport(app, config)
+        ready = "setWebhook" if webhook else "getUpdates"
+        earlier = len(emu.calls(ready))
+        task = asyncio.create_task(transport.run(app.handle))
+        waiting = asyncio.create_task(emu.wait_for_call(ready, after=earlier))
+        await asyncio.wait([task, waiting], return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if task.done():
+            task.result()
+        try:
+            yield RunningBot(app, db, transport, task)
+        finally:
+            await transport.stop()
+            await task
+    finally:
+        await db.close()

@@ -1,0 +1,131 @@
+"""Simulated people: they write, press buttons, block the bot, and read their chat.
+
+A test reads what a person's phone would show (`seen`), so "the message was deleted"
+means it is gone from the chat, not that a delete call was made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.telegram_emulator.world import JSON, Chat, Message, Person, Query, World
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """The bot's answer as shown: every new message, and the buttons under the last one."""
+
+    messages: tuple[Message, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.text or "" for m in self.messages)
+
+    @property
+    def last(self) -> Message:
+        return self.messages[-1]
+
+    @property
+    def buttons(self) -> list[str]:
+        return [str(b["text"]) for b in self.last.buttons]
+
+
+class SimUser:
+    """One person in one chat (their private chat with the bot, or a group)."""
+
+    def __init__(self, world: World, person: Person, chat: Chat) -> None:
+        self.world = world
+        self.person = person
+        self.chat = chat
+        self._read_up_to = 0
+
+    def seen(self) -> list[Message]:
+        """What the chat shows now: deleted messages are gone."""
+        return self.world.visible(self.chat)
+
+    def from_bot(self) -> list[Message]:
+        return [m for m in self.seen() if m.sender is self.world.bot]
+
+    async def send(self, text: str) -> Message:
+        return await self._post(text)
+
+    async def send_photo(self, caption: str | None = None) -> Message:
+        photo = [{"file_id": "AgAD-photo", "file_unique_id": "AQAD", "width": 90, "height": 90}]
+        extra: JSON = {"photo": photo}
+        if caption is not None:
+            extra["caption"] = caption
+        return await self._post(None, extra)
+
+    async def _post(self, text: str | None, extra: JSON | None = None) -> Message:
+        message = self.world.post(self.chat, self.person, text, extra=extra or {})
+        self._read_up_to = message.message_id
+        self.world.push("message", message.to_json())
+        await self.world.notify()
+        return message
+
+    async def press(self, label: str, message: Message | None = None) -> Query:
+        """Press the button with this label on `message`, else on the newest message that has it."""
+        candidates = [message] if message else reversed(self.from_bot())
+        for candidate in candidates:
+            for button in candidate.buttons:
+                if button["text"] == label:
+                    return await self.press_data(candidate, str(button["callback_data"]))
+        raise LookupError(f"no button {label!r} in the chat")
+
+    async def press_data(self, message: Message, data: str) -> Query:
+        """What a modified client can do: send any payload for any message with buttons."""
+        query = Query(self.world.new_query_id(), message)
+        self.world.queries[query.id] = query
+        self._read_up_to = max(self._read_up_to, self._newest_id())
+        payload: dict[str, Any] = {
+            "id": query.id,
+            "from": self.person.to_json(),
+            "message": message.to_json(),
+            "chat_instance": str(-self.chat.id * 7),
+            "data": data,
+        }
+        self.world.push("callback_query", payload)
+        await self.world.notify()
+        return query
+
+    def _newest_id(self) -> int:
+        messages = self.world.messages[self.chat.id]
+        return messages[-1].message_id if messages else 0
+
+    async def answer(self, count: int | None = None, within: float = 10.0) -> Screen:
+        """Wait for the bot's next answer: `count` messages, else up to one with buttons.
+
+        Messages deleted since (an expired reply) still count: they were shown."""
+
+        def fresh() -> list[Message]:
+            everything = self.world.messages[self.chat.id]
+            bot = self.world.bot
+            return [m for m in everything if m.sender is bot and m.message_id > self._read_up_to]
+
+        def complete() -> bool:
+            new = fresh()
+            if count is not None:
+                return len(new) >= count
+            return any(m.buttons for m in new)
+
+        await self.world.wait_for(complete, within)
+        new = fresh()
+        if count is None:
+            new = new[: next(i for i, m in enumerate(new) if m.buttons) + 1]
+        self._read_up_to = new[-1].message_id
+        return Screen(tuple(new))
+
+    async def ask(self, text: str) -> Screen:
+        await self.send(text)
+        return await self.answer()
+
+    async def choose(self, label: str) -> Screen:
+        await self.press(label)
+        return await self.answer()
+
+    def block(self) -> None:
+        self.chat.blocked = True
+
+    def unblock(self) -> None:
+        self.chat.blocked = False

@@ -1,0 +1,235 @@
+"""The HTTP face of the emulator: `/bot<token>/<method>`, long polling, webhooks, faults.
+
+Requests are parsed as Telegram does: JSON bodies, or form/multipart fields whose
+non-string values are JSON (which is how python-telegram-bot sends them). Answers are
+`{"ok": true, "result": ...}` or an error body with the error code as HTTP status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.telegram_emulator.methods import METHODS
+from tests.telegram_emulator.world import JSON, ApiError, Call, World, bad_request
+
+_STRING_PARAMS = frozenset(
+    {"text", "callback_query_id", "url", "secret_token", "language_code", "parse_mode", "data"}
+)
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_DESCRIPTIONS = {
+    403: "Forbidden: bot was blocked by the user",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+}
+
+
+@dataclass(slots=True)
+class Fault:
+    code: int
+    description: str
+    retry_after: int | None = None
+
+    def error(self) -> ApiError:
+        parameters = {"retry_after": self.retry_after} if self.retry_after is not None else None
+        return ApiError(self.code, self.description, parameters)
+
+
+@dataclass(slots=True)
+class Webhook:
+    url: str
+    secret: str | None
+    last_error: str | None = None
+
+
+def _typed(name: str, value: str) -> Any:
+    if name in _STRING_PARAMS:
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+async def read_params(request: web.Request) -> JSON:
+    params: JSON = {k: _typed(k, v) for k, v in request.query.items()}
+    if request.content_type == "application/json":
+        body = await request.json()
+        if isinstance(body, dict):
+            params.update(body)
+    elif request.method == "POST":
+        form = await request.post()
+        params.update({k: _typed(k, v) for k, v in form.items() if isinstance(v, str)})
+    return params
+
+
+class Server:
+    """One bot token's Bot API endpoint on 127.0.0.1, on a free port."""
+
+    def __init__(self, world: World, token: str) -> None:
+        self.world = world
+        self.token = token
+        self.faults: dict[str, deque[Fault]] = {}
+        self.webhook: Webhook | None = None
+        self._poll_generation = 0
+        self._runner: web.AppRunner | None = None
+        self._delivery: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._endpoint)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        await self._stop_delivery()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def fail(self, method: str, fault: Fault, times: int = 1) -> None:
+        self.faults.setdefault(method.lower(), deque()).extend([fault] * times)
+
+    async def _endpoint(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"].lower()
+        if request.match_info["token"] != self.token:
+            return _answer(ApiError(401, "Unauthorized").body(), 401)
+        params = await read_params(request)
+        call = Call(request.match_info["method"], params)
+        self.world.calls.append(call)
+        await self.world.notify()
+        try:
+            result = await self._dispatch(method, params)
+        except ApiError as exc:
+            call.status = exc.code
+            return _answer(exc.body(), exc.code)
+        return _answer({"ok": True, "result": result}, 200)
+
+    async def _dispatch(self, method: str, params: JSON) -> Any:
+        if queued := self.faults.get(method):
+            raise queued.popleft().error()
+        if method == "getupdates":
+            return await self._get_updates(params)
+        if method in ("setwebhook", "deletewebhook", "getwebhookinfo"):
+            return await getattr(self, f"_{method}")(params)
+        if method not in METHODS:
+            raise ApiError(404, "Not Found")
+        return await METHODS[method](self.world, params)
+
+    async def _get_updates(self, params: JSON) -> list[JSON]:
+        """Long polling: confirm below `offset`, then wait up to `timeout` for more."""
+        world = self.world
+        if self.webhook is not None:
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
+        self._poll_generation += 1
+        generation = self._poll_generation
+        offset = int(params.get("offset") or 0)
+        if offset:
+            world.updates = [u for u in world.updates if u["update_id"] >= offset]
+        if allowed := params.get("allowed_updates"):
+            world.allowed_updates = list(allowed)
+        await world.notify()
+        timeout = float(params.get("timeout") or 0)
+        with contextlib.suppress(TimeoutError):
+            await world.wait_for(
+                lambda: bool(world.updates) or generation != self._poll_generation, timeout
+            )
+        if generation != self._poll_generation:
+            raise ApiError(
+                409,
+                "Conflict: terminated by other getUpdates request; "
+                "make sure that only one bot instance is running",
+            )
+        limit = int(params.get("limit") or 100)
+        return world.updates[: max(1, min(limit, 100))]
+
+    async def _setwebhook(self, params: JSON) -> bool:
+        url = str(params.get("url") or "")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET.match(str(secret)):
+            raise bad_request("secret token contains unallowed characters")
+        if not url:
+            return await self._deletewebhook(params)
+        if not url.startswith(("https://", "http://")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        await self._stop_delivery()
+        if params.get("drop_pending_updates"):
+            self.world.updates.clear()
+        if allowed := params.get("allowed_updates"):
+            self.world.allowed_updates = list(allowed)
+        self.webhook = Webhook(url, str(secret) if secret else None)
+        self._delivery = asyncio.create_task(self._deliver(self.webhook))
+        self._poll_generation += 1
+        await self.world.notify()
+        return True
+
+    async def _deletewebhook(self, params: JSON) -> bool:
+        await self._stop_delivery()
+        self.webhook = None
+        if params.get("drop_pending_updates"):
+            self.world.updates.clear()
+        return True
+
+    async def _getwebhookinfo(self, params: JSON) -> JSON:
+        info: JSON = {
+            "url": self.webhook.url if self.webhook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self.world.updates),
+        }
+        if self.webhook and self.webhook.last_error:
+            info["last_error_date"] = self.world.now()
+            info["last_error_message"] = self.webhook.last_error
+        return info
+
+    async def _stop_delivery(self) -> None:
+        if self._delivery is not None:
+            self._delivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery
+            self._delivery = None
+
+    async def _deliver(self, hook: Webhook) -> None:
+        """Post pending updates one by one, in order; retry one that was not accepted."""
+        headers = {"X-Telegram-Bot-Api-Secret-Token": hook.secret} if hook.secret else {}
+        async with aiohttp.ClientSession() as session:
+            while True:
+                await self.world.wait_for(lambda: bool(self.world.updates), within=3600)
+                update = self.world.updates[0]
+                try:
+                    async with session.post(hook.url, json=update, headers=headers) as response:
+                        accepted = response.status == 200
+                        hook.last_error = None if accepted else f"Wrong response: {response.status}"
+                except aiohttp.ClientError as exc:
+                    accepted, hook.last_error = False, f"Connection failed: {type(exc).__name__}"
+                if accepted:
+                    self.world.updates.remove(update)
+                    await self.world.notify()
+                else:
+                    await asyncio.sleep(0.05)
+
+
+def _answer(body: JSON, status: int) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def fault(code: int, description: str | None = None, retry_after: int | None = None) -> Fault:
+    """A 429 says when to retry; other codes carry Telegram's usual wording."""
+    if code == 429:
+        wait = 1 if retry_after is None else retry_after
+        return Fault(429, f"Too Many Requests: retry after {wait}", wait)
+    return Fault(code, description or _DESCRIPTIONS.get(code, "Bad Request"), retry_after)

@@ -1,0 +1,201 @@
+"""What the emulated Telegram knows: people, chats, messages, pending updates, a clock.
+
+Shapes follow the Bot API (https://core.telegram.org/bots/api): a private chat's id is
+the user's id, group ids are negative, message ids count up per chat for both sides,
+and `date` is Unix time from the emulator's clock, which tests can move forward.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON = dict[str, Any]
+DELETE_WINDOW = 48 * 3600  # a message older than this can no longer be deleted
+
+
+class ApiError(Exception):
+    """An error answer: `{"ok": false, "error_code": code, "description": ...}`."""
+
+    def __init__(self, code: int, description: str, parameters: JSON | None = None) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.parameters = parameters
+
+    def body(self) -> JSON:
+        body: JSON = {"ok": False, "error_code": self.code, "description": self.description}
+        if self.parameters:
+            body["parameters"] = self.parameters
+        return body
+
+
+def bad_request(what: str) -> ApiError:
+    return ApiError(400, f"Bad Request: {what}")
+
+
+@dataclass(slots=True)
+class Person:
+    id: int
+    first_name: str
+    language_code: str | None = None
+    is_bot: bool = False
+    username: str | None = None
+
+    def to_json(self) -> JSON:
+        data: JSON = {"id": self.id, "is_bot": self.is_bot, "first_name": self.first_name}
+        if self.username:
+            data["username"] = self.username
+        if self.language_code:
+            data["language_code"] = self.language_code
+        return data
+
+
+@dataclass(slots=True)
+class Chat:
+    id: int
+    type: str
+    title: str
+    blocked: bool = False
+    next_message_id: int = 1
+
+    def to_json(self) -> JSON:
+        if self.type == "private":
+            return {"id": self.id, "type": "private", "first_name": self.title}
+        return {"id": self.id, "type": self.type, "title": self.title}
+
+
+@dataclass(slots=True)
+class Message:
+    message_id: int
+    chat: Chat
+    sender: Person
+    date: int
+    text: str | None = None
+    reply_markup: JSON | None = None
+    parse_mode: str | None = None
+    extra: JSON = field(default_factory=dict)
+    edit_date: int | None = None
+    deleted: bool = False
+
+    @property
+    def buttons(self) -> list[JSON]:
+        rows = (self.reply_markup or {}).get("inline_keyboard", [])
+        return [button for row in rows for button in row]
+
+    def to_json(self) -> JSON:
+        data: JSON = {
+            "message_id": self.message_id,
+            "from": self.sender.to_json(),
+            "chat": self.chat.to_json(),
+            "date": self.date,
+            **self.extra,
+        }
+        if self.text is not None:
+            data["text"] = self.text
+        if self.reply_markup:
+            data["reply_markup"] = self.reply_markup
+        if self.edit_date is not None:
+            data["edit_date"] = self.edit_date
+        return data
+
+
+@dataclass(slots=True)
+class Query:
+    """A pressed button, until the bot answers it."""
+
+    id: str
+    message: Message
+    answered: bool = False
+    answer_text: str | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """One request the bot made, for tests to inspect (never part of any answer)."""
+
+    method: str
+    params: JSON
+    status: int = 200
+
+
+class World:
+    """All state, touched only from the event loop; `changed` wakes anyone waiting on it."""
+
+    def __init__(self, bot_id: int = 7_000_000_001) -> None:
+        self.bot = Person(bot_id, "HRD Test Bot", is_bot=True, username="hrd_test_bot")
+        self.offset = 0.0
+        self.chats: dict[int, Chat] = {}
+        self.messages: dict[int, list[Message]] = {}
+        self.updates: list[JSON] = []
+        self.allowed_updates: list[str] | None = None
+        self.queries: dict[str, Query] = {}
+        self.commands: dict[tuple[str, str], list[JSON]] = {}
+        self.calls: list[Call] = []
+        self.changed = asyncio.Condition()
+        self._update_ids = itertools.count(500_000_001)
+        self._query_ids = itertools.count(880_000_000_000)
+        self._people = itertools.count(100_000_001)
+        self._groups = itertools.count(1_000_000_001)
+
+    def now(self) -> int:
+        return int(time.time() + self.offset)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward: messages age (the 48-hour delete rule) without waiting."""
+        self.offset += seconds
+
+    async def notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, check: Callable[[], bool], within: float = 10.0) -> None:
+        async with asyncio.timeout(within), self.changed:
+            await self.changed.wait_for(check)
+
+    def new_person(self, first_name: str, language_code: str | None) -> Person:
+        return Person(next(self._people), first_name, language_code)
+
+    def private_chat(self, person: Person) -> Chat:
+        chat = self.chats.setdefault(person.id, Chat(person.id, "private", person.first_name))
+        self.messages.setdefault(chat.id, [])
+        return chat
+
+    def new_group(self, title: str) -> Chat:
+        chat = Chat(-next(self._groups), "group", title)
+        self.chats[chat.id] = chat
+        self.messages[chat.id] = []
+        return chat
+
+    def chat(self, chat_id: object) -> Chat:
+        if not isinstance(chat_id, int) or chat_id not in self.chats:
+            raise bad_request("chat not found")
+        return self.chats[chat_id]
+
+    def post(self, chat: Chat, sender: Person, text: str | None, **fields: Any) -> Message:
+        message = Message(chat.next_message_id, chat, sender, self.now(), text, **fields)
+        chat.next_message_id += 1
+        self.messages[chat.id].append(message)
+        return message
+
+    def find(self, chat: Chat, message_id: object) -> Message | None:
+        for message in self.messages[chat.id]:
+            if message.message_id == message_id and not message.deleted:
+                return message
+        return None
+
+    def visible(self, chat: Chat) -> list[Message]:
+        return [m for m in self.messages[chat.id] if not m.deleted]
+
+    def push(self, kind: str, payload: JSON) -> None:
+        """Queue an update; one of a kind the bot did not ask for is dropped, as Telegram does."""
+        if self.allowed_updates and kind not in self.allowed_updates:
+            return
+        self.updates.append({"update_id": next(self._update_ids), kind: payload})
+
+    def new_query_id(self) -> str:
+        return str(next(self._query_ids))
