@@ -10,16 +10,18 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from bot.casework import Casework
 from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.flood import FloodGuard
-from bot.model import Incoming, Reply, UserRef
+from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import Pseudonymizer
 from bot.sessions import SessionStore
 from bot.storage import Database
 from handlers import respond
 from handlers.output import directed
+from handlers.staff import respond_staff
 
 log = logging.getLogger("hrd_bot.app")
 UNLIMITED = ("console",)
@@ -36,6 +38,9 @@ class App:
         *,
         sensitive_ttl: timedelta | None = timedelta(hours=1),
         flood: FloodGuard | None = None,
+        staff_rooms: tuple[ChatRef, ...] = (),
+        oncall: tuple[ChatRef, ...] = (),
+        exports: Path | None = None,
     ) -> None:
         self.db = db
         self.library = library
@@ -43,15 +48,54 @@ class App:
         self.sessions = SessionStore(db)
         self.sensitive_ttl = sensitive_ttl
         self.flood = flood or FloodGuard()
+        self.transports: dict[str, Transport] = {}
+        self.casework = Casework(
+            db,
+            pseudonyms,
+            lambda: self.library,
+            self.deliver,
+            staff_rooms=staff_rooms,
+            oncall=oncall,
+            exports=exports,
+        )
+        self.sessions.also_forget(self.casework.forget_statement())
+        self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
 
     @classmethod
     async def open(
-        cls, db: Database, library: Library, *, sensitive_ttl: timedelta | None = timedelta(hours=1)
+        cls,
+        db: Database,
+        library: Library,
+        *,
+        sensitive_ttl: timedelta | None = timedelta(hours=1),
+        staff_rooms: tuple[ChatRef, ...] = (),
+        oncall: tuple[ChatRef, ...] = (),
+        exports: Path | None = None,
     ) -> App:
         pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
-        return cls(db, library, pseudonyms, sensitive_ttl=sensitive_ttl)
+        return cls(
+            db,
+            library,
+            pseudonyms,
+            sensitive_ttl=sensitive_ttl,
+            staff_rooms=staff_rooms,
+            oncall=oncall,
+            exports=exports,
+        )
+
+    def attach(self, transport: Transport) -> None:
+        """Transports register so replies to other chats (staff alerts, relays) can be sent."""
+        self.transports[transport.name] = transport
+
+    async def deliver(self, chat: ChatRef, reply: Reply) -> None:
+        """Send to a chat that did not just write to us: a staff room, a reporter, on-call."""
+        transport = self.transports.get(chat.platform)
+        if transport is None:
+            log.warning("no %s transport to deliver a message", chat.platform)
+            return
+        await transport.send(chat, self._with_ttl(reply))
 
     def reload_content(self, root: Path) -> list[Problem]:
         """Swap in new content only if it loads without errors; the old stays otherwise."""
@@ -61,6 +105,9 @@ class App:
         return problems
 
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
+        if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
+            staff_reply = await respond_staff(msg, self.casework, self.library.translator("en"))
+            return [] if staff_reply is None else [staff_reply]
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
             allowed, warn = self.flood.check(key)
@@ -89,7 +136,7 @@ class App:
             await self.sessions.forget(msg.user)
             log.info("forget: erased a user's data")
 
-        reply = await respond(msg, session, self.library, forget)
+        reply = await respond(msg, session, self.library, forget, self.casework)
         if msg.chat.private and not reply.erase_chat:
             await self.sessions.save(session)
         return reply

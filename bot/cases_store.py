@@ -53,6 +53,7 @@ _IDENTITY = re.compile(r"^[a-z][a-z0-9]{1,15}:\S{1,255}$")
 _ACTOR = re.compile(r"^(system|[a-z][a-z0-9]{1,15}:[0-9a-f]{16,64})$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _URGENCY = re.compile(r"^[a-z_]{1,16}$")
+_MUTABLE = {"state", "country", "urgency", "assignee", "submitted_at", "acknowledged_at"}
 
 
 class CaseStoreError(Exception):
@@ -368,6 +369,45 @@ class CasesStore:
             raise CaseStoreError(f"an item is at most {MAX_ITEM_BYTES} bytes")
         now = self._now()
         return await self._db.transaction(lambda c: _add_item(c, now, case_id, field, data))
+
+    async def record_action(
+        self,
+        case_id: str,
+        actor: str,
+        action: str,
+        *,
+        changes: Mapping[str, object] | None = None,
+        detail: Mapping[str, object] | None = None,
+        item: tuple[str, bytes] | None = None,
+    ) -> CaseMeta:
+        """One action in one transaction: routing columns changed, an item sealed, audited."""
+        unknown = set(changes or {}) - _MUTABLE
+        if unknown:
+            raise CaseStoreError(f"these columns cannot be changed: {', '.join(sorted(unknown))}")
+        if item is not None:
+            check_field(item[0])
+        now, _ = self._now(), _check_actor(actor)
+
+        def act(conn: Connection) -> CaseMeta:
+            for column, value in (changes or {}).items():
+                conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (value, case_id))  # noqa: S608
+            if item is not None:
+                _add_item(conn, now, case_id, *item)
+            case = _case(conn, case_id)
+            conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
+            _append_audit(conn, now, actor, action, case, detail)
+            return case
+
+        return await self._db.transaction(act)
+
+    async def delete_draft(self, case_id: str) -> bool:
+        """Remove an unsent draft and everything sealed to it (cascade); audit rows remain."""
+
+        def delete(conn: Connection) -> bool:
+            cursor = conn.execute("DELETE FROM cases WHERE id = ? AND state = 'draft'", (case_id,))
+            return bool(cursor.rowcount)
+
+        return await self._db.transaction(delete)
 
     async def case(self, case_id: str) -> CaseMeta:
         return await self._db.run(lambda c: _case(c, case_id))

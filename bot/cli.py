@@ -39,6 +39,10 @@ def _transports(settings: Settings, app: App, console: bool) -> list[Transport]:
         from bot.transports.telegram import TelegramConfig, TelegramTransport  # lazy: PTB is big
 
         found.append(TelegramTransport(app, TelegramConfig.from_settings(settings)))
+    if settings.env.get("MATRIX_HOMESERVER", "").strip():
+        from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
+
+        found.append(MatrixTransport.from_settings(settings, app))
     return found
 
 
@@ -94,11 +98,20 @@ async def run_bot(settings: Settings, console: bool | None) -> int:
         return 1
     db = await Database.open(settings.database_path, key)
     try:
-        app = await App.open(db, library, sensitive_ttl=settings.sensitive_ttl)
+        app = await App.open(
+            db,
+            library,
+            sensitive_ttl=settings.sensitive_ttl,
+            staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+            oncall=settings.chats("HRD_BOT_ONCALL"),
+            exports=settings.data_dir / "exports",
+        )
         transports = _transports(settings, app, use_console)
         if not transports:
             print("error: no transport configured", file=sys.stderr)
             return 1
+        for transport in transports:
+            app.attach(transport)
         log.info("started: %s", ", ".join(t.name for t in transports))
         await _serve(settings, app, transports)
     finally:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from bot.model import ChatRef
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 
 
@@ -56,6 +58,16 @@ class Settings:
             sensitive_ttl=_seconds(env, "HRD_BOT_SENSITIVE_TTL", 3600),
             log_level=env.get("HRD_BOT_LOG_LEVEL", "INFO").upper(),
         )
+
+    def chats(self, name: str) -> tuple[ChatRef, ...]:
+        """`platform:address` entries, comma-separated: staff rooms, the on-call list."""
+        found = []
+        for entry in filter(None, (e.strip() for e in self.env.get(name, "").split(","))):
+            platform, _, address = entry.partition(":")
+            if not platform or not address:
+                raise ConfigError(f"{name}: {entry!r} is not platform:address")
+            found.append(ChatRef(platform, address, private=False, encrypted=platform == "matrix"))
+        return tuple(found)
 
     @property
     def database_path(self) -> Path:

@@ -36,11 +36,16 @@ class UserRef:
 
 @dataclass(frozen=True, slots=True)
 class ChatRef:
-    """Where to answer. `address` is the transport's own opaque id and never logged."""
+    """Where to answer. `address` is the transport's own opaque id and never logged.
+
+    `encrypted` marks a room known to be end-to-end encrypted (a Matrix staff room), the
+    only kind of group that may receive report content.
+    """
 
     platform: str
     address: str
     private: bool = True
+    encrypted: bool = False
 
     def __repr__(self) -> str:
         return f"ChatRef(platform={self.platform!r}, private={self.private})"

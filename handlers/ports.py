@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.model import ChatRef, UserRef
@@ -11,7 +12,7 @@ from bot.model import ChatRef, UserRef
 class CaseDesk(Protocol):
     """Drafts become cases. `record` returns once the item is sealed and stored (acknowledged)."""
 
-    async def open_draft(self, reporter: UserRef, chat: ChatRef, language: str) -> str: ...
+    async def open_draft(self, reporter: UserRef, chat: ChatRef, language: str) -> str | None: ...
 
     async def record(self, case_id: str, field: str, data: bytes) -> None: ...
 
@@ -26,3 +27,49 @@ class CaseDesk(Protocol):
     async def discard(self, case_id: str) -> None: ...
 
     async def submit(self, case_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """What staff may see of a case in their room: routing metadata and history, no content."""
+
+    id: str
+    state: str
+    country: str | None
+    urgency: str | None
+    created_at: int
+    updated_at: int
+    assignee: str | None = None
+    history: tuple[tuple[int, str, str], ...] = ()
+
+
+class CaseworkError(Exception):
+    """A staff action refused; `key` names the string that explains why."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class StaffDesk(Protocol):
+    """Staff actions. Each checks the case exists and is open, and writes the audit trail."""
+
+    async def staff_label(self, user: UserRef) -> str | None: ...
+
+    async def open_cases(self) -> list[CaseView]: ...
+
+    async def case(self, case_id: str) -> CaseView: ...
+
+    async def acknowledge(self, case_id: str, actor: UserRef) -> None: ...
+
+    async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None: ...
+
+    async def escalate(self, case_id: str, actor: UserRef) -> str: ...
+
+    async def note(self, case_id: str, actor: UserRef, text: str) -> None: ...
+
+    async def reply(self, case_id: str, actor: UserRef, text: str) -> None: ...
+
+    async def close(self, case_id: str, actor: UserRef, outcome: str) -> None: ...
+
+    async def export(self, case_id: str, actor: UserRef) -> str: ...

@@ -40,6 +40,9 @@ def render_intro(ctx: Context, args: Args) -> Screen:
 async def choose_intro(ctx: Context, args: Args, choice: str) -> bool:
     if choice == "report:start" and ctx.desk is not None:
         case = await ctx.desk.open_draft(ctx.msg.user, ctx.msg.chat, ctx.t.code)
+        if case is None:
+            ctx.notice("report.unavailable")
+            return True
         ctx.state["report"] = {"case": case, "answered": [], "skipped": []}
         ctx.replace("report_question", i=0)
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
 
@@ -14,6 +15,9 @@ from handlers.context import BACK, MENU, MORE, Context
 from handlers.output import directed, directed_choices, paginate
 from handlers.ports import CaseDesk
 from handlers.screens import SCREENS
+from handlers.staff import is_staff_command
+
+log = logging.getLogger("hrd_bot.handlers")
 
 MAX_INPUT_CHARS = 4000
 _ALLOWED_CONTROLS = {"\n", "\t", "\r"}
@@ -80,6 +84,9 @@ async def _command(ctx: Context, command: str) -> None:
         ctx.notice("report.cancelled" if had_report else "cancel.done")
     elif name in ("/help", "/language", "/forget"):
         ctx.go(name[1:])
+    elif is_staff_command(name):
+        log.warning("staff command refused: outside the staff room")
+        ctx.notice("staff.only_in_room")
     else:
         ctx.notice("error.command")
 

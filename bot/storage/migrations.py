@@ -87,4 +87,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit rows are append-only'); END;
     """,
+    """
+    ALTER TABLE cases ADD COLUMN assignee TEXT;
+    ALTER TABLE cases ADD COLUMN submitted_at INTEGER;
+    ALTER TABLE cases ADD COLUMN acknowledged_at INTEGER;
+    CREATE TABLE case_reporters (
+        case_id TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,
+        user_key TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        language TEXT NOT NULL
+    );
+    CREATE INDEX case_reporters_user ON case_reporters (user_key);
+    """,
 )

@@ -1,0 +1,266 @@
+"""Risk reports and their triage: the engine side of `handlers.ports.CaseDesk` and `StaffDesk`.
+
+Answers are sealed as they arrive (`CasesStore.add_item`). The plaintext of an unsent
+report stays only in this process's memory, for the reporter's review screen and for
+the alert: an end-to-end encrypted Matrix staff room gets the answers at submission,
+a Telegram group only the case id, country and urgency. A restart drops that memory;
+the sealed copy is all that is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+
+from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
+from bot.content.library import Library
+from bot.crypto.records import CaseMeta
+from bot.model import ChatRef, Reply, UserRef
+from bot.pseudonym import Pseudonymizer
+from bot.storage.database import Connection, Database
+from handlers.output import directed
+from handlers.ports import CaseView, CaseworkError
+
+log = logging.getLogger("hrd_bot.casework")
+Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
+URGENCY_UP = {"normal": "high", "high": "critical", "critical": "critical"}
+
+
+class Casework:
+    """Drafts, submission and alerts for reporters; checked, audited actions for staff."""
+
+    def __init__(
+        self,
+        db: Database,
+        pseudonyms: Pseudonymizer,
+        library: Callable[[], Library],
+        deliver: Deliver,
+        *,
+        staff_rooms: tuple[ChatRef, ...] = (),
+        oncall: tuple[ChatRef, ...] = (),
+        exports: Path | None = None,
+        staff_language: str = "en",
+    ) -> None:
+        self.store = CasesStore(db)
+        self._db = db
+        self._pseudonyms = pseudonyms
+        self._library = library
+        self._deliver = deliver
+        self.staff_rooms = staff_rooms
+        self._oncall = oncall
+        self._exports = exports
+        self._staff_language = staff_language
+        self._drafts: dict[str, dict[str, str]] = {}
+
+    # Reporter side (CaseDesk) -------------------------------------------------------
+
+    async def open_draft(self, reporter: UserRef, chat: ChatRef, language: str) -> str | None:
+        """None when no staff key and no recovery key exist: nobody could read the report."""
+        try:
+            case = await self.store.create_case(actor=SYSTEM)
+        except CaseStoreError:
+            log.error("a report was refused: no staff and no recovery key are configured")
+            return None
+        await self.store.record_action(case.id, SYSTEM, "case.draft", changes={"state": "draft"})
+        row = (case.id, reporter.key, chat.platform, chat.address, language)
+
+        def link(conn: Connection) -> None:
+            conn.execute("INSERT INTO case_reporters VALUES (?, ?, ?, ?, ?)", row)
+
+        await self._db.run(link)
+        self._drafts[case.id] = {}
+        return case.id
+
+    async def record(self, case_id: str, field: str, data: bytes) -> None:
+        await self.store.add_item(case_id, field, data)
+        if field.startswith("answer."):
+            self._drafts.setdefault(case_id, {})[field] = data.decode("utf-8", errors="replace")
+
+    async def route(
+        self, case_id: str, *, country: str | None = None, urgency: str | None = None
+    ) -> None:
+        changes = {k: v for k, v in (("country", country), ("urgency", urgency)) if v}
+        await self.store.record_action(case_id, SYSTEM, "case.route", changes=changes)
+
+    def peek(self, case_id: str) -> Mapping[str, str] | None:
+        return self._drafts.get(case_id)
+
+    async def discard(self, case_id: str) -> None:
+        await self.store.delete_draft(case_id)
+        self._drafts.pop(case_id, None)
+
+    async def submit(self, case_id: str) -> None:
+        changes = {"state": "new", "submitted_at": int(time.time())}
+        case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
+        answers = self._drafts.pop(case_id, None)
+        log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
+        for room in self.staff_rooms:
+            await self._deliver(room, self._alert(case, answers, room))
+
+    def _alert(self, case: CaseMeta, answers: Mapping[str, str] | None, room: ChatRef) -> Reply:
+        t = self._library().translator(self._staff_language)
+        head = t(
+            "staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?"
+        )
+        if not answers or not room.encrypted:
+            return Reply(head)
+        questions = {q.id: q for q in t.interview().questions}
+        lines = [head, "", t("staff.alert_answers")]
+        for field, value in answers.items():
+            question = questions.get(field.removeprefix("answer."))
+            label = question.text.split("\n")[0] if question else field
+            shown = question.choices.get(value, value) if question else value
+            lines.append(f"• {label}\n  {shown}")
+        return Reply("\n".join(lines), sensitive=True)
+
+    # Staff side (StaffDesk) ---------------------------------------------------------
+
+    async def staff_label(self, user: UserRef) -> str | None:
+        for member in await self.store.list_staff():
+            for identity in member.identities:
+                platform, _, platform_id = identity.partition(":")
+                if self._pseudonyms.user(platform, platform_id).key == user.key:
+                    return member.label
+        return None
+
+    async def _labels(self) -> dict[str, str]:
+        labels = {SYSTEM: "bot"}
+        for member in await self.store.list_staff(include_removed=True):
+            for identity in member.identities:
+                platform, _, platform_id = identity.partition(":")
+                labels[self._pseudonyms.user(platform, platform_id).key] = member.label
+        return labels
+
+    async def _extra(self, case_id: str) -> tuple[str | None, int | None]:
+        def read(conn: Connection) -> tuple[str | None, int | None]:
+            row = conn.execute("SELECT assignee, submitted_at FROM cases WHERE id = ?", (case_id,))
+            found = row.fetchone()
+            return (found[0], found[1]) if found else (None, None)
+
+        return await self._db.run(read)
+
+    async def _view(self, meta: CaseMeta, labels: Mapping[str, str] | None = None) -> CaseView:
+        assignee, _ = await self._extra(meta.id)
+        history: tuple[tuple[int, str, str], ...] = ()
+        if labels is not None:
+            entries = await self.store.audit(meta.id)
+            history = tuple((e.at, labels.get(e.actor, "?"), e.action) for e in entries)
+        return CaseView(
+            meta.id,
+            meta.state,
+            meta.country,
+            meta.urgency,
+            meta.created_at,
+            meta.updated_at,
+            assignee,
+            history,
+        )
+
+    async def _meta(self, case_id: str, *, open_only: bool = True) -> CaseMeta:
+        try:
+            meta = await self.store.case(case_id)
+        except CaseStoreError:
+            raise CaseworkError("staff.no_case") from None
+        if meta.state == "draft":
+            raise CaseworkError("staff.no_case")
+        if open_only and meta.state == "closed":
+            raise CaseworkError("staff.closed")
+        return meta
+
+    async def open_cases(self) -> list[CaseView]:
+        def ids(conn: Connection) -> list[str]:
+            rows = conn.execute(
+                "SELECT id FROM cases WHERE state NOT IN ('draft', 'closed') "
+                "ORDER BY CASE urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, "
+                "created_at"
+            )
+            return [r[0] for r in rows]
+
+        return [await self._view(await self.store.case(i)) for i in await self._db.run(ids)]
+
+    async def case(self, case_id: str) -> CaseView:
+        return await self._view(await self._meta(case_id, open_only=False), await self._labels())
+
+    async def _act(
+        self,
+        case_id: str,
+        actor: UserRef,
+        action: str,
+        changes: Mapping[str, object] | None = None,
+        item: tuple[str, bytes] | None = None,
+    ) -> CaseMeta:
+        """Staff actions need an open, submitted case; each is one audited transaction."""
+        await self._meta(case_id)
+        return await self.store.record_action(
+            case_id, actor.key, action, changes=changes, item=item
+        )
+
+    async def acknowledge(self, case_id: str, actor: UserRef) -> None:
+        changes = {"state": "acknowledged", "acknowledged_at": int(time.time())}
+        await self._act(case_id, actor, "case.acknowledge", changes=changes)
+
+    async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None:
+        members = {m.label.casefold(): m.label for m in await self.store.list_staff()}
+        label = members.get(assignee.strip().casefold())
+        if label is None:
+            raise CaseworkError("staff.unknown_member")
+        changes = {"state": "assigned", "assignee": label}
+        await self._act(case_id, actor, "case.assign", changes=changes)
+
+    async def escalate(self, case_id: str, actor: UserRef) -> str:
+        meta = await self._meta(case_id)
+        urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
+        await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
+        t = self._library().translator(self._staff_language)
+        for chat in self._oncall:
+            await self._deliver(chat, Reply(t("staff.escalated", case=case_id, urgency=urgency)))
+        return urgency
+
+    async def note(self, case_id: str, actor: UserRef, text: str) -> None:
+        await self._act(case_id, actor, "case.note", item=("note", text.encode()))
+
+    async def reply(self, case_id: str, actor: UserRef, text: str) -> None:
+        await self._meta(case_id)
+
+        def read(conn: Connection) -> tuple[str, str, str] | None:
+            row = conn.execute(
+                "SELECT platform, chat, language FROM case_reporters WHERE case_id = ?", (case_id,)
+            ).fetchone()
+            return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+        reporter = await self._db.run(read)
+        if reporter is None:
+            raise CaseworkError("staff.no_reporter")
+        platform, chat, language = reporter
+        t = self._library().translator(language)
+        message = directed(t("report.from_team", text=text), t.rtl)
+        await self._deliver(ChatRef(platform, chat), Reply(message, sensitive=True, rtl=t.rtl))
+        await self._act(case_id, actor, "case.reply", item=("reply", text.encode()))
+
+    async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:
+        item = ("outcome", outcome.encode())
+        await self._act(case_id, actor, "case.close", changes={"state": "closed"}, item=item)
+
+    async def export(self, case_id: str, actor: UserRef) -> str:
+        await self._meta(case_id, open_only=False)
+        if self._exports is None:
+            raise CaseworkError("staff.no_exports")
+        bundle = await self.store.export_bundle(case_id, actor.key)
+        path = self._exports / f"{case_id}.bundle.json"
+        await asyncio.to_thread(_write_private, path, bundle.to_json())
+        return str(path)
+
+    def forget_statement(self) -> str:
+        """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
+        return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

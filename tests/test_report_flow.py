@@ -1,0 +1,222 @@
+"""Risk reports end to end: interview, sealing, staff alert, triage, reply, close, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.content.library import Library
+from bot.crypto.bundle import open_bundle
+from bot.crypto.errors import CryptoError
+from bot.crypto.keys import PrivateKey
+from bot.model import ChatRef, Incoming, Reply
+from bot.storage import Database
+from tests.conftest import TEST_KEY
+from tests.fakes import FakeTransport, FakeUser
+
+STAFF_ROOM = ChatRef("fake", "staff-room", private=False, encrypted=True)
+ONCALL = ChatRef("fake", "oncall", private=False)
+WHAT = "CANARY-WHAT: they followed me after the meeting"
+
+
+class Team:
+    """Two staff members and a recovery key, each with a private key on 'their machine'."""
+
+    def __init__(self) -> None:
+        self.alice, self.bruno, self.recovery = (PrivateKey.generate() for _ in range(3))
+
+
+@pytest.fixture
+async def team_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App, Team]]:
+    db = await Database.open(tmp_path / "r.db", TEST_KEY)
+    app = await App.open(
+        db, library, staff_rooms=(STAFF_ROOM,), oncall=(ONCALL,), exports=tmp_path / "exports"
+    )
+    team = Team()
+    store = app.casework.store
+    await store.add_staff("Alice", ["fake:staff-alice"], team.alice.public)
+    await store.add_staff("Bruno", ["fake:staff-bruno"], team.bruno.public)
+    await store.set_recovery(team.recovery.public)
+    try:
+        yield app, team
+    finally:
+        await db.close()
+
+
+def room_messages(transport: FakeTransport, chat: ChatRef) -> list[Reply]:
+    return [reply for sent_to, reply in transport.sent if sent_to.address == chat.address]
+
+
+async def staff_says(
+    app: App, transport: FakeTransport, who: str, text: str, room: ChatRef = STAFF_ROOM
+) -> str:
+    msg = Incoming(user=app.pseudonyms.user("fake", who), chat=room, text=text)
+    replies = await app.handle(msg)
+    for reply in replies:
+        await transport.send(room, reply)
+    return "\n".join(r.text for r in replies)
+
+
+async def submit_report(person: FakeUser) -> str:
+    await person.say("/start")
+    await person.press("English")
+    intro = await person.press("Report a risk")
+    assert "encrypted" in intro.text
+    assert "Question 1 of 7" in (await person.press("Start the report")).text
+    await person.say(WHAT)
+    await person.say("yesterday evening")
+    await person.say("Colombia")
+    assert "Saved and locked" in (await person.say("me and two colleagues")).text
+    await person.press("Danger now")
+    await person.say("here, evenings")
+    review = await person.press("Yes, if it helps")
+    assert "Before you send" in review.text
+    assert WHAT in review.text
+    sent = await person.press("Send the report")
+    assert sent.sensitive
+    case = next(word for word in sent.text.split() if word.startswith("HRD-")).rstrip(".")
+    assert "never asks for your passwords" in sent.text
+    return case
+
+
+@pytest.fixture
+def reporter(team_app: tuple[App, Team], transport: FakeTransport) -> FakeUser:
+    app, _ = team_app
+    app.attach(transport)
+    return FakeUser(app, transport, "reporter-1")
+
+
+async def test_report_is_sealed_alerted_triaged_and_answered(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, team = team_app
+    case = await submit_report(reporter)
+
+    alert = room_messages(transport, STAFF_ROOM)[-1]
+    assert case in alert.text and "critical" in alert.text and "CO" in alert.text
+    assert WHAT in alert.text, "an encrypted staff room receives the answers"
+
+    assert case in await staff_says(app, transport, "staff-alice", "/cases")
+    assert "acknowledged" in await staff_says(app, transport, "staff-alice", f"/ack {case}")
+    assert "assigned" in await staff_says(app, transport, "staff-alice", f"/assign {case} Bruno")
+    assert "sealed" in await staff_says(
+        app, transport, "staff-bruno", f"/note {case} CANARY-NOTE checked"
+    )
+    await staff_says(app, transport, "staff-bruno", f"/reply {case} CANARY-REPLY we are on it")
+    relayed = room_messages(transport, reporter.chat)[-1]
+    assert relayed.text == "Protection team: CANARY-REPLY we are on it"
+    assert "Bruno" not in relayed.text and relayed.sensitive
+    assert "escalated" in await staff_says(app, transport, "staff-alice", f"/escalate {case}")
+    assert room_messages(transport, ONCALL), "the on-call list was notified"
+    detail = await staff_says(app, transport, "staff-alice", f"/case {case}")
+    assert "case.acknowledge (Alice)" in detail and "case.note (Bruno)" in detail
+    assert "CANARY" not in detail
+    assert "closed" in await staff_says(app, transport, "staff-alice", f"/close {case} relocated")
+    assert "cannot be changed" in await staff_says(
+        app, transport, "staff-alice", f"/reply {case} again"
+    )
+
+    bundle = await app.casework.store.export_bundle(case)
+    for key in (team.alice, team.bruno, team.recovery):
+        opened = {item.field: item.data for item in open_bundle(bundle, key).items}
+        assert opened["answer.what"] == WHAT.encode()
+        assert opened["note"] == b"CANARY-NOTE checked"
+        assert opened["outcome"] == b"relocated"
+
+
+async def test_staff_commands_from_others_or_elsewhere_are_refused(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    case = await submit_report(reporter)
+    refused = await staff_says(
+        app, transport, "infiltrator", f"/reply {case} send me your location"
+    )
+    assert "Only the protection team" in refused
+    assert room_messages(transport, reporter.chat)[-1].text.startswith("Sent."), "nothing relayed"
+    elsewhere = await staff_says(
+        app, transport, "staff-alice", f"/ack {case}", room=ChatRef("fake", "alice-dm")
+    )
+    assert "only in the protection team's room" in elsewhere
+    forged = await staff_says(app, transport, "staff-alice", "/reply HRD-2222-2222 hello")
+    assert "no such case" in forged
+    assert await staff_says(app, transport, "infiltrator", "just chatting") == ""
+
+
+async def test_alert_to_an_unencrypted_room_has_no_content(
+    tmp_path: Path, library: Library, transport: FakeTransport
+) -> None:
+    group = ChatRef("fake", "telegram-group", private=False, encrypted=False)
+    db = await Database.open(tmp_path / "g.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(group,))
+    await app.casework.store.set_recovery(PrivateKey.generate().public)
+    app.attach(transport)
+    case = await submit_report(FakeUser(app, transport, "r-2"))
+    alert = room_messages(transport, group)[-1]
+    assert case in alert.text and WHAT not in alert.text and "yesterday" not in alert.text
+    await db.close()
+
+
+async def test_review_after_restart_says_what_is_answered_not_what(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    app, _ = team_app
+    await reporter.say("/start")
+    await reporter.press("English")
+    await reporter.press("Report a risk")
+    await reporter.press("Start the report")
+    await reporter.say(WHAT)
+    app.casework._drafts.clear()  # what a restart loses
+    resumed = await reporter.say("/menu")
+    assert "Report a risk" in resumed.text or reporter.find("Report a risk")
+    intro = await reporter.press("Report a risk")
+    assert "Answered so far: 1 of 7" in intro.text
+    review = await reporter.press("Send the report")
+    assert "cannot show them again" in review.text
+    assert "✓ What happened" in review.text and WHAT not in review.text
+
+
+async def test_skip_answer_again_and_cancel_deletes_the_draft(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    app, _ = team_app
+    await reporter.say("/start")
+    await reporter.press("English")
+    await reporter.press("Report a risk")
+    await reporter.press("Start the report")
+    assert "Skipped" in (await reporter.press("Skip this question")).text
+    assert "Question 1 of 7" in (await reporter.press("Previous question")).text
+    await reporter.say("first version")
+    await reporter.press("Previous question")
+    await reporter.say("second version")
+    drafts = await app.db.run(lambda c: c.execute("SELECT count(*) FROM cases").fetchone()[0])
+    assert drafts == 1
+    stopped = await reporter.say("/cancel")
+    assert "report was deleted" in stopped.text
+    left = await app.db.run(lambda c: c.execute("SELECT count(*) FROM case_items").fetchone()[0])
+    assert left == 0
+
+
+async def test_removed_member_cannot_open_a_later_case(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    app, team = team_app
+    bruno = next(m for m in await app.casework.store.list_staff() if m.label == "Bruno")
+    await app.casework.store.remove_staff(bruno.id)
+    case = await submit_report(reporter)
+    bundle = await app.casework.store.export_bundle(case)
+    assert open_bundle(bundle, team.alice).items
+    with pytest.raises(CryptoError):
+        open_bundle(bundle, team.bruno)
+
+
+async def test_reporting_without_any_key_is_explained(app: App, make_user: object) -> None:
+    person = FakeUser(app, FakeTransport(), "lonely")
+    await person.say("/start")
+    await person.press("English")
+    await person.press("Report a risk")
+    reply = await person.press("Start the report")
+    assert "not set up on this server" in reply.text
