@@ -1,0 +1,113 @@
+"""What the bot acts on in a room timeline, as plain records (nio types stay in this package).
+
+Text and emotes become `Said`; media and unknown message types become `Said` with no
+text (the handlers answer that only text is understood); edits, notices (other bots)
+and reactions are ignored; an encrypted event nio could not decrypt is
+`Undecryptable`; membership changes are `Membership`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nio import (
+    MegolmEvent,
+    RoomEncryptedMedia,
+    RoomMemberEvent,
+    RoomMessageEmote,
+    RoomMessageMedia,
+    RoomMessageText,
+    RoomMessageUnknown,
+    UnknownEncryptedEvent,
+)
+
+__all__ = ["Item", "Membership", "Said", "Undecryptable", "parse", "strip_reply_fallback"]
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    event_id: str
+    sender: str
+    text: str | None
+    raw_size: int
+    mentions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Undecryptable:
+    event_id: str
+    sender: str
+    event: Any = None  # the nio MegolmEvent, kept to retry when its key arrives
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    event_id: str
+    sender: str
+    user_id: str
+    membership: str
+
+
+Item = Said | Undecryptable | Membership
+_MESSAGES = (
+    RoomMessageText,
+    RoomMessageEmote,
+    RoomMessageMedia,
+    RoomEncryptedMedia,
+    RoomMessageUnknown,
+)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Drop the `> <@someone> quoted text` lines clients put before a reply."""
+    lines = body.split("\n")
+    if not lines or not lines[0].startswith("> "):
+        return body
+    while lines and lines[0].startswith(">"):
+        lines.pop(0)
+    return "\n".join(lines).lstrip("\n")
+
+
+def _content(event: Any) -> dict[str, Any]:
+    source: dict[str, Any] = event.source
+    content = source.get("content")
+    return content if isinstance(content, dict) else {}
+
+
+def _is_edit(content: dict[str, Any]) -> bool:
+    relation = content.get("m.relates_to")
+    return isinstance(relation, dict) and relation.get("rel_type") == "m.replace"
+
+
+def _mentions(content: dict[str, Any]) -> tuple[str, ...]:
+    mentions = content.get("m.mentions")
+    users = mentions.get("user_ids") if isinstance(mentions, dict) else None
+    return tuple(str(u) for u in users) if isinstance(users, list) else ()
+
+
+def _said(event: Any) -> Said | None:
+    content = _content(event)
+    if _is_edit(content):
+        return None
+    event_id, sender = str(event.event_id), str(event.sender)
+    if isinstance(event, RoomMessageText | RoomMessageEmote):
+        raw = str(event.body)
+        text = strip_reply_fallback(raw) if "m.relates_to" in content else raw
+        return Said(event_id, sender, text, len(raw.encode()), _mentions(content))
+    return Said(event_id, sender, None, 0)
+
+
+def parse(event: Any) -> Item | None:
+    """The record for one timeline event, or None when the bot has nothing to do with it."""
+    if isinstance(event, _MESSAGES):
+        return _said(event)
+    if isinstance(event, MegolmEvent):
+        return Undecryptable(str(event.event_id), str(event.sender), event)
+    if isinstance(event, UnknownEncryptedEvent):
+        return Undecryptable(str(event.event_id), str(event.sender))
+    if isinstance(event, RoomMemberEvent):
+        return Membership(
+            str(event.event_id), str(event.sender), str(event.state_key), str(event.membership)
+        )
+    return None

@@ -1,0 +1,36 @@
+"""Turn a `Reply` into Matrix message contents: plain text, choices as a numbered list.
+
+Matrix has no buttons every client shows, so choices are numbered lines; the
+handlers accept the number or the label back. Text is split well below the event
+size limit (64 KiB) so no client or server truncates a guide.
+"""
+
+from __future__ import annotations
+
+from bot.model import Reply
+from handlers.output import RLM, paginate
+
+__all__ = ["MAX_BODY_CHARS", "contents"]
+
+MAX_BODY_CHARS = 8000
+MSGTYPE = "m.notice"
+
+
+def _choice_lines(reply: Reply) -> list[str]:
+    mark = RLM if reply.rtl else ""
+    return [f"{mark}{i}. {choice.label}" for i, choice in enumerate(reply.choices, 1)]
+
+
+def contents(reply: Reply, limit: int = MAX_BODY_CHARS) -> list[dict[str, str]]:
+    """One `m.room.message` content per part; the choices come last, after a blank line.
+
+    Bots send `m.notice` so other bots never answer them (no reply loops).
+    """
+    parts = paginate(reply.text, limit) if reply.text else []
+    if reply.choices:
+        choices = "\n".join(_choice_lines(reply))
+        if parts and len(parts[-1]) + len(choices) + 2 <= limit:
+            parts[-1] = f"{parts[-1]}\n\n{choices}"
+        else:
+            parts += paginate(choices, limit)
+    return [{"msgtype": MSGTYPE, "body": part} for part in parts]

@@ -1,0 +1,174 @@
+"""Room membership: which invites to take, which rooms are private, DM offers, leaving.
+
+Joins and DM creations are rate-limited (a global bucket and one per account), so an
+invite flood from many accounts fills the bot slowly and one from a single account
+not at all; invites over the limit wait in a bounded queue, oldest dropped first.
+Only invites to direct rooms are taken (and any invite from a staff account, for the
+staff room); other invites are declined. A room is private only when it is
+end-to-end encrypted and holds just the bot and one person; everything else gets
+the handlers' pointer to a private chat, and the bot offers an encrypted DM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from nio import InviteMemberEvent, RoomCreateResponse, RoomPreset
+
+from bot.flood import FloodGuard
+
+__all__ = ["Limits", "Rooms"]
+
+log = logging.getLogger("hrd_bot.matrix.rooms")
+ENCRYPTION_STATE = {
+    "type": "m.room.encryption",
+    "state_key": "",
+    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+}
+ALL = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Token buckets (rate per second, burst) for joins and for DM offers."""
+
+    joins: tuple[float, int] = (0.1, 20)
+    joins_per_inviter: tuple[float, int] = (1 / 60, 3)
+    offers: tuple[float, int] = (0.05, 10)
+    offers_per_user: tuple[float, int] = (1 / 600, 1)
+    waiting_invites: int = 200
+
+
+def _guard(spec: tuple[float, int]) -> FloodGuard:
+    return FloodGuard(rate=spec[0], burst=spec[1])
+
+
+class Rooms:
+    """Membership decisions for one logged-in nio client."""
+
+    def __init__(self, client: Any, staff: frozenset[str], limits: Limits) -> None:
+        self._client = client
+        self._staff = staff
+        self._limits = limits
+        self._joins, self._join_each = _guard(limits.joins), _guard(limits.joins_per_inviter)
+        self._offers, self._offer_each = _guard(limits.offers), _guard(limits.offers_per_user)
+        self._waiting: OrderedDict[str, bool] = OrderedDict()
+        self._greet: set[str] = set()
+        self._offered: dict[str, str] = {}
+
+    @property
+    def own_id(self) -> str:
+        return str(self._client.user_id)
+
+    def is_private(self, room_id: str) -> bool:
+        room = self._client.rooms.get(room_id)
+        return room is not None and bool(room.encrypted) and int(room.member_count) <= 2
+
+    def is_encrypted(self, room_id: str) -> bool:
+        room = self._client.rooms.get(room_id)
+        return room is not None and bool(room.encrypted)
+
+    def is_one_to_one(self, room_id: str) -> bool:
+        room = self._client.rooms.get(room_id)
+        return room is not None and int(room.member_count) <= 2
+
+    def others_joined(self, room_id: str) -> list[str]:
+        room = self._client.rooms.get(room_id)
+        if room is None:
+            return []
+        return [
+            u.user_id for u in room.users.values() if u.user_id != self.own_id and not u.invited
+        ]
+
+    def can_redact_others(self, room_id: str) -> bool:
+        room = self._client.rooms.get(room_id)
+        return room is not None and bool(room.power_levels.can_user_redact(self.own_id))
+
+    def on_invite(self, room_id: str, invite_state: list[Any]) -> None:
+        """Queue a new invite (a direct one, or any from staff) or decline it later."""
+        for event in invite_state:
+            if (
+                isinstance(event, InviteMemberEvent)
+                and event.state_key == self.own_id
+                and event.membership == "invite"
+                and room_id not in self._waiting
+            ):
+                direct = bool(event.content.get("is_direct")) or event.sender in self._staff
+                if self._join_each.check(str(event.sender))[0]:
+                    self._waiting[room_id] = direct
+                    self._trim()
+                return
+
+    def _trim(self) -> None:
+        while len(self._waiting) > self._limits.waiting_invites:
+            self._waiting.popitem(last=False)
+            log.warning("invite flood: dropped a waiting invite")
+
+    @property
+    def backlog(self) -> bool:
+        return bool(self._waiting)
+
+    async def take_invites(self) -> None:
+        """Join (or decline) waiting invites as far as the global bucket allows."""
+        while self._waiting and self._joins.check(ALL)[0]:
+            room_id, direct = self._waiting.popitem(last=False)
+            if not direct:
+                await self._client.room_leave(room_id)
+                log.info("declined an invite to a room that is not direct")
+                continue
+            response = await self._client.join(room_id)
+            if hasattr(response, "room_id"):
+                self._greet.add(room_id)
+                log.info("joined a direct room")
+            else:
+                log.warning("could not join a room: %s", getattr(response, "status_code", "?"))
+
+    def greet_due(self, room_id: str) -> str | None:
+        """The person to greet with the start screen, once they are in the room with the bot."""
+        if room_id not in self._greet:
+            return None
+        others = self.others_joined(room_id)
+        if len(others) != 1:
+            return None
+        self._greet.discard(room_id)
+        return others[0]
+
+    def _encrypted_dm_with(self, user_id: str) -> bool:
+        if user_id in self._offered:
+            return True
+        return any(
+            room.encrypted and room.member_count <= 2 and user_id in room.users
+            for room in self._client.rooms.values()
+        )
+
+    async def offer_dm(self, user_id: str) -> bool:
+        """Make sure an encrypted DM with `user_id` exists (create it and invite them)."""
+        if self._encrypted_dm_with(user_id):
+            return True
+        if not (self._offer_each.check(user_id)[0] and self._offers.check(ALL)[0]):
+            return False
+        response = await self._client.room_create(
+            is_direct=True,
+            preset=RoomPreset.trusted_private_chat,
+            invite=[user_id],
+            initial_state=[ENCRYPTION_STATE],
+        )
+        if not isinstance(response, RoomCreateResponse):
+            log.warning("could not create a DM: %s", getattr(response, "status_code", "?"))
+            return False
+        self._offered[user_id] = str(response.room_id)
+        self._greet.add(str(response.room_id))
+        log.info("created an encrypted DM for a user of an unencrypted room")
+        return True
+
+    async def leave(self, room_id: str) -> None:
+        """Leave and forget the room, so its history goes from the bot's account too."""
+        self._greet.discard(room_id)
+        for user, room in list(self._offered.items()):
+            if room == room_id:
+                del self._offered[user]
+        await self._client.room_leave(room_id)
+        await self._client.room_forget(room_id)

@@ -1,0 +1,92 @@
+"""nio's end-to-end key store, encrypted as a whole with SQLCipher.
+
+nio's own `pickle_key` only encrypts the Olm/Megolm pickles; its SQLite file keeps
+user, device and room ids in clear, and `DefaultStore` writes trust decisions to
+plain files. This store keeps nio's schema (trust included, as `SqliteStore` does)
+inside one SQLCipher file under a fixed name, so not even the file name holds a
+Matrix id. It also remembers which events were handled: nio saves its sync token
+before callbacks run, so the transport keeps its own token here, saved only after a
+whole batch was handled, and a replayed event must not be answered twice.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar, cast
+
+from nio.store import SqliteStore
+from peewee import DatabaseError, IntegerField, Model, TextField
+from playhouse.sqlcipher_ext import SqlCipherDatabase
+
+from bot.config import ConfigError
+
+__all__ = ["STORE_FILE", "EncryptedStore", "check_passphrase"]
+
+STORE_FILE = "e2e-store.db"
+HANDLED_KEEP_SECONDS = 7 * 24 * 3600
+_PRAGMAS = {"foreign_keys": 1, "secure_delete": 1, "journal_mode": "wal", "synchronous": "normal"}
+
+
+def _database(path: str, passphrase: str) -> Any:
+    if not passphrase:
+        raise ConfigError("the Matrix key store passphrase is empty")
+    return SqlCipherDatabase(path, passphrase=passphrase, pragmas=_PRAGMAS)
+
+
+def check_passphrase(store_dir: Path, passphrase: str) -> None:
+    """Refuse to start, before any network call, when the passphrase does not open the store."""
+    store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store_dir.chmod(0o700)
+    path = store_dir / STORE_FILE
+    database = _database(str(path), passphrase)
+    try:
+        database.connect()
+        database.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+    except DatabaseError:
+        raise ConfigError(f"MATRIX_STORE_PASSPHRASE does not open {path}") from None
+    finally:
+        database.close()
+    path.chmod(0o600)
+
+
+class HandledEvent(Model):  # type: ignore[misc]
+    """An event id the bot has already acted on."""
+
+    event_id = TextField(primary_key=True)
+    handled_at = IntegerField(index=True)
+
+    class Meta:
+        table_name = "handled_events"
+
+
+class EncryptedStore(SqliteStore):  # type: ignore[misc]
+    """`SqliteStore` on SQLCipher; nio's `pickle_key` doubles as the file's passphrase."""
+
+    models: ClassVar[list[type[Model]]] = [*SqliteStore.models, HandledEvent]
+
+    def _create_database(self) -> Any:
+        return _database(self.database_path, self.pickle_key)
+
+    def first_time(self, event_id: str) -> bool:
+        """Record `event_id`; False when it was recorded before (a replayed event)."""
+        cursor = self.database.execute_sql(
+            "INSERT OR IGNORE INTO handled_events (event_id, handled_at) VALUES (?, ?)",
+            (event_id, int(time.time())),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def prune_handled(self, now: float | None = None) -> None:
+        """Forget handled ids old enough that no sync can replay them."""
+        cutoff = int(time.time() if now is None else now) - HANDLED_KEEP_SECONDS
+        self.database.execute_sql("DELETE FROM handled_events WHERE handled_at < ?", (cutoff,))
+
+    def commit_sync_token(self, token: str) -> None:
+        """Save the sync position once everything before it has been handled."""
+        self.save_sync_token(token)
+
+    def sync_token(self) -> str | None:
+        return cast("str | None", self.load_sync_token())
+
+    def close(self) -> None:
+        self.database.close()

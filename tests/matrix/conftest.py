@@ -1,0 +1,131 @@
+"""Matrix fixtures: one real Synapse per session; a fresh bot and fresh people per test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.content.library import Library
+from bot.storage import Database, DbKey
+from bot.transports.matrix import MatrixConfig, MatrixTransport, Tuning
+from bot.transports.matrix.rooms import Limits
+from tests.matrix.activist import Activist
+from tests.matrix.homeserver import Account, Synapse
+
+DB_KEY = DbKey("aa" * 32)
+PASSPHRASE = "correct horse battery staple (test only)"
+ROOMY = (1000.0, 1000)
+TUNING = Tuning(
+    poll_ms=10_000,
+    sweep_interval=timedelta(seconds=0.25),
+    decrypt_grace=0.5,
+    hint_every=0.0,
+    limits=Limits(joins=ROOMY, joins_per_inviter=ROOMY, offers=ROOMY, offers_per_user=ROOMY),
+)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    server = Synapse(tmp_path_factory.mktemp("synapse")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Bot:
+    """hrd-bot's Matrix transport on a real SQLCipher database; restartable on the same disk."""
+
+    synapse: Synapse
+    account: Account
+    data: Path
+    library: Library
+    tuning: Tuning = TUNING
+    sensitive_ttl: timedelta | None = timedelta(hours=1)
+    transport: MatrixTransport | None = None
+    app: App | None = None
+    _db: Database | None = None
+    _task: asyncio.Task[None] | None = None
+    starts: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> MatrixConfig:
+        return MatrixConfig(
+            homeserver=self.synapse.url,
+            user_id=self.account.user_id,
+            store_dir=self.data / "matrix",
+            store_passphrase=PASSPHRASE,
+            password=self.account.password,
+        )
+
+    async def start(self, tuning: Tuning | None = None) -> Bot:
+        self._db = await Database.open(self.data / "x.db", DB_KEY)
+        self.app = await App.open(self._db, self.library, sensitive_ttl=self.sensitive_ttl)
+        self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)
+        self._task = asyncio.create_task(self.transport.run(self.app.handle))
+        ready = asyncio.create_task(self.transport.ready.wait())
+        await asyncio.wait([ready, self._task], timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        if self._task.done():
+            self._task.result()
+        assert ready.done(), "the bot did not finish its first sync"
+        self.starts.append(str(self.transport.device_id))
+        return self
+
+    async def stop(self) -> None:
+        if self.transport is not None and self._task is not None:
+            await self.transport.stop()
+            await asyncio.wait_for(self._task, 30)
+        if self._db is not None:
+            await self._db.close()
+        self.transport, self._task, self._db = None, None, None
+
+    async def restart(self, tuning: Tuning | None = None) -> Bot:
+        await self.stop()
+        return await self.start(tuning)
+
+
+@pytest.fixture
+async def bot(synapse: Synapse, tmp_path: Path, library: Library) -> AsyncIterator[Bot]:
+    running = Bot(synapse, synapse.register(unique("bot")), tmp_path / "bot", library)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+MakeActivist = Callable[[], Awaitable[Activist]]
+
+
+@pytest.fixture
+async def make_activist(synapse: Synapse, tmp_path: Path, bot: Bot) -> AsyncIterator[MakeActivist]:
+    people: list[Activist] = []
+
+    async def make() -> Activist:
+        name = unique("activist")
+        person = Activist(synapse.url, synapse.register(name), tmp_path / name, bot.account.user_id)
+        people.append(await person.start())
+        return person
+
+    yield make
+    for person in people:
+        with contextlib.suppress(Exception):
+            await person.stop()
+
+
+@pytest.fixture
+async def activist(make_activist: MakeActivist) -> Activist:
+    return await make_activist()
