@@ -43,10 +43,6 @@ def _transports(settings: Settings, app: App, console: bool) -> list[Transport]:
         from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
 
         found.append(MatrixTransport.from_settings(settings, app))
-    if settings.env.get("MATRIX_HOMESERVER", "").strip():
-        from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
-
-        found.append(MatrixTransport.from_settings(settings, app))
     return found
 
 
