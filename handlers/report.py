@@ -32,9 +32,20 @@ def render_intro(ctx: Context, args: Args) -> Screen:
     if draft is None:
         choices = (ctx.choice("report:start", "report.start"), *ctx.nav())
         return Screen(ctx.t.interview().intro, choices)
-    total = len(_questions(ctx))
-    text = ctx.t("report.resumed", answered=len(draft["answered"]), total=total)
-    return Screen(text, (ctx.choice("report:review", "report.send"), *_stop(ctx)))
+    questions = _questions(ctx)
+    text = ctx.t("report.resumed", answered=len(draft["answered"]), total=len(questions))
+    status = "\n".join(_status(ctx, draft, q) for q in questions)
+    choices = (
+        ctx.choice("report:continue", "report.continue"),
+        ctx.choice("report:review", "report.send"),
+        *_stop(ctx),
+    )
+    return Screen(f"{text}\n\n{status}", choices, sensitive=True)
+
+
+def _status(ctx: Context, draft: dict[str, Any], question: Question) -> str:
+    key = "report.answered" if question.id in draft["answered"] else "report.unanswered"
+    return ctx.t(key, question=_short(question.text))
 
 
 async def choose_intro(ctx: Context, args: Args, choice: str) -> bool:
@@ -46,8 +57,13 @@ async def choose_intro(ctx: Context, args: Args, choice: str) -> bool:
         ctx.state["report"] = {"case": case, "answered": [], "skipped": []}
         ctx.replace("report_question", i=0)
         return True
-    if choice == "report:review" and _draft(ctx):
-        ctx.replace("report_review")
+    if (draft := _draft(ctx)) and choice in ("report:review", "report:continue"):
+        done = {*draft["answered"], *draft["skipped"]}
+        left = [i for i, q in enumerate(_questions(ctx)) if q.id not in done]
+        if choice == "report:continue" and left:
+            ctx.replace("report_question", i=left[0])
+        else:
+            ctx.replace("report_review")
         return True
     return await _stop_choice(ctx, choice)
 
@@ -172,10 +188,7 @@ def render_review(ctx: Context, args: Args) -> Screen:
     known = ctx.desk.peek(draft["case"])
     lines, choices = [], []
     for i, question in enumerate(_questions(ctx)):
-        done = question.id in draft["answered"]
-        mark = ctx.t(
-            "report.answered" if done else "report.unanswered", question=_short(question.text)
-        )
+        mark = _status(ctx, draft, question)
         answer = (known or {}).get(f"answer.{question.id}")
         shown = question.choices.get(answer, answer) if answer is not None else None
         lines.append(mark + (f"\n   {shown}" if shown else ""))

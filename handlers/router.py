@@ -75,6 +75,8 @@ async def _command(ctx: Context, command: str) -> None:
         ctx.replace("language")
     elif name == "/start":
         ctx.notice("start.again")
+        if "report" in ctx.state:
+            ctx.replace("report_intro")
     elif name == "/menu":
         ctx.home()
     elif name == "/cancel":
