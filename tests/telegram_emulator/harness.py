@@ -15,10 +15,12 @@ from bot.config import CHECKOUT
 from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.flood import FloodGuard
+from bot.model import ChatRef
 from bot.pseudonym import Pseudonymizer
 from bot.storage import Database, DbKey
+from bot.storage.database import Connection
 from bot.transports.telegram import TelegramConfig, TelegramTransport, WebhookConfig
-from tests.telegram_emulator import Emulator
+from tests.telegram_emulator import Emulator, Screen, SimUser
 
 TEST_KEY = DbKey("aa" * 32)
 
@@ -79,3 +81,27 @@ async def running_bot(
             await task
     finally:
         await db.close()
+
+
+async def onboard(user: SimUser, language: str = "English") -> Screen:
+    """First contact: /start, pick a language; returns the main menu."""
+    await user.ask("/start")
+    return await user.choose(language)
+
+
+def chat_of(user: SimUser) -> ChatRef:
+    return ChatRef("telegram", str(user.chat.id), private=user.chat.type == "private")
+
+
+async def trail_rows(app: App, chat: int) -> list[tuple[str, int | None]]:
+    """(message id, delete_at) of every message on record in one chat."""
+
+    def read(conn: Connection) -> list[tuple[str, int | None]]:
+        rows = conn.execute(
+            "SELECT message_id, delete_at FROM chat_messages WHERE platform = 'telegram' "
+            "AND chat = ? ORDER BY id",
+            (str(chat),),
+        )
+        return [(str(r[0]), r[1]) for r in rows]
+
+    return await app.db.run(read)

@@ -49,7 +49,7 @@ class Dispatcher:
         """PTB's callback for every update (a `TypeHandler`)."""
         if not isinstance(update, Update):
             return
-        arrival = from_update(update, self._buttons, self._pseudonyms)
+        arrival = from_update(update, self._pseudonyms)
         if arrival is None:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)
@@ -81,7 +81,8 @@ class Dispatcher:
             await self.outbox.answer(arrival.query_id)
         elif chat.private and arrival.message_id is not None:
             await self._trail.record(chat.address, str(arrival.message_id))
-        if arrival.refused is not None:
-            log.info("telegram: a %s button press was refused", arrival.refused.value)
-        for reply in await self._handle(arrival.incoming):
+        incoming, refused = arrival.resolve(self._buttons)
+        if refused is not None:
+            log.info("telegram: a %s button press was refused", refused.value)
+        for reply in await self._handle(incoming):
             await self.outbox.send(chat, reply)

@@ -7,7 +7,7 @@ message) are not conversation and get no answer, so nothing is echoed into a gro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 
@@ -26,12 +26,23 @@ STALE_CHOICE = "telegram:refused"
 
 @dataclass(frozen=True, slots=True)
 class Arrival:
-    """One update to handle: the neutral message, and what the transport must do first."""
+    """One update to handle. A press is resolved only in the chat's turn (`resolve`),
+    after the previous answer's buttons became current."""
 
     incoming: Incoming
     message_id: int | None = None
     query_id: str | None = None
-    refused: Press | None = None
+    pressed: int | None = None
+    payload: str | None = None
+
+    def resolve(self, buttons: ButtonBook) -> tuple[Incoming, Press | None]:
+        """The message for the handlers, and why a press was refused (if it was)."""
+        if self.pressed is None:
+            return self.incoming, None
+        choice = buttons.resolve(self.incoming.chat.address, self.pressed, self.payload)
+        if isinstance(choice, Press):
+            return replace(self.incoming, choice=STALE_CHOICE), choice
+        return replace(self.incoming, choice=choice), None
 
 
 def chat_ref(chat: Chat) -> ChatRef:
@@ -59,25 +70,24 @@ def _is_content(msg: Message) -> bool:
     return msg.effective_attachment is not None or msg.caption is not None
 
 
-def _press(query: CallbackQuery, buttons: ButtonBook, pseudonyms: Pseudonymizer) -> Arrival | None:
+def _press(query: CallbackQuery, pseudonyms: Pseudonymizer) -> Arrival | None:
     if query.message is None:
         return None
-    chat = chat_ref(query.message.chat)
-    choice = buttons.resolve(chat.address, query.message.message_id, query.data)
-    refused = choice if isinstance(choice, Press) else None
     incoming = Incoming(
         user=pseudonyms.user(PLATFORM, str(query.from_user.id)),
-        chat=chat,
-        choice=STALE_CHOICE if refused else str(choice),
+        chat=chat_ref(query.message.chat),
+        choice=STALE_CHOICE,
         language_hint=query.from_user.language_code,
         raw_size=len((query.data or "").encode("utf-8")),
     )
-    return Arrival(incoming, query_id=query.id, refused=refused)
+    return Arrival(
+        incoming, query_id=query.id, pressed=query.message.message_id, payload=query.data
+    )
 
 
-def from_update(update: Update, buttons: ButtonBook, pseudonyms: Pseudonymizer) -> Arrival | None:
+def from_update(update: Update, pseudonyms: Pseudonymizer) -> Arrival | None:
     if update.callback_query is not None:
-        return _press(update.callback_query, buttons, pseudonyms)
+        return _press(update.callback_query, pseudonyms)
     msg = update.message
     if msg is None or msg.from_user is None or msg.from_user.is_bot:
         return None
