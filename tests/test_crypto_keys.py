@@ -63,3 +63,10 @@ def test_private_key_raw_round_trip() -> None:
     assert PrivateKey.from_raw(key.raw()).public.same_as(key.public)
     with pytest.raises(KeyFormatError):
         PrivateKey.from_raw(b"short")
+
+
+def test_stored_keys_may_skip_the_point_check() -> None:
+    zero = bytes(32)
+    with pytest.raises(KeyFormatError, match="low-order"):
+        PublicKey.from_raw(zero)
+    assert PublicKey.from_raw(zero, check_point=False).raw == zero
