@@ -82,6 +82,11 @@ class StaffMember:
     def active(self) -> bool:
         return self.removed_at is None
 
+    def __repr__(self) -> str:
+        """No label or platform identity: a logged member shows only id and fingerprint."""
+        state = "active" if self.active else "removed"
+        return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
+
 
 def _check_actor(actor: str) -> str:
     """Only 'system' or a keyed pseudonym: a raw platform id must never reach the audit."""

@@ -70,6 +70,9 @@ async def test_staff_add_list_remove(store: CasesStore) -> None:
     assert [m.active for m in await store.list_staff(include_removed=True)] == [False, True]
     with pytest.raises(CaseStoreError, match="no active staff member 1"):
         await store.remove_staff(first.id)
+    assert "Alice" not in repr(removed)
+    assert "telegram" not in repr(removed)
+    assert alice.public.fingerprint in repr(removed)
 
 
 async def test_staff_input_is_checked(store: CasesStore) -> None:
