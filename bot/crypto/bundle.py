@@ -57,19 +57,14 @@ class _Fields:
         self._value: dict[str, Any] = value
         self._where = where
 
-    def text(self, name: str, *, optional: bool = False) -> str | None:
+    def text(self, name: str) -> str:
         value = self._value.get(name)
-        if value is None and optional:
-            return None
         if not isinstance(value, str):
             raise BundleError(f"{self._where}.{name}: expected text")
         return value
 
-    def required(self, name: str) -> str:
-        value = self._value.get(name)
-        if not isinstance(value, str):
-            raise BundleError(f"{self._where}.{name}: expected text")
-        return value
+    def optional_text(self, name: str) -> str | None:
+        return None if self._value.get(name) is None else self.text(name)
 
     def number(self, name: str) -> int:
         value = self._value.get(name)
@@ -77,21 +72,21 @@ class _Fields:
             raise BundleError(f"{self._where}.{name}: expected a whole number")
         return value
 
-    def blob(self, name: str, *, optional: bool = False) -> bytes | None:
-        value = self.text(name, optional=optional)
-        if value is None:
-            return None
+    def blob(self, name: str) -> bytes:
         try:
-            return base64.b64decode(value, validate=True)
+            return base64.b64decode(self.text(name), validate=True)
         except (binascii.Error, ValueError):
             raise BundleError(f"{self._where}.{name}: expected base64") from None
+
+    def optional_blob(self, name: str) -> bytes | None:
+        return None if self._value.get(name) is None else self.blob(name)
 
     def child(self, name: str) -> _Fields:
         return _Fields(self._value.get(name), f"{self._where}.{name}")
 
     def public_key(self, name: str) -> PublicKey:
         try:
-            return PublicKey.from_text(self.required(name))
+            return PublicKey.from_text(self.text(name))
         except KeyFormatError as exc:
             raise BundleError(f"{self._where}.{name}: {exc}") from None
 
@@ -107,7 +102,7 @@ def _document(text: str, kind: str) -> _Fields:
         top = _Fields(json.loads(text), kind)
     except json.JSONDecodeError:
         raise BundleError(f"not a {kind} file (not JSON)") from None
-    if top.text("format", optional=True) != kind:
+    if top.optional_text("format") != kind:
         raise BundleError(f"not a {kind} file")
     if top.number("version") != _VERSION:
         raise BundleError(f"{kind} version is unknown to this program")
@@ -123,9 +118,7 @@ def _sealed_key_json(sealed: SealedCaseKey) -> dict[str, str]:
 
 
 def _sealed_key(fields: _Fields) -> SealedCaseKey:
-    blob = fields.blob("blob")
-    assert blob is not None
-    return SealedCaseKey(fields.required("recipient"), fields.required("fingerprint"), blob)
+    return SealedCaseKey(fields.text("recipient"), fields.text("fingerprint"), fields.blob("blob"))
 
 
 def _case_json(case: CaseMeta) -> dict[str, object]:
@@ -141,7 +134,7 @@ def _case_json(case: CaseMeta) -> dict[str, object]:
 
 
 def _case(fields: _Fields) -> CaseMeta:
-    case_id = fields.required("id")
+    case_id = fields.text("id")
     if not is_case_id(case_id):
         raise BundleError("case.id: not a case reference")
     return CaseMeta(
@@ -149,9 +142,9 @@ def _case(fields: _Fields) -> CaseMeta:
         public_key=fields.public_key("public_key"),
         created_at=fields.number("created_at"),
         updated_at=fields.number("updated_at"),
-        state=fields.required("state"),
-        country=fields.text("country", optional=True),
-        urgency=fields.text("urgency", optional=True),
+        state=fields.text("state"),
+        country=fields.optional_text("country"),
+        urgency=fields.optional_text("urgency"),
     )
 
 
@@ -165,20 +158,21 @@ def _item_json(item: SealedItem) -> dict[str, object]:
 
 
 def _item(fields: _Fields) -> SealedItem:
-    sealed = fields.blob("sealed")
-    assert sealed is not None
     return SealedItem(
-        fields.required("field"), fields.number("seq"), fields.number("created_at"), sealed
+        fields.text("field"),
+        fields.number("seq"),
+        fields.number("created_at"),
+        fields.blob("sealed"),
     )
 
 
 def _audit(fields: _Fields, case_id: str) -> AuditEntry:
     return AuditEntry(
         at=fields.number("at"),
-        actor=fields.required("actor"),
-        action=fields.required("action"),
+        actor=fields.text("actor"),
+        action=fields.text("action"),
         case_id=case_id,
-        detail=fields.blob("detail", optional=True),
+        detail=fields.optional_blob("detail"),
     )
 
 
@@ -233,7 +227,7 @@ class Bundle:
             case=case,
             sealed_keys=[_sealed_key(f) for f in top.objects("sealed_keys")],
             recipients=[
-                Recipient(f.required("recipient"), f.public_key("public_key"))
+                Recipient(f.text("recipient"), f.public_key("public_key"))
                 for f in top.objects("recipients")
             ],
             items=[_item(f) for f in top.objects("items")],
@@ -324,7 +318,7 @@ class Reseal:
     @classmethod
     def from_json(cls, text: str) -> Reseal:
         top = _document(text, _RESEAL)
-        case_id = top.required("case_id")
+        case_id = top.text("case_id")
         if not is_case_id(case_id):
             raise BundleError("case_id: not a case reference")
         return cls(
