@@ -45,14 +45,18 @@ def _offered(ctx: Context) -> list[tuple[str, str]]:
     return [(str(i), str(label)) for i, label in ctx.state.get("offered", [])]
 
 
-def match_choice(text: str, offered: list[tuple[str, str]]) -> str | None:
-    """A typed number (1-based) or label picks that choice."""
+def match_choice(text: str, offered: list[tuple[str, str]], *, prefix: bool = True) -> str | None:
+    """A typed number (1-based) or label picks that choice; so does the unique start of a
+    label, except where typed text is an answer (a prefix could be someone's words)."""
     cleaned = text.strip().rstrip(".)")
     if cleaned.isdigit() and 1 <= int(cleaned) <= len(offered):
         return offered[int(cleaned) - 1][0]
     wanted = fold(text)
-    matches = [cid for cid, label in offered if fold(label) == wanted]
-    return matches[0] if matches else None
+    exact = [cid for cid, label in offered if fold(label) == wanted]
+    if exact or not prefix or len(wanted) < 3:
+        return exact[0] if exact else None
+    starts = [cid for cid, label in offered if fold(label).startswith(wanted)]
+    return starts[0] if len(starts) == 1 else None
 
 
 async def _choose(ctx: Context, choice: str) -> None:
@@ -108,7 +112,7 @@ async def _handle(ctx: Context) -> None:
     text = (msg.text or "").strip()
     if text.startswith("/"):
         await _command(ctx, text)
-    elif (choice := match_choice(text, _offered(ctx))) is not None:
+    elif choice := match_choice(text, _offered(ctx), prefix=not ctx.state.get("typing")):
         await _choose(ctx, choice)
     elif ctx.state.get("typing"):
         name, args = ctx.at

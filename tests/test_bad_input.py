@@ -78,3 +78,8 @@ def _msg(app: App, person: FakeUser, text: str) -> Incoming:
         chat=person.chat,
         text=text,
     )
+
+
+async def test_the_unique_start_of_a_label_picks_it(user: FakeUser) -> None:
+    assert "Which country" in (await user.say("legal")).text
+    assert "choose one of the options" in (await user.say("co")).text, "too short to guess"

@@ -220,3 +220,15 @@ async def test_reporting_without_any_key_is_explained(app: App, make_user: objec
     await person.press("Report a risk")
     reply = await person.press("Start the report")
     assert "not set up on this server" in reply.text
+
+
+async def test_typed_answers_are_never_taken_for_a_button(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    await reporter.say("/start")
+    await reporter.press("English")
+    await reporter.press("Report a risk")
+    await reporter.press("Start the report")
+    saved = await reporter.say("Stop")
+    assert "Saved and locked" in saved.text
+    assert "Question 2 of 7" in saved.text
