@@ -9,6 +9,7 @@ supplies `delete(chat, message_id)`; Telegram deletes, Matrix redacts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,14 +46,13 @@ class Sweeper:
         self._batch = batch
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
-        self._lock = asyncio.Lock()
+        self._running: asyncio.Task[int] | None = None
 
     async def sweep(self) -> int:
         """One pass; returns how many messages were deleted. Never raises (it runs unattended)."""
         try:
-            async with self._lock:
-                deleted = await self._delete_due()
-                pruned = await self._trail.prune(self._clock())
+            deleted = await self._delete_due()
+            pruned = await self._trail.prune(self._clock())
         except Exception as exc:  # a failed sweep is retried at the next tick
             log.warning("sweep failed: %s", type(exc).__name__)
             return 0
@@ -79,15 +79,20 @@ class Sweeper:
             await self._trail.drop(done)
             deleted += len(done)
 
+    async def _tick(self) -> None:
+        """The scheduled job only starts a sweep, so one sweep runs at a time and `stop`
+        can end it without the scheduler reporting a cancelled job as an error."""
+        if self._running is None or self._running.done():
+            self._running = asyncio.get_running_loop().create_task(self.sweep())
+
     def start(self) -> None:
-        """Schedule `sweep` every interval, the first one now (to catch up after a restart)."""
+        """Sweep every interval, the first time now (to catch up after a restart)."""
         scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
         scheduler.add_job(
-            self.sweep,
+            self._tick,
             "interval",
             seconds=self._interval.total_seconds(),
             next_run_time=datetime.now(UTC),
-            max_instances=1,
             coalesce=True,
             misfire_grace_time=None,
         )
@@ -95,9 +100,12 @@ class Sweeper:
         self._scheduler = scheduler
 
     async def stop(self) -> None:
-        """Stop the timer and wait for a sweep in progress, so the database can close after."""
+        """Stop the timer and end a sweep in progress (the next start picks up where it was)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        async with self._lock:
-            pass
+        if self._running is not None:
+            self._running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._running
+            self._running = None

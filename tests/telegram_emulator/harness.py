@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -105,3 +105,12 @@ async def trail_rows(app: App, chat: int) -> list[tuple[str, int | None]]:
         return [(str(r[0]), r[1]) for r in rows]
 
     return await app.db.run(read)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 5.0) -> None:
+    """Poll an async condition (the database is not part of the emulator's wake-ups)."""
+    async with asyncio.timeout(within):
+        while True:
+            if await check():
+                return
+            await asyncio.sleep(0.02)
