@@ -16,7 +16,7 @@ from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.flood import FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
-from bot.pseudonym import Pseudonymizer
+from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
 from bot.storage import Database
 from handlers import respond
@@ -51,7 +51,6 @@ class App:
         self.transports: dict[str, Transport] = {}
         self.casework = Casework(
             db,
-            pseudonyms,
             lambda: self.library,
             self.deliver,
             staff_rooms=staff_rooms,
@@ -74,7 +73,7 @@ class App:
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
     ) -> App:
-        pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
+        pseudonyms = Pseudonymizer(await db.secret(PSEUDONYM_SECRET))
         return cls(
             db,
             library,

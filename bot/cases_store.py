@@ -282,6 +282,10 @@ class CasesStore:
         self._db = db
         self._clock = clock
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
     def _now(self) -> int:
         return int(self._clock())
 

@@ -20,7 +20,6 @@ from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Library
 from bot.crypto.records import CaseMeta
 from bot.model import ChatRef, Reply, UserRef
-from bot.pseudonym import Pseudonymizer
 from bot.storage.database import Connection, Database
 from handlers.output import directed
 from handlers.ports import CaseView, CaseworkError
@@ -36,7 +35,6 @@ class Casework:
     def __init__(
         self,
         db: Database,
-        pseudonyms: Pseudonymizer,
         library: Callable[[], Library],
         deliver: Deliver,
         *,
@@ -47,7 +45,6 @@ class Casework:
     ) -> None:
         self.store = CasesStore(db)
         self._db = db
-        self._pseudonyms = pseudonyms
         self._library = library
         self._deliver = deliver
         self.staff_rooms = staff_rooms
@@ -120,19 +117,16 @@ class Casework:
     # Staff side (StaffDesk) ---------------------------------------------------------
 
     async def staff_label(self, user: UserRef) -> str | None:
+        """Staff identities are stored as `platform:pseudonym`, the form of `UserRef.key`."""
         for member in await self.store.list_staff():
-            for identity in member.identities:
-                platform, _, platform_id = identity.partition(":")
-                if self._pseudonyms.user(platform, platform_id).key == user.key:
-                    return member.label
+            if user.key in member.identities:
+                return member.label
         return None
 
     async def _labels(self) -> dict[str, str]:
         labels = {SYSTEM: "bot"}
         for member in await self.store.list_staff(include_removed=True):
-            for identity in member.identities:
-                platform, _, platform_id = identity.partition(":")
-                labels[self._pseudonyms.user(platform, platform_id).key] = member.label
+            labels.update(dict.fromkeys(member.identities, member.label))
         return labels
 
     async def _extra(self, case_id: str) -> tuple[str | None, int | None]:

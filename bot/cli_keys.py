@@ -23,6 +23,7 @@ from bot.config import Settings
 from bot.crypto.errors import CryptoError, KeyFormatError
 from bot.crypto.keyfile import FAST_KDF_ENV, KdfParams, write_private_key
 from bot.crypto.keys import PrivateKey, PublicKey
+from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 
 __all__ = ["COMMANDS", "dispatch", "register"]
 
@@ -64,7 +65,15 @@ def show_public(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _staff_add(store: CasesStore, args: argparse.Namespace) -> int:
-    member = await store.add_staff(args.label, args.identity, _public_key(args.public_key))
+    """Identities are stored as the same keyed pseudonyms the bot computes for every sender."""
+    pseudonyms = Pseudonymizer(await store.database.secret(PSEUDONYM_SECRET))
+    identities = []
+    for identity in args.identity:
+        platform, _, platform_id = identity.partition(":")
+        if not platform or not platform_id:
+            raise CaseStoreError(f"--identity {identity!r} is not platform:id")
+        identities.append(pseudonyms.user(platform, platform_id).key)
+    member = await store.add_staff(args.label, identities, _public_key(args.public_key))
     print(f"added {member.name}: {member.label}")
     print(f"fingerprint: {member.public_key.fingerprint}")
     print("Check this fingerprint with the member before relying on it.", file=sys.stderr)

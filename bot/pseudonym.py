@@ -7,6 +7,9 @@ import hmac
 
 from bot.model import UserRef
 
+PSEUDONYM_SECRET = "pseudonym-secret"  # noqa: S105 - the secret's name, not the secret
+"""The name of the server secret (in the encrypted database) that keys every pseudonym."""
+
 
 class Pseudonymizer:
     """HMAC-SHA256 with a secret kept inside the encrypted database."""

@@ -22,6 +22,11 @@ ONCALL = ChatRef("fake", "oncall", private=False)
 WHAT = "CANARY-WHAT: they followed me after the meeting"
 
 
+def staff_key(app: App, platform_id: str) -> str:
+    """How `hrd-bot staff add --identity fake:ID` stores a member: as a pseudonym."""
+    return app.pseudonyms.user("fake", platform_id).key
+
+
 class Team:
     """Two staff members and a recovery key, each with a private key on 'their machine'."""
 
@@ -37,8 +42,8 @@ async def team_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App,
     )
     team = Team()
     store = app.casework.store
-    await store.add_staff("Alice", ["fake:staff-alice"], team.alice.public)
-    await store.add_staff("Bruno", ["fake:staff-bruno"], team.bruno.public)
+    await store.add_staff("Alice", [staff_key(app, "staff-alice")], team.alice.public)
+    await store.add_staff("Bruno", [staff_key(app, "staff-bruno")], team.bruno.public)
     await store.set_recovery(team.recovery.public)
     try:
         yield app, team

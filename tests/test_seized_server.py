@@ -22,7 +22,7 @@ from bot.crypto.keys import PrivateKey
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 from tests.test_crypto_seized import _encodings, _keyed_view, _raw_view
-from tests.test_report_flow import STAFF_ROOM, staff_says
+from tests.test_report_flow import STAFF_ROOM, staff_key, staff_says
 
 CANARIES = {
     "what": "CANARY-E2E-what-7f3c soldiers came to the office",
@@ -75,8 +75,8 @@ async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
     transport = FakeTransport()
     app.attach(transport)
     store = app.casework.store
-    await store.add_staff("Probe-Label-5e1d", ["fake:staff-a"], staff.public)
-    gone = await store.add_staff("B", ["fake:staff-b"], removed.public)
+    await store.add_staff("Probe-Label-5e1d", [staff_key(app, "staff-a")], staff.public)
+    gone = await store.add_staff("B", [staff_key(app, "staff-b")], removed.public)
     await store.set_recovery(recovery.public)
     await store.remove_staff(gone.id)
     case = await _session(app, transport)
