@@ -140,3 +140,16 @@ async def test_the_sweeper_does_not_retry_what_telegram_refuses(
         assert old_contacts in ana.seen()
         rows = await trail_rows(running.app, ana.chat.id)
         assert str(old_contacts.message_id) not in [message_id for message_id, _ in rows]
+
+
+async def test_a_wipe_that_fails_is_finished_by_the_sweeper(
+    emu: Emulator, short_ttl: RunningBot
+) -> None:
+    ana = emu.user()
+    await onboard(ana)
+    await ana.ask("/forget")
+    emu.fail("deleteMessages", 500, times=3)
+    await ana.press("Yes, delete everything")
+    await ana.answer(count=1)
+    await emu.world.wait_for(lambda: not ana.seen(), within=5)
+    assert [c.status for c in emu.calls("deleteMessages")] == [500, 500, 500]

@@ -29,6 +29,7 @@ log = logging.getLogger("hrd_bot.telegram")
 T = TypeVar("T")
 TRIES = 3
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
+RETRY_SOON = timedelta(seconds=1)
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -119,7 +120,7 @@ class Outbox:
     async def erase(self, chat: str, keep: set[str]) -> None:
         """Delete every message on record in the chat (but `keep`), then forget their ids.
 
-        What cannot be deleted now is handed to the sweeper, due at once, to be retried.
+        What cannot be deleted now is handed to the sweeper, due in a second, to be retried.
         """
         traces = [t for t in await self._trail.in_chat(chat) if t.message_id not in keep]
         handed_over = 0
@@ -127,7 +128,7 @@ class Outbox:
             batch = traces[start : start + DELETE_BATCH]
             if not await self._delete_many(chat, batch):
                 for trace in batch:
-                    await self._trail.record(chat, trace.message_id, timedelta(0))
+                    await self._trail.record(chat, trace.message_id, RETRY_SOON)
                 handed_over += len(batch)
             await self._trail.drop([trace.row for trace in batch])
         self._buttons.forget(chat)
