@@ -135,7 +135,12 @@ class App:
             await self.sessions.forget(msg.user)
             log.info("forget: erased a user's data")
 
-        reply = await respond(msg, session, self.library, forget, self.casework)
+        try:
+            reply = await respond(msg, session, self.library, forget, self.casework)
+        except Exception as exc:  # one broken message must not stop the bot for everyone
+            log.error("handler failed: %s", type(exc).__name__)
+            t = self.library.translator(session.language or "en")
+            return Reply(directed(t("error.internal"), t.rtl), rtl=t.rtl)
         if msg.chat.private and not reply.erase_chat:
             await self.sessions.save(session)
         return reply

@@ -20,6 +20,7 @@ from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.logs import setup_logging
 from bot.model import Transport
+from bot.safety_jobs import SafetyJobs
 from bot.storage import Database, KeyError_, WrongKeyError, resolve_db_key
 from bot.transports.console import ConsoleTransport
 
@@ -112,8 +113,14 @@ async def run_bot(settings: Settings, console: bool | None) -> int:
             return 1
         for transport in transports:
             app.attach(transport)
+        rooms = settings.chats("HRD_BOT_STAFF_ROOMS") + settings.chats("HRD_BOT_ONCALL")
+        jobs = SafetyJobs(db, lambda: app.library, app.deliver, rooms)
+        jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
-        await _serve(settings, app, transports)
+        try:
+            await _serve(settings, app, transports)
+        finally:
+            jobs.stop()
     finally:
         await db.close()
     return 0

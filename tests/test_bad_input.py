@@ -83,3 +83,15 @@ def _msg(app: App, person: FakeUser, text: str) -> Incoming:
 async def test_the_unique_start_of_a_label_picks_it(user: FakeUser) -> None:
     assert "choose one of the options" in (await user.say("le")).text, "too short to guess"
     assert "Which country" in (await user.say("legal")).text
+
+
+async def test_a_failing_handler_answers_and_the_bot_goes_on(
+    user: FakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("bot.app.respond", broken)
+    assert "went wrong on my side" in (await user.say("2")).text
+    monkeypatch.undo()
+    assert "What is happening" in (await user.say("2")).text, "the state was not damaged"

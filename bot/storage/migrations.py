@@ -91,6 +91,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cases ADD COLUMN assignee TEXT;
     ALTER TABLE cases ADD COLUMN submitted_at INTEGER;
     ALTER TABLE cases ADD COLUMN acknowledged_at INTEGER;
+    ALTER TABLE cases ADD COLUMN reminded_at INTEGER;
     CREATE TABLE case_reporters (
         case_id TEXT PRIMARY KEY REFERENCES cases (id) ON DELETE CASCADE,
         user_key TEXT NOT NULL,
