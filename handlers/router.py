@@ -106,8 +106,10 @@ async def _handle(ctx: Context) -> None:
         await report.attached(ctx)
         return
     if msg.choice is not None:
-        offered = {cid for cid, _ in _offered(ctx)}
-        await (_choose(ctx, msg.choice) if msg.choice in offered else _stale(ctx))
+        if msg.choice in {cid for cid, _ in _offered(ctx)}:
+            await _choose(ctx, msg.choice)
+        else:
+            ctx.notice("error.stale")
         return
     text = (msg.text or "").strip()
     if text.startswith("/"):
@@ -120,10 +122,6 @@ async def _handle(ctx: Context) -> None:
             ctx.notice("error.choose")
     elif ctx.session.known:
         ctx.notice("error.choose")
-
-
-async def _stale(ctx: Context) -> None:
-    ctx.notice("error.stale")
 
 
 def render(ctx: Context) -> Reply:
