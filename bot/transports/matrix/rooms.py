@@ -58,6 +58,8 @@ class Rooms:
         self._waiting: OrderedDict[str, bool] = OrderedDict()
         self._greet: set[str] = set()
         self._offered: dict[str, str] = {}
+        self._created: set[str] = set()
+        self._redact_power: dict[str, bool] = {}
 
     @property
     def own_id(self) -> str:
@@ -83,9 +85,23 @@ class Rooms:
             u.user_id for u in room.users.values() if u.user_id != self.own_id and not u.invited
         ]
 
-    def can_redact_others(self, room_id: str) -> bool:
+    async def can_redact_others(self, room_id: str) -> bool:
+        """Whether `/forget` can remove the person's messages too (checked once per room)."""
+        if room_id not in self._redact_power:
+            self._redact_power[room_id] = await self._check_redact_power(room_id)
+        return self._redact_power[room_id]
+
+    async def _check_redact_power(self, room_id: str) -> bool:
+        """nio reads power levels only; since room version 12 creators outrank them all."""
         room = self._client.rooms.get(room_id)
-        return room is not None and bool(room.power_levels.can_user_redact(self.own_id))
+        if room is None:
+            return False
+        if room.power_levels.can_user_redact(self.own_id) or room_id in self._created:
+            return True
+        response = await self._client.room_get_state_event(room_id, "m.room.create")
+        content = getattr(response, "content", None)
+        creators = content.get("additional_creators") if isinstance(content, dict) else None
+        return isinstance(creators, list) and self.own_id in creators
 
     def on_invite(self, room_id: str, invite_state: list[Any]) -> None:
         """Queue a new invite (a direct one, or any from staff) or decline it later."""
@@ -160,6 +176,7 @@ class Rooms:
             log.warning("could not create a DM: %s", getattr(response, "status_code", "?"))
             return False
         self._offered[user_id] = str(response.room_id)
+        self._created.add(str(response.room_id))
         self._greet.add(str(response.room_id))
         log.info("created an encrypted DM for a user of an unencrypted room")
         return True
@@ -167,6 +184,7 @@ class Rooms:
     async def leave(self, room_id: str) -> None:
         """Leave and forget the room, so its history goes from the bot's account too."""
         self._greet.discard(room_id)
+        self._redact_power.pop(room_id, None)
         for user, room in list(self._offered.items()):
             if room == room_id:
                 del self._offered[user]

@@ -77,10 +77,10 @@ class Syncer:
     ) -> None:
         """Sync until `stop`; `between` runs after every batch and returns True when busy."""
         since = self._store.sync_token()
-        busy = False
+        busy = True  # the first sync returns at once, so start-up is quick
         failures = 0
         while not self._stopping.is_set():
-            wait_ms = 0 if since is None or busy else self._poll_ms
+            wait_ms = 0 if busy else self._poll_ms
             response = await self._sync(since, wait_ms)
             if response is None:
                 failures += 1

@@ -87,10 +87,16 @@ class MatrixTransport:
     def from_settings(cls, settings: Settings, app: App) -> MatrixTransport:
         return cls(MatrixConfig.from_settings(settings), app)
 
-    @property
-    def undecryptable(self) -> int:
-        """How many events could not be decrypted since start (a health figure)."""
-        return self._undecrypted.count if self._client is not None else 0
+    def stats(self) -> dict[str, int]:
+        """Health figures since start: syncs handled, timeline gaps fetched, unreadable events."""
+        if self._syncer is None or self._client is None:
+            return {"batches": 0, "gaps": 0, "undecryptable": 0}
+        syncer = self._syncer
+        return {
+            "batches": syncer.batches,
+            "gaps": syncer.gaps,
+            "undecryptable": self._undecrypted.count,
+        }
 
     async def run(self, handle: Handler) -> None:
         config = self._config
@@ -209,7 +215,7 @@ class MatrixTransport:
             return
         user = self._app.pseudonyms.user("matrix", said.sender)
         language = (await self._app.sessions.load(user)).language
-        if private and said.event_id and self._rooms.can_redact_others(room_id):
+        if private and said.event_id and await self._rooms.can_redact_others(room_id):
             await self._trail.record(room_id, said.event_id)
         chat = ChatRef("matrix", room_id, private=private)
         incoming = Incoming(

@@ -1,0 +1,95 @@
+"""Restarts, bursts, replays and unreadable events: the bot keeps its device and its word."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import os
+
+from bot.transports.matrix.store import STORE_FILE, EncryptedStore
+from tests.matrix.activist import Activist
+from tests.matrix.conftest import PASSPHRASE, TUNING, Bot
+from tests.matrix.homeserver import Synapse
+from tests.matrix.test_matrix_flows import homeserver_rows
+
+
+def bot_store(bot: Bot) -> EncryptedStore:
+    assert bot.starts, "the bot never started"
+    store_dir = str(bot.data / "matrix")
+    return EncryptedStore(bot.account.user_id, bot.starts[-1], store_dir, PASSPHRASE, STORE_FILE)
+
+
+def bot_devices(synapse: Synapse, bot: Bot) -> list[tuple[str, ...]]:
+    sql = "SELECT device_id FROM devices WHERE user_id = ? AND NOT hidden"
+    return homeserver_rows(synapse, sql, bot.account.user_id)
+
+
+async def test_restart_keeps_the_device_and_loses_no_message(
+    bot: Bot, activist: Activist, synapse: Synapse
+) -> None:
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    devices = bot_devices(synapse, bot)
+    await bot.stop()
+    for _ in range(6):
+        await activist.send(chat.room_id, "/help")
+    await bot.start(dataclasses.replace(TUNING, timeline_limit=2))
+    replies = [await chat.reply() for _ in range(6)]
+    assert all("/forget" in reply for reply in replies)
+    assert bot.starts[0] == bot.starts[1], "a restart must not create a new device"
+    assert bot_devices(synapse, bot) == devices
+    assert bot.transport is not None
+    assert bot.transport.stats()["gaps"] >= 1, "the truncated timeline was fetched"
+    assert "Stopped." in await chat.say("/cancel")
+
+
+async def test_a_replayed_batch_is_not_answered_twice(bot: Bot, activist: Activist) -> None:
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    await bot.stop()
+    store = bot_store(bot)
+    before = store.sync_token()
+    store.close()
+    await bot.start()
+    assert "/forget" in await chat.say("/help")
+    await bot.stop()
+    store = bot_store(bot)
+    assert before is not None
+    store.commit_sync_token(before)  # as if the bot died before saving its position
+    store.close()
+    await bot.start()
+    assert "Stopped." in await chat.say("/cancel"), "the /help was answered a second time"
+
+
+def garbage_megolm(activist: Activist) -> dict[str, str]:
+    """Well-formed Megolm content whose session the bot can never have."""
+    olm = activist.client.olm
+    assert olm is not None
+    return {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "sender_key": olm.account.identity_keys["curve25519"],
+        "device_id": activist.account.device_id,
+        "session_id": base64.b64encode(os.urandom(32)).decode().rstrip("="),
+        "ciphertext": base64.b64encode(os.urandom(96)).decode().rstrip("="),
+    }
+
+
+async def test_an_undecryptable_message_gets_a_hint(bot: Bot, activist: Activist) -> None:
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    await activist.send_raw(chat.room_id, "m.room.encrypted", garbage_megolm(activist))
+    hint = await chat.reply()
+    assert "could not decrypt your last message" in hint
+    assert bot.transport is not None
+    assert bot.transport.stats()["undecryptable"] == 1
+    assert "/forget" in await chat.say("/help"), "the bot keeps answering"
+
+
+async def test_a_burst_is_answered_in_full(bot: Bot, activist: Activist) -> None:
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    count = 25
+    await asyncio.gather(*(activist.send(chat.room_id, "/help") for _ in range(count)))
+    replies = [await chat.reply() for _ in range(count)]
+    assert all("/forget" in reply for reply in replies)
