@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import MessageDirection, RoomMessagesResponse, SyncResponse
+from nio import MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 
 from bot.transports.matrix.store import EncryptedStore
 
@@ -140,10 +140,20 @@ class Syncer:
             batch.invites[room_id] = list(info.invite_state)
         for room_id, info in response.rooms.join.items():
             events = list(info.timeline.events)
-            if info.timeline.limited and since is not None and info.timeline.prev_batch:
+            if since is not None and self._missed(info.timeline):
                 events = await self._gap(room_id, info.timeline.prev_batch, since) + events
             batch.rooms.append(RoomEvents(room_id, events))
         return batch
+
+    def _missed(self, timeline: Any) -> bool:
+        """A truncated timeline hides events, unless the bot only just joined (then: history)."""
+        if not (timeline.limited and timeline.prev_batch):
+            return False
+        own = self._client.user_id
+        return not any(
+            isinstance(e, RoomMemberEvent) and e.state_key == own and e.membership == "join"
+            for e in timeline.events
+        )
 
     async def _gap(self, room_id: str, start: str, end: str) -> list[Any]:
         """Events between the last sync and the truncated timeline, oldest first."""
