@@ -1,0 +1,98 @@
+"""Everything the bot puts into a room, and takes out again.
+
+Replies are encrypted to the devices the trust policy allows; every sent event id is
+kept in the chat trail (inside SQLCipher) so a sensitive reply can be redacted when
+its time to live ends and `/forget` can redact the whole conversation. A sensitive
+reply is never sent to an unencrypted room, whatever asked for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
+
+from bot.chat_trail import ChatTrail
+from bot.model import ChatRef, Reply
+from bot.transports.matrix.render import contents
+from bot.transports.matrix.rooms import Rooms
+from bot.transports.matrix.trust import TrustPolicy, apply_trust
+
+__all__ = ["Outbound"]
+
+log = logging.getLogger("hrd_bot.matrix.outbound")
+
+
+class Outbound:
+    def __init__(self, client: Any, rooms: Rooms, trail: ChatTrail, trust: TrustPolicy) -> None:
+        self._client = client
+        self._rooms = rooms
+        self._trail = trail
+        self._trust = trust
+        self._prepare_lock = asyncio.Lock()
+
+    async def send(self, chat: ChatRef, reply: Reply) -> None:
+        room_id = chat.address
+        if reply.sensitive and not self._rooms.is_encrypted(room_id):
+            log.warning("refused to send a sensitive reply to an unencrypted room")
+            return
+        for content in contents(reply):
+            event_id = await self._post(room_id, content)
+            if event_id is not None and not reply.erase_chat:
+                await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+        if reply.erase_chat:
+            await self.erase(room_id)
+
+    async def _post(self, room_id: str, content: dict[str, str]) -> str | None:
+        room = self._client.rooms.get(room_id)
+        if room is None:
+            return None
+        if room.encrypted:
+            await self._prepare(room_id)
+        try:
+            response = await self._client.room_send(room_id, "m.room.message", content)
+        except OlmUnverifiedDeviceError:  # a device appeared while sharing the room key
+            await self._prepare(room_id)
+            response = await self._client.room_send(room_id, "m.room.message", content)
+        if isinstance(response, RoomSendResponse):
+            return str(response.event_id)
+        log.warning("send failed (%s)", getattr(response, "status_code", "?"))
+        return None
+
+    async def _prepare(self, room_id: str) -> None:
+        """Know every device in the room, then apply the trust policy to each."""
+        client = self._client
+        async with self._prepare_lock:
+            if not client.rooms[room_id].members_synced:
+                await client.joined_members(room_id)
+            if client.should_query_keys:
+                await client.keys_query()
+            apply_trust(client, room_id, self._trust)
+
+    async def redact(self, room_id: str, event_id: str) -> bool:
+        """The sweeper's `delete`: True when gone or never deletable, False to retry later."""
+        if room_id not in self._client.rooms:
+            return True  # the bot is no longer in the room: nothing can be done any more
+        response = await self._client.room_redact(room_id, event_id)
+        if isinstance(response, RoomRedactResponse):
+            return True
+        status = getattr(getattr(response, "transport_response", None), "status", 0)
+        return bool(400 <= status < 500 and status != 429)
+
+    async def erase(self, room_id: str) -> None:
+        """`/forget`: redact what the bot can in this room, then leave and forget it.
+
+        The confirmation just sent is not kept: the bot leaves, so it could not redact
+        it later, and it says nothing but that the data is gone.
+        """
+        traces = await self._trail.in_chat(room_id)
+        done = [t.row for t in traces if await self.redact(room_id, t.message_id)]
+        await self._trail.drop(done)
+        await self.leave(room_id)
+        log.info("erased a chat (%d messages redacted)", len(done))
+
+    async def leave(self, room_id: str) -> None:
+        await self._rooms.leave(room_id)
+        await self._trail.drop([t.row for t in await self._trail.in_chat(room_id)])
