@@ -137,6 +137,7 @@ class World:
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.calls: list[Call] = []
         self.changed = asyncio.Condition()
+        self._watchers: dict[int, list[asyncio.Future[Message]]] = {}
         self._update_ids = itertools.count(500_000_001)
         self._query_ids = itertools.count(880_000_000_000)
         self._people = itertools.count(100_000_001)
@@ -180,7 +181,17 @@ class World:
         message = Message(chat.next_message_id, chat, sender, self.now(), text, **fields)
         chat.next_message_id += 1
         self.messages[chat.id].append(message)
+        if sender is self.bot:
+            for watcher in self._watchers.pop(chat.id, []):
+                if not watcher.done():
+                    watcher.set_result(message)
         return message
+
+    def next_from_bot(self, chat: Chat) -> asyncio.Future[Message]:
+        """The bot's next message in this chat; one chat's waiters are not woken by others."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(chat.id, []).append(future)
+        return future
 
     def find(self, chat: Chat, message_id: object) -> Message | None:
         for message in self.messages[chat.id]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 
 from telegram import Update
@@ -75,14 +75,21 @@ class Dispatcher:
                 del self._waiting[chat], self._locks[chat]
 
     async def _receive(self, arrival: Arrival) -> None:
+        """Answering the press and recording the user's message run beside the handler:
+        neither changes what it answers, and each is one more wait on a busy loop."""
         chat = arrival.incoming.chat
         self.outbox.reachable(chat.address)
+        beside: Awaitable[None] | None = None
         if arrival.query_id is not None:
-            await self.outbox.answer(arrival.query_id)
+            beside = self.outbox.answer(arrival.query_id)
         elif chat.private and arrival.message_id is not None:
-            await self._trail.record(chat.address, str(arrival.message_id))
+            beside = self._trail.record(chat.address, str(arrival.message_id))
         incoming, refused = arrival.resolve(self._buttons)
         if refused is not None:
             log.info("telegram: a %s button press was refused", refused.value)
-        for reply in await self._handle(incoming):
+        if beside is None:
+            replies = await self._handle(incoming)
+        else:
+            _, replies = await asyncio.gather(beside, self._handle(incoming))
+        for reply in replies:
             await self.outbox.send(chat, reply)

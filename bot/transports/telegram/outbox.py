@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message
+from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.chat_trail import ChatTrail, Trace
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
-from bot.transports.telegram.render import keyboard, split_text
+from bot.transports.telegram.render import Markup, keyboard, split_text
 
 __all__ = ["Outbox"]
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 TRIES = 3
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
 RETRY_SOON = timedelta(seconds=1)
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+_NO_PREVIEW = {"is_disabled": True}
 
 
 class Outbox:
@@ -77,12 +77,13 @@ class Outbox:
         return sent
 
     async def _send_one(
-        self, chat: str, text: str, markup: InlineKeyboardMarkup | None, ttl: timedelta | None
+        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
     ) -> Message | None:
         def call() -> Awaitable[Message]:
-            return self._bot.send_message(
-                int(chat), text, reply_markup=markup, link_preview_options=_NO_PREVIEW
-            )
+            extra: dict[str, object] = {"link_preview_options": _NO_PREVIEW}
+            if markup is not None:
+                extra["reply_markup"] = markup
+            return self._bot.send_message(int(chat), text, api_kwargs=extra)
 
         try:
             message = await self._retrying(call)
