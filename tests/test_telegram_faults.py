@@ -185,3 +185,17 @@ async def test_webhook_mode_takes_only_requests_with_the_secret(
                 async with http.post(hook.url, json=fake, headers=headers) as response:
                     assert response.status == 403
         assert "How can I help" in (await ana.ask("/menu")).text
+
+
+async def test_after_a_restart_old_buttons_are_refused_then_fresh_ones_work(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    ana = emu.user()
+    async with running_bot(emu, tmp_path / "x.db"):
+        await onboard(ana)
+        await ana.choose("Legal information")
+    async with running_bot(emu, tmp_path / "x.db"):
+        refused = await ana.choose("Colombia")
+        assert refused.text.startswith(EARLIER)
+        assert "Which country?" in refused.text, "the screen survived; its buttons did not"
+        assert "Choose a topic" in (await ana.choose("Colombia")).text
