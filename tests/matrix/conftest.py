@@ -55,6 +55,7 @@ class Bot:
     library: Library
     tuning: Tuning = TUNING
     sensitive_ttl: timedelta | None = timedelta(hours=1)
+    with_token: bool = False
     transport: MatrixTransport | None = None
     app: App | None = None
     _db: Database | None = None
@@ -68,7 +69,8 @@ class Bot:
             user_id=self.account.user_id,
             store_dir=self.data / "matrix",
             store_passphrase=PASSPHRASE,
-            password=self.account.password,
+            access_token=self.account.access_token if self.with_token else None,
+            password=None if self.with_token else self.account.password,
         )
 
     async def start(self, tuning: Tuning | None = None) -> Bot:

@@ -7,9 +7,10 @@ import base64
 import dataclasses
 import os
 
+from bot.model import ChatRef, Reply
 from bot.transports.matrix.store import STORE_FILE, EncryptedStore
 from tests.matrix.activist import Activist
-from tests.matrix.conftest import PASSPHRASE, TUNING, Bot
+from tests.matrix.conftest import PASSPHRASE, TUNING, Bot, unique
 from tests.matrix.homeserver import Synapse
 from tests.matrix.test_matrix_flows import homeserver_rows
 
@@ -44,6 +45,18 @@ async def test_restart_keeps_the_device_and_loses_no_message(
     assert "Stopped." in await chat.say("/cancel")
 
 
+async def test_after_a_restart_the_bot_still_writes_to_a_quiet_room(
+    bot: Bot, activist: Activist
+) -> None:
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    await bot.restart()
+    assert bot.transport is not None
+    relayed = "A reply from the protection team."
+    await bot.transport.send(ChatRef("matrix", chat.room_id), Reply(relayed, sensitive=True))
+    assert await chat.reply() == relayed
+
+
 async def test_a_replayed_batch_is_not_answered_twice(bot: Bot, activist: Activist) -> None:
     chat = await activist.open_dm()
     await chat.pick("English")
@@ -60,6 +73,23 @@ async def test_a_replayed_batch_is_not_answered_twice(bot: Bot, activist: Activi
     store.close()
     await bot.start()
     assert "Stopped." in await chat.say("/cancel"), "the /help was answered a second time"
+
+
+async def test_an_access_token_login_keeps_the_token_device(
+    bot: Bot, activist: Activist, synapse: Synapse
+) -> None:
+    await bot.stop()
+    token_bot = Bot(synapse, synapse.register(unique("bot")), bot.data.parent / "t", bot.library)
+    token_bot.with_token = True
+    await token_bot.start()
+    try:
+        activist.bot_id = token_bot.account.user_id
+        chat = await activist.open_dm()
+        await token_bot.restart()
+        assert token_bot.starts == [token_bot.account.device_id] * 2
+        assert "Language set to English." in await chat.pick("English")
+    finally:
+        await token_bot.stop()
 
 
 def garbage_megolm(activist: Activist) -> dict[str, str]:

@@ -48,6 +48,7 @@ class Outbound:
     async def _post(self, room_id: str, content: dict[str, str]) -> str | None:
         room = self._client.rooms.get(room_id)
         if room is None:
+            log.warning("send skipped: the bot is not in that room")
             return None
         if room.encrypted:
             await self._prepare(room_id)

@@ -10,6 +10,8 @@ Three things keep messages from being lost:
   transport, which drops event ids it has handled before.
 
 The first sync on an empty store only learns the rooms: old history is not answered.
+The first sync after a restart asks for the full state: nio keeps no room list on
+disk, and without it the bot could neither answer nor redact in a quiet room.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Syncer:
         failures = 0
         while not self._stopping.is_set():
             wait_ms = 0 if busy else self._poll_ms
-            response = await self._sync(since, wait_ms)
+            response = await self._sync(since, wait_ms, full_state=not self.batches)
             if response is None:
                 failures += 1
                 await self._pause(min(30.0, 0.5 * 2**failures))
@@ -103,9 +105,13 @@ class Syncer:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _sync(self, since: str | None, wait_ms: int) -> SyncResponse | None:
+    async def _sync(
+        self, since: str | None, wait_ms: int, *, full_state: bool
+    ) -> SyncResponse | None:
         self._poll = asyncio.ensure_future(
-            self._client.sync(timeout=wait_ms, sync_filter=self._filter, since=since)
+            self._client.sync(
+                timeout=wait_ms, sync_filter=self._filter, since=since, full_state=full_state
+            )
         )
         try:
             response = await self._poll

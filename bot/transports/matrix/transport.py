@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,6 +38,7 @@ from handlers.output import directed
 __all__ = ["MatrixTransport", "Tuning"]
 
 log = logging.getLogger("hrd_bot.matrix")
+PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ class MatrixTransport:
         self._trail = ChatTrail(app.db, "matrix")
         self._live: _Live | None = None
         self._stopped = False
+        self._pruned_at = -PRUNE_EVERY
         self.device_id: str | None = None
         self.ready = asyncio.Event()
         """Set once the first sync is handled (the bot is answering)."""
@@ -137,7 +140,6 @@ class MatrixTransport:
     def _assemble(self, client: Any, handle: Handler) -> _Live:
         tuning = self._tuning
         store: EncryptedStore = client.store
-        store.prune_handled()
         rooms = Rooms(client, self._config.staff_user_ids, tuning.limits)
         out = Outbound(client, rooms, self._trail, self._trust)
         return _Live(
@@ -188,6 +190,9 @@ class MatrixTransport:
         if not self.ready.is_set():
             live.sweeper.start()
             self.ready.set()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            live.store.prune_handled()
+            self._pruned_at = time.monotonic()
         await _guarded(live.rooms.take_invites())
         readable, expired = live.undecrypted.retry()
         for room_id, item in readable:
@@ -261,8 +266,16 @@ class MatrixTransport:
         replies: Sequence[Reply] = await live.handle(incoming)
         for reply in replies:
             await live.out.send(chat, reply)
-        if not private and replies and await live.rooms.offer_dm(said.sender):
+        if (
+            replies
+            and self._offers_dm(private, said.sender)
+            and await live.rooms.offer_dm(said.sender)
+        ):
             await self._hint(room_id, said.sender, "matrix.dm_offer")
+
+    def _offers_dm(self, private: bool, sender: str) -> bool:
+        """Outside a private room, people are offered one; staff work in their own room."""
+        return not private and sender not in self._config.staff_user_ids
 
     async def _hint(self, room_id: str, sender: str, key: str) -> None:
         """A transport-level notice in the person's stored language."""
