@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,7 +196,7 @@ class Chat:
     async def pick(self, label: str) -> str:
         return await self.say(self.number_of(label))
 
-    async def until(self, check: Any, wait: float = WAIT) -> None:
+    async def until(self, check: Callable[[], bool], wait: float = WAIT) -> None:
         """Wait until `check()` holds, re-checking whenever this room changes."""
         async with asyncio.timeout(wait):
             while not check():

@@ -1,6 +1,7 @@
 """Matrix, end-to-end encrypted, through matrix-nio (vodozemac).
 
-- `transport`: the `Transport` (invites, messages, replies, redactions, `/forget`).
+- `transport`: the `Transport`: sync batches in, messages to the handlers, hints.
+- `outbound`: replies out (trust policy first), redactions, `/forget`, leaving.
 - `sync`: the /sync loop (large timeline filter, gap fetch, token saved after a batch).
 - `store`: nio's key store inside one SQLCipher file, plus handled event ids.
 - `login`: the same device on every start; token and device id kept encrypted.

@@ -2,7 +2,8 @@
 
 Joins and DM creations are rate-limited (a global bucket and one per account), so an
 invite flood from many accounts fills the bot slowly and one from a single account
-not at all; invites over the limit wait in a bounded queue, oldest dropped first.
+not at all: an account over its limit is ignored, and invites over the global limit
+wait in a bounded queue (oldest dropped first) until the bucket refills.
 Only invites to direct rooms are taken (and any invite from a staff account, for the
 staff room); other invites are declined. A room is private only when it is
 end-to-end encrypted and holds just the bot and one person; everything else gets
