@@ -32,6 +32,7 @@ __all__ = ["Batch", "RoomEvents", "Syncer"]
 log = logging.getLogger("hrd_bot.matrix.sync")
 MAX_GAP_EVENTS = 2000
 GAP_PAGE = 200
+BUSY_POLL_MS = 500
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
 
 
@@ -77,12 +78,15 @@ class Syncer:
         handle: Callable[[Batch], Awaitable[None]],
         between: Callable[[], Awaitable[bool]],
     ) -> None:
-        """Sync until `stop`; `between` runs after every batch and returns True when busy."""
+        """Sync until `stop`; `between` runs after every batch and returns True when busy.
+
+        Busy (invites or undecryptable events waiting) shortens the long poll to
+        `BUSY_POLL_MS` so their timers are checked, without spinning on the server.
+        """
         since = self._store.sync_token()
-        busy = True  # the first sync returns at once, so start-up is quick
         failures = 0
+        wait_ms = 0  # the first sync returns at once, so start-up is quick
         while not self._stopping.is_set():
-            wait_ms = 0 if busy else self._poll_ms
             response = await self._sync(since, wait_ms, full_state=not self.batches)
             if response is None:
                 failures += 1
@@ -94,7 +98,7 @@ class Syncer:
             since = str(response.next_batch)
             self._store.commit_sync_token(since)
             self.batches += 1
-            busy = await between()
+            wait_ms = min(BUSY_POLL_MS, self._poll_ms) if await between() else self._poll_ms
 
     async def stop(self) -> None:
         self._stopping.set()
