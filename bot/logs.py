@@ -14,6 +14,8 @@ NOISY = ("httpx", "httpcore", "telegram", "nio", "apscheduler", "peewee", "aioht
 _SCRUB = re.compile(
     r"bot\d+:[\w-]+"  # Telegram bot tokens inside URLs
     r"|[@!#$][\w.=/+-]+:[\w.-]+"  # Matrix user, room, alias and event ids
+    r"|(?<=device )[A-Za-z0-9]{6,}"  # Matrix device ids ("… for device ABCDEFGHIJ")
+    r"|\b[A-Za-z0-9+/]{43}\b"  # unpadded base64 curve25519/ed25519 keys
     r"|\+?\d[\d ()-]{5,}\d"  # phone numbers and numeric platform ids
 )
 
