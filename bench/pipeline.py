@@ -24,7 +24,8 @@ from bot.storage import Database, DbKey
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
-SCRIPT = ("/start", "1", "1", "1", "1", "1", "◂ Back", "2", "/menu", "2", "colombia", "1", "/menu")
+SCRIPT = ("/start", "1", "2", "1", "1", "1", "◂ Back", "2", "/menu", "3", "colombia", "1", "/menu")
+"""English, guides, the first guide, no danger, an option, back, …, legal, a country, a topic."""
 
 
 def _message(app: App, user: int, step: int) -> Incoming:

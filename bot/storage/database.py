@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import secrets
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,29 +55,90 @@ def _migrate(conn: Connection) -> None:
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
 
+Job = tuple[Callable[[Connection], Any], "asyncio.Future[Any]"]
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+
+
+class _Worker:
+    """The one thread that owns the connection. Under load it takes every queued call in
+    one wake-up and hands all their results back to the event loop in one callback, so
+    a busy bot pays one thread switch per batch, not per statement."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.conn: Connection = None
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="sqlcipher", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[[Connection], T]) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._jobs.put((work, future))
+        return future
+
+    def _serve(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = [self._jobs.get()]
+            while not self._jobs.empty():
+                batch.append(self._jobs.get_nowait())
+            stopping = None in batch
+            done: list[Outcome] = []
+            for job in batch:
+                if job is None:
+                    continue
+                work, future = job
+                try:
+                    done.append((future, work(self.conn), None))
+                except BaseException as exc:  # re-raised in the awaiting coroutine
+                    done.append((future, None, exc))
+            self._loop.call_soon_threadsafe(_settle, done)
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+def _settle(done: list[Outcome]) -> None:
+    for future, result, error in done:
+        if future.cancelled():
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+
 class Database:
     """Async face of the encrypted database; every call runs on the single DB thread."""
 
-    def __init__(self, path: Path, conn: Connection, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, path: Path, worker: _Worker) -> None:
         self.path = path
-        self._conn = conn
-        self._executor = executor
+        self._worker = worker
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlcipher")
-        loop = asyncio.get_running_loop()
+        worker = _Worker(asyncio.get_running_loop())
+
+        def connect(_: Connection) -> None:
+            conn = _connect(path, key)
+            try:
+                _migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+            worker.conn = conn
+
         try:
-            conn = await loop.run_in_executor(executor, _connect, path, key)
-            await loop.run_in_executor(executor, _migrate, conn)
+            await worker.submit(connect)
         except BaseException:
-            executor.shutdown(wait=False)
+            worker.stop()
             raise
-        return cls(path, conn, executor)
+        return cls(path, worker)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(conn)` on the DB thread; keep it to a few statements."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, self._conn)
+        return await self._worker.submit(work)
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Like `run`, inside BEGIN IMMEDIATE … COMMIT (rolled back on error)."""
@@ -117,4 +179,4 @@ class Database:
         try:
             await self.run(finish)
         finally:
-            self._executor.shutdown(wait=True)
+            self._worker.stop()
