@@ -7,12 +7,18 @@
 - `login`: the same device on every start; token and device id kept encrypted.
 - `trust`: the device trust policy (trust on first use for activists, staff devices
   only when listed, the bot's own other devices never).
-- `rooms`: which invites to take (rate-limited), which rooms are private, DM offers.
+- `rooms`: which invites to take (rate-limited), which rooms are private, which may
+  receive sensitive replies, DM offers.
+- `dispatch`: a message to the App by kind of room (staff room, private, other).
+- `media`: files in private rooms, fetched within the attachment limit and decrypted.
 - `inbound`, `render`, `undecrypted`: events in, replies out, unreadable events.
 
 Only encrypted rooms with the bot and one person are private; anywhere else the
-handlers answer with a pointer and the bot offers an encrypted DM. nio types never
-leave this package. Settings: see `config`.
+handlers answer with a pointer and the bot offers an encrypted DM. The staff rooms
+of `HRD_BOT_STAFF_ROOMS` are joined on a staff account's invite; every message there
+goes to the staff commands, and a report's answers reach one only while it is
+end-to-end encrypted and holds nobody but staff. nio types never leave this package.
+Settings: see `config`.
 """
 
 from bot.transports.matrix.config import MatrixConfig

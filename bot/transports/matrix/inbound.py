@@ -1,9 +1,10 @@
 """What the bot acts on in a room timeline, as plain records (nio types stay in this package).
 
-Text and emotes become `Said`; media and unknown message types become `Said` with no
-text (the handlers answer that only text is understood); edits, notices (other bots)
-and reactions are ignored; an encrypted event nio could not decrypt is
-`Undecryptable`; membership changes are `Membership`.
+Text and emotes become `Said`; a well-formed file (`m.image`, `m.file`, …) becomes
+`Said` with its `Media` (fetched only in a private room); other media and unknown
+message types become `Said` with no text (the handlers answer that only text is
+understood); edits, notices (other bots) and reactions are ignored; an encrypted
+event nio could not decrypt is `Undecryptable`; membership changes are `Membership`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from nio import (
     UnknownEncryptedEvent,
 )
 
+from bot.transports.matrix.media import Media, describe
+
 __all__ = ["Item", "Membership", "Said", "Undecryptable", "parse", "strip_reply_fallback"]
 
 
@@ -32,6 +35,7 @@ class Said:
     text: str | None
     raw_size: int
     mentions: tuple[str, ...] = ()
+    media: Media | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,8 @@ def _said(event: Any) -> Said | None:
         raw = str(event.body)
         text = strip_reply_fallback(raw) if "m.relates_to" in content else raw
         return Said(event_id, sender, text, len(raw.encode()), _mentions(content))
+    if isinstance(event, RoomMessageMedia | RoomEncryptedMedia):
+        return Said(event_id, sender, None, 0, media=describe(content))
     return Said(event_id, sender, None, 0)
 
 

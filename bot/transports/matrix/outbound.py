@@ -3,7 +3,9 @@
 Replies are encrypted to the devices the trust policy allows; every sent event id is
 kept in the chat trail (inside SQLCipher) so a sensitive reply can be redacted when
 its time to live ends and `/forget` can redact the whole conversation. A sensitive
-reply is never sent to an unencrypted room, whatever asked for it.
+reply (a report's answers, a relay from the protection team) is never sent where
+`Rooms.withheld` forbids it, whatever asked for it: the room gets `WITHHELD` instead,
+so staff learn that something was held back and why, and nothing of its content.
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from bot.transports.matrix.render import contents
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import TrustPolicy, apply_trust
 
-__all__ = ["Outbound"]
+__all__ = ["WITHHELD", "Outbound"]
 
 log = logging.getLogger("hrd_bot.matrix.outbound")
+WITHHELD = (
+    "A confidential message was withheld: this room {reason}. Such messages go only to "
+    "a private chat, or to an end-to-end encrypted staff room whose members are all staff."
+)
 
 
 class Outbound:
@@ -35,9 +41,11 @@ class Outbound:
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         room_id = chat.address
-        if reply.sensitive and not self._rooms.is_encrypted(room_id):
-            log.warning("refused to send a sensitive reply to an unencrypted room")
-            return
+        if reply.sensitive:
+            await self._know_members(room_id)
+            if (reason := self._rooms.withheld(room_id)) is not None:
+                log.warning("withheld a sensitive reply: the room %s", reason)
+                reply = Reply(WITHHELD.format(reason=reason))
         for content in contents(reply):
             event_id = await self._post(room_id, content)
             if event_id is not None and not reply.erase_chat:
@@ -62,12 +70,16 @@ class Outbound:
         log.warning("send failed (%s)", getattr(response, "status_code", "?"))
         return None
 
+    async def _know_members(self, room_id: str) -> None:
+        room = self._client.rooms.get(room_id)
+        if room is not None and not room.members_synced:
+            await self._client.joined_members(room_id)
+
     async def _prepare(self, room_id: str) -> None:
         """Know every device in the room, then apply the trust policy to each."""
         client = self._client
         async with self._prepare_lock:
-            if not client.rooms[room_id].members_synced:
-                await client.joined_members(room_id)
+            await self._know_members(room_id)
             if client.should_query_keys:
                 await client.keys_query()
             apply_trust(client, room_id, self._trust)

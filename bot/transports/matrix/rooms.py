@@ -4,14 +4,17 @@ Joins and DM creations are rate-limited (a global bucket and one per account), s
 invite flood from many accounts fills the bot slowly and one from a single account
 not at all: an account over its limit is ignored, and invites over the global limit
 wait in a bounded queue (oldest dropped first) until the bucket refills.
-Only invites to direct rooms are taken (and any invite from a staff account, for the
-staff room); other invites are declined. A room is private only when it is
-end-to-end encrypted and holds just the bot and one person; everything else gets
-the handlers' pointer to a private chat, and the bot offers an encrypted DM.
+Only invites to direct rooms are taken, and an invite to a configured staff room
+when it comes from a staff account; other invites are declined. A room is private
+only when it is end-to-end encrypted, holds just the bot and one person and is not a
+staff room; everything else but a staff room gets the handlers' pointer to a private
+chat, and the bot offers an encrypted DM. `withheld` says where a sensitive reply
+may not go: an unencrypted room, a group, or a staff room with anyone who is not staff.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from nio import InviteMemberEvent, RoomCreateResponse, RoomPreset
 
 from bot.flood import FloodGuard
 
-__all__ = ["Limits", "Rooms"]
+__all__ = ["Invite", "Limits", "Rooms"]
 
 log = logging.getLogger("hrd_bot.matrix.rooms")
 ENCRYPTION_STATE = {
@@ -30,6 +33,12 @@ ENCRYPTION_STATE = {
     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
 }
 ALL = "*"
+
+
+class Invite(enum.Enum):
+    DIRECT = "direct"
+    STAFF = "staff"
+    DECLINE = "decline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +59,20 @@ def _guard(spec: tuple[float, int]) -> FloodGuard:
 class Rooms:
     """Membership decisions for one logged-in nio client."""
 
-    def __init__(self, client: Any, staff: frozenset[str], limits: Limits) -> None:
+    def __init__(
+        self,
+        client: Any,
+        staff: frozenset[str],
+        limits: Limits,
+        staff_rooms: frozenset[str] = frozenset(),
+    ) -> None:
         self._client = client
         self._staff = staff
+        self._staff_rooms = staff_rooms
         self._limits = limits
         self._joins, self._join_each = _guard(limits.joins), _guard(limits.joins_per_inviter)
         self._offers, self._offer_each = _guard(limits.offers), _guard(limits.offers_per_user)
-        self._waiting: OrderedDict[str, bool] = OrderedDict()
+        self._waiting: OrderedDict[str, Invite] = OrderedDict()
         self._greet: set[str] = set()
         self._offered: dict[str, str] = {}
         self._created: set[str] = set()
@@ -66,9 +82,14 @@ class Rooms:
     def own_id(self) -> str:
         return str(self._client.user_id)
 
+    def is_staff_room(self, room_id: str) -> bool:
+        return room_id in self._staff_rooms
+
     def is_private(self, room_id: str) -> bool:
         room = self._client.rooms.get(room_id)
-        return room is not None and bool(room.encrypted) and int(room.member_count) <= 2
+        if room is None or room_id in self._staff_rooms:
+            return False
+        return bool(room.encrypted) and int(room.member_count) <= 2
 
     def is_encrypted(self, room_id: str) -> bool:
         room = self._client.rooms.get(room_id)
@@ -85,6 +106,21 @@ class Rooms:
         return [
             u.user_id for u in room.users.values() if u.user_id != self.own_id and not u.invited
         ]
+
+    def withheld(self, room_id: str) -> str | None:
+        """Why a sensitive reply may not go to this room, or None when it may.
+
+        Members who are only invited count: once they join they could read it.
+        """
+        room = self._client.rooms.get(room_id)
+        if room is None or not room.encrypted:
+            return "is not end-to-end encrypted"
+        others = [user for user in room.users if user != self.own_id]
+        if room_id in self._staff_rooms:
+            if all(user in self._staff for user in others):
+                return None
+            return "has members who are not on the staff list"
+        return None if len(others) <= 1 else "is not a private chat"
 
     async def can_redact_others(self, room_id: str) -> bool:
         """Whether `/forget` can remove the person's messages too (checked once per room)."""
@@ -105,7 +141,7 @@ class Rooms:
         return isinstance(creators, list) and self.own_id in creators
 
     def on_invite(self, room_id: str, invite_state: list[Any]) -> None:
-        """Queue a new invite (a direct one, or any from staff) or decline it later."""
+        """Queue a new invite, to be taken or declined as the buckets allow."""
         for event in invite_state:
             if (
                 isinstance(event, InviteMemberEvent)
@@ -113,11 +149,18 @@ class Rooms:
                 and event.membership == "invite"
                 and room_id not in self._waiting
             ):
-                direct = bool(event.content.get("is_direct")) or event.sender in self._staff
-                if self._join_each.check(str(event.sender))[0]:
-                    self._waiting[room_id] = direct
+                sender = str(event.sender)
+                if self._join_each.check(sender)[0]:
+                    direct = bool(event.content.get("is_direct"))
+                    self._waiting[room_id] = self._decide(room_id, sender, direct)
                     self._trim()
                 return
+
+    def _decide(self, room_id: str, sender: str, direct: bool) -> Invite:
+        """A staff room only from staff (nobody else can pull the bot into it); DMs from anyone."""
+        if room_id in self._staff_rooms:
+            return Invite.STAFF if sender in self._staff else Invite.DECLINE
+        return Invite.DIRECT if direct else Invite.DECLINE
 
     def _trim(self) -> None:
         while len(self._waiting) > self._limits.waiting_invites:
@@ -131,15 +174,16 @@ class Rooms:
     async def take_invites(self) -> None:
         """Join (or decline) waiting invites as far as the global bucket allows."""
         while self._waiting and self._joins.check(ALL)[0]:
-            room_id, direct = self._waiting.popitem(last=False)
-            if not direct:
+            room_id, kind = self._waiting.popitem(last=False)
+            if kind is Invite.DECLINE:
                 await self._client.room_leave(room_id)
-                log.info("declined an invite to a room that is not direct")
+                log.info("declined an invite (not a direct room, or a staff room from non-staff)")
                 continue
             response = await self._client.join(room_id)
             if hasattr(response, "room_id"):
-                self._greet.add(room_id)
-                log.info("joined a direct room")
+                if kind is Invite.DIRECT:
+                    self._greet.add(room_id)
+                log.info("joined a %s room", kind.value)
             else:
                 log.warning("could not join a room: %s", getattr(response, "status_code", "?"))
 
@@ -159,6 +203,7 @@ class Rooms:
         return any(
             room.encrypted and room.member_count <= 2 and user_id in room.users
             for room in self._client.rooms.values()
+            if room.room_id not in self._staff_rooms
         )
 
     async def offer_dm(self, user_id: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -22,9 +22,10 @@ from nio import AsyncClient, AsyncClientConfig
 from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.config import Settings
-from bot.model import ChatRef, Handler, Incoming, Reply
+from bot.model import ChatRef, Handler, Reply
 from bot.sweeper import Sweeper
 from bot.transports.matrix.config import MatrixConfig
+from bot.transports.matrix.dispatch import Dispatch
 from bot.transports.matrix.inbound import Item, Membership, Said, Undecryptable, parse
 from bot.transports.matrix.login import sign_in
 from bot.transports.matrix.outbound import Outbound
@@ -33,7 +34,6 @@ from bot.transports.matrix.store import STORE_FILE, EncryptedStore, check_passph
 from bot.transports.matrix.sync import Batch, Syncer
 from bot.transports.matrix.trust import TofuExceptStaff, TrustPolicy
 from bot.transports.matrix.undecrypted import Undecrypted
-from handlers.output import directed
 
 __all__ = ["MatrixTransport", "Tuning"]
 
@@ -62,6 +62,7 @@ class _Live:
     handle: Handler
     rooms: Rooms
     out: Outbound
+    dispatch: Dispatch
     undecrypted: Undecrypted
     syncer: Syncer
     sweeper: Sweeper
@@ -140,7 +141,8 @@ class MatrixTransport:
     def _assemble(self, client: Any, handle: Handler) -> _Live:
         tuning = self._tuning
         store: EncryptedStore = client.store
-        rooms = Rooms(client, self._config.staff_user_ids, tuning.limits)
+        staff = self._config.staff_user_ids
+        rooms = Rooms(client, staff, tuning.limits, self._staff_rooms())
         out = Outbound(client, rooms, self._trail, self._trust)
         return _Live(
             client=client,
@@ -148,10 +150,16 @@ class MatrixTransport:
             handle=handle,
             rooms=rooms,
             out=out,
+            dispatch=Dispatch(self._app, client, rooms, out, self._trail, handle, staff),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
             syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms),
             sweeper=Sweeper(self._trail, out.redact, interval=tuning.sweep_interval),
         )
+
+    def _staff_rooms(self) -> frozenset[str]:
+        """The Matrix rooms of `HRD_BOT_STAFF_ROOMS`, as the App was configured with them."""
+        rooms = self._app.casework.staff_rooms
+        return frozenset(room.address for room in rooms if room.platform == self.name)
 
     async def _serve(self, live: _Live) -> None:
         self._live = live
@@ -198,7 +206,7 @@ class MatrixTransport:
         for room_id, item in readable:
             await _guarded(self._act(room_id, item))
         for room_id, sender in expired:
-            await _guarded(self._hint(room_id, sender, "matrix.undecryptable"))
+            await _guarded(live.dispatch.hint(room_id, sender, "matrix.undecryptable"))
         return live.rooms.backlog or live.undecrypted.pending
 
     async def _on_room(self, room_id: str, events: list[Any], initial: bool) -> None:
@@ -214,7 +222,7 @@ class MatrixTransport:
             if live.store.first_time(item.event_id) and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:
-            await _guarded(self._deliver(room_id, Said("", person, "/start", 0)))
+            await _guarded(live.dispatch.said(room_id, Said("", person, "/start", 0)))
 
     def _is_own_join(self, item: Item) -> bool:
         own = self._running.rooms.own_id
@@ -222,67 +230,20 @@ class MatrixTransport:
 
     async def _act(self, room_id: str, item: Item) -> None:
         if isinstance(item, Said):
-            await self._deliver(room_id, item)
+            await self._running.dispatch.said(room_id, item)
         elif isinstance(item, Undecryptable):
             await self._running.undecrypted.add(room_id, item)
         elif self._left_alone(room_id, item):
             await self._running.out.leave(room_id)
 
     def _left_alone(self, room_id: str, item: Membership) -> bool:
-        """The person left (or was banned) and nobody else is in the room with the bot."""
+        """The person left (or was banned) and nobody else is in the room with the bot.
+
+        A staff room is kept: staff may come back, and the bot cannot rejoin uninvited.
+        """
         rooms = self._running.rooms
         gone = item.membership in ("leave", "ban") and item.user_id != rooms.own_id
-        return gone and not rooms.others_joined(room_id)
-
-    def _addressed(self, room_id: str, said: Said) -> bool:
-        """In a group the bot answers only when spoken to (a command or a mention)."""
-        rooms = self._running.rooms
-        if rooms.is_one_to_one(room_id):
-            return True
-        if said.text is None:
-            return False
-        localpart = rooms.own_id[1:].split(":")[0].casefold()
-        text = said.text.casefold()
-        return text.startswith("/") or rooms.own_id in said.mentions or localpart in text
-
-    async def _deliver(self, room_id: str, said: Said) -> None:
-        live = self._running
-        private = live.rooms.is_private(room_id)
-        if not private and not self._addressed(room_id, said):
-            return
-        user = self._app.pseudonyms.user("matrix", said.sender)
-        language = (await self._app.sessions.load(user)).language
-        if private and said.event_id and await live.rooms.can_redact_others(room_id):
-            await self._trail.record(room_id, said.event_id)
-        chat = ChatRef("matrix", room_id, private=private)
-        incoming = Incoming(
-            user,
-            chat,
-            text=said.text,
-            language_hint=language,
-            message_id=said.event_id or None,
-            raw_size=said.raw_size,
-        )
-        replies: Sequence[Reply] = await live.handle(incoming)
-        for reply in replies:
-            await live.out.send(chat, reply)
-        if (
-            replies
-            and self._offers_dm(private, said.sender)
-            and await live.rooms.offer_dm(said.sender)
-        ):
-            await self._hint(room_id, said.sender, "matrix.dm_offer")
-
-    def _offers_dm(self, private: bool, sender: str) -> bool:
-        """Outside a private room, people are offered one; staff work in their own room."""
-        return not private and sender not in self._config.staff_user_ids
-
-    async def _hint(self, room_id: str, sender: str, key: str) -> None:
-        """A transport-level notice in the person's stored language."""
-        session = await self._app.sessions.load(self._app.pseudonyms.user("matrix", sender))
-        t = self._app.library.translator(session.language or "en")
-        chat = ChatRef("matrix", room_id, self._running.rooms.is_private(room_id))
-        await self._running.out.send(chat, Reply(directed(t(key), t.rtl), rtl=t.rtl))
+        return gone and not rooms.is_staff_room(room_id) and not rooms.others_joined(room_id)
 
 
 async def _guarded(work: Awaitable[None]) -> None:

@@ -1,0 +1,128 @@
+"""From what someone said in a room to the App, and the App's replies back into that room.
+
+Three kinds of room, three treatments:
+
+- **A configured staff room** (`HRD_BOT_STAFF_ROOMS`): every message goes to the App
+  as a group chat that says whether the room really is end-to-end encrypted; the App
+  runs the staff commands and ignores chatter. Nobody there is offered a DM, and
+  files are not fetched: reports come in through reporters' private chats.
+- **A private room** (encrypted, the bot and one person): everything the person
+  sends, files included, goes to the handlers. A file is downloaded and decrypted
+  within the report attachment limit; one that cannot be had (a failed download, a
+  hash that does not match) gets the "could not decrypt" hint instead.
+- **Any other room**: only messages addressed to the bot reach the handlers, which
+  answer with a pointer; the sender (unless staff) is offered an encrypted DM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bot.app import App
+from bot.chat_trail import ChatTrail
+from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
+from bot.transports.matrix.inbound import Said
+from bot.transports.matrix.media import fetch
+from bot.transports.matrix.outbound import Outbound
+from bot.transports.matrix.rooms import Rooms
+from handlers.output import directed
+from handlers.report import MAX_ATTACHMENT_BYTES
+
+__all__ = ["Dispatch"]
+
+log = logging.getLogger("hrd_bot.matrix.dispatch")
+
+
+class Dispatch:
+    """Hands one `Said` to the App and sends its replies; also the transport's own hints."""
+
+    def __init__(
+        self,
+        app: App,
+        client: Any,
+        rooms: Rooms,
+        out: Outbound,
+        trail: ChatTrail,
+        handle: Handler,
+        staff_user_ids: frozenset[str],
+    ) -> None:
+        self._app = app
+        self._client = client
+        self._rooms = rooms
+        self._out = out
+        self._trail = trail
+        self._handle = handle
+        self._staff_user_ids = staff_user_ids
+
+    async def said(self, room_id: str, said: Said) -> None:
+        if self._rooms.is_staff_room(room_id):
+            await self._staff(room_id, said)
+            return
+        rooms = self._rooms
+        private = rooms.is_private(room_id)
+        if not private and not self._addressed(room_id, said):
+            return
+        user = self._app.pseudonyms.user("matrix", said.sender)
+        language = (await self._app.sessions.load(user)).language
+        if private and said.event_id and await rooms.can_redact_others(room_id):
+            await self._trail.record(room_id, said.event_id)
+        attachment: Attachment | None = None
+        if private and said.media is not None:
+            attachment = await fetch(self._client, said.media, MAX_ATTACHMENT_BYTES)
+            if attachment is None:
+                log.warning("a file could not be downloaded or decrypted")
+                await self.hint(room_id, said.sender, "matrix.undecryptable")
+                return
+        chat = ChatRef("matrix", room_id, private=private)
+        incoming = Incoming(
+            user,
+            chat,
+            text=said.text,
+            language_hint=language,
+            message_id=said.event_id or None,
+            raw_size=said.raw_size,
+            attachment=attachment,
+        )
+        answered = await self._answer(chat, incoming)
+        if answered and self._offers_dm(private, said.sender) and await rooms.offer_dm(said.sender):
+            await self.hint(room_id, said.sender, "matrix.dm_offer")
+
+    async def _staff(self, room_id: str, said: Said) -> None:
+        """The staff room: the App checks who may command; chatter gets no answer."""
+        encrypted = self._rooms.is_encrypted(room_id)
+        chat = ChatRef("matrix", room_id, private=False, encrypted=encrypted)
+        user = self._app.pseudonyms.user("matrix", said.sender)
+        incoming = Incoming(
+            user, chat, text=said.text, message_id=said.event_id or None, raw_size=said.raw_size
+        )
+        await self._answer(chat, incoming)
+
+    async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
+        replies: Sequence[Reply] = await self._handle(incoming)
+        for reply in replies:
+            await self._out.send(chat, reply)
+        return bool(replies)
+
+    def _addressed(self, room_id: str, said: Said) -> bool:
+        """In a group the bot answers only when spoken to (a command or a mention)."""
+        rooms = self._rooms
+        if rooms.is_one_to_one(room_id):
+            return True
+        if said.text is None:
+            return False
+        localpart = rooms.own_id[1:].split(":")[0].casefold()
+        text = said.text.casefold()
+        return text.startswith("/") or rooms.own_id in said.mentions or localpart in text
+
+    def _offers_dm(self, private: bool, sender: str) -> bool:
+        """Outside a private room, people are offered one; staff work in their own room."""
+        return not private and sender not in self._staff_user_ids
+
+    async def hint(self, room_id: str, sender: str, key: str) -> None:
+        """A transport-level notice in the person's stored language."""
+        session = await self._app.sessions.load(self._app.pseudonyms.user("matrix", sender))
+        t = self._app.library.translator(session.language or "en")
+        chat = ChatRef("matrix", room_id, self._rooms.is_private(room_id))
+        await self._out.send(chat, Reply(directed(t(key), t.rtl), rtl=t.rtl))

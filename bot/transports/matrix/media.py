@@ -1,0 +1,172 @@
+"""Files people send (`m.image`, `m.file`, `m.audio`, `m.video`): described, then fetched.
+
+In an end-to-end encrypted room a client uploads a file encrypted (AES-CTR) and puts
+its key, IV and SHA-256 into the event, which Megolm encrypts in turn: the homeserver
+only ever holds ciphertext. The bot fetches at most `limit` bytes, whatever the
+event or the server claims: a declared size over the limit is not downloaded at all
+(the handlers then refuse the file with a clear message), and a download stops as
+soon as it passes the limit. The bytes are checked and decrypted in memory only;
+the handlers seal them at once. The file name and media type come from the sender,
+so both are cleaned before they reach the sealed record's header lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from aiohttp import ClientError
+from nio.api import MATRIX_MEDIA_API_PATH
+from nio.crypto.attachments import decrypt_attachment
+from nio.exceptions import EncryptionError
+
+from bot.model import Attachment
+
+__all__ = ["FILE_TYPES", "FileKey", "Media", "describe", "fetch"]
+
+FILE_TYPES = frozenset({"m.image", "m.file", "m.audio", "m.video"})
+DEFAULT_TYPE = "application/octet-stream"
+DEFAULT_NAME = "file"
+NAME_CHARS = 120
+DOWNLOAD_SECONDS = 120.0
+CHUNK = 64 * 1024
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """What opens an encrypted upload (the event's `file` object)."""
+
+    key: str
+    sha256: str
+    iv: str
+
+    def __repr__(self) -> str:
+        return "FileKey(***)"
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """Where a sent file lives and what the sender says about it; `size` may be absent or false."""
+
+    url: str
+    name: str
+    media_type: str
+    size: int | None
+    secret: FileKey | None = None
+
+    def __repr__(self) -> str:
+        return f"Media(size={self.size}, encrypted={self.secret is not None})"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _name(content: dict[str, Any]) -> str:
+    raw = _text(content.get("filename")) or _text(content.get("body")) or DEFAULT_NAME
+    base = re.split(r"[/\\]", raw)[-1]
+    kept = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
+    return kept[:NAME_CHARS] or DEFAULT_NAME
+
+
+def _media_type(info: dict[str, Any], file: dict[str, Any]) -> str:
+    raw = (_text(info.get("mimetype")) or _text(file.get("mimetype")) or "").strip().lower()
+    return raw if _MEDIA_TYPE.match(raw) else DEFAULT_TYPE
+
+
+def _size(info: dict[str, Any]) -> int | None:
+    size = info.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
+def _secret(file: dict[str, Any]) -> FileKey | None:
+    key, hashes = file.get("key"), file.get("hashes")
+    k = _text(key.get("k")) if isinstance(key, dict) else None
+    sha256 = _text(hashes.get("sha256")) if isinstance(hashes, dict) else None
+    iv = _text(file.get("iv"))
+    return FileKey(k, sha256, iv) if k and sha256 and iv else None
+
+
+def describe(content: dict[str, Any]) -> Media | None:
+    """The file in a message content, or None when it is not a well-formed file message."""
+    if content.get("msgtype") not in FILE_TYPES:
+        return None
+    info = content.get("info")
+    info = info if isinstance(info, dict) else {}
+    file = content.get("file")
+    if isinstance(file, dict):
+        url, secret = _text(file.get("url")), _secret(file)
+        if url is None or secret is None:
+            return None
+    else:
+        file, url, secret = {}, _text(content.get("url")), None
+        if url is None:
+            return None
+    return Media(url, _name(content), _media_type(info, file), _size(info), secret)
+
+
+class _TooBig(Exception):
+    """The download passed the limit and was stopped."""
+
+
+def _path(url: str) -> str | None:
+    """The authenticated media download path for an `mxc://server/id` URL."""
+    parsed = urlparse(url)
+    media_id = parsed.path.strip("/")
+    if parsed.scheme != "mxc" or not parsed.netloc or not media_id or "/" in media_id:
+        return None
+    server, media = quote(parsed.netloc, safe=""), quote(media_id, safe="")
+    return f"{MATRIX_MEDIA_API_PATH}/download/{server}/{media}?allow_remote=true"
+
+
+async def _download(client: Any, path: str, limit: int) -> bytes | None:
+    """At most `limit` bytes of the body (`_TooBig` past it), or None when the server fails."""
+    headers = {"Authorization": f"Bearer {client.access_token}"}
+    async with asyncio.timeout(DOWNLOAD_SECONDS):
+        response = await client.send("GET", path, headers=headers, timeout=DOWNLOAD_SECONDS)
+        async with response:
+            if response.status != 200:
+                return None
+            if response.content_length is not None and response.content_length > limit:
+                raise _TooBig
+            chunks, total = [], 0
+            async for chunk in response.content.iter_chunked(CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise _TooBig
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+
+def _open(body: bytes, secret: FileKey) -> bytes:
+    return bytes(decrypt_attachment(body, secret.key, secret.sha256, secret.iv))
+
+
+async def fetch(client: Any, media: Media, limit: int) -> Attachment | None:
+    """The file as an `Attachment` (without data when over `limit`), or None when it cannot
+    be had: the server failed, or the bytes do not match the event's hash and key."""
+    too_big = Attachment(media.name, media.media_type, max(media.size or 0, limit + 1))
+    if media.size is not None and media.size > limit:
+        return too_big
+    path = _path(media.url)
+    if path is None:
+        return None
+    try:
+        body = await _download(client, path, limit)
+    except _TooBig:
+        return too_big
+    except (ClientError, TimeoutError):
+        return None
+    if body is None:
+        return None
+    if media.secret is not None:
+        try:
+            body = await asyncio.to_thread(_open, body, media.secret)
+        except (EncryptionError, ValueError, KeyError):
+            return None
+    return Attachment(media.name, media.media_type, len(body), body)
