@@ -114,7 +114,9 @@ async def run_bot(settings: Settings, console: bool | None) -> int:
         for transport in transports:
             app.attach(transport)
         rooms = settings.chats("HRD_BOT_STAFF_ROOMS") + settings.chats("HRD_BOT_ONCALL")
-        jobs = SafetyJobs(db, lambda: app.library, app.deliver, rooms)
+        jobs = SafetyJobs(
+            db, lambda: app.library, app.deliver, rooms, purged=app.sessions.invalidate
+        )
         jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
         try:

@@ -86,8 +86,10 @@ class SafetyJobs:
         *,
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
+        purged: Callable[[], None] = lambda: None,
     ) -> None:
         self._db, self._library, self._deliver, self._rooms = db, library, deliver, rooms
+        self._purged = purged
         self.policy = policy or Policy()
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
@@ -111,6 +113,7 @@ class SafetyJobs:
         now = int(self._clock())
         removed = await self._db.transaction(lambda conn: _purge(conn, now, self.policy))
         if removed:
+            self._purged()
             await self._db.run(_compact)
             log.info("retention: %d records purged", removed)
         return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,26 +23,47 @@ class Session:
 
 
 class SessionStore:
-    """Loads and saves sessions; `forget` removes every row about a user."""
+    """Loads and saves sessions; `forget` removes every row about a user.
 
-    def __init__(self, db: Database) -> None:
+    Saves always reach the database (a restart resumes every chat); loads are served from
+    a bounded write-through cache, since the last save is what the database holds. Code
+    that edits sessions in SQL (retention) must call `invalidate`.
+    """
+
+    def __init__(self, db: Database, cached: int = 20_000) -> None:
         self._db = db
         self._forgetters: list[str] = ["DELETE FROM sessions WHERE user_key = ?"]
+        self._cache: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
+        self._cached = cached
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
+    def _remember(self, key: str, language: str | None, payload: str) -> None:
+        self._cache[key] = (language, payload)
+        self._cache.move_to_end(key)
+        if len(self._cache) > self._cached:
+            self._cache.popitem(last=False)
 
     def also_forget(self, statement: str) -> None:
         """Register a DELETE (one `?` for the user key) that `/forget` must run too."""
         self._forgetters.append(statement)
 
     async def load(self, user: UserRef) -> Session:
-        def read(conn: Connection) -> Session:
+        if (hit := self._cache.get(user.key)) is not None:
+            return Session(user=user, language=hit[0], state=json.loads(hit[1]), known=True)
+
+        def read(conn: Connection) -> tuple[str | None, str] | None:
             row = conn.execute(
                 "SELECT language, state FROM sessions WHERE user_key = ?", (user.key,)
             ).fetchone()
-            if row is None:
-                return Session(user=user)
-            return Session(user=user, language=row[0], state=json.loads(row[1]), known=True)
+            return None if row is None else (row[0], str(row[1]))
 
-        return await self._db.run(read)
+        found = await self._db.run(read)
+        if found is None:
+            return Session(user=user)
+        self._remember(user.key, *found)
+        return Session(user=user, language=found[0], state=json.loads(found[1]), known=True)
 
     async def save(self, session: Session) -> None:
         payload = json.dumps(session.state, separators=(",", ":"), ensure_ascii=False)
@@ -56,9 +78,11 @@ class SessionStore:
             )
 
         await self._db.run(write)
+        self._remember(session.user.key, session.language, payload)
         session.known = True
 
     async def forget(self, user: UserRef) -> None:
+        self._cache.pop(user.key, None)
         statements = tuple(self._forgetters)
 
         def erase(conn: Connection) -> None:
