@@ -10,10 +10,11 @@ the sealed copy is all that is kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
@@ -73,7 +74,8 @@ class Casework:
         return case.id
 
     async def record(self, case_id: str, field: str, data: bytes) -> None:
-        await self.store.add_item(case_id, field, data)
+        with _draft_gone():
+            await self.store.add_item(case_id, field, data)
         if field.startswith("answer."):
             self._drafts.setdefault(case_id, {})[field] = data.decode("utf-8", errors="replace")
 
@@ -81,7 +83,8 @@ class Casework:
         self, case_id: str, *, country: str | None = None, urgency: str | None = None
     ) -> None:
         changes = {k: v for k, v in (("country", country), ("urgency", urgency)) if v}
-        await self.store.record_action(case_id, SYSTEM, "case.route", changes=changes)
+        with _draft_gone():
+            await self.store.record_action(case_id, SYSTEM, "case.route", changes=changes)
 
     def peek(self, case_id: str) -> Mapping[str, str] | None:
         return self._drafts.get(case_id)
@@ -92,7 +95,8 @@ class Casework:
 
     async def submit(self, case_id: str) -> None:
         changes = {"state": "new", "submitted_at": int(time.time())}
-        case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
+        with _draft_gone():
+            case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
         answers = self._drafts.pop(case_id, None)
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         for room in self.staff_rooms:
@@ -251,6 +255,15 @@ class Casework:
     def forget_statement(self) -> str:
         """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
         return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+@contextlib.contextmanager
+def _draft_gone() -> Iterator[None]:
+    """A draft purged by retention (or removed by an admin) ends the interview politely."""
+    try:
+        yield
+    except CaseStoreError:
+        raise CaseworkError("report.expired") from None
 
 
 def _write_private(path: Path, text: str) -> None:

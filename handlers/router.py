@@ -13,7 +13,7 @@ from bot.sessions import Session
 from handlers import contacts, guides, legal, menu, report  # noqa: F401  (register screens)
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.output import directed, directed_choices, paginate
-from handlers.ports import CaseDesk
+from handlers.ports import CaseDesk, CaseworkError
 from handlers.screens import SCREENS
 from handlers.staff import is_staff_command
 
@@ -98,6 +98,15 @@ async def _command(ctx: Context, command: str) -> None:
 
 
 async def _handle(ctx: Context) -> None:
+    try:
+        await _dispatch(ctx)
+    except CaseworkError as ended:
+        ctx.state.pop("report", None)
+        ctx.home()
+        ctx.notice(ended.key)
+
+
+async def _dispatch(ctx: Context) -> None:
     msg = ctx.msg
     if (problem := input_problem(msg)) is not None:
         ctx.notice(problem)

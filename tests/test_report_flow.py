@@ -237,3 +237,17 @@ async def test_typed_answers_are_never_taken_for_a_button(
     saved = await reporter.say("Stop")
     assert "Saved and locked" in saved.text
     assert "Question 2 of 7" in saved.text
+
+
+async def test_a_draft_removed_underneath_ends_the_interview_politely(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    app, _ = team_app
+    await reporter.say("/start")
+    await reporter.press("English")
+    await reporter.press("Report a risk")
+    await reporter.press("Start the report")
+    await app.db.run(lambda conn: conn.execute("DELETE FROM cases"))
+    reply = await reporter.say("an answer to a case that is gone")
+    assert "left for too long" in reply.text
+    assert "How can I help" in reply.text
