@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import CONTENT
+from tests.processes import bot_env
 
 CANARIES = ("CANARY-TEXT-8d1f", "Juana Canary Pérez", "+57 300 555 0199")
 
 
 def run_console(data: Path, stdin: bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
-    environment = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("HRD_BOT_", "TELEGRAM_", "MATRIX_"))
-        },
-        "HRD_BOT_DATA_DIR": str(data),
-        "HRD_BOT_CONTENT_DIR": str(CONTENT),
-        "LANG": "en_US.UTF-8",
-        **env,
-    }
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "run"],
         input=stdin,
         capture_output=True,
-        env=environment,
+        env=bot_env(data, CONTENT, **env),
         timeout=60,
         check=False,
     )

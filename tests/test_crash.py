@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -13,24 +12,13 @@ from pathlib import Path
 
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.keys import PrivateKey
-from tests.conftest import CONTENT
+from tests.processes import bot_env
 
 KEY = "12" * 32
 
 
 def _env(data: Path) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("HRD_BOT_", "TELEGRAM_", "MATRIX_"))
-    }
-    return {
-        **clean,
-        "HRD_BOT_DATA_DIR": str(data),
-        "HRD_BOT_CONTENT_DIR": str(CONTENT),
-        "HRD_BOT_DB_KEY": KEY,
-        "LANG": "en_US.UTF-8",
-    }
+    return bot_env(data, HRD_BOT_DB_KEY=KEY)
 
 
 class Bot:

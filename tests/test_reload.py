@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,15 +9,11 @@ import time
 from pathlib import Path
 
 from tests.conftest import CONTENT
+from tests.processes import bot_env
 
 
 def _env(data: Path, content: Path) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("HRD_BOT_", "TELEGRAM_", "MATRIX_"))
-    }
-    return {**clean, "HRD_BOT_DATA_DIR": str(data), "HRD_BOT_CONTENT_DIR": str(content)}
+    return bot_env(data, content)
 
 
 def _reload(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -65,6 +65,13 @@ async def staff_says(
     return "\n".join(r.text for r in replies)
 
 
+async def start_report(person: FakeUser) -> Reply:
+    await person.say("/start")
+    await person.press("English")
+    await person.press("Report a risk")
+    return await person.press("Start the report")
+
+
 async def submit_report(person: FakeUser) -> str:
     await person.say("/start")
     await person.press("English")
@@ -169,10 +176,7 @@ async def test_review_after_restart_says_what_is_answered_not_what(
     team_app: tuple[App, Team], reporter: FakeUser
 ) -> None:
     app, _ = team_app
-    await reporter.say("/start")
-    await reporter.press("English")
-    await reporter.press("Report a risk")
-    await reporter.press("Start the report")
+    await start_report(reporter)
     await reporter.say(WHAT)
     app.casework._drafts.clear()  # what a restart loses
     resumed = await reporter.say("/menu")
@@ -188,10 +192,7 @@ async def test_skip_answer_again_and_cancel_deletes_the_draft(
     team_app: tuple[App, Team], reporter: FakeUser
 ) -> None:
     app, _ = team_app
-    await reporter.say("/start")
-    await reporter.press("English")
-    await reporter.press("Report a risk")
-    await reporter.press("Start the report")
+    await start_report(reporter)
     assert "Skipped" in (await reporter.press("Skip this question")).text
     assert "Question 1 of 7" in (await reporter.press("Previous question")).text
     await reporter.say("first version")
@@ -230,10 +231,7 @@ async def test_reporting_without_any_key_is_explained(app: App, make_user: objec
 async def test_typed_answers_are_never_taken_for_a_button(
     team_app: tuple[App, Team], reporter: FakeUser
 ) -> None:
-    await reporter.say("/start")
-    await reporter.press("English")
-    await reporter.press("Report a risk")
-    await reporter.press("Start the report")
+    await start_report(reporter)
     saved = await reporter.say("Stop")
     assert "Saved and locked" in saved.text
     assert "Question 2 of 7" in saved.text
@@ -243,10 +241,7 @@ async def test_a_draft_removed_underneath_ends_the_interview_politely(
     team_app: tuple[App, Team], reporter: FakeUser
 ) -> None:
     app, _ = team_app
-    await reporter.say("/start")
-    await reporter.press("English")
-    await reporter.press("Report a risk")
-    await reporter.press("Start the report")
+    await start_report(reporter)
     await app.db.run(lambda conn: conn.execute("DELETE FROM cases"))
     reply = await reporter.say("an answer to a case that is gone")
     assert "left for too long" in reply.text

@@ -15,7 +15,14 @@ from bot.safety_jobs import SafetyJobs
 from bot.storage import Database
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
-from tests.test_report_flow import STAFF_ROOM, room_messages, staff_key, staff_says, submit_report
+from tests.test_report_flow import (
+    STAFF_ROOM,
+    room_messages,
+    staff_key,
+    staff_says,
+    start_report,
+    submit_report,
+)
 
 DAY = 86_400
 
@@ -91,10 +98,7 @@ async def test_retention_deletes_closed_cases_drafts_and_idle_sessions_then_vacu
     case = await submit_report(FakeUser(app, transport, "r-3"))
     await staff_says(app, transport, "staff-alice", f"/close {case} done")
     drafter = FakeUser(app, transport, "r-4")
-    await drafter.say("/start")
-    await drafter.press("English")
-    await drafter.press("Report a risk")
-    await drafter.press("Start the report")
+    await start_report(drafter)
     await drafter.say("an abandoned answer")
     assert await _count(app, "SELECT count(*) FROM cases") == 2
 
