@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,8 @@ from nio import (
     RoomMessageText,
     RoomPreset,
     RoomSendResponse,
+    SyncResponse,
+    UploadResponse,
 )
 
 from tests.matrix.homeserver import Account
@@ -73,12 +76,15 @@ class Activist:
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
         self.rooms: dict[str, RoomLog] = {}
         self.invites: asyncio.Queue[str] = asyncio.Queue()
+        self.synced = asyncio.Event()
+        """Set after every sync this client handles; room state is current then."""
         self._task: asyncio.Task[Any] | None = None
         self.client.add_event_callback(self._on_event, (RoomMessageNotice, RoomMessageText))
         self.client.add_event_callback(self._on_redaction, RedactionEvent)
         self.client.add_event_callback(self._on_member, RoomMemberEvent)
         self.client.add_event_callback(self._on_undecryptable, MegolmEvent)
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
+        self.client.add_response_callback(self._on_sync, SyncResponse)
 
     def log(self, room_id: str) -> RoomLog:
         return self.rooms.setdefault(room_id, RoomLog())
@@ -96,6 +102,9 @@ class Activist:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
         await self.client.close()
+
+    async def _on_sync(self, response: SyncResponse) -> None:
+        self.synced.set()
 
     async def _on_event(self, room: MatrixRoom, event: Any) -> None:
         log = self.log(room.room_id)
@@ -153,6 +162,43 @@ class Activist:
         )
         assert isinstance(response, RoomSendResponse), response
         return str(response.event_id)
+
+    async def send_file(
+        self,
+        room_id: str,
+        data: bytes,
+        name: str,
+        media_type: str,
+        *,
+        msgtype: str = "m.image",
+        declared_size: int | None = None,
+    ) -> str:
+        """Upload `data` as a client would (encrypted when the room is) and post the event."""
+        encrypted = bool(self.client.rooms[room_id].encrypted)
+        response, keys = await self.client.upload(
+            io.BytesIO(data),
+            content_type=media_type,
+            filename=name,
+            encrypt=encrypted,
+            filesize=len(data),
+        )
+        assert isinstance(response, UploadResponse), response
+        size = len(data) if declared_size is None else declared_size
+        content: dict[str, Any] = {
+            "msgtype": msgtype,
+            "body": name,
+            "info": {"mimetype": media_type, "size": size},
+        }
+        if encrypted:
+            assert keys is not None
+            content["file"] = {"url": response.content_uri, "mimetype": media_type, **keys}
+        else:
+            content["url"] = response.content_uri
+        sent = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
+        assert isinstance(sent, RoomSendResponse), sent
+        return str(sent.event_id)
 
     async def send_raw(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         """An event exactly as given, bypassing this client's own encryption."""

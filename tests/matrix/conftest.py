@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.config import Settings
 from bot.content.library import Library
+from bot.model import ChatRef
 from bot.storage import Database, DbKey
 from bot.transports.matrix import MatrixConfig, MatrixTransport, Tuning
 from bot.transports.matrix.rooms import Limits
@@ -56,6 +58,9 @@ class Bot:
     tuning: Tuning = TUNING
     sensitive_ttl: timedelta | None = timedelta(hours=1)
     with_token: bool = False
+    staff_rooms: tuple[str, ...] = ()
+    staff_user_ids: frozenset[str] = frozenset()
+    staff_device_keys: frozenset[str] = frozenset()
     transport: MatrixTransport | None = None
     app: App | None = None
     _db: Database | None = None
@@ -71,12 +76,22 @@ class Bot:
             store_passphrase=PASSPHRASE,
             access_token=self.account.access_token if self.with_token else None,
             password=None if self.with_token else self.account.password,
+            staff_user_ids=self.staff_user_ids,
+            staff_device_keys=self.staff_device_keys,
         )
+
+    def chats(self) -> tuple[ChatRef, ...]:
+        """The staff rooms as `HRD_BOT_STAFF_ROOMS` gives them to the App."""
+        listed = ",".join(f"matrix:{room}" for room in self.staff_rooms)
+        return Settings.from_env({"HRD_BOT_STAFF_ROOMS": listed}).chats("HRD_BOT_STAFF_ROOMS")
 
     async def start(self, tuning: Tuning | None = None) -> Bot:
         self._db = await Database.open(self.data / "x.db", DB_KEY)
-        self.app = await App.open(self._db, self.library, sensitive_ttl=self.sensitive_ttl)
+        self.app = await App.open(
+            self._db, self.library, sensitive_ttl=self.sensitive_ttl, staff_rooms=self.chats()
+        )
         self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)
+        self.app.attach(self.transport)
         self._task = asyncio.create_task(self.transport.run(self.app.handle))
         ready = asyncio.create_task(self.transport.ready.wait())
         await asyncio.wait([ready, self._task], timeout=60, return_when=asyncio.FIRST_COMPLETED)
