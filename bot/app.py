@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from bot.casework import Casework
+from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.content.problems import Problem
@@ -21,6 +23,7 @@ from bot.sessions import SessionStore
 from bot.storage import Database
 from handlers import respond
 from handlers.output import directed
+from handlers.router import prompt
 from handlers.staff import respond_staff
 
 log = logging.getLogger("hrd_bot.app")
@@ -57,7 +60,9 @@ class App:
             oncall=oncall,
             exports=exports,
         )
+        self.checkins = Checkins(db, self.casework, self.push)
         self.sessions.also_forget(self.casework.forget_statement())
+        self.sessions.also_forget(self.checkins.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
@@ -114,19 +119,33 @@ class App:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return [await self._flood_notice(msg.user)] if warn else []
         started = time.perf_counter()
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                reply = await self._handle_locked(msg)
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._locks[key]
+        async with self._turn(key):
+            reply = await self._handle_locked(msg)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000
         )
         return [self._with_ttl(reply)]
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        """One user's messages (and pushed screens) are handled one at a time, in order."""
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:
+                del self._waiting[key], self._locks[key]
+
+    async def push(self, user: UserRef, chat: ChatRef) -> None:
+        """Ask a check-in question in a user's chat, as the screen they are now on."""
+        async with self._turn(user.key):
+            session = await self.sessions.load(user)
+            reply = prompt(Incoming(user, chat), session, self.library, "checkin", self.checkins)
+            await self.sessions.save(session)
+        await self.deliver(chat, reply)
 
     async def _handle_locked(self, msg: Incoming) -> Reply:
         session = await self.sessions.load(msg.user)
@@ -136,7 +155,7 @@ class App:
             log.info("forget: erased a user's data")
 
         try:
-            reply = await respond(msg, session, self.library, forget, self.casework)
+            reply = await respond(msg, session, self.library, forget, self.casework, self.checkins)
         except Exception as exc:  # one broken message must not stop the bot for everyone
             log.error("handler failed: %s", type(exc).__name__)
             t = self.library.translator(session.language or "en")

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
-from bot.content.library import Library
+from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.model import ChatRef, Reply, UserRef
 from bot.storage.database import Connection, Database
@@ -47,12 +47,20 @@ class Casework:
         self.store = CasesStore(db)
         self._db = db
         self._library = library
-        self._deliver = deliver
+        self.deliver = deliver
         self.staff_rooms = staff_rooms
         self._oncall = oncall
         self._exports = exports
         self._staff_language = staff_language
         self._drafts: dict[str, dict[str, str]] = {}
+
+    @property
+    def alert_rooms(self) -> tuple[ChatRef, ...]:
+        """Where alerts go: the staff rooms and the on-call list."""
+        return self.staff_rooms + self._oncall
+
+    def staff_translator(self) -> Translator:
+        return self._library().translator(self._staff_language)
 
     # Reporter side (CaseDesk) -------------------------------------------------------
 
@@ -100,10 +108,10 @@ class Casework:
         answers = self._drafts.pop(case_id, None)
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         for room in self.staff_rooms:
-            await self._deliver(room, self._alert(case, answers, room))
+            await self.deliver(room, self._alert(case, answers, room))
 
     def _alert(self, case: CaseMeta, answers: Mapping[str, str] | None, room: ChatRef) -> Reply:
-        t = self._library().translator(self._staff_language)
+        t = self.staff_translator()
         head = t(
             "staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?"
         )
@@ -213,9 +221,9 @@ class Casework:
         meta = await self._meta(case_id)
         urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
         await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
-        t = self._library().translator(self._staff_language)
+        t = self.staff_translator()
         for chat in self._oncall:
-            await self._deliver(chat, Reply(t("staff.escalated", case=case_id, urgency=urgency)))
+            await self.deliver(chat, Reply(t("staff.escalated", case=case_id, urgency=urgency)))
         return urgency
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None:
@@ -236,7 +244,7 @@ class Casework:
         platform, chat, language = reporter
         t = self._library().translator(language)
         message = directed(t("report.from_team", text=text), t.rtl)
-        await self._deliver(ChatRef(platform, chat), Reply(message, sensitive=True, rtl=t.rtl))
+        await self.deliver(ChatRef(platform, chat), Reply(message, sensitive=True, rtl=t.rtl))
         await self._act(case_id, actor, "case.reply", item=("reply", text.encode()))
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:

@@ -115,7 +115,12 @@ async def run_bot(settings: Settings, console: bool | None) -> int:
             app.attach(transport)
         rooms = settings.chats("HRD_BOT_STAFF_ROOMS") + settings.chats("HRD_BOT_ONCALL")
         jobs = SafetyJobs(
-            db, lambda: app.library, app.deliver, rooms, purged=app.sessions.invalidate
+            db,
+            lambda: app.library,
+            app.deliver,
+            rooms,
+            purged=app.sessions.invalidate,
+            checkins=app.checkins,
         )
         jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))

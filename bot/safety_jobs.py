@@ -1,4 +1,5 @@
-"""Timed safety jobs (APScheduler): remind staff of unacknowledged cases, purge old data.
+"""Timed safety jobs (APScheduler): remind staff of unacknowledged cases, ask check-ins,
+purge old data.
 
 Both jobs read everything they need from the database, so a restart loses nothing:
 the first run after start-up catches up. Retention is a real DELETE, then a WAL
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.model import ChatRef, Reply
 from bot.storage.database import Connection, Database
@@ -87,9 +89,11 @@ class SafetyJobs:
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
         purged: Callable[[], None] = lambda: None,
+        checkins: Checkins | None = None,
     ) -> None:
         self._db, self._library, self._deliver, self._rooms = db, library, deliver, rooms
         self._purged = purged
+        self._checkins = checkins
         self.policy = policy or Policy()
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
@@ -123,6 +127,9 @@ class SafetyJobs:
         soon = datetime.now(UTC) + timedelta(seconds=5)
         scheduler.add_job(self.remind, "interval", minutes=1, next_run_time=soon, id="remind")
         scheduler.add_job(self.purge, "interval", hours=1, next_run_time=soon, id="purge")
+        if self._checkins is not None:
+            tick = self._checkins.tick
+            scheduler.add_job(tick, "interval", minutes=1, next_run_time=soon, id="checkins")
         scheduler.start()
         self._scheduler = scheduler
 

@@ -9,7 +9,7 @@ from typing import Any
 from bot.content.library import Library, Translator
 from bot.model import Choice, Incoming
 from bot.sessions import Session
-from handlers.ports import CaseDesk
+from handlers.ports import CaseDesk, CheckinDesk
 
 Args = dict[str, Any]
 MAX_BACK = 20
@@ -37,6 +37,7 @@ class Context:
     library: Library
     forget_user: Callable[[], Awaitable[None]]
     desk: CaseDesk | None = None
+    checkins: CheckinDesk | None = None
     t: Translator = field(init=False)
     notices: list[str] = field(default_factory=list)
     forgotten: bool = False

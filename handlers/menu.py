@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.model import Choice
+from handlers.checkin import open_setup
 from handlers.context import BACK, Args, Context, Screen
 from handlers.report import abandon
 from handlers.screens import screen
@@ -12,6 +13,7 @@ _MENU = {
     "menu:guides": "guides",
     "menu:legal": "legal_countries",
     "menu:contacts": "contacts_need",
+    "menu:checkin": "checkin_setup",
     "menu:language": "language",
     "menu:forget": "forget",
     "menu:help": "help",
@@ -30,6 +32,9 @@ def render_menu(ctx: Context, args: Args) -> Screen:
 async def choose_menu(ctx: Context, args: Args, choice: str) -> bool:
     if choice == "menu:resume" and (resume := ctx.state.get("resume")):
         ctx.go("guide", **resume)
+        return True
+    if choice == "menu:checkin":
+        await open_setup(ctx)
         return True
     if target := _MENU.get(choice):
         ctx.go(target)

@@ -29,6 +29,22 @@ class CaseDesk(Protocol):
     async def submit(self, case_id: str) -> None: ...
 
 
+class CheckinDesk(Protocol):
+    """Regular "are you safe?" questions tied to the reporter's open case."""
+
+    async def schedule(self, user: UserRef, chat: ChatRef, every_hours: int) -> bool:
+        """False when the user has no open case (staff would not know whom to help)."""
+        ...
+
+    async def answered(self, user: UserRef, *, safe: bool) -> None: ...
+
+    async def stop(self, user: UserRef) -> None: ...
+
+    async def every(self, user: UserRef) -> int | None:
+        """Hours between check-ins, or None when none are scheduled."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class CaseView:
     """What staff may see of a case in their room: routing metadata and history, no content."""

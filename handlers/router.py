@@ -10,10 +10,10 @@ from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
 from bot.sessions import Session
-from handlers import contacts, guides, legal, menu, report  # noqa: F401  (register screens)
+from handlers import checkin, contacts, guides, legal, menu, report  # noqa: F401  (screens)
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.output import directed, directed_choices, paginate
-from handlers.ports import CaseDesk, CaseworkError
+from handlers.ports import CaseDesk, CaseworkError, CheckinDesk
 from handlers.screens import SCREENS
 from handlers.staff import is_staff_command
 
@@ -161,12 +161,13 @@ async def respond(
     library: Library,
     forget: Callable[[], Awaitable[None]],
     desk: CaseDesk | None = None,
+    checkins: CheckinDesk | None = None,
 ) -> Reply:
     """Handle one message; the caller saves `session` unless the reply erases the chat.
 
     Outside a private chat nothing is read or shown: only a pointer to a private chat.
     """
-    ctx = Context(msg=msg, session=session, library=library, forget_user=forget, desk=desk)
+    ctx = Context(msg, session, library, forget, desk, checkins)
     if not msg.chat.private:
         return Reply(directed(ctx.t("group.pointer"), ctx.t.rtl), rtl=ctx.t.rtl)
     await _handle(ctx)
@@ -174,3 +175,16 @@ async def respond(
         done = directed(ctx.t("forget.done"), ctx.t.rtl)
         return Reply(done, sensitive=True, rtl=ctx.t.rtl, erase_chat=True)
     return render(ctx)
+
+
+def prompt(
+    msg: Incoming, session: Session, library: Library, screen: str, checkins: CheckinDesk
+) -> Reply:
+    """A screen the bot opens by itself (a check-in question); Back returns to where they were."""
+    ctx = Context(msg, session, library, _nothing_to_forget, checkins=checkins)
+    ctx.go(screen)
+    return render(ctx)
+
+
+async def _nothing_to_forget() -> None:
+    return None

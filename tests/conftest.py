@@ -14,6 +14,8 @@ from bot.content.loader import load_library
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 
+pytest_plugins = ("tests.reporting",)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = Path(os.environ.get("HRD_BOT_CONTENT_DIR") or ROOT / "content")
 TEST_KEY = DbKey("ab" * 32)

@@ -15,7 +15,7 @@ from bot.safety_jobs import SafetyJobs
 from bot.storage import Database
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
-from tests.test_report_flow import (
+from tests.reporting import (
     STAFF_ROOM,
     room_messages,
     staff_key,

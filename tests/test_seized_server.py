@@ -21,8 +21,8 @@ from bot.crypto.errors import CryptoError
 from bot.crypto.keys import PrivateKey
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
+from tests.reporting import STAFF_ROOM, staff_key, staff_says
 from tests.test_crypto_seized import _encodings, _keyed_view, _raw_view
-from tests.test_report_flow import STAFF_ROOM, staff_key, staff_says
 
 CANARIES = {
     "what": "CANARY-E2E-what-7f3c soldiers came to the office",

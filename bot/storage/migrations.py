@@ -101,4 +101,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX case_reporters_user ON case_reporters (user_key);
     """,
+    """
+    CREATE TABLE checkins (
+        user_key TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        every_s INTEGER NOT NULL,
+        next_at INTEGER NOT NULL,
+        asked_at INTEGER,
+        alerted_at INTEGER
+    );
+    """,
 )

@@ -1,0 +1,97 @@
+"""Safety check-ins: asked on schedule, answered, missed (staff alerted), stopped, forgotten."""
+
+from __future__ import annotations
+
+import time
+
+from bot.app import App
+from bot.checkins import Checkins
+from tests.fakes import FakeTransport, FakeUser
+from tests.reporting import STAFF_ROOM, Team, room_messages, submit_report
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _with_checkins(app: App, transport: FakeTransport) -> tuple[FakeUser, Checkins, Clock]:
+    clock = Clock()
+    app.checkins = Checkins(app.db, app.casework, app.push, clock=clock)
+    person = FakeUser(app, transport, "checked")
+    await submit_report(person)
+    await person.press("Safety check-ins")
+    on = await person.press("Every 2 hours")
+    assert "first question comes in 2 hours" in on.text
+    return person, app.checkins, clock
+
+
+async def test_check_in_is_asked_answered_and_rescheduled(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    person, checkins, clock = await _with_checkins(app, transport)
+    assert await checkins.tick() == (0, 0), "not due yet"
+    clock.now += 2 * 3600
+    assert await checkins.tick() == (1, 0)
+    asked = room_messages(transport, person.chat)[-1]
+    assert "are you safe right now?" in asked.text and asked.sensitive
+    thanks = await person.press("I am safe")
+    assert "The team is not alerted" in thanks.text
+    assert "How can I help" in thanks.text, "back where they were"
+    clock.now += 3600
+    assert await checkins.tick() == (0, 0), "the next one is two hours after the answer"
+
+
+async def test_a_missed_check_in_alerts_staff_once(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    _, checkins, clock = await _with_checkins(app, transport)
+    clock.now += 2 * 3600
+    await checkins.tick()
+    clock.now += 31 * 60
+    assert await checkins.tick() == (0, 1)
+    alert = room_messages(transport, STAFF_ROOM)[-1].text
+    assert "check-in was not answered for 31 minutes" in alert
+    assert await checkins.tick() == (0, 0), "alerted once"
+
+
+async def test_asking_for_help_alerts_staff_and_raises_urgency(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    person, checkins, clock = await _with_checkins(app, transport)
+    clock.now += 2 * 3600
+    await checkins.tick()
+    reply = await person.press("I need help now")
+    assert "has been alerted" in reply.text
+    assert "I need help now" in room_messages(transport, STAFF_ROOM)[-1].text
+    cases = await app.casework.open_cases()
+    assert cases[0].urgency == "critical"
+
+
+async def test_check_ins_need_a_report_and_stop_on_request_or_forget(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    await reporter.say("/start")
+    await reporter.press("English")
+    await reporter.press("Safety check-ins")
+    refused = await reporter.press("Every 6 hours")
+    assert "need a report you have sent" in refused.text
+    person, checkins, clock = await _with_checkins(app, transport)
+    await person.press("Safety check-ins")
+    assert "every 2 hours" in person.last.text
+    stopped = await person.press("Stop check-ins")
+    assert "stopped" in stopped.text
+    assert await checkins.every(app.pseudonyms.user("fake", "checked")) is None
+    await person.press("Safety check-ins")
+    await person.press("Every 24 hours")
+    await person.say("/forget")
+    await person.press("Yes, delete everything")
+    clock.now += 25 * 3600
+    assert await checkins.tick() == (0, 0), "/forget removed the check-ins"
