@@ -200,10 +200,12 @@ async def test_a_staff_room_is_joined_only_on_a_staff_invite() -> None:
     rooms = Rooms(client, frozenset({STAFF}), limits(), frozenset({"!staff", "!staff2"}))
     rooms.on_invite("!staff", [invite_from(STAFF)])
     rooms.on_invite("!staff2", [invite_from(OTHER, direct=True)])
-    rooms.on_invite("!group", [invite_from(STAFF)])
+    rooms.on_invite("!later", [invite_from(STAFF)])
+    rooms.on_invite("!group", [invite_from(OTHER)])
     rooms.on_invite("!dm", [invite_from(OTHER, direct=True)])
     await rooms.take_invites()
     assert client.calls == ["join !staff", "leave !staff2", "leave !group", "join !dm"]
+    assert not rooms.backlog, "a staff invite to a room not listed yet stays pending"
     assert rooms.greet_due("!staff") is None, "staff rooms get no start screen"
 
 

@@ -18,9 +18,17 @@ from bot.crypto.bundle import open_bundle
 from bot.crypto.keys import PrivateKey
 from bot.model import Reply
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot, MakeActivist
+from tests.matrix.conftest import Bot, MakeActivist, unique
 from tests.matrix.homeserver import Synapse
-from tests.matrix.staff import LABEL, Desk, invite, joined, open_desk, room_holds
+from tests.matrix.staff import (
+    LABEL,
+    Desk,
+    group_room,
+    invite,
+    joined,
+    open_desk,
+    room_holds,
+)
 from tests.matrix.test_matrix_flows import homeserver_rows
 
 WHAT = "CANARY-WHAT they followed me after the meeting"
@@ -164,3 +172,25 @@ async def test_a_file_in_an_unencrypted_room_gets_only_the_pointer(
     await plain.reply()  # the DM offer
     await activist.send_file(plain.room_id, IMAGE, "evidence.png", "image/png")
     assert POINTER in await plain.reply()
+
+
+async def test_a_staff_invite_before_the_room_is_listed_waits_for_the_restart(
+    bot: Bot, synapse: Synapse, tmp_path: Path
+) -> None:
+    name = unique("staff")
+    staff = Activist(synapse.url, synapse.register(name), tmp_path / name, bot.account.user_id)
+    await staff.start()
+    try:
+        bot.staff_user_ids = frozenset({staff.account.user_id})
+        await bot.restart()
+        assert bot.transport is not None
+        transport = bot.transport
+        room_id = await group_room(staff, encrypted=True)
+        seen = transport.stats()["batches"]
+        await invite(staff, room_id, bot.account.user_id)
+        await Chat(staff, room_id).until(lambda: transport.stats()["batches"] > seen)
+        bot.staff_rooms = (room_id,)
+        await bot.restart()
+        await room_holds(staff, room_id, joined(bot.account.user_id))
+    finally:
+        await staff.stop()

@@ -5,7 +5,10 @@ invite flood from many accounts fills the bot slowly and one from a single accou
 not at all: an account over its limit is ignored, and invites over the global limit
 wait in a bounded queue (oldest dropped first) until the bucket refills.
 Only invites to direct rooms are taken, and an invite to a configured staff room
-when it comes from a staff account; other invites are declined. A room is private
+when it comes from a staff account; other invites are declined, except a staff
+account's invite to a group room not (yet) configured: it is left pending, so an
+operator who invites the bot first and lists the room afterwards only restarts it
+(the first sync after a start shows pending invites again). A room is private
 only when it is end-to-end encrypted, holds just the bot and one person and is not a
 staff room; everything else but a staff room gets the handlers' pointer to a private
 chat, and the bot offers an encrypted DM. `withheld` says where a sensitive reply
@@ -39,6 +42,7 @@ class Invite(enum.Enum):
     DIRECT = "direct"
     STAFF = "staff"
     DECLINE = "decline"
+    PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,9 +154,13 @@ class Rooms:
                 and room_id not in self._waiting
             ):
                 sender = str(event.sender)
-                if self._join_each.check(sender)[0]:
-                    direct = bool(event.content.get("is_direct"))
-                    self._waiting[room_id] = self._decide(room_id, sender, direct)
+                kind = self._decide(room_id, sender, bool(event.content.get("is_direct")))
+                if kind is Invite.PENDING:
+                    log.warning(
+                        "a staff account invited the bot to a room not in HRD_BOT_STAFF_ROOMS"
+                    )
+                elif self._join_each.check(sender)[0]:
+                    self._waiting[room_id] = kind
                     self._trim()
                 return
 
@@ -160,7 +168,9 @@ class Rooms:
         """A staff room only from staff (nobody else can pull the bot into it); DMs from anyone."""
         if room_id in self._staff_rooms:
             return Invite.STAFF if sender in self._staff else Invite.DECLINE
-        return Invite.DIRECT if direct else Invite.DECLINE
+        if direct:
+            return Invite.DIRECT
+        return Invite.PENDING if sender in self._staff else Invite.DECLINE
 
     def _trim(self) -> None:
         while len(self._waiting) > self._limits.waiting_invites:

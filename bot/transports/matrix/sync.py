@@ -11,7 +11,10 @@ Three things keep messages from being lost:
 
 The first sync on an empty store only learns the rooms: old history is not answered.
 The first sync after a restart asks for the full state: nio keeps no room list on
-disk, and without it the bot could neither answer nor redact in a quiet room.
+disk, and without it the bot could neither answer nor redact in a quiet room. A
+sync from a saved position, full state or not, repeats no invite older than that
+position, so `pending_invites` asks once, without a position, for the invites to
+the staff rooms the bot is not in yet (an operator may invite before listing one).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
+from nio import Api, MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
+from nio.events import InviteEvent
 
 from bot.transports.matrix.store import EncryptedStore
 
@@ -180,3 +184,29 @@ class Syncer:
             token = response.end if response.end != token else None
         log.info("fetched a timeline gap (%d events)", len(found))
         return found[::-1]
+
+    async def pending_invites(self, room_ids: frozenset[str]) -> dict[str, list[Any]]:
+        """The invite state of each of `room_ids` the bot is invited to and has not joined.
+
+        A one-off sync filtered to those rooms, with no timeline; the to-device messages
+        it may carry are left to the main loop, which acknowledges them in order.
+        """
+        if not room_ids:
+            return {}
+        none = {"not_types": ["*"]}
+        room = {"rooms": sorted(room_ids), "timeline": {"limit": 0}, "state": none}
+        room |= {"ephemeral": none, "account_data": none}
+        only = {"room": room, "presence": none, "account_data": none}
+        method, path = Api.sync(self._client.access_token, timeout=0, filter=only)
+        response = await self._client.send(method, path)
+        async with response:
+            body: Any = await response.json() if response.status == 200 else {}
+        invited = body.get("rooms", {}).get("invite", {}) if isinstance(body, dict) else {}
+        found: dict[str, list[Any]] = {}
+        for room_id, info in invited.items() if isinstance(invited, dict) else ():
+            events = info.get("invite_state", {}).get("events", [])
+            parsed = [InviteEvent.parse_event(e) for e in events if isinstance(e, dict)]
+            if room_id in room_ids:
+                found[room_id] = [event for event in parsed if event is not None]
+        log.info("pending staff-room invites from before this start: %d", len(found))
+        return found

@@ -161,6 +161,13 @@ class MatrixTransport:
         rooms = self._app.casework.staff_rooms
         return frozenset(room.address for room in rooms if room.platform == self.name)
 
+    async def _staff_invites(self) -> None:
+        """Queue staff-room invites sent before this start, which no sync repeats."""
+        live = self._running
+        missing = frozenset(r for r in self._staff_rooms() if r not in live.client.rooms)
+        for room_id, state in (await live.syncer.pending_invites(missing)).items():
+            live.rooms.on_invite(room_id, state)
+
     async def _serve(self, live: _Live) -> None:
         self._live = live
         log.info("signed in, syncing")
@@ -197,6 +204,7 @@ class MatrixTransport:
         live = self._running
         if not self.ready.is_set():
             live.sweeper.start()
+            await _guarded(self._staff_invites())
             self.ready.set()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
             live.store.prune_handled()
