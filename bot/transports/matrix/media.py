@@ -32,7 +32,7 @@ FILE_TYPES = frozenset({"m.image", "m.file", "m.audio", "m.video"})
 DEFAULT_TYPE = "application/octet-stream"
 DEFAULT_NAME = "file"
 NAME_CHARS = 120
-DOWNLOAD_SECONDS = 120.0
+DOWNLOAD_SECONDS = 60.0
 CHUNK = 64 * 1024
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 

@@ -8,7 +8,7 @@ Only invites to direct rooms are taken, and an invite to a configured staff room
 when it comes from a staff account; other invites are declined, except a staff
 account's invite to a group room not (yet) configured: it is left pending, so an
 operator who invites the bot first and lists the room afterwards only restarts it
-(the first sync after a start shows pending invites again). A room is private
+(at start the transport looks up invites to listed rooms it is not in). A room is private
 only when it is end-to-end encrypted, holds just the bot and one person and is not a
 staff room; everything else but a staff room gets the handlers' pointer to a private
 chat, and the bot offers an encrypted DM. `withheld` says where a sensitive reply
