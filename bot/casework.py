@@ -107,18 +107,20 @@ class Casework:
             case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
         answers = self._drafts.pop(case_id, None)
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
-        for room in self.staff_rooms:
-            await self.deliver(room, self._alert(case, answers, room))
-
-    def _alert(self, case: CaseMeta, answers: Mapping[str, str] | None, room: ChatRef) -> Reply:
         t = self.staff_translator()
-        head = t(
-            "staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?"
+        head = Reply(
+            t("staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?")
         )
-        if not answers or not room.encrypted:
-            return Reply(head)
+        for room in self.staff_rooms:
+            await self.deliver(room, head)
+            if answers and room.encrypted:
+                await self.deliver(room, self._answers(answers))
+
+    def _answers(self, answers: Mapping[str, str]) -> Reply:
+        """A message of its own: if a transport must withhold it, the alert still arrives."""
+        t = self.staff_translator()
         questions = {q.id: q for q in t.interview().questions}
-        lines = [head, "", t("staff.alert_answers")]
+        lines = [t("staff.alert_answers")]
         for field, value in answers.items():
             question = questions.get(field.removeprefix("answer."))
             label = question.text.split("\n")[0] if question else field
