@@ -2,15 +2,32 @@
 
 Only message ids are kept (never text), inside the encrypted database; rows expire
 after `keep`, because platforms stop allowing deletion after a while (Telegram: 48 h).
+
+A busy transport records with `note`, which does not wait for the database: ids noted
+while one write is under way all go in the next write (a group commit), so a
+hundred chats answered at once cost a few database trips, not a hundred. Every read
+(`due`, `in_chat`) first waits for what is noted, so the sweeper and `/forget` never
+miss an id. Between a message being sent and its id
+being written there is one database trip, as when the transport waited for it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.storage.database import Connection, Database
+
+log = logging.getLogger("hrd_bot.chat_trail")
+Row = tuple[str, str, str, int, int | None]
+_INSERT = (
+    "INSERT INTO chat_messages (platform, chat, message_id, sent_at, delete_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +44,52 @@ class ChatTrail:
         self._db = db
         self.platform = platform
         self.keep = keep
+        self._noted: list[Row] = []
+        self._writing: asyncio.Task[None] | None = None
 
     async def record(
         self, chat: str, message_id: str, delete_after: timedelta | None = None
     ) -> None:
+        await self.record_many(chat, [(message_id, delete_after)])
+
+    async def record_many(
+        self, chat: str, messages: Sequence[tuple[str, timedelta | None]]
+    ) -> None:
+        """Several messages of one chat in one database trip, written when this returns."""
+        rows = self._rows(chat, messages)
+        if rows:
+            await self._db.run(_writer(rows))
+
+    def note(self, chat: str, messages: Sequence[tuple[str, timedelta | None]]) -> None:
+        """Record without waiting: written with everything else noted, in the next trip."""
+        self._noted += self._rows(chat, messages)
+        if self._noted and (self._writing is None or self._writing.done()):
+            self._writing = asyncio.get_running_loop().create_task(self._write_noted())
+
+    async def flush(self) -> None:
+        """Wait until every id noted so far is written (at a stop, and before any read)."""
+        while self._writing is not None and not self._writing.done():
+            await asyncio.shield(self._writing)
+
+    async def _write_noted(self) -> None:
+        while self._noted:
+            rows, self._noted = self._noted, []
+            try:
+                await self._db.run(_writer(rows))
+            except Exception as exc:  # nobody awaits this write: say it failed, keep going
+                log.error("%d message ids were not recorded (%s)", len(rows), type(exc).__name__)
+
+    def _rows(self, chat: str, messages: Sequence[tuple[str, timedelta | None]]) -> list[Row]:
+        """A time to live of zero is due at once (it is not "keep forever": that is None)."""
         now = int(time.time())
-        due = now + int(delete_after.total_seconds()) if delete_after else None
-        args = (self.platform, chat, message_id, now, due)
-
-        def insert(conn: Connection) -> None:
-            conn.execute(
-                "INSERT INTO chat_messages (platform, chat, message_id, sent_at, delete_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                args,
-            )
-
-        await self._db.run(insert)
+        return [
+            (self.platform, chat, message_id, now, _due(now, delete_after))
+            for message_id, delete_after in messages
+        ]
 
     async def due(self, now: float | None = None, limit: int = 100) -> list[Trace]:
         """Messages whose time to live has passed, oldest first."""
+        await self.flush()
         args = (self.platform, int(time.time() if now is None else now), limit)
         return await self._select(
             "SELECT id, chat, message_id FROM chat_messages "
@@ -56,6 +100,7 @@ class ChatTrail:
 
     async def in_chat(self, chat: str) -> list[Trace]:
         """Every message still on record in one chat, newest first (for `/forget`)."""
+        await self.flush()
         return await self._select(
             "SELECT id, chat, message_id FROM chat_messages "
             "WHERE platform = ? AND chat = ? ORDER BY id DESC",
@@ -87,3 +132,14 @@ class ChatTrail:
             return [Trace(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(sql, args)]
 
         return await self._db.run(read)
+
+
+def _due(now: int, delete_after: timedelta | None) -> int | None:
+    return None if delete_after is None else now + int(delete_after.total_seconds())
+
+
+def _writer(rows: list[Row]) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        conn.executemany(_INSERT, rows)
+
+    return write
