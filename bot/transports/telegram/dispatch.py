@@ -3,27 +3,41 @@
 Updates are processed concurrently so one slow chat never holds up the others, but
 within a chat they wait their turn: a reply is sent and recorded, and its buttons
 become current, before the next update of that chat is looked at.
+
+A message the bot starts (a staff alert, the protection team's reply to a reporter,
+an escalation) takes its chat's turn too, but is never waited for while another
+chat's turn is held: a reporter submitting (their turn held, alerting the staff
+group) while staff reply to them (the group's turn held, writing to the reporter)
+would otherwise wait for each other for ever. Such a message is queued for its
+chat's turn instead, and sent straight away when it is for the chat being answered
+(an escalation in a staff group that is also on the on-call list).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import replace
 
 from telegram import Update
 
 from bot.chat_trail import ChatTrail
-from bot.model import ChatRef, Handler, Reply
+from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook
+from bot.transports.telegram.files import Media
 from bot.transports.telegram.incoming import Arrival, from_update
 from bot.transports.telegram.outbox import Outbox
 
-__all__ = ["Dispatcher"]
+__all__ = ["Dispatcher", "Fetch"]
 
 log = logging.getLogger("hrd_bot.telegram")
+Fetch = Callable[[Media], Awaitable[Attachment | None]]
+_HELD: ContextVar[frozenset[str]] = ContextVar("telegram_turns_held", default=frozenset())
+DRAIN_SECONDS = 10.0
 
 
 class Dispatcher:
@@ -36,20 +50,26 @@ class Dispatcher:
         buttons: ButtonBook,
         trail: ChatTrail,
         outbox: Outbox,
+        *,
+        fetch: Fetch,
+        username: str | None = None,
     ) -> None:
         self._handle = handle
         self._pseudonyms = pseudonyms
         self._buttons = buttons
         self._trail = trail
         self.outbox = outbox
+        self._fetch = fetch
+        self._username = username
         self._locks: dict[str, asyncio.Lock] = {}
         self._waiting: dict[str, int] = {}
+        self._queued: set[asyncio.Task[None]] = set()
 
     async def on_update(self, update: object, _context: object) -> None:
         """PTB's callback for every update (a `TypeHandler`)."""
         if not isinstance(update, Update):
             return
-        arrival = from_update(update, self._pseudonyms)
+        arrival = from_update(update, self._pseudonyms, self._username)
         if arrival is None:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)
@@ -58,9 +78,33 @@ class Dispatcher:
             await self._receive(arrival)
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """A message the bot starts (not an answer): it waits for the chat's turn too."""
-        async with self.turn(chat.address):
+        """A message the bot starts (not an answer), in the chat's turn (see the module)."""
+        held = _HELD.get()
+        if chat.address in held:
             await self.outbox.send(chat, reply)
+        elif held:
+            task = asyncio.get_running_loop().create_task(self._send_in_turn(chat, reply))
+            self._queued.add(task)
+            task.add_done_callback(self._queued.discard)
+        else:
+            await self._send_in_turn(chat, reply)
+
+    async def _send_in_turn(self, chat: ChatRef, reply: Reply) -> None:
+        try:
+            async with self.turn(chat.address):
+                await self.outbox.send(chat, reply)
+        except Exception as exc:  # a queued message has nobody waiting to see it fail
+            log.error("telegram: a message the bot started failed (%s)", type(exc).__name__)
+
+    async def drain(self) -> None:
+        """At stop: let queued messages go out (within a bound), then give up on the rest."""
+        if not self._queued:
+            return
+        _, late = await asyncio.wait(set(self._queued), timeout=DRAIN_SECONDS)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("telegram: %d queued messages were not sent before the stop", len(late))
 
     @asynccontextmanager
     async def turn(self, chat: str) -> AsyncIterator[None]:
@@ -68,28 +112,48 @@ class Dispatcher:
         lock = self._locks.setdefault(chat, asyncio.Lock())
         try:
             async with lock:
-                yield
+                held = _HELD.set(_HELD.get() | {chat})
+                try:
+                    yield
+                finally:
+                    _HELD.reset(held)
         finally:
             self._waiting[chat] -= 1
             if not self._waiting[chat]:
                 del self._waiting[chat], self._locks[chat]
 
     async def _receive(self, arrival: Arrival) -> None:
-        """Answering the press and recording the user's message run beside the handler:
-        neither changes what it answers, and each is one more wait on a busy loop."""
+        """The user's message is noted in the trail with the first answer (one write for
+        both); answering a button press runs beside the handler (it changes nothing it
+        answers)."""
         chat = arrival.incoming.chat
         self.outbox.reachable(chat.address)
-        beside: Awaitable[None] | None = None
-        if arrival.query_id is not None:
-            beside = self.outbox.answer(arrival.query_id)
-        elif chat.private and arrival.message_id is not None:
-            beside = self._trail.record(chat.address, str(arrival.message_id))
+        received = [str(arrival.message_id)] if chat.private and arrival.message_id else []
         incoming, refused = arrival.resolve(self._buttons)
         if refused is not None:
             log.info("telegram: a %s button press was refused", refused.value)
-        if beside is None:
-            replies = await self._handle(incoming)
-        else:
-            _, replies = await asyncio.gather(beside, self._handle(incoming))
+        try:
+            if arrival.media is not None:
+                incoming = await self._with_file(incoming, arrival.media)
+            replies = await self._answers(incoming, arrival.query_id)
+        except Exception:
+            self._trail.note(chat.address, [(m, None) for m in received])
+            raise
         for reply in replies:
-            await self.outbox.send(chat, reply)
+            await self.outbox.send(chat, reply, received)
+            received = []
+        self._trail.note(chat.address, [(m, None) for m in received])
+
+    async def _answers(self, incoming: Incoming, query_id: str | None) -> Sequence[Reply]:
+        if query_id is None:
+            return await self._handle(incoming)
+        _, replies = await asyncio.gather(self.outbox.answer(query_id), self._handle(incoming))
+        return replies
+
+    async def _with_file(self, incoming: Incoming, media: Media) -> Incoming:
+        """The file fetched within the limit; one Telegram would not give is dropped, and
+        the handlers answer a message with nothing they can read (and show the screen)."""
+        attachment = await self._fetch(media)
+        if attachment is None:
+            return replace(incoming, text=None, raw_size=0)
+        return replace(incoming, attachment=attachment)

@@ -3,6 +3,9 @@
 Only two update kinds are asked for (`ALLOWED_UPDATES`): new messages and button
 presses. Edits, channel posts and service messages (someone joined a group, a pinned
 message) are not conversation and get no answer, so nothing is echoed into a group.
+In a group (a staff room among them) only text meant for the bot is passed on; in a
+private chat a file comes with its description (`Arrival.media`), fetched later, in
+the chat's turn.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from telegram import CallbackQuery, Chat, Message, Update, User
 from bot.model import ChatRef, Incoming
 from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook, Press
+from bot.transports.telegram.files import Media, describe
 
 __all__ = ["ALLOWED_UPDATES", "PLATFORM", "STALE_CHOICE", "Arrival", "chat_ref", "from_update"]
 
@@ -34,6 +38,7 @@ class Arrival:
     query_id: str | None = None
     pressed: int | None = None
     payload: str | None = None
+    media: Media | None = None
 
     def resolve(self, buttons: ButtonBook) -> tuple[Incoming, Press | None]:
         """The message for the handlers, and why a press was refused (if it was)."""
@@ -49,11 +54,53 @@ def chat_ref(chat: Chat) -> ChatRef:
     return ChatRef(PLATFORM, str(chat.id), private=chat.type == Chat.PRIVATE)
 
 
-def _message(msg: Message, user: User, pseudonyms: Pseudonymizer) -> Arrival | None:
+def _command(text: str, username: str | None) -> str | None:
+    """A command with this bot's `@username` taken off; None for another bot's command.
+
+    In a group, Telegram clients write `/cmd@botname` so that several bots can share
+    it, and a bot whose privacy mode is off sees the other bots' commands too."""
+    head = text.split(maxsplit=1)[0]
+    command, at, name = head.partition("@")
+    if not at:
+        return text
+    if username is None or name.casefold() != username.casefold():
+        return None
+    return command + text[len(head) :]
+
+
+def _addressed(msg: Message, text: str, username: str | None) -> bool:
+    """In a group only what is meant for the bot counts: a command, a mention, a reply
+    to it. (With privacy mode on, Telegram sends nothing else; with it off, everything.)"""
+    if text.startswith("/"):
+        return True
+    if username is None:
+        return False
+    replied = msg.reply_to_message
+    author = replied.from_user if replied is not None else None
+    if author is not None and author.is_bot and author.username == username:
+        return True
+    return f"@{username}".casefold() in text.casefold()
+
+
+def _message(
+    msg: Message, user: User, pseudonyms: Pseudonymizer, username: str | None
+) -> Arrival | None:
     chat = chat_ref(msg.chat)
     text = msg.text
-    if text is None and (not chat.private or not _is_content(msg)):
-        return None
+    media: Media | None = None
+    if text is not None and text.startswith("/"):
+        command = _command(text, username)
+        if command is None and not chat.private:
+            return None
+        text = command or text
+    if not chat.private:
+        if text is None or not _addressed(msg, text, username):
+            return None
+    elif text is None:
+        media = describe(msg)
+        if media is None and not _is_content(msg):
+            return None
+        text = msg.caption if media is not None else None
     incoming = Incoming(
         user=pseudonyms.user(PLATFORM, str(user.id)),
         chat=chat,
@@ -62,11 +109,11 @@ def _message(msg: Message, user: User, pseudonyms: Pseudonymizer) -> Arrival | N
         message_id=str(msg.message_id),
         raw_size=len(text.encode("utf-8")) if text else 0,
     )
-    return Arrival(incoming, message_id=msg.message_id)
+    return Arrival(incoming, message_id=msg.message_id, media=media)
 
 
 def _is_content(msg: Message) -> bool:
-    """Something a person sent (a photo, a voice note), as opposed to a service notice."""
+    """Something a person sent (a sticker, a location), as opposed to a service notice."""
     return msg.effective_attachment is not None or msg.caption is not None
 
 
@@ -85,10 +132,13 @@ def _press(query: CallbackQuery, pseudonyms: Pseudonymizer) -> Arrival | None:
     )
 
 
-def from_update(update: Update, pseudonyms: Pseudonymizer) -> Arrival | None:
+def from_update(
+    update: Update, pseudonyms: Pseudonymizer, username: str | None = None
+) -> Arrival | None:
+    """`username` is the bot's own (from getMe): it tells which group messages are meant for it."""
     if update.callback_query is not None:
         return _press(update.callback_query, pseudonyms)
     msg = update.message
     if msg is None or msg.from_user is None or msg.from_user.is_bot:
         return None
-    return _message(msg, msg.from_user, pseudonyms)
+    return _message(msg, msg.from_user, pseudonyms, username)

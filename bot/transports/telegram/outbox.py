@@ -1,7 +1,9 @@
 """Everything the bot puts into or takes out of a Telegram chat, and what it does when refused.
 
 Every message sent is recorded in the chat trail (with its time to live), so the sweeper
-and `/forget` can delete it later, after a restart too. Rate limits are the
+and `/forget` can delete it later, after a restart too. A confidential reply (a report's
+answers, the protection team's words to a reporter) never goes into a group, whoever
+asked for it: it is refused and logged. Rate limits are the
 `AIORateLimiter`'s job (it waits out a 429 and retries); here, a server error or a
 timeout is retried a few times, a chat that blocked the bot gets nothing more, and a
 refused message is logged by kind only, never with text or ids.
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
-from telegram import Bot, Message
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBUserWarning
 
 from bot.chat_trail import ChatTrail, Trace
 from bot.model import ChatRef, Reply
@@ -31,6 +35,7 @@ TRIES = 3
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
 RETRY_SOON = timedelta(seconds=1)
 _NO_PREVIEW = {"is_disabled": True}
+SEND = "sendMessage"
 
 
 class Outbox:
@@ -44,57 +49,75 @@ class Outbox:
         self._buttons = buttons
         self._backoff = backoff
         self._blocked: set[str] = set()
+        _quiet_send_hint()
 
     def reachable(self, chat: str) -> None:
         """The chat just wrote to the bot, so it no longer blocks it."""
         self._blocked.discard(chat)
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """The reply as one or more messages, its buttons under the last; then `erase_chat`."""
+    async def send(self, chat: ChatRef, reply: Reply, received: Sequence[str] = ()) -> None:
+        """The reply as one or more messages, its buttons under the last; then `erase_chat`.
+
+        `received` are ids of the user's messages this reply answers: they are noted in
+        the chat trail with the messages sent, before an erase reads the trail, so
+        `/forget` also deletes the message that asked for it. Noting does not wait for
+        the database (see `ChatTrail.note`), so the chat's next update need not either."""
         address = chat.address
-        sent = await self._send_pieces(address, reply) if address not in self._blocked else []
+        sent: list[int] = []
+        try:
+            if reply.sensitive and _is_group(chat):
+                log.warning("telegram: a confidential message for a group was refused")
+            elif address not in self._blocked:
+                await self._send_pieces(address, reply, sent)
+        finally:
+            kept: list[tuple[str, timedelta | None]] = [(m, None) for m in received]
+            kept += [(str(message_id), reply.ttl) for message_id in sent]
+            self._trail.note(address, kept)
         if reply.erase_chat:
             await self.erase(address, keep={str(message_id) for message_id in sent})
 
-    async def _send_pieces(self, chat: str, reply: Reply) -> list[int]:
+    async def _send_pieces(self, chat: str, reply: Reply, sent: list[int]) -> None:
         pieces = split_text(reply.text)
         nonce = self._buttons.new_nonce()
         markup = None
         if reply.choices:
             payloads = self._buttons.payloads(chat, nonce, len(reply.choices))
             markup = keyboard(reply.choices, payloads)
-        sent: list[int] = []
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            message = await self._send_one(chat, piece, markup if last else None, reply.ttl)
+            message = await self._send_one(chat, piece, markup if last else None)
             if message is None:
                 break
-            sent.append(message.message_id)
+            sent.append(message)
         if markup is not None and len(sent) == len(pieces):
             self._buttons.shown(chat, sent[-1], nonce, [choice.id for choice in reply.choices])
         else:
             self._buttons.forget(chat)
-        return sent
 
-    async def _send_one(
-        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
-    ) -> Message | None:
-        def call() -> Awaitable[Message]:
-            extra: dict[str, object] = {"link_preview_options": _NO_PREVIEW}
-            if markup is not None:
-                extra["reply_markup"] = markup
-            return self._bot.send_message(int(chat), text, api_kwargs=extra)
+    async def _send_one(self, chat: str, text: str, markup: Markup | None) -> int | None:
+        """The new message's id. The answer is read as plain JSON: building PTB objects
+        for a message and its keyboard cost more than all the rest of a reply."""
+        params: dict[str, object] = {
+            "chat_id": int(chat),
+            "text": text,
+            "link_preview_options": _NO_PREVIEW,
+        }
+        if markup is not None:
+            params["reply_markup"] = markup
+
+        async def call() -> int:
+            result = await self._bot.do_api_request(SEND, dict(params))
+            return int(result["message_id"])
 
         try:
-            message = await self._retrying(call)
+            return await self._retrying(call)
         except Forbidden:
             self._refused(chat)
-            return None
         except TelegramError as exc:
             log.warning("telegram: a message was not sent (%s)", _kind(exc))
-            return None
-        await self._trail.record(chat, str(message.message_id), ttl)
-        return message
+        except (KeyError, TypeError, ValueError):
+            log.error("telegram: a sent message's id could not be read; it cannot expire")
+        return None
 
     async def answer(self, query_id: str) -> None:
         """Stop the spinner on a pressed button; a query too old to answer needs nothing."""
@@ -128,8 +151,8 @@ class Outbox:
         for start in range(0, len(traces), DELETE_BATCH):
             batch = traces[start : start + DELETE_BATCH]
             if not await self._delete_many(chat, batch):
-                for trace in batch:
-                    await self._trail.record(chat, trace.message_id, RETRY_SOON)
+                retry = [(trace.message_id, RETRY_SOON) for trace in batch]
+                await self._trail.record_many(chat, retry)
                 handed_over += len(batch)
             await self._trail.drop([trace.row for trace in batch])
         self._buttons.forget(chat)
@@ -169,6 +192,21 @@ class Outbox:
                     raise
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")
+
+
+def _quiet_send_hint() -> None:
+    """`Bot.do_api_request` suggests `Bot.send_message` for a method PTB wraps; that one
+    parses every answer into objects the bot does not use (see `Outbox._send_one`).
+    Set when an outbox is made, not at import, as imports may run inside a
+    `warnings.catch_warnings` block that would undo it (pytest collects that way)."""
+    warnings.filterwarnings("ignore", f"Please use 'Bot.{SEND}' instead", PTBUserWarning)
+
+
+def _is_group(chat: ChatRef) -> bool:
+    """Groups, supergroups and channels have negative ids on Telegram, people positive
+    ones. The id is checked as well as `private`, because a relay to a reporter is
+    addressed by the chat stored with the case, not by a chat that just wrote."""
+    return not chat.private or chat.address.startswith("-")
 
 
 def _kind(exc: TelegramError) -> str:

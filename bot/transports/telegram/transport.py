@@ -21,15 +21,17 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHa
 from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.config import ConfigError
-from bot.model import ChatRef, Handler, Reply
+from bot.model import Attachment, ChatRef, Handler, Reply
 from bot.sweeper import Sweeper
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
 from bot.transports.telegram.dispatch import Dispatcher
+from bot.transports.telegram.files import Media, fetch
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.webhook import WebhookServer
+from handlers.report import MAX_ATTACHMENT_BYTES
 
 __all__ = ["CALLBACK_KEY", "TelegramTransport"]
 
@@ -53,17 +55,30 @@ class TelegramTransport:
 
     async def run(self, handle: Handler) -> None:
         application = self._build()
-        buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
-        outbox = Outbox(application.bot, self._trail, buttons)
-        dispatcher = Dispatcher(handle, self._app.pseudonyms, buttons, self._trail, outbox)
-        application.add_handler(TypeHandler(Update, dispatcher.on_update))
-        application.add_error_handler(_log_error)
         if not await self._initialize(application):
             return
+        bot = application.bot
+        buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
+        outbox = Outbox(bot, self._trail, buttons)
+
+        async def fetch_file(media: Media) -> Attachment | None:
+            return await fetch(bot, media, MAX_ATTACHMENT_BYTES)
+
+        dispatcher = Dispatcher(
+            handle,
+            self._app.pseudonyms,
+            buttons,
+            self._trail,
+            outbox,
+            fetch=fetch_file,
+            username=bot.username,
+        )
+        application.add_handler(TypeHandler(Update, dispatcher.on_update))
+        application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
         stop_receiving: Stopper | None = None
         try:
-            await publish_commands(application.bot, self._app.library)
+            await publish_commands(bot, self._app.library)
             await application.start()
             stop_receiving = await self._start_receiving(application)
             sweeper.start()
@@ -77,6 +92,8 @@ class TelegramTransport:
                 await stop_receiving()
             if application.running:
                 await application.stop()
+            await dispatcher.drain()
+            await self._trail.flush()
             await application.shutdown()
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
