@@ -72,3 +72,23 @@ async def test_a_webhook_blocks_polling_until_deleted(emu: Emulator) -> None:
     assert info["result"]["url"] == "http://127.0.0.1:9/hook"
     await _call(emu, "deleteWebhook", json={})
     assert (await _call(emu, "getUpdates", json={}))["ok"]
+
+
+async def test_files_are_served_as_the_bot_api_serves_them(emu: Emulator) -> None:
+    ana = emu.user()
+    sent = await ana.send_document(b"%PDF-1.7 hello", "hello.pdf")
+    file_id = sent.extra["document"]["file_id"]
+    described = (await _call(emu, "getFile", json={"file_id": file_id}))["result"]
+    assert described["file_size"] == 14 and described["file_path"].startswith("documents/")
+    base = f"http://127.0.0.1:{emu.server.port}/file/bot"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}{emu.token}/{described['file_path']}") as response:
+            assert (response.status, await response.read()) == (200, b"%PDF-1.7 hello")
+        async with http.get(f"{base}1:wrong/{described['file_path']}") as response:
+            assert response.status == 404
+    unknown = await _call(emu, "getFile", json={"file_id": "nope"})
+    assert unknown["description"] == "Bad Request: invalid file_id"
+    huge = await ana.send_document(b"0" * (20 * 1024 * 1024 + 1), "huge.bin")
+    too_big = await _call(emu, "getFile", json={"file_id": huge.extra["document"]["file_id"]})
+    assert too_big["description"] == "Bad Request: file is too big"
+    assert emu.world.downloads == [described["file_path"]]

@@ -7,9 +7,11 @@
 
 It keeps the Bot API's JSON shapes, error codes and wording for the methods the bot
 uses, holds the 48-hour delete rule against a clock tests can move (`advance`), and
-can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Deviations from the real
-service, on purpose: webhooks may be plain http (tests have no TLS), and nothing is
-rate limited unless a test injects a 429.
+can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Files people send are
+served by `getFile` and `GET /file/bot<token>/<path>`; in groups the bot's privacy mode
+decides what it receives. Deviations from the real service, on purpose: webhooks may
+be plain http (tests have no TLS), nothing is rate limited unless a test injects a 429,
+and file paths do not expire.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ class Emulator:
         person = self.world.new_person(first_name, language_code)
         return SimUser(self.world, person, self.world.private_chat(person))
 
-    def group(self, title: str, *names: str) -> list[SimUser]:
-        chat = self.world.new_group(title)
+    def group(self, title: str, *names: str, supergroup: bool = False) -> list[SimUser]:
+        """People in a new group (with the bot in it). `world.privacy` is the bot's privacy
+        mode: on, as by default, it receives only commands and replies to its messages."""
+        chat = self.world.new_group(title, supergroup=supergroup)
         return [SimUser(self.world, self.world.new_person(n, "en"), chat) for n in names]
 
     def fail(

@@ -51,12 +51,25 @@ async def running_bot(
     webhook: WebhookConfig | None = None,
     flood: FloodGuard | None = None,
     max_rate: float = 30.0,
+    staff_rooms: tuple[ChatRef, ...] = (),
+    oncall: tuple[ChatRef, ...] = (),
 ) -> AsyncIterator[RunningBot]:
-    """Start the bot and wait until it polls (or has set its webhook); stop it cleanly after."""
+    """Start the bot and wait until it polls (or has set its webhook); stop it cleanly after.
+
+    The transport is attached to the App, as `hrd-bot run` does, so staff alerts and the
+    team's replies (`App.deliver`) reach Telegram."""
     db = await Database.open(db_path, TEST_KEY)
     try:
         pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
-        app = App(db, library(), pseudonyms, sensitive_ttl=sensitive_ttl, flood=flood)
+        app = App(
+            db,
+            library(),
+            pseudonyms,
+            sensitive_ttl=sensitive_ttl,
+            flood=flood,
+            staff_rooms=staff_rooms,
+            oncall=oncall,
+        )
         config = TelegramConfig(
             token=emu.token,
             api_base_url=emu.api_base_url,
@@ -66,6 +79,7 @@ async def running_bot(
             max_rate=max_rate,
         )
         transport = TelegramTransport(app, config)
+        app.attach(transport)
         ready = "setWebhook" if webhook else "getUpdates"
         earlier = len(emu.calls(ready))
         task = asyncio.create_task(transport.run(app.handle))

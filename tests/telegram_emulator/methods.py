@@ -22,6 +22,7 @@ from tests.telegram_emulator.world import (
 
 Method = Callable[[World, JSON], Awaitable[Any]]
 MAX_TEXT = 4096
+MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses bigger files (cloud Bot API)
 _COMMAND = re.compile(r"^[a-z0-9_]{1,32}$")
 _BUTTON_ACTIONS = (
     "callback_data",
@@ -98,7 +99,7 @@ async def get_me(world: World, params: JSON) -> JSON:
     return {
         **world.bot.to_json(),
         "can_join_groups": True,
-        "can_read_all_group_messages": False,
+        "can_read_all_group_messages": not world.privacy,
         "supports_inline_queries": False,
         "can_connect_to_business": False,
         "has_main_web_app": False,
@@ -218,8 +219,19 @@ async def delete_my_commands(world: World, params: JSON) -> bool:
     return True
 
 
+async def get_file(world: World, params: JSON) -> JSON:
+    """Where to download a file (valid for an hour on Telegram; here, for ever)."""
+    stored = world.files.get(str(params.get("file_id") or ""))
+    if stored is None:
+        raise bad_request("invalid file_id")
+    if len(stored.data) > MAX_DOWNLOAD:
+        raise bad_request("file is too big")
+    return stored.to_json()
+
+
 METHODS: dict[str, Method] = {
     "getme": get_me,
+    "getfile": get_file,
     "sendmessage": send_message,
     "editmessagetext": edit_message_text,
     "editmessagereplymarkup": edit_message_reply_markup,

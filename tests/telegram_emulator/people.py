@@ -9,7 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tests.telegram_emulator.world import JSON, Chat, Message, Person, Query, World
+from tests.telegram_emulator.world import JSON, Chat, Message, Person, Query, StoredFile, World
+
+PHOTO = b"\xff\xd8\xff\xe0 emulated JPEG " + bytes(range(256)) * 16
+
+
+def _photo_size(stored: StoredFile, width: int, height: int) -> JSON:
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.unique_id,
+        "file_size": len(stored.data),
+        "width": width,
+        "height": height,
+    }
+
+
+def _with_caption(extra: JSON, caption: str | None) -> JSON:
+    return extra if caption is None else {**extra, "caption": caption}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +63,62 @@ class SimUser:
     def from_bot(self) -> list[Message]:
         return [m for m in self.seen() if m.sender is self.world.bot]
 
-    async def send(self, text: str) -> Message:
-        return await self._post(text)
+    async def send(self, text: str, reply_to: Message | None = None) -> Message:
+        extra: JSON = {}
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        if reply_to is not None:
+            extra["reply_to_message"] = reply_to.to_json()
+        return await self._post(text, extra, reply_to)
 
-    async def send_photo(self, caption: str | None = None) -> Message:
-        photo = [{"file_id": "AgAD-photo", "file_unique_id": "AQAD", "width": 90, "height": 90}]
-        extra: JSON = {"photo": photo}
-        if caption is not None:
-            extra["caption"] = caption
-        return await self._post(None, extra)
+    async def send_photo(self, data: bytes = PHOTO, caption: str | None = None) -> Message:
+        """A photo as Telegram delivers it: several sizes, the last one the full picture."""
+        thumbnail = self.world.store_file(data[:64], "thumbnails", "jpg")
+        full = self.world.store_file(data, "photos", "jpg")
+        photo = [
+            _photo_size(thumbnail, 90, 68),
+            _photo_size(full, 1280, 960),
+        ]
+        return await self._post(None, _with_caption({"photo": photo}, caption))
 
-    async def _post(self, text: str | None, extra: JSON | None = None) -> Message:
+    async def send_document(
+        self,
+        data: bytes,
+        file_name: str | None = "document.pdf",
+        mime_type: str | None = "application/pdf",
+        caption: str | None = None,
+    ) -> Message:
+        stored = self.world.store_file(data, "documents", (file_name or "file").rpartition(".")[2])
+        document: JSON = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.unique_id,
+            "file_size": len(data),
+        }
+        if file_name is not None:
+            document["file_name"] = file_name
+        if mime_type is not None:
+            document["mime_type"] = mime_type
+        return await self._post(None, _with_caption({"document": document}, caption))
+
+    async def send_sticker(self) -> Message:
+        """Something a person sends that is not text and not a file a report can hold."""
+        stored = self.world.store_file(b"RIFF webp sticker", "stickers", "webp")
+        sticker = {
+            **_photo_size(stored, 512, 512),
+            "type": "regular",
+            "is_animated": False,
+            "is_video": False,
+        }
+        return await self._post(None, {"sticker": sticker})
+
+    async def _post(
+        self, text: str | None, extra: JSON | None = None, reply_to: Message | None = None
+    ) -> Message:
         message = self.world.post(self.chat, self.person, text, extra=extra or {})
         self._read_up_to = message.message_id
-        self.world.push("message", message.to_json())
+        if self.world.sees(self.chat, text, reply_to):
+            self.world.push("message", message.to_json())
         await self.world.notify()
         return message
 

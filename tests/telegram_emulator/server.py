@@ -1,4 +1,5 @@
-"""The HTTP face of the emulator: `/bot<token>/<method>`, long polling, webhooks, faults.
+"""The HTTP face of the emulator: `/bot<token>/<method>`, file downloads, long polling,
+webhooks, faults.
 
 Requests are parsed as Telegram does: JSON bodies, or form/multipart fields whose
 non-string values are JSON (which is how python-telegram-bot sends them). Answers are
@@ -22,7 +23,16 @@ from tests.telegram_emulator.methods import METHODS
 from tests.telegram_emulator.world import JSON, ApiError, Call, World, bad_request
 
 _STRING_PARAMS = frozenset(
-    {"text", "callback_query_id", "url", "secret_token", "language_code", "parse_mode", "data"}
+    {
+        "text",
+        "callback_query_id",
+        "url",
+        "secret_token",
+        "language_code",
+        "parse_mode",
+        "data",
+        "file_id",
+    }
 )
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _DESCRIPTIONS = {
@@ -87,6 +97,7 @@ class Server:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._endpoint)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -115,6 +126,16 @@ class Server:
             call.status = exc.code
             return _answer(exc.body(), exc.code)
         return _answer({"ok": True, "result": result}, 200)
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """`GET /file/bot<token>/<file_path>`: the bytes, or Telegram's 404 body."""
+        path = request.match_info["path"]
+        self.world.calls.append(Call("download", {"file_path": path}))
+        stored = next((f for f in self.world.files.values() if f.path == path), None)
+        if request.match_info["token"] != self.token or stored is None:
+            return _answer(ApiError(404, "Not Found").body(), 404)
+        self.world.downloads.append(path)
+        return web.Response(body=stored.data, content_type="application/octet-stream")
 
     async def _dispatch(self, method: str, params: JSON) -> Any:
         if queued := self.faults.get(method):

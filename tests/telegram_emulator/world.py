@@ -1,14 +1,17 @@
 """What the emulated Telegram knows: people, chats, messages, pending updates, a clock.
 
 Shapes follow the Bot API (https://core.telegram.org/bots/api): a private chat's id is
-the user's id, group ids are negative, message ids count up per chat for both sides,
-and `date` is Unix time from the emulator's clock, which tests can move forward.
+the user's id, group ids are negative (supergroups' start with -100), message ids count
+up per chat for both sides, and `date` is Unix time from the emulator's clock, which
+tests can move forward. Files people send are kept here (`StoredFile`) so `getFile`
+and the file download can serve them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,6 +108,25 @@ class Message:
 
 
 @dataclass(slots=True)
+class StoredFile:
+    """A file someone sent: `file_id` names it in messages, `path` in the download URL."""
+
+    file_id: str
+    unique_id: str
+    path: str
+    data: bytes
+
+    def to_json(self) -> JSON:
+        """The Bot API `File` object, as `getFile` returns it."""
+        return {
+            "file_id": self.file_id,
+            "file_unique_id": self.unique_id,
+            "file_size": len(self.data),
+            "file_path": self.path,
+        }
+
+
+@dataclass(slots=True)
 class Query:
     """A pressed button, until the bot answers it."""
 
@@ -136,12 +158,17 @@ class World:
         self.queries: dict[str, Query] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.calls: list[Call] = []
+        self.files: dict[str, StoredFile] = {}
+        self.downloads: list[str] = []
+        self.privacy = True
+        """The bot's group privacy mode (on by default, as BotFather sets it)."""
         self.changed = asyncio.Condition()
         self._watchers: dict[int, list[asyncio.Future[Message]]] = {}
         self._update_ids = itertools.count(500_000_001)
         self._query_ids = itertools.count(880_000_000_000)
         self._people = itertools.count(100_000_001)
         self._groups = itertools.count(1_000_000_001)
+        self._files = itertools.count(1)
 
     def now(self) -> int:
         return int(time.time() + self.offset)
@@ -166,8 +193,12 @@ class World:
         self.messages.setdefault(chat.id, [])
         return chat
 
-    def new_group(self, title: str) -> Chat:
-        chat = Chat(-next(self._groups), "group", title)
+    def new_group(self, title: str, *, supergroup: bool = False) -> Chat:
+        number = next(self._groups)
+        if supergroup:
+            chat = Chat(-1_000_000_000_000 - number, "supergroup", title)
+        else:
+            chat = Chat(-number, "group", title)
         self.chats[chat.id] = chat
         self.messages[chat.id] = []
         return chat
@@ -207,6 +238,32 @@ class World:
         if self.allowed_updates and kind not in self.allowed_updates:
             return
         self.updates.append({"update_id": next(self._update_ids), kind: payload})
+
+    def store_file(self, data: bytes, folder: str, suffix: str) -> StoredFile:
+        """Keep a sent file; ids are opaque and long, as Telegram's are."""
+        number = next(self._files)
+        stored = StoredFile(
+            file_id="BQACAgIAAxkBAAI" + secrets.token_urlsafe(40),
+            unique_id="AgAD" + secrets.token_urlsafe(9),
+            path=f"{folder}/file_{number}.{suffix}",
+            data=data,
+        )
+        self.files[stored.file_id] = stored
+        return stored
+
+    def sees(self, chat: Chat, text: str | None, reply_to: Message | None) -> bool:
+        """Whether the bot receives a message: everything in a private chat; in a group,
+        with privacy mode on, only commands meant for it and replies to its messages.
+        (Telegram also sends general commands only if this bot spoke last among the
+        group's bots; the emulated world has one bot, so they always reach it.)"""
+        if chat.type == "private" or not self.privacy:
+            return True
+        if reply_to is not None and reply_to.sender is self.bot:
+            return True
+        if text is None or not text.startswith("/"):
+            return False
+        _, at, name = text.split(maxsplit=1)[0].partition("@")
+        return not at or name == self.bot.username
 
     def new_query_id(self) -> str:
         return str(next(self._query_ids))
