@@ -125,10 +125,14 @@ async def test_a_group_gets_only_a_pointer_even_for_buttons(emu: Emulator, tg: R
     assert all(not m.buttons and "private chat" in (m.text or "") for m in in_group)
 
 
-async def test_a_photo_in_a_private_chat_gets_a_clear_answer(emu: Emulator, tg: RunningBot) -> None:
+async def test_a_photo_or_sticker_in_a_private_chat_gets_a_clear_answer(
+    emu: Emulator, tg: RunningBot
+) -> None:
     ana = emu.user()
     await onboard(ana)
     await ana.send_photo(caption="my passport")
+    assert "Files can only be sent with the first question" in (await ana.answer()).text
+    await ana.send_sticker()
     assert "I can only read text messages" in (await ana.answer()).text
 
 
