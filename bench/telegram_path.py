@@ -1,9 +1,10 @@
 """Telegram path benchmark: simulated users → Bot API emulator → python-telegram-bot → hrd-bot.
 
-hrd-bot's full path (update → pseudonym → chat trail → App: per-user lock, session load
-and save in SQLCipher → reply with an HMAC-tagged keyboard → sendMessage → trail) is
-measured against a bare python-telegram-bot echo bot on the same emulator, in the same
-run: the framework's floor. Every user sends a message and waits for the answer before
+hrd-bot's full path (update → pseudonym → App: per-user lock, session load and save in
+SQLCipher → reply with an HMAC-tagged keyboard → sendMessage → the user's message and
+the reply noted in the chat trail, written in SQLCipher by group commit) is measured
+against a bare python-telegram-bot echo bot on the same emulator, in the same run: the
+framework's floor. Every user sends a message and waits for the answer before
 the next one. Both bots use the same PTB settings (256 concurrent updates, the
 AIORateLimiter with its overall limit off, as the emulator has no flood limits), and
 the emulator runs in the same process, so its own cost is in both figures. Rounds
