@@ -58,7 +58,7 @@ class ChatTrail:
         """Several messages of one chat in one database trip, written when this returns."""
         rows = self._rows(chat, messages)
         if rows:
-            await self._db.run(_writer(rows))
+            await self._write(rows)
 
     def note(self, chat: str, messages: Sequence[tuple[str, timedelta | None]]) -> None:
         """Record without waiting: written with everything else noted, in the next trip."""
@@ -75,9 +75,17 @@ class ChatTrail:
         while self._noted:
             rows, self._noted = self._noted, []
             try:
-                await self._db.run(_writer(rows))
+                await self._write(rows)
             except Exception as exc:  # nobody awaits this write: say it failed, keep going
                 log.error("%d message ids were not recorded (%s)", len(rows), type(exc).__name__)
+
+    async def _write(self, rows: list[Row]) -> None:
+        """Several rows in one transaction: in autocommit mode each would be its own
+        commit, every one encrypting and appending its pages to the WAL again."""
+        if len(rows) == 1:
+            await self._db.run(_writer(rows))
+        else:
+            await self._db.transaction(_writer(rows))
 
     def _rows(self, chat: str, messages: Sequence[tuple[str, timedelta | None]]) -> list[Row]:
         """A time to live of zero is due at once (it is not "keep forever": that is None)."""
