@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import replace
 
 from telegram import Update
@@ -83,13 +83,16 @@ class Dispatcher:
         if chat.address in held:
             await self.outbox.send(chat, reply)
         elif held:
-            task = asyncio.get_running_loop().create_task(self._send_in_turn(chat, reply))
+            queued = self._send_in_turn(chat, reply)
+            task = asyncio.get_running_loop().create_task(queued, context=Context())
             self._queued.add(task)
             task.add_done_callback(self._queued.discard)
         else:
             await self._send_in_turn(chat, reply)
 
     async def _send_in_turn(self, chat: ChatRef, reply: Reply) -> None:
+        """Queued ones run in a fresh context: the turn of the chat that queued them is
+        not theirs."""
         try:
             async with self.turn(chat.address):
                 await self.outbox.send(chat, reply)
