@@ -36,6 +36,7 @@ def _english_names(code: str) -> list[str]:
     return [n for n in names if n]
 
 
+@cache
 def country_name(code: str, language: str) -> str:
     """The short name, e.g. 'Égypte' for EG in French; the code itself if unknown."""
     names = _english_names(code)

@@ -66,7 +66,10 @@ class SessionStore:
         return Session(user=user, language=found[0], state=json.loads(found[1]), known=True)
 
     async def save(self, session: Session) -> None:
+        """Written through before the reply leaves; a save that changes nothing is skipped."""
         payload = json.dumps(session.state, separators=(",", ":"), ensure_ascii=False)
+        if self._cache.get(session.user.key) == (session.language, payload):
+            return
         args = (session.user.key, session.language, payload, int(time.time()))
 
         def write(conn: Connection) -> None:
