@@ -160,7 +160,8 @@ async def type_answer(ctx: Context, args: Args, text: str) -> bool:
 
 
 async def attached(ctx: Context) -> None:
-    """A file sent during the interview: sealed with the first question, refused elsewhere."""
+    """A file sent during the interview: sealed with the first question (its caption as an
+    item of its own), refused elsewhere."""
     draft, attachment = _draft(ctx), ctx.msg.attachment
     name, args = ctx.at
     assert attachment is not None
@@ -172,6 +173,8 @@ async def attached(ctx: Context) -> None:
         count = int(draft.get("files", 0))
         header = f"{attachment.media_type}\n{attachment.name}\n".encode()
         await ctx.desk.record(draft["case"], f"attachment.{count}", header + attachment.data)
+        if caption := (ctx.msg.text or "").strip():
+            await ctx.desk.record(draft["case"], f"caption.{count}", caption.encode())
         draft["files"] = count + 1
         ctx.notice("report.attachment_saved")
 

@@ -44,7 +44,7 @@ class FakeUser:
     def last(self) -> Reply:
         return self.transport.sent[-1][1]
 
-    async def _deliver(self, **fields: object) -> Reply:
+    async def deliver(self, **fields: object) -> Reply:
         user = self.app.pseudonyms.user(self.transport.name, self.platform_id)
         msg = Incoming(user=user, chat=self.chat, language_hint=self.hint, **fields)  # type: ignore[arg-type]
         replies: Sequence[Reply] = await self.app.handle(msg)
@@ -54,14 +54,14 @@ class FakeUser:
 
     async def say(self, text: str, raw_size: int | None = None) -> Reply:
         size = len(text.encode()) if raw_size is None else raw_size
-        return await self._deliver(text=text, raw_size=size)
+        return await self.deliver(text=text, raw_size=size)
 
     async def press(self, label: str) -> Reply:
         """Press the first choice whose label contains `label` (as a finger would)."""
-        return await self._deliver(choice=self.find(label).id)
+        return await self.deliver(choice=self.find(label).id)
 
     async def press_id(self, choice_id: str) -> Reply:
-        return await self._deliver(choice=choice_id)
+        return await self.deliver(choice=choice_id)
 
     def find(self, label: str) -> Choice:
         for choice in self.last.choices:

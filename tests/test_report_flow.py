@@ -11,7 +11,7 @@ from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.crypto.errors import CryptoError
 from bot.crypto.keys import PrivateKey
-from bot.model import ChatRef
+from bot.model import Attachment, ChatRef
 from bot.storage import Database
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
@@ -173,3 +173,29 @@ async def test_a_draft_removed_underneath_ends_the_interview_politely(
     reply = await reporter.say("an answer to a case that is gone")
     assert "left for too long" in reply.text
     assert "How can I help" in reply.text
+
+
+async def test_a_file_and_its_caption_are_sealed_with_the_first_answer(
+    team_app: tuple[App, Team], reporter: FakeUser
+) -> None:
+    app, team = team_app
+    await start_report(reporter)
+    photo = Attachment("evidence.jpg", "image/jpeg", 5, b"\xff\xd8JPG")
+    saved = await reporter.deliver(attachment=photo, text="CANARY-CAPTION the van outside")
+    assert "saved and locked" in saved.text
+    assert "Question 1 of 7" in saved.text, "still the first question"
+    huge = Attachment("video.mp4", "video/mp4", 50 * 1024 * 1024)
+    assert "too big" in (await reporter.deliver(attachment=huge)).text
+    await reporter.say("what happened")
+    later = Attachment("late.jpg", "image/jpeg", 3, b"abc")
+    assert (
+        "only be sent with the first question" in (await reporter.deliver(attachment=later)).text
+    )
+    case = next(iter(app.casework._drafts))
+    opened = {
+        i.field: i.data
+        for i in open_bundle(await app.casework.store.export_bundle(case), team.alice).items
+    }
+    assert opened["attachment.0"] == b"image/jpeg\nevidence.jpg\n\xff\xd8JPG"
+    assert opened["caption.0"] == b"CANARY-CAPTION the van outside"
+    assert "attachment.1" not in opened
