@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +19,7 @@ from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
 from bot.storage import Database
+from bot.turns import Turns
 from handlers import respond
 from handlers.output import directed
 from handlers.router import prompt
@@ -64,8 +63,7 @@ class App:
         self.sessions.also_forget(self.casework.forget_statement())
         self.sessions.also_forget(self.checkins.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+        self._turns = Turns()
 
     @classmethod
     async def open(
@@ -119,29 +117,16 @@ class App:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return [await self._flood_notice(msg.user)] if warn else []
         started = time.perf_counter()
-        async with self._turn(key):
+        async with self._turns.turn(key):
             reply = await self._handle_locked(msg)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000
         )
         return [self._with_ttl(reply)]
 
-    @contextlib.asynccontextmanager
-    async def _turn(self, key: str) -> AsyncIterator[None]:
-        """One user's messages (and pushed screens) are handled one at a time, in order."""
-        self._waiting[key] = self._waiting.get(key, 0) + 1
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                yield
-        finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key], self._locks[key]
-
     async def push(self, user: UserRef, chat: ChatRef) -> None:
         """Ask a check-in question in a user's chat, as the screen they are now on."""
-        async with self._turn(user.key):
+        async with self._turns.turn(user.key):
             session = await self.sessions.load(user)
             reply = prompt(Incoming(user, chat), session, self.library, "checkin", self.checkins)
             await self.sessions.save(session)

@@ -31,6 +31,7 @@ from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.files import Media
 from bot.transports.telegram.incoming import Arrival, from_update
 from bot.transports.telegram.outbox import Outbox
+from bot.turns import Turns
 
 __all__ = ["Dispatcher", "Fetch"]
 
@@ -61,8 +62,7 @@ class Dispatcher:
         self.outbox = outbox
         self._fetch = fetch
         self._username = username
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._waiting: dict[str, int] = {}
+        self._turns = Turns()
         self._queued: set[asyncio.Task[None]] = set()
 
     async def on_update(self, update: object, _context: object) -> None:
@@ -111,19 +111,12 @@ class Dispatcher:
 
     @asynccontextmanager
     async def turn(self, chat: str) -> AsyncIterator[None]:
-        self._waiting[chat] = self._waiting.get(chat, 0) + 1
-        lock = self._locks.setdefault(chat, asyncio.Lock())
-        try:
-            async with lock:
-                held = _HELD.set(_HELD.get() | {chat})
-                try:
-                    yield
-                finally:
-                    _HELD.reset(held)
-        finally:
-            self._waiting[chat] -= 1
-            if not self._waiting[chat]:
-                del self._waiting[chat], self._locks[chat]
+        async with self._turns.turn(chat):
+            held = _HELD.set(_HELD.get() | {chat})
+            try:
+                yield
+            finally:
+                _HELD.reset(held)
 
     async def _receive(self, arrival: Arrival) -> None:
         """The user's message is noted in the trail with the first answer (one write for
