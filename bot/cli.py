@@ -113,12 +113,11 @@ async def run_bot(settings: Settings, console: bool | None) -> int:
             return 1
         for transport in transports:
             app.attach(transport)
-        rooms = settings.chats("HRD_BOT_STAFF_ROOMS") + settings.chats("HRD_BOT_ONCALL")
         jobs = SafetyJobs(
             db,
             lambda: app.library,
             app.deliver,
-            rooms,
+            app.casework.alert_rooms,
             purged=app.sessions.invalidate,
             checkins=app.checkins,
         )
