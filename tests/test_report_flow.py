@@ -188,9 +188,7 @@ async def test_a_file_and_its_caption_are_sealed_with_the_first_answer(
     assert "too big" in (await reporter.deliver(attachment=huge)).text
     await reporter.say("what happened")
     later = Attachment("late.jpg", "image/jpeg", 3, b"abc")
-    assert (
-        "only be sent with the first question" in (await reporter.deliver(attachment=later)).text
-    )
+    assert "only be sent with the first question" in (await reporter.deliver(attachment=later)).text
     case = next(iter(app.casework._drafts))
     opened = {
         i.field: i.data
