@@ -143,16 +143,15 @@ class Casework:
             labels.update(dict.fromkeys(member.identities, member.label))
         return labels
 
-    async def _extra(self, case_id: str) -> tuple[str | None, int | None]:
-        def read(conn: Connection) -> tuple[str | None, int | None]:
-            row = conn.execute("SELECT assignee, submitted_at FROM cases WHERE id = ?", (case_id,))
-            found = row.fetchone()
-            return (found[0], found[1]) if found else (None, None)
+    async def _assignee(self, case_id: str) -> str | None:
+        def read(conn: Connection) -> str | None:
+            found = conn.execute("SELECT assignee FROM cases WHERE id = ?", (case_id,)).fetchone()
+            return None if found is None else found[0]
 
         return await self._db.run(read)
 
     async def _view(self, meta: CaseMeta, labels: Mapping[str, str] | None = None) -> CaseView:
-        assignee, _ = await self._extra(meta.id)
+        assignee = await self._assignee(meta.id)
         history: tuple[tuple[int, str, str], ...] = ()
         if labels is not None:
             entries = await self.store.audit(meta.id)
