@@ -41,6 +41,12 @@ async def test_report_is_sealed_alerted_triaged_and_answered(
     assert case in await staff_says(app, transport, "staff-alice", "/cases")
     assert "acknowledged" in await staff_says(app, transport, "staff-alice", f"/ack {case}")
     assert "assigned" in await staff_says(app, transport, "staff-alice", f"/assign {case} Bruno")
+    assert f"{case} [critical] CO assigned → Bruno" in await staff_says(
+        app, transport, "staff-alice", "/cases"
+    )
+    assert "No active staff member" in await staff_says(
+        app, transport, "staff-alice", f"/assign {case} Mallory"
+    )
     assert "sealed" in await staff_says(
         app, transport, "staff-bruno", f"/note {case} CANARY-NOTE checked"
     )
