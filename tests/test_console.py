@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,22 @@ def test_logs_hold_no_message_text_or_platform_ids(tmp_path: Path) -> None:
     assert log.strip(), "debug logging produced lines to check"
     for canary in (*CANARIES, "canary-user-5521"):
         assert canary not in log
+
+
+def test_malformed_content_stops_the_start_with_path_and_line(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    broken = content / "en" / "guides" / "phishing.yaml"
+    broken.write_text(broken.read_text().replace("start: start", "start: nowhere"))
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        input=b"1\n",
+        capture_output=True,
+        env=bot_env(tmp_path / "data", content),
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert f"{broken}:" in run.stderr.decode()
+    assert "start node 'nowhere' does not exist" in run.stderr.decode()
+    assert run.stdout == b"", "nothing was said to the user"
