@@ -24,10 +24,8 @@ from bot.storage.database import Connection, Database
 
 log = logging.getLogger("hrd_bot.chat_trail")
 Row = tuple[str, str, str, int, int | None]
-_INSERT = (
-    "INSERT INTO chat_messages (platform, chat, message_id, sent_at, delete_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
+_INSERT = "INSERT INTO chat_messages (platform, chat, message_id, sent_at, delete_at) VALUES "
+_ROWS_PER_STATEMENT = 100  # 500 parameters: within every SQLite's limit (999)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +78,16 @@ class ChatTrail:
                 log.error("%d message ids were not recorded (%s)", len(rows), type(exc).__name__)
 
     async def _write(self, rows: list[Row]) -> None:
-        """Several rows in one transaction: in autocommit mode each would be its own
-        commit, every one encrypting and appending its pages to the WAL again."""
-        if len(rows) == 1:
-            await self._db.run(_writer(rows))
+        """Several rows in one statement (one transaction): in autocommit mode each would
+        be its own commit, every one encrypting and appending its pages to the WAL again,
+        and each statement is a database trip that takes the interpreter lock from the
+        event loop."""
+        step = _ROWS_PER_STATEMENT
+        chunks = [rows[at : at + step] for at in range(0, len(rows), step)]
+        if len(chunks) == 1:
+            await self._db.run(_writer(chunks))
         else:
-            await self._db.transaction(_writer(rows))
+            await self._db.transaction(_writer(chunks))
 
     def _rows(self, chat: str, messages: Sequence[tuple[str, timedelta | None]]) -> list[Row]:
         """A time to live of zero is due at once (it is not "keep forever": that is None)."""
@@ -146,8 +148,10 @@ def _due(now: int, delete_after: timedelta | None) -> int | None:
     return None if delete_after is None else now + int(delete_after.total_seconds())
 
 
-def _writer(rows: list[Row]) -> Callable[[Connection], None]:
+def _writer(chunks: list[list[Row]]) -> Callable[[Connection], None]:
     def write(conn: Connection) -> None:
-        conn.executemany(_INSERT, rows)
+        for chunk in chunks:
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            conn.execute(_INSERT + values, [value for row in chunk for value in row])
 
     return write

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.model import UserRef
 from bot.storage.database import Connection, Database
+
+SaveRow = tuple[str, str | None, str, int]
+_UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
+_UPSERT_TAIL = (
+    " ON CONFLICT(user_key) DO UPDATE SET language = excluded.language, "
+    "state = excluded.state, updated_at = excluded.updated_at"
+)
+_ROWS_PER_STATEMENT = 100  # 400 parameters: within every SQLite's limit (999)
 
 
 @dataclass(slots=True)
@@ -28,6 +38,12 @@ class SessionStore:
     Saves always reach the database (a restart resumes every chat); loads are served from
     a bounded write-through cache, since the last save is what the database holds. Code
     that edits sessions in SQL (retention) must call `invalidate`.
+
+    Saves made while one write is under way all go in the next write, as one statement
+    (a group commit): each save still returns only once its row is written, but a busy
+    bot pays one database trip for many users, not one each. The database thread's every
+    trip takes the interpreter lock from the event loop several times, which costs the
+    loop far more than the write itself.
     """
 
     def __init__(self, db: Database, cached: int = 20_000) -> None:
@@ -35,6 +51,8 @@ class SessionStore:
         self._forgetters: list[str] = ["DELETE FROM sessions WHERE user_key = ?"]
         self._cache: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
         self._cached = cached
+        self._pending: list[tuple[SaveRow, asyncio.Future[None]]] = []
+        self._writing: asyncio.Task[None] | None = None
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -70,19 +88,38 @@ class SessionStore:
         payload = json.dumps(session.state, separators=(",", ":"), ensure_ascii=False)
         if self._cache.get(session.user.key) == (session.language, payload):
             return
-        args = (session.user.key, session.language, payload, int(time.time()))
-
-        def write(conn: Connection) -> None:
-            conn.execute(
-                "INSERT INTO sessions (user_key, language, state, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(user_key) DO UPDATE SET language = excluded.language, "
-                "state = excluded.state, updated_at = excluded.updated_at",
-                args,
-            )
-
-        await self._db.run(write)
-        self._remember(session.user.key, session.language, payload)
+        row = (session.user.key, session.language, payload, int(time.time()))
+        loop = asyncio.get_running_loop()
+        written: asyncio.Future[None] = loop.create_future()
+        self._pending.append((row, written))
+        if self._writing is None or self._writing.done():
+            self._writing = loop.create_task(self._write_pending())
+        await written
         session.known = True
+
+    async def _write_pending(self) -> None:
+        """Write what is pending, again and again until nothing is; every save waiting
+        learns how its write went (all of one write succeed or fail together)."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            rows = [row for row, _ in batch]
+            try:
+                await self._db.run(_upsert(rows))
+            except Exception as exc:  # these saves fail; the next ones get their own write
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+                continue
+            except BaseException:  # cancelled: nobody would write what is still waiting
+                for _, written in batch + self._pending:
+                    written.cancel()
+                self._pending = []
+                raise
+            for key, language, payload, _ in rows:
+                self._remember(key, language, payload)
+            for _, written in batch:
+                if not written.done():
+                    written.set_result(None)
 
     async def forget(self, user: UserRef) -> None:
         self._cache.pop(user.key, None)
@@ -93,3 +130,29 @@ class SessionStore:
                 conn.execute(statement, (user.key,))
 
         await self._db.transaction(erase)
+
+
+def _upsert(rows: list[SaveRow]) -> Callable[[Connection], None]:
+    """All rows in one transaction, as few statements as the parameter limit allows;
+    a user saved twice keeps the later state (rows are inserted in order)."""
+
+    def write(conn: Connection) -> None:
+        chunks = [
+            rows[start : start + _ROWS_PER_STATEMENT]
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT)
+        ]
+        if len(chunks) > 1:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk in chunks:
+                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
+                args = [value for row in chunk for value in row]
+                conn.execute(_UPSERT_HEAD + values + _UPSERT_TAIL, args)
+        except BaseException:
+            if len(chunks) > 1:
+                conn.execute("ROLLBACK")
+            raise
+        if len(chunks) > 1:
+            conn.execute("COMMIT")
+
+    return write
