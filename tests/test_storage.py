@@ -123,3 +123,26 @@ async def test_ids_noted_together_are_all_on_record(db_path: Path) -> None:
         assert [t.message_id for t in await trail.in_chat("2")] == ["9"]
     finally:
         await db.close()
+
+
+async def test_a_failed_save_raises_and_the_next_one_is_written(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await Database.open(db_path, TEST_KEY)
+    try:
+        store = SessionStore(db)
+        user = UserRef("test", "u1")
+        run = db.run
+
+        async def broken(work: object) -> None:
+            monkeypatch.setattr(db, "run", run)
+            raise OSError("disk full")
+
+        monkeypatch.setattr(db, "run", broken)
+        with pytest.raises(OSError, match="disk full"):
+            await store.save(Session(user, "en", {"step": 1}))
+        assert not (await store.load(user)).known
+        await store.save(Session(user, "en", {"step": 2}))
+        assert (await SessionStore(db).load(user)).state == {"step": 2}
+    finally:
+        await db.close()
