@@ -107,15 +107,16 @@ class App:
         return problems
 
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
-        if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
-            staff_reply = await respond_staff(msg, self.casework, self.library.translator("en"))
-            return [] if staff_reply is None else [staff_reply]
+        """Every message: flood limits first (staff rooms included), then its handler."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
             allowed, warn = self.flood.check(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return [await self._flood_notice(msg.user)] if warn else []
+        if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
+            staff_reply = await respond_staff(msg, self.casework, self.library.translator("en"))
+            return [] if staff_reply is None else [staff_reply]
         started = time.perf_counter()
         async with self._turns.turn(key):
             reply = await self._handle_locked(msg)

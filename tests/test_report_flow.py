@@ -11,6 +11,7 @@ from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.crypto.errors import CryptoError
 from bot.crypto.keys import PrivateKey
+from bot.flood import FloodGuard
 from bot.model import Attachment, ChatRef
 from bot.storage import Database
 from tests.conftest import TEST_KEY
@@ -203,3 +204,14 @@ async def test_a_file_and_its_caption_are_sealed_with_the_first_answer(
     assert opened["attachment.0"] == b"image/jpeg\nevidence.jpg\n\xff\xd8JPG"
     assert opened["caption.0"] == b"CANARY-CAPTION the van outside"
     assert "attachment.1" not in opened
+
+
+async def test_a_flood_of_commands_in_the_staff_room_is_cut_short(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    app.flood = FloodGuard(rate=0.001, burst=5)
+    answers = [await staff_says(app, transport, "infiltrator", "/cases") for _ in range(40)]
+    refusals = [a for a in answers if "Only the protection team" in a]
+    assert len(refusals) == 5, "the burst, then silence (after one notice)"
+    assert sum("very fast" in a for a in answers) == 1
