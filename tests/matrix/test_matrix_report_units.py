@@ -10,9 +10,10 @@ import pytest
 from nio import InviteMemberEvent, RoomEncryptedImage, RoomMessageFile
 from nio.crypto.attachments import encrypt_attachment
 
+from bot.files import DEFAULT_TYPE
 from bot.model import Attachment
 from bot.transports.matrix.inbound import Said, parse
-from bot.transports.matrix.media import DEFAULT_TYPE, Media, describe, fetch
+from bot.transports.matrix.media import Media, describe, fetch
 from bot.transports.matrix.rooms import Limits, Rooms
 
 BOT = "@hrd:example.org"

@@ -13,8 +13,6 @@ so both are cleaned before they reach the sealed record's header lines.
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -24,17 +22,15 @@ from nio.api import MATRIX_MEDIA_API_PATH
 from nio.crypto.attachments import decrypt_attachment
 from nio.exceptions import EncryptionError
 
+from bot.files import safe_media_type, safe_name
 from bot.model import Attachment
 
 __all__ = ["FILE_TYPES", "FileKey", "Media", "describe", "fetch"]
 
 FILE_TYPES = frozenset({"m.image", "m.file", "m.audio", "m.video"})
-DEFAULT_TYPE = "application/octet-stream"
 DEFAULT_NAME = "file"
-NAME_CHARS = 120
 DOWNLOAD_SECONDS = 60.0
 CHUNK = 64 * 1024
-_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +64,12 @@ def _text(value: Any) -> str | None:
 
 
 def _name(content: dict[str, Any]) -> str:
-    raw = _text(content.get("filename")) or _text(content.get("body")) or DEFAULT_NAME
-    base = re.split(r"[/\\]", raw)[-1]
-    kept = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    return kept[:NAME_CHARS] or DEFAULT_NAME
+    raw = _text(content.get("filename")) or _text(content.get("body"))
+    return safe_name(raw, DEFAULT_NAME)
 
 
 def _media_type(info: dict[str, Any], file: dict[str, Any]) -> str:
-    raw = (_text(info.get("mimetype")) or _text(file.get("mimetype")) or "").strip().lower()
-    return raw if _MEDIA_TYPE.match(raw) else DEFAULT_TYPE
+    return safe_media_type(_text(info.get("mimetype")) or _text(file.get("mimetype")))
 
 
 def _size(info: dict[str, Any]) -> int | None:

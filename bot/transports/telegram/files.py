@@ -12,22 +12,18 @@ header lines ("media_type\\nname\\n").
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
+from bot.files import DEFAULT_TYPE, safe_media_type, safe_name
 from bot.model import Attachment
 
 __all__ = ["Media", "describe", "fetch"]
 
 log = logging.getLogger("hrd_bot.telegram")
-DEFAULT_TYPE = "application/octet-stream"
-NAME_CHARS = 120
 DOWNLOAD_SECONDS = 120.0
-_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,43 +39,21 @@ class Media:
         return f"Media(size={self.size})"
 
 
-def _name(raw: str | None, default: str) -> str:
-    base = re.split(r"[/\\]", raw or "")[-1]
-    kept = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
-    return kept[:NAME_CHARS] or default
-
-
-def _media_type(raw: str | None, default: str) -> str:
-    cleaned = (raw or "").strip().lower()
-    return cleaned if _MEDIA_TYPE.match(cleaned) else default
-
-
 def describe(msg: Message) -> Media | None:
     """The file a message carries, or None (stickers, locations, contacts are not files
     a report can hold). Of a photo's sizes, the largest: the one a person sees."""
     if msg.photo:
         photo = max(msg.photo, key=lambda size: size.width * size.height)
         return Media(photo.file_id, "photo.jpg", "image/jpeg", photo.file_size)
-    if msg.document is not None:
-        document = msg.document
-        name = _name(document.file_name, "file")
-        kind = _media_type(document.mime_type, DEFAULT_TYPE)
-        return Media(document.file_id, name, kind, document.file_size)
-    if msg.video is not None:
-        video = msg.video
-        name = _name(video.file_name, "video.mp4")
-        return Media(
-            video.file_id, name, _media_type(video.mime_type, "video/mp4"), video.file_size
-        )
-    if msg.audio is not None:
-        audio = msg.audio
-        name = _name(audio.file_name, "audio")
-        kind = _media_type(audio.mime_type, DEFAULT_TYPE)
-        return Media(audio.file_id, name, kind, audio.file_size)
-    if msg.voice is not None:
-        voice = msg.voice
-        kind = _media_type(voice.mime_type, "audio/ogg")
-        return Media(voice.file_id, "voice.ogg", kind, voice.file_size)
+    for sent, name, kind in (
+        (msg.document, "file", DEFAULT_TYPE),
+        (msg.video, "video.mp4", "video/mp4"),
+        (msg.audio, "audio", DEFAULT_TYPE),
+        (msg.voice, "voice.ogg", "audio/ogg"),
+    ):
+        if sent is not None:
+            clean = safe_name(getattr(sent, "file_name", None), name)  # voice notes have none
+            return Media(sent.file_id, clean, safe_media_type(sent.mime_type, kind), sent.file_size)
     return None
 
 
