@@ -62,3 +62,18 @@ async def user(make_user: Callable[..., FakeUser]) -> FakeUser:
     await person.say("/start")
     await person.press("English")
     return person
+
+
+def _hypothesis_profiles() -> None:
+    """`ci` keeps the suite short; `HYPOTHESIS_PROFILE=long` runs 10,000 inputs per target."""
+    from hypothesis import HealthCheck, settings
+
+    quiet = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    settings.register_profile("ci", max_examples=150, deadline=None, suppress_health_check=quiet)
+    settings.register_profile(
+        "long", max_examples=10_000, deadline=None, suppress_health_check=quiet
+    )
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
