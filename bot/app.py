@@ -18,7 +18,7 @@ from bot.flood import FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
-from bot.storage import Database
+from bot.storage import Database, StorageError, StorageFullError
 from bot.turns import Turns
 from handlers import respond
 from handlers.output import directed
@@ -119,7 +119,10 @@ class App:
             return [] if staff_reply is None else [staff_reply]
         started = time.perf_counter()
         async with self._turns.turn(key):
-            reply = await self._handle_locked(msg)
+            try:
+                reply = await self._handle_locked(msg)
+            except StorageError as exc:  # load or save failed: say so; nothing is lost
+                reply = self._storage_notice(msg, exc)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000
         )
@@ -142,6 +145,8 @@ class App:
 
         try:
             reply = await respond(msg, session, self.library, forget, self.casework, self.checkins)
+        except StorageError as exc:
+            return self._storage_notice(msg, exc, session.language)
         except Exception as exc:  # one broken message must not stop the bot for everyone
             log.error("handler failed: %s", type(exc).__name__)
             t = self.library.translator(session.language or "en")
@@ -149,6 +154,15 @@ class App:
         if msg.chat.private and not reply.erase_chat:
             await self.sessions.save(session)
         return reply
+
+    def _storage_notice(
+        self, msg: Incoming, fault: StorageError, language: str | None = None
+    ) -> Reply:
+        """The storage module has logged the fault for the operator; the user is told
+        their message was not kept (a full disk) or that storage failed (damage)."""
+        t = self.library.translator(language or msg.language_hint or "en")
+        key = "error.storage_full" if isinstance(fault, StorageFullError) else "error.storage"
+        return Reply(directed(t(key), t.rtl), rtl=t.rtl)
 
     async def _flood_notice(self, user: UserRef) -> Reply:
         session = await self.sessions.load(user)

@@ -21,10 +21,25 @@ from bot.content.problems import Problem
 from bot.logs import setup_logging
 from bot.model import Transport
 from bot.safety_jobs import SafetyJobs
-from bot.storage import Database, KeyError_, WrongKeyError, resolve_db_key
+from bot.storage import (
+    Database,
+    DataDirLock,
+    KeyError_,
+    LockedError,
+    StorageError,
+    StorageFullError,
+    WrongKeyError,
+    resolve_db_key,
+)
+from bot.storage.faults import classify
 from bot.transports.console import ConsoleTransport
 
 log = logging.getLogger("hrd_bot")
+
+EXIT_CONTENT = 1  # the content has errors: a restart cannot help
+EXIT_REFUSED = 2  # a setting, the key, or the database: a restart cannot help
+EXIT_TEMPORARY = 75  # EX_TEMPFAIL: the disk is full; a restart may succeed once it is not
+EXIT_CRASHED = 70  # EX_SOFTWARE: an unexpected error; systemd restarts the bot
 
 
 def _print_problems(problems: Sequence[Problem]) -> None:
@@ -84,8 +99,16 @@ async def _serve(settings: Settings, app: App, transports: list[Transport]) -> N
 
 
 async def run_bot(settings: Settings, console: bool | None) -> int:
+    lock = DataDirLock.acquire(settings.data_dir, "running the bot")
+    try:
+        return await _run_locked(settings, console)
+    finally:
+        lock.release()
+
+
+async def _run_locked(settings: Settings, console: bool | None) -> int:
     use_console = _wants_console(settings, console)
-    key = resolve_db_key(dict(settings.env), settings.data_dir, may_create=use_console)
+    key = resolve_db_key(settings.env, settings.data_dir, may_create=use_console)
     if key.created_at is not None:
         print(
             f"Created a new database key at {key.created_at} (mode 0600). "
@@ -176,6 +199,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    settings: Settings | None = None
     try:
         settings = Settings.from_env()
         setup_logging(settings.log_level)
@@ -190,11 +214,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "content":
             return reload_content(settings)
         return asyncio.run(run_bot(settings, getattr(args, "console", None)))
-    except (ConfigError, KeyError_, WrongKeyError) as exc:
+    except StorageFullError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_TEMPORARY
+    except (ConfigError, KeyError_, WrongKeyError, LockedError, StorageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except OSError as exc:
+        return _os_error(exc, settings)
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        log.critical("stopped by an unexpected error", exc_info=True)
+        return EXIT_CRASHED
+
+
+def _os_error(exc: OSError, settings: Settings | None) -> int:
+    """A file-system failure outside the database (pid file, key file, folders)."""
+    fault = classify(exc, settings.database_path) if settings else None
+    if fault is None:
+        print(f"error: {exc.strerror or exc} ({exc.filename or 'file system'})", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"error: {fault}", file=sys.stderr)
+    return EXIT_TEMPORARY if isinstance(fault, StorageFullError) else EXIT_REFUSED
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.crypto.errors import KeyFileError
 from bot.crypto.keyfile import read_private_key
 from bot.crypto.keys import PrivateKey
-from bot.storage import Database, resolve_db_key
+from bot.storage import Database, DataDirLock, LockedError, resolve_db_key
 
 __all__ = ["UNLOCK_ENV", "open_store", "passphrase", "private_key"]
 
@@ -50,11 +50,20 @@ def private_key(settings: Settings, path: Path) -> PrivateKey:
 async def open_store(settings: Settings, work: Callable[[CasesStore], Awaitable[int]]) -> int:
     """Run `work` against the server's encrypted database, closing it afterwards.
 
-    Never creates a database key: these commands belong to a configured server.
+    Never creates a database key: these commands belong to a configured server. They
+    take the data folder's lock, so they refuse while the bot runs: one process per data
+    folder, so a command's writes never hold up the bot's (or fail on them).
     """
-    key = resolve_db_key(dict(settings.env), settings.data_dir, may_create=False)
-    db = await Database.open(settings.database_path, key)
     try:
-        return await work(CasesStore(db))
+        lock = DataDirLock.acquire(settings.data_dir, "an admin command")
+    except LockedError as exc:
+        raise LockedError(f"{exc}; stop the bot first (systemctl stop hrd-bot)") from None
+    try:
+        key = resolve_db_key(settings.env, settings.data_dir, may_create=False)
+        db = await Database.open(settings.database_path, key)
+        try:
+            return await work(CasesStore(db))
+        finally:
+            await db.close()
     finally:
-        await db.close()
+        lock.release()

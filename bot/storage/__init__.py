@@ -1,6 +1,19 @@
 """Encrypted storage: one SQLCipher file, one worker thread, versioned schema."""
 
-from bot.storage.database import Database, WrongKeyError
+from bot.storage.database import Database
 from bot.storage.dbkey import DbKey, KeyError_, resolve_db_key
+from bot.storage.faults import DamagedError, StorageError, StorageFullError, WrongKeyError
+from bot.storage.lock import DataDirLock, LockedError
 
-__all__ = ["Database", "DbKey", "KeyError_", "WrongKeyError", "resolve_db_key"]
+__all__ = [
+    "DamagedError",
+    "DataDirLock",
+    "Database",
+    "DbKey",
+    "KeyError_",
+    "LockedError",
+    "StorageError",
+    "StorageFullError",
+    "WrongKeyError",
+    "resolve_db_key",
+]

@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 import sqlcipher3
 
 from bot.storage.dbkey import DbKey
+from bot.storage.faults import StorageError, WrongKeyError, classify, report
 from bot.storage.migrations import MIGRATIONS
+from bot.storage.opening import open_checked
 
 T = TypeVar("T")
 Connection = Any  # sqlcipher3.Connection has no stubs
@@ -21,36 +23,14 @@ Connection = Any  # sqlcipher3.Connection has no stubs
 __all__ = ["Connection", "Database", "WrongKeyError"]
 
 
-class WrongKeyError(Exception):
-    """The key does not open this database file."""
-
-
-def _connect(path: Path, key: DbKey) -> Connection:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    conn = sqlcipher3.connect(str(path), check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA cipher_log_level = NONE")
-    conn.execute(key.pragma())
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlcipher3.DatabaseError:
-        conn.close()
-        raise WrongKeyError(f"the database key does not open {path}") from None
-    for pragma in (
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = NORMAL",
-        "PRAGMA secure_delete = ON",
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA temp_store = MEMORY",
-    ):
-        conn.execute(pragma)
-    path.chmod(0o600)
-    return conn
+class NewerSchemaError(StorageError, RuntimeError):
+    """Written by a newer version of the bot; this one must not touch it."""
 
 
 def _migrate(conn: Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
-        raise RuntimeError(f"database schema {version} is newer than this program knows")
+        raise NewerSchemaError(f"database schema {version} is newer than this program knows")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
@@ -99,6 +79,20 @@ class _Worker:
         self._thread.join()
 
 
+def _reporting(path: Path, work: Callable[[Connection], T]) -> Callable[[Connection], T]:
+    def guarded(conn: Connection) -> T:
+        try:
+            return work(conn)
+        except sqlcipher3.Error as exc:
+            fault = classify(exc, path)
+            if fault is None:
+                raise
+            report(fault)
+            raise fault from exc
+
+    return guarded
+
+
 def _settle(done: list[Outcome]) -> None:
     for future, result, error in done:
         if future.cancelled():
@@ -121,7 +115,7 @@ class Database:
         worker = _Worker(asyncio.get_running_loop())
 
         def connect(_: Connection) -> None:
-            conn = _connect(path, key)
+            conn = open_checked(path, key, _migrate)
             try:
                 _migrate(conn)
             except BaseException:
@@ -137,8 +131,9 @@ class Database:
         return cls(path, worker)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """Run `work(conn)` on the DB thread; keep it to a few statements."""
-        return await self._worker.submit(work)
+        """Run `work(conn)` on the DB thread; keep it to a few statements. A full disk or a
+        damaged page raises a `StorageError` (and is logged for the operator)."""
+        return await self._worker.submit(_reporting(self.path, work))
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Like `run`, inside BEGIN IMMEDIATE … COMMIT (rolled back on error)."""
@@ -148,7 +143,8 @@ class Database:
             try:
                 result = work(conn)
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             return result

@@ -6,9 +6,13 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.config import credential_path
+
+_MAX_KEY_FILE = 4096
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
@@ -29,18 +33,28 @@ class DbKey:
         quoted = self.value.replace("'", "''")
         return f"PRAGMA key = '{quoted}'"
 
+    def raw_bytes(self) -> bytes | None:
+        """The 32 key bytes of a raw key; None for a passphrase."""
+        return bytes.fromhex(self.value) if _HEX_KEY.match(self.value) else None
+
     def __repr__(self) -> str:
         return "DbKey(***)"
 
 
 def _read_key_file(path: Path) -> str:
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
     except FileNotFoundError:
         raise KeyError_(f"key file {path} does not exist") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_KEY_FILE:
+        raise KeyError_(f"key file {path} is not a small regular file")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyError_(f"key file {path} is readable by others; run: chmod 600 {path}")
-    value = path.read_text(encoding="utf-8").strip()
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise KeyError_(f"key file {path} cannot be read: {reason}") from None
     if not value:
         raise KeyError_(f"key file {path} is empty")
     return value
@@ -55,18 +69,21 @@ def _create_key_file(path: Path) -> str:
     return value
 
 
-def resolve_db_key(env: dict[str, str], data_dir: Path, *, may_create: bool) -> DbKey:
-    """HRD_BOT_DB_KEY, else HRD_BOT_DB_KEY_FILE, else the data dir's key file if allowed."""
+def resolve_db_key(env: Mapping[str, str], data_dir: Path, *, may_create: bool) -> DbKey:
+    """HRD_BOT_DB_KEY, else HRD_BOT_DB_KEY_FILE, else the systemd credential HRD_BOT_DB_KEY,
+    else the data dir's key file if allowed."""
     if value := env.get("HRD_BOT_DB_KEY", "").strip():
         return DbKey(value)
     if file := env.get("HRD_BOT_DB_KEY_FILE", "").strip():
         return DbKey(_read_key_file(Path(file)))
+    if credential := credential_path(env, "HRD_BOT_DB_KEY"):
+        return DbKey(_read_key_file(credential))
     local = data_dir / "db.key"
     if local.exists():
         return DbKey(_read_key_file(local))
     if not may_create:
         raise KeyError_(
-            "no database key: set HRD_BOT_DB_KEY or HRD_BOT_DB_KEY_FILE "
+            "no database key: set HRD_BOT_DB_KEY_FILE or the systemd credential HRD_BOT_DB_KEY "
             "(a deployment keeps the key off the data disk)"
         )
     return DbKey(_create_key_file(local), created_at=local)

@@ -1,33 +1,58 @@
-"""A terminal transport: lines in, numbered choices out. Scriptable through a pipe."""
+"""A terminal transport: lines in, numbered choices out. Scriptable through a pipe.
+
+Standard input is read by the event loop (`add_reader`), not by a thread blocked in
+`readline`: a thread still holding stdin's buffer when the process ends on SIGTERM makes
+Python abort ("Fatal Python error: _enter_buffered_busy"). A regular file cannot be
+polled, but a read from one never waits, so it is read in short calls off the loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
-import threading
 from typing import BinaryIO, TextIO
 
 from bot.model import ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 
 MAX_LINE_BYTES = 64 * 1024
+CHUNK = 64 * 1024
 _CLEAR = "\033[2J\033[3J\033[H"
 
+log = logging.getLogger("hrd_bot.console")
+Item = bytes | int | None  # a line, the size of an oversized line, or the end of input
 
-def _read_lines(
-    stream: BinaryIO, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes | int | None]
-) -> None:
-    """Thread body: blocking reads stay off the loop; an oversized line arrives as its size."""
-    while line := stream.readline(MAX_LINE_BYTES):
-        item: bytes | int = line
-        if len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n"):
-            size = len(line)
-            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                size += len(rest)
-            item = size + len(rest)
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+class _Lines:
+    """Splits chunks into lines; an oversized line is passed on as its size, never kept."""
+
+    def __init__(self, queue: asyncio.Queue[Item]) -> None:
+        self._queue = queue
+        self._partial = b""
+        self._oversized = 0  # bytes of the current oversized line seen so far
+
+    def feed(self, chunk: bytes) -> None:
+        """A chunk of input; an empty chunk is the end of input."""
+        if not chunk:
+            if self._partial or self._oversized:
+                self._end_line(self._partial)
+            self._queue.put_nowait(None)
+            return
+        *lines, rest = (self._partial + chunk).split(b"\n")
+        self._partial = b""
+        for line in lines:
+            self._end_line(line + b"\n")
+        if self._oversized or len(rest) >= MAX_LINE_BYTES:
+            self._oversized += len(rest)
+        else:
+            self._partial = rest
+
+    def _end_line(self, line: bytes) -> None:
+        size = self._oversized + len(line)
+        self._oversized = 0
+        self._queue.put_nowait(line if size <= MAX_LINE_BYTES else size)
 
 
 class ConsoleTransport:
@@ -48,22 +73,56 @@ class ConsoleTransport:
         self._user = pseudonyms.user("console", os.environ.get("USER", "local"))
         self._chat = ChatRef("console", "local")
         self._hint = language_hint or os.environ.get("LANG", "").split(".")[0] or None
-        self._queue: asyncio.Queue[bytes | int | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
+        self._stop_reading: list[asyncio.Task[None] | int] = []
 
     async def run(self, handle: Handler) -> None:
-        loop = asyncio.get_running_loop()
-        reader = threading.Thread(
-            target=_read_lines, args=(self._stdin, loop, self._queue), daemon=True
-        )
-        reader.start()
-        start = Incoming(self._user, self._chat, text="/start", language_hint=self._hint)
-        await self._deliver(handle, start)
-        while True:
-            self._prompt()
-            item = await self._queue.get()
-            if item is None:
-                break
-            await self._deliver(handle, self._incoming(item))
+        self._start_reading(asyncio.get_running_loop())
+        try:
+            start = Incoming(self._user, self._chat, text="/start", language_hint=self._hint)
+            await self._deliver(handle, start)
+            while True:
+                self._prompt()
+                item = await self._queue.get()
+                if item is None:
+                    break
+                await self._deliver(handle, self._incoming(item))
+        finally:
+            self._end_reading(asyncio.get_running_loop())
+
+    def _start_reading(self, loop: asyncio.AbstractEventLoop) -> None:
+        fd = self._stdin.fileno()
+        lines = _Lines(self._queue)
+        try:
+            loop.add_reader(fd, self._readable, loop, fd, lines)
+        except (PermissionError, ValueError):  # a regular file cannot be polled
+            self._stop_reading.append(loop.create_task(self._read_file(loop, fd, lines)))
+        else:
+            self._stop_reading.append(fd)
+
+    def _readable(self, loop: asyncio.AbstractEventLoop, fd: int, lines: _Lines) -> None:
+        try:
+            chunk = os.read(fd, CHUNK)  # ready, so this does not wait
+        except BlockingIOError:
+            return
+        except OSError:  # a terminal that hung up
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(fd)
+        lines.feed(chunk)
+
+    async def _read_file(self, loop: asyncio.AbstractEventLoop, fd: int, lines: _Lines) -> None:
+        while chunk := await loop.run_in_executor(None, os.read, fd, CHUNK):
+            lines.feed(chunk)
+        lines.feed(b"")
+
+    def _end_reading(self, loop: asyncio.AbstractEventLoop) -> None:
+        for reader in self._stop_reading:
+            if isinstance(reader, int):
+                loop.remove_reader(reader)
+            else:
+                reader.cancel()
+        self._stop_reading.clear()
 
     def _incoming(self, item: bytes | int) -> Incoming:
         if isinstance(item, int):
@@ -76,7 +135,15 @@ class ConsoleTransport:
         )
 
     async def _deliver(self, handle: Handler, msg: Incoming) -> None:
-        for reply in await handle(msg):
+        """A failure handling one line is logged and told; it never ends the console."""
+        try:
+            replies = await handle(msg)
+        except Exception as exc:
+            log.error("console: a message could not be handled: %s", type(exc).__name__)
+            self._out.write("That message could not be handled; please try again.\n\n")
+            self._out.flush()
+            return
+        for reply in replies:
             await self.send(self._chat, reply)
 
     def _prompt(self) -> None:
