@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-import queue
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.keys import PrivateKey
-from tests.processes import bot_env
+from tests.processes import ConsoleBot, bot_env
 
 KEY = "12" * 32
 
 
 def _env(data: Path) -> dict[str, str]:
     return bot_env(data, HRD_BOT_DB_KEY=KEY)
-
-
-class Bot:
-    """The console bot in a child process, typed at line by line, read as it answers."""
-
-    def __init__(self, data: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--console"],
-            env=_env(data),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            self.lines.put(raw.decode())
-
-    def wait_for(self, text: str, timeout: float = 20) -> str:
-        seen, deadline = "", time.monotonic() + timeout
-        while text not in seen:
-            try:
-                seen += self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"waited for {text!r}, saw:\n{seen}") from None
-        return seen
-
-    def type(self, line: str, then: str) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-        return self.wait_for(then)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
 
 
 def _cli(data: Path, *args: str) -> str:
@@ -75,7 +32,7 @@ def test_hard_kills_lose_no_acknowledged_answer_and_duplicate_no_case(tmp_path: 
     recovery = PrivateKey.generate()
     _cli(tmp_path, "recovery", "set", "--public-key", recovery.public.text)
 
-    bot = Bot(tmp_path)
+    bot = ConsoleBot(_env(tmp_path))
     bot.wait_for("Which language")
     bot.type("English", "How can I help?")
     bot.type("Report a risk to the protection team", "Start the report")
@@ -84,7 +41,7 @@ def test_hard_kills_lose_no_acknowledged_answer_and_duplicate_no_case(tmp_path: 
     bot.type("CRASH-ANSWER-TWO", "Question 3 of 7")
     bot.kill()
 
-    bot = Bot(tmp_path)
+    bot = ConsoleBot(_env(tmp_path))
     resumed = bot.wait_for("Continue the report")
     assert "Answered so far: 2 of 7" in resumed
     bot.type("Continue the report", "Question 3 of 7")
@@ -97,7 +54,7 @@ def test_hard_kills_lose_no_acknowledged_answer_and_duplicate_no_case(tmp_path: 
     case = next(w for w in sent.split() if w.startswith("HRD-")).rstrip(".")
     bot.kill()
 
-    bot = Bot(tmp_path)
+    bot = ConsoleBot(_env(tmp_path))
     bot.wait_for("How can I help?")
     bot.kill()
     bundle_path = tmp_path / "bundle.json"
