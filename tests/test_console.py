@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.conftest import CONTENT
-from tests.processes import bot_env
+from tests.processes import ConsoleBot, bot_env, run_cli
 
+KEY = "12" * 32
 CANARIES = ("CANARY-TEXT-8d1f", "Juana Canary Pérez", "+57 300 555 0199")
 
 
@@ -98,3 +100,58 @@ def test_malformed_content_stops_the_start_with_path_and_line(tmp_path: Path) ->
     assert f"{broken}:" in run.stderr.decode()
     assert "start node 'nowhere' does not exist" in run.stderr.decode()
     assert run.stdout == b"", "nothing was said to the user"
+
+
+def test_sigterm_with_stdin_open_ends_cleanly(tmp_path: Path) -> None:
+    bot = ConsoleBot(bot_env(tmp_path, HRD_BOT_DB_KEY=KEY))
+    bot.wait_for("Which language")
+    bot.type("English", "How can I help?")
+    assert bot.terminate() == 0
+    errors = bot.stderr()
+    assert "Fatal Python error" not in errors
+    assert "Traceback" not in errors
+
+
+def test_a_second_process_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    env = bot_env(tmp_path, HRD_BOT_DB_KEY=KEY)
+    bot = ConsoleBot(env)
+    bot.wait_for("Which language")
+    second = run_cli(env, "run", "--console", stdin=b"1\n")
+    assert second.returncode == 2
+    assert second.stderr.splitlines() == [
+        f"error: another hrd-bot process is using {tmp_path} (pid {bot.proc.pid}, running "
+        "the bot); only one process may use a data folder at a time"
+    ]
+    assert second.stdout == ""
+    admin = run_cli(env, "staff", "list")
+    assert admin.returncode == 2
+    assert admin.stderr.strip().endswith("stop the bot first (systemctl stop hrd-bot)")
+    assert len(admin.stderr.splitlines()) == 1
+    assert bot.terminate() == 0
+    assert run_cli(env, "staff", "list").returncode == 0
+    assert run_cli(env, "run", "--console").returncode == 0
+
+
+def _small_files() -> None:
+    """In the child: no file may grow past 300 kB, so the database's writes soon fail."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+
+def test_a_failed_save_is_answered_and_the_console_keeps_going(tmp_path: Path) -> None:
+    lines = 40
+    typed = b"1\n" + b"1\nBack\n" * lines
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--console"],
+        input=typed,
+        capture_output=True,
+        env=bot_env(tmp_path, HRD_BOT_DB_KEY=KEY),
+        preexec_fn=_small_files,
+        timeout=60,
+        check=False,
+    )
+    out, errors = run.stdout.decode(), run.stderr.decode()
+    assert run.returncode == 0, errors
+    assert "because of a storage fault on the server" in out
+    assert "storage fault: the disk holding" in errors, "the operator is told"
+    assert "Traceback" not in errors and "Fatal Python error" not in errors
+    assert out.count("\n\n") >= 2 * lines, "every line was answered"

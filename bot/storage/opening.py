@@ -27,7 +27,7 @@ import sqlcipher3
 
 from bot.storage import keycheck
 from bot.storage.dbkey import DbKey
-from bot.storage.faults import SQLITE_NOTADB, WrongKeyError, classify, damaged
+from bot.storage.faults import SQLITE_NOTADB, DamagedError, WrongKeyError, classify, damaged
 
 __all__ = ["PAGE_SIZE", "open_checked"]
 
@@ -86,10 +86,9 @@ def _refuse_missing(path: Path) -> None:
     check = keycheck.check_path(path)
     for witness in (check, Path(f"{path}-wal")):
         if witness.exists():
-            raise damaged(
-                path,
-                f"the file is missing but {witness.name} shows it existed "
-                f"(to start an empty database instead, delete {witness})",
+            raise DamagedError(
+                f"the database {path} is missing, but {witness.name} shows it existed; "
+                f"restore it from a backup, or delete {witness} to start an empty database"
             )
 
 
