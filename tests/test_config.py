@@ -123,7 +123,7 @@ def test_the_database_key_comes_from_a_systemd_credential(tmp_path: Path) -> Non
     credentials.mkdir()
     key = credentials / "HRD_BOT_DB_KEY"
     key.write_text("cd" * 32 + "\n")
-    key.chmod(0o400)
+    key.chmod(0o440)
     env = {"CREDENTIALS_DIRECTORY": str(credentials)}
     assert resolve_db_key(env, tmp_path / "data", may_create=False).value == "cd" * 32
     assert not (tmp_path / "data" / "db.key").exists()

@@ -41,14 +41,16 @@ class DbKey:
         return "DbKey(***)"
 
 
-def _read_key_file(path: Path) -> str:
+def _read_key_file(path: Path, *, private: bool = True) -> str:
+    """`private`: refuse a file others may read (a systemd credential is guarded by
+    systemd itself, which may grant access through an ACL that shows in the mode)."""
     try:
         info = path.stat()
     except FileNotFoundError:
         raise KeyError_(f"key file {path} does not exist") from None
     if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_KEY_FILE:
         raise KeyError_(f"key file {path} is not a small regular file")
-    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+    if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyError_(f"key file {path} is readable by others; run: chmod 600 {path}")
     try:
         value = path.read_text(encoding="utf-8").strip()
@@ -77,7 +79,7 @@ def resolve_db_key(env: Mapping[str, str], data_dir: Path, *, may_create: bool) 
     if file := env.get("HRD_BOT_DB_KEY_FILE", "").strip():
         return DbKey(_read_key_file(Path(file)))
     if credential := credential_path(env, "HRD_BOT_DB_KEY"):
-        return DbKey(_read_key_file(credential))
+        return DbKey(_read_key_file(credential, private=False))
     local = data_dir / "db.key"
     if local.exists():
         return DbKey(_read_key_file(local))

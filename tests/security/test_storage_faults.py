@@ -9,6 +9,7 @@ A full disk is a real one: a small tmpfs (needs root; skipped otherwise).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -16,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import App
+from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
+from bot.storage import Database, DbKey
 from bot.storage.opening import PAGE_SIZE
+from tests.fakes import FakeTransport, FakeUser
 from tests.processes import ConsoleBot, bot_env, run_cli
 
 KEY = "ab" * 32
@@ -246,3 +251,38 @@ def test_a_full_disk_mid_conversation_is_told_and_loses_nothing(small_disk: Path
     assert "Answered so far: 2 of 7" in resumed
     assert bot.terminate() == 0
     assert "Traceback" not in bot.stderr()
+
+
+async def test_a_page_damaged_while_running_is_told_to_user_and_operator(
+    tmp_path: Path, library: Library, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "data" / DB
+    db = await Database.open(path, DbKey(KEY))
+    try:
+        app = await App.open(db, library)
+        transport = FakeTransport()
+        people = [FakeUser(app, transport, str(5000 + n)) for n in range(3)]
+        for person in people:
+            await person.say("/start")
+            await person.press("English")
+        root = await db.run(
+            lambda conn: conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name = 'sessions'"
+            ).fetchone()[0]
+        )
+        await db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+        await db.run(lambda conn: conn.execute("PRAGMA shrink_memory"))  # no page cached
+        app.sessions.invalidate()
+        _flip((root - 1) * PAGE_SIZE + 200)(path)
+
+        told = [await person.say("/help") for person in people]
+        for reply in told:
+            assert "because of a storage fault on the server" in reply.text
+        faults = [r for r in caplog.records if r.levelno == logging.CRITICAL]
+        assert len(faults) == 1, "one line for the operator, not one per message"
+        assert f"the database {path} is damaged" in faults[0].getMessage()
+        assert "restore it from a backup" in faults[0].getMessage()
+    finally:
+        await db.close()
+    run = _start(path.parent, stdin=b"")
+    assert f"fail their checksum (pages {root})" in _one_error(run)
