@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,18 @@ import pytest
 from bot.chat_trail import ChatTrail
 from bot.model import UserRef
 from bot.sessions import Session, SessionStore
-from bot.storage import Database, DbKey, KeyError_, WrongKeyError, resolve_db_key
+from bot.storage import (
+    Database,
+    DataDirLock,
+    DbKey,
+    KeyError_,
+    LockedError,
+    StorageFullError,
+    WrongKeyError,
+    keycheck,
+    resolve_db_key,
+)
+from bot.storage.database import Connection
 from bot.storage.migrations import MIGRATIONS
 from tests.conftest import TEST_KEY
 
@@ -144,5 +156,63 @@ async def test_a_failed_save_raises_and_the_next_one_is_written(
         assert not (await store.load(user)).known
         await store.save(Session(user, "en", {"step": 2}))
         assert (await SessionStore(db).load(user)).state == {"step": 2}
+    finally:
+        await db.close()
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+async def test_a_damaged_key_check_file_falls_back_to_the_pages(tmp_path: Path) -> None:
+    path = tmp_path / "k.db"
+    db = await Database.open(path, TEST_KEY)
+    await db.secret("s")
+    await db.close()
+    check = keycheck.check_path(path)
+    check.write_text(check.read_text().replace("0", "1", 1))
+    assert keycheck.verify(check, TEST_KEY) is None
+    before = _files(tmp_path)
+    with pytest.raises(WrongKeyError, match="does not open"):
+        await Database.open(path, DbKey("cd" * 32))
+    assert _files(tmp_path) == before
+    db = await Database.open(path, TEST_KEY)
+    await db.close()
+    assert keycheck.verify(check, TEST_KEY) is True, "rewritten once the key proved right"
+    assert keycheck.verify(check, DbKey("a passphrase")) is False
+
+
+async def test_a_passphrase_key_has_a_key_check_too(tmp_path: Path) -> None:
+    path = tmp_path / "p.db"
+    db = await Database.open(path, DbKey("correct horse"))
+    await db.close()
+    assert keycheck.verify(keycheck.check_path(path), DbKey("correct horse")) is True
+    assert keycheck.verify(keycheck.check_path(path), DbKey("correct horsE")) is False
+
+
+def test_one_process_per_data_folder(tmp_path: Path) -> None:
+    held = DataDirLock.acquire(tmp_path, "running the bot")
+    with pytest.raises(LockedError, match=rf"pid {os.getpid()}, running the bot"):
+        DataDirLock.acquire(tmp_path, "an admin command")
+    held.release()
+    DataDirLock.acquire(tmp_path, "an admin command").release()
+
+
+async def test_a_full_database_raises_storage_full_and_keeps_working(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "f.db", TEST_KEY)
+    try:
+        pages = await db.run(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0])
+        await db.run(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}"))
+
+        def big(conn: Connection) -> None:
+            conn.execute("INSERT INTO settings VALUES ('big', ?)", (b"x" * 100_000,))
+
+        with pytest.raises(StorageFullError, match="no space left"):
+            await db.transaction(big)
+        with pytest.raises(StorageFullError):
+            await db.run(big)
+        await db.run(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages * 100}"))
+        await db.transaction(big)
+        assert await db.setting("big", bytes) == b"x" * 100_000
     finally:
         await db.close()
