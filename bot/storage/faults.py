@@ -26,7 +26,8 @@ __all__ = [
 
 log = logging.getLogger("hrd_bot.storage")
 
-SQLITE_CORRUPT, SQLITE_IOERR, SQLITE_FULL, SQLITE_NOTADB = 11, 10, 13, 26
+SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN = 8, 10, 11, 13, 14
+SQLITE_NOTADB = 26
 LOW_SPACE = 1024 * 1024  # below this much free space, an I/O error is taken for a full disk
 REPORT_EVERY_S = 60.0
 RESTORE = "restore it from a backup (see README, Storage faults)"
@@ -82,6 +83,10 @@ def classify(exc: BaseException, path: Path) -> StorageError | None:
         if _low_on_space(path.parent):
             return full(path)
         return StorageError(f"the disk holding {path} reports an input/output error")
+    if primary == SQLITE_READONLY:
+        return StorageError(f"the database {path} cannot be written (read-only file or disk)")
+    if primary == SQLITE_CANTOPEN:
+        return StorageError(f"the database {path} cannot be opened (check its folder's owner)")
     return None
 
 
