@@ -121,7 +121,7 @@ class App:
         async with self._turns.turn(key):
             try:
                 reply = await self._handle_locked(msg)
-            except StorageError as exc:  # load or save failed: say so; nothing is lost
+            except StorageError as exc:  # load or save failed: the user is told so
                 reply = self._storage_notice(msg, exc)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000

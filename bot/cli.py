@@ -119,7 +119,7 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
     if library is None:
         _print_problems(problems)
         print("error: content has errors; the bot did not start", file=sys.stderr)
-        return 1
+        return EXIT_CONTENT
     db = await Database.open(settings.database_path, key)
     try:
         app = await App.open(
