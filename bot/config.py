@@ -97,7 +97,7 @@ def parse_chats(name: str, raw: str) -> tuple[ChatRef, ...]:
 
 
 Level = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-Seconds = Annotated[int, Field(ge=0)]
+Seconds = Annotated[int, Field(ge=0, le=10**9)]  # about 31 years: within timedelta
 Secret = Annotated[SecretStr | None, Field(json_schema_extra={"secret": True})]
 Passphrase = Annotated[SecretStr | None, Field(json_schema_extra={"secret": "raw"})]
 
@@ -124,7 +124,7 @@ class Declared(BaseSettings):
     TELEGRAM_WEBHOOK_PORT: Annotated[int, Field(gt=0, lt=65536)] = 8443
     TELEGRAM_POLL_TIMEOUT: Seconds = 30
     TELEGRAM_SWEEP_INTERVAL: Seconds = 30
-    TELEGRAM_MAX_RATE: Annotated[int, Field(ge=0)] = 30
+    TELEGRAM_MAX_RATE: Annotated[int, Field(ge=0, le=10**6)] = 30
     MATRIX_HOMESERVER: str = ""
     MATRIX_USER_ID: str = ""
     MATRIX_ACCESS_TOKEN: Secret = None

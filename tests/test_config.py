@@ -12,9 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.cli import main
-from bot.config import KNOWN, ConfigError, Settings
+from bot.config import KNOWN, PLATFORMS, SECRETS, ConfigError, Settings
 from bot.storage import resolve_db_key
 from tests.processes import bot_env, run_cli
 
@@ -161,3 +163,30 @@ def test_every_variable_the_code_names_is_declared() -> None:
                 named |= set(pattern.findall(node.value))
     assert "HRD_BOT_STAFF_ROOMS" in named
     assert named - KNOWN == set()
+
+
+PLAIN = sorted(name for name in KNOWN if not name.endswith("_FILE") and name not in SECRETS)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(PLAIN),
+        st.text(st.characters(codec="utf-8", exclude_characters="\0"), max_size=40)
+        | st.integers(-(10**30), 10**30).map(str),
+        max_size=6,
+    )
+)
+def test_any_values_give_settings_or_one_config_error(env: dict[str, str]) -> None:
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        refusal = str(exc)
+    else:
+        assert settings.log_level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        ttl = settings.sensitive_ttl
+        assert ttl is None or ttl.total_seconds() > 0
+        rooms = settings.chats("HRD_BOT_STAFF_ROOMS") + settings.chats("HRD_BOT_ONCALL")
+        assert all(chat.platform in PLATFORMS for chat in rooms)
+        return
+    assert refusal
+    assert "\n" not in refusal
