@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import secrets
 import threading
@@ -18,6 +19,7 @@ from bot.storage.migrations import MIGRATIONS
 from bot.storage.opening import open_checked
 
 T = TypeVar("T")
+log = logging.getLogger("hrd_bot.storage")
 Connection = Any  # sqlcipher3.Connection has no stubs
 
 __all__ = ["Connection", "Database", "WrongKeyError"]
@@ -168,11 +170,18 @@ class Database:
         return await self.setting(name, lambda: secrets.token_bytes(32))
 
     async def close(self) -> None:
+        """Merge the WAL and close. On a full disk the merge fails and the WAL stays:
+        nothing is lost, the next open replays it."""
+
         def finish(conn: Connection) -> None:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            conn.close()
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
 
         try:
             await self.run(finish)
+        except StorageError as exc:
+            log.warning("storage: closed without merging the WAL: %s", exc)
         finally:
             self._worker.stop()

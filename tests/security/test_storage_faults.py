@@ -249,8 +249,12 @@ def test_a_full_disk_mid_conversation_is_told_and_loses_nothing(small_disk: Path
     bot = ConsoleBot(_env(data))
     resumed = bot.wait_for("Continue the report")
     assert "Answered so far: 2 of 7" in resumed
-    assert bot.terminate() == 0
+    filler = _fill(small_disk)
+    assert bot.terminate() == 0, "a stop on a full disk keeps the WAL and ends cleanly"
     assert "Traceback" not in bot.stderr()
+    filler.unlink()
+    again = _start(data, stdin=b"")
+    assert "Answered so far: 2 of 7" in again.stdout, again.stderr
 
 
 async def test_a_page_damaged_while_running_is_told_to_user_and_operator(
