@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,19 @@ def test_any_values_give_settings_or_one_config_error(env: dict[str, str]) -> No
         return
     assert refusal
     assert "\n" not in refusal
+
+
+def test_the_unit_does_not_restart_refusals(tmp_path: Path) -> None:
+    unit = (ROOT / "deploy" / "hrd-bot.service").read_text()
+    assert "RestartPreventExitStatus=1 2\n" in unit
+    assert "Restart=on-failure\n" in unit
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    copy = tmp_path / "hrd-bot.service"
+    copy.write_text(unit.replace("/opt/hrd-bot/.venv/bin/hrd-bot", "/bin/true"))
+    checked = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "hrd-bot.service" not in checked.stderr, checked.stderr
