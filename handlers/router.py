@@ -12,6 +12,7 @@ from bot.model import Choice, Incoming, Reply
 from bot.sessions import Session
 from handlers import checkin, contacts, guides, legal, menu, report  # noqa: F401  (screens)
 from handlers.context import BACK, MENU, MORE, Context
+from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
 from handlers.ports import CaseDesk, CaseworkError, CheckinDesk
 from handlers.screens import SCREENS
@@ -47,10 +48,11 @@ def _offered(ctx: Context) -> list[tuple[str, str]]:
 
 def match_choice(text: str, offered: list[tuple[str, str]], *, prefix: bool = True) -> str | None:
     """A typed number (1-based) or label picks that choice; so does the unique start of a
-    label, except where typed text is an answer (a prefix could be someone's words)."""
-    cleaned = text.strip().rstrip(".)")
-    if cleaned.isdigit() and 1 <= int(cleaned) <= len(offered):
-        return offered[int(cleaned) - 1][0]
+    label, except where typed text is an answer (a prefix could be someone's words).
+    Numbers count in any script ("٣", "３", "①"): see `handlers.numbers`."""
+    number = typed_number(text)
+    if number is not None and 1 <= number <= len(offered):
+        return offered[number - 1][0]
     wanted = fold(text)
     exact = [cid for cid, label in offered if fold(label) == wanted]
     if exact or not prefix or len(wanted) < 3:
