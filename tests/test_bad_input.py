@@ -11,6 +11,7 @@ from bot.flood import FloodGuard
 from bot.model import Incoming
 from handlers.numbers import choice_index
 from tests.fakes import FakeUser
+from tests.reporting import start_report
 
 
 async def _at_guide_list(user: FakeUser) -> str:
@@ -119,3 +120,21 @@ async def test_a_failing_handler_answers_and_the_bot_goes_on(
 )
 def test_choice_ids_are_read_as_ascii_positions_only(choice: str, expected: int | None) -> None:
     assert choice_index(choice, "opt:") == expected
+
+
+@pytest.mark.parametrize("typed", ["1", "2", "3", "٣", "①", "Stop"])
+async def test_a_number_typed_as_an_answer_is_the_answer(reporter: FakeUser, typed: str) -> None:
+    """ "When did it happen?" → "3" is an answer, not the third button (Stop and delete)."""
+    await start_report(reporter)
+    await reporter.say("they followed me")
+    reply = await reporter.say(typed)
+    assert "Saved and locked" in reply.text
+    assert "Question 3 of 7" in reply.text
+    review = await reporter.press("Previous question")
+    assert "Question 2 of 7" in review.text
+
+
+async def test_a_whole_label_typed_on_an_answer_screen_still_picks_it(reporter: FakeUser) -> None:
+    await start_report(reporter)
+    assert "Question 2 of 7" in (await reporter.say("skip this question")).text
+    assert "report was deleted" in (await reporter.say("Stop and delete this report")).text
