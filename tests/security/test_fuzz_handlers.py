@@ -57,6 +57,13 @@ class Press:
 
 
 @dataclass(frozen=True)
+class PressId:
+    """Press the offered choice whose id starts with `prefix` (a journey's next step)."""
+
+    prefix: str
+
+
+@dataclass(frozen=True)
 class PressStale:
     back: int
     index: int
@@ -87,7 +94,7 @@ class Staff:
     rest: str
 
 
-Action = Say | TypeLabel | Press | PressStale | PressForged | Send | InGroup | Staff
+Action = Say | TypeLabel | Press | PressId | PressStale | PressForged | Send | InGroup | Staff
 
 COMMANDS = (
     "/start",
@@ -151,6 +158,7 @@ NUMBERS = (
     "-1",
     "99",
 )
+COUNTRIES = ("Kenya", "colombia", "MÉXICO", "مصر", "Côte d'Ivoire", "Turquía", "Soudan")
 PLAIN = ("   ", "\n\n", "yes", "HRD-", "Español", "english", "back", "menu", "ok thanks")
 
 texts = st.one_of(
@@ -191,6 +199,41 @@ actions: st.SearchStrategy[Action] = st.one_of(
         ),
         st.one_of(st.none(), st.integers(0, 5)),
         texts,
+    ),
+)
+
+
+def _journey(*steps: str) -> list[Action]:
+    return [Say("/start"), PressId("lang:"), *(PressId(step) for step in steps)]
+
+
+def _answers(count: int) -> st.SearchStrategy[list[Action]]:
+    """Answers to a whole interview: mostly typed text, some presses (choice questions)."""
+    answer = st.one_of(
+        st.builds(Say, texts),
+        st.builds(Say, st.sampled_from(COUNTRIES)),
+        st.builds(Press, st.integers(0, 5)),
+    )
+    return st.lists(answer, min_size=count, max_size=count)
+
+
+PRELUDES: st.SearchStrategy[list[Action]] = st.one_of(
+    st.just([]),
+    st.just(_journey()),
+    st.just(_journey("menu:guides", "guide:")),
+    st.just(_journey("menu:guides", "guide:", "opt:", "opt:")),
+    st.just(_journey("menu:legal", "country:")),
+    st.builds(
+        lambda answers: [*_journey("menu:report", "report:start"), *answers],
+        _answers(9),
+    ),
+    st.builds(
+        lambda answers: [
+            *_journey("menu:report", "report:start"),
+            *answers,
+            PressId("report:send"),
+        ],
+        _answers(9),
     ),
 )
 
@@ -258,6 +301,10 @@ async def _act(person: Person, action: Action, cases: list[str]) -> None:
         replies = await person.send(choice=person.offered[action.index % len(person.offered)])
         stale = person.app.library.translator(person.language)("error.stale")
         assert stale not in replies[0].text, "a button on the current screen was called stale"
+    elif isinstance(action, PressId):
+        chosen = [cid for cid in person.offered if cid.startswith(action.prefix)]
+        if chosen:
+            await person.send(choice=chosen[0])
     elif isinstance(action, PressStale) and len(person.screens) > action.back:
         old = person.screens[-1 - action.back].choices
         if old:
@@ -289,19 +336,26 @@ async def _staff(app: App, staff: Staff, cases: list[str]) -> None:
 
 
 @given(
-    script=st.lists(actions, min_size=1, max_size=25),
+    script=st.lists(actions, min_size=3, max_size=40),
     hint=st.sampled_from([*LANGUAGES, None, "zz", "pt-BR"]),
+    prelude=PRELUDES,
 )
 async def test_any_sequence_is_answered_truly_and_nothing_escapes(
-    team_app: tuple[App, Team], transport: FakeTransport, script: list[Action], hint: str | None
+    team_app: tuple[App, Team],
+    transport: FakeTransport,
+    script: list[Action],
+    hint: str | None,
+    prelude: list[Action],
 ) -> None:
+    """A `prelude` takes most people somewhere deep first (a guide, a country's legal
+    topics, a report's review or a sent report) before the random script."""
     app, _ = team_app
     app.flood = FloodGuard(rate=1e9, burst=10**9)
     app.attach(transport)
     person = Person(app, transport, hint)
     transport.sent.clear()
     cases = await app.db.run(_recent_cases)
-    for action in script:
+    for action in [*prelude, *script]:
         await _act(person, action, cases)
 
 
