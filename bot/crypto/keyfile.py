@@ -11,7 +11,10 @@ The passphrase is NFC-normalised first, so the same words typed on two keyboards
 
 Argon2id costs 256 MiB and 3 passes by default (about a second on a laptop). Tests
 set `HRD_BOT_INSECURE_FAST_KDF=1` for tiny costs, as SecureDrop's conftest does;
-the parameters are stored in the file, so opening always uses the file's own.
+the parameters are stored in the file, so opening always uses the file's own,
+within limits (`KdfParams.check`) checked before any derivation, so a crafted file
+cannot hold a machine for minutes. The file itself is read within bounds too (a
+regular file, 64 KiB, bounded nesting: see `bot.crypto.jsonfile`).
 """
 
 from __future__ import annotations
