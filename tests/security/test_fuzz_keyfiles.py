@@ -7,6 +7,7 @@ those before deriving. `HYPOTHESIS_PROFILE=long` runs 10,000 inputs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.crypto.errors import KeyFileError
+from bot.crypto.errors import KeyFileError, KeyFormatError
 from bot.crypto.keyfile import (
     MAX_MEMORY_KIB,
     MAX_PARALLELISM,
@@ -25,7 +26,7 @@ from bot.crypto.keyfile import (
     read_public_key,
     write_private_key,
 )
-from bot.crypto.keys import PrivateKey
+from bot.crypto.keys import PUBLIC_PREFIX, PrivateKey, PublicKey
 from tests.security.fuzz_keyfiles_and_bundles import variants
 
 PASSPHRASE = "correct horse"
@@ -57,10 +58,10 @@ def fast_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("bot.crypto.keyfile.hash_secret_raw", _stand_in)
 
 
-def _refusal(read: Callable[[], object]) -> str | None:
+def _refusal(read: Callable[[], object], allowed: type[Exception] = KeyFileError) -> str | None:
     try:
         read()
-    except KeyFileError as refused:
+    except allowed as refused:
         return str(refused)
     return None
 
@@ -87,3 +88,20 @@ def test_mutated_key_files_give_only_key_file_errors(
     path.write_bytes(data.draw(variants(valid)))
     path.chmod(0o600)
     _read_both(path)
+
+
+@given(
+    text=st.one_of(
+        st.text(),
+        st.text().map(lambda body: PUBLIC_PREFIX + body),
+        st.binary(max_size=40).map(
+            lambda raw: PUBLIC_PREFIX + base64.urlsafe_b64encode(raw).decode()
+        ),
+    )
+)
+def test_public_key_text_gives_only_key_format_errors(text: str) -> None:
+    """What `staff add --public-key` and every key file's `public_key` field go through."""
+    refusal = _refusal(lambda: PublicKey.from_text(text), KeyFormatError)
+    assert refusal is None or "\n" not in refusal, refusal
+    if refusal is None:
+        assert PublicKey.from_text(text).text == text.strip()
