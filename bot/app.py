@@ -14,7 +14,7 @@ from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.content.problems import Problem
-from bot.flood import FloodGuard
+from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
@@ -107,13 +107,16 @@ class App:
         return problems
 
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
-        """Every message: flood limits first (staff rooms included), then its handler."""
+        """Every message: flood limits first (staff rooms included), then its handler.
+
+        A dropped message is answered with `Dropped` (see `bot.flood`): the transport
+        keeps no trace of it."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
             allowed, warn = self.flood.check(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
-                return [await self._flood_notice(msg.user)] if warn else []
+                return Dropped((await self._flood_notice(msg.user),) if warn else ())
         if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
             staff_reply = await respond_staff(msg, self.casework, self.library.translator("en"))
             return [] if staff_reply is None else [staff_reply]

@@ -31,7 +31,6 @@ from bot.cases_store import CasesStore
 from bot.cli_access import open_store, private_key
 from bot.config import Settings
 from bot.crypto.bundle import Bundle, OpenedCase, Reseal, open_bundle, reseal_bundle
-from bot.crypto.errors import BundleError
 from bot.crypto.files import write_new_private_file
 
 __all__ = ["dispatch_cases", "register_cases"]
@@ -53,13 +52,6 @@ def safe_text(data: bytes) -> str:
     )
 
 
-def _read(path: Path, kind: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        raise BundleError(f"cannot read the {kind} {path}") from None
-
-
 def _print_case(opened: OpenedCase) -> None:
     case = opened.case
     print(f"Case {case.id} (opened as {opened.opened_as})")
@@ -75,13 +67,13 @@ def _print_case(opened: OpenedCase) -> None:
 
 
 def open_command(settings: Settings, args: argparse.Namespace) -> int:
-    bundle = Bundle.from_json(_read(args.bundle, "bundle"))
+    bundle = Bundle.read(args.bundle)
     _print_case(open_bundle(bundle, private_key(settings, args.key)))
     return 0
 
 
 def reseal_command(settings: Settings, args: argparse.Namespace) -> int:
-    bundle = Bundle.from_json(_read(args.bundle, "bundle"))
+    bundle = Bundle.read(args.bundle)
     reseal = reseal_bundle(bundle, private_key(settings, args.key))
     write_new_private_file(args.out, reseal.to_json())
     print(f"{bundle.case.id} resealed to:", file=sys.stderr)
@@ -103,7 +95,7 @@ async def _export(store: CasesStore, args: argparse.Namespace) -> int:
 
 
 async def _apply(store: CasesStore, args: argparse.Namespace) -> int:
-    reseal = Reseal.from_json(_read(args.file, "reseal file"))
+    reseal = Reseal.read(args.file)
     names = await store.apply_reseal(reseal)
     print(f"{reseal.case_id} is now sealed to: {', '.join(names)}")
     return 0

@@ -1,10 +1,30 @@
-"""Per-user token buckets: a flooder is slowed down, everyone else is unaffected."""
+"""Per-user token buckets: a flooder is slowed down, everyone else is unaffected.
+
+A flooder is told once per burst, not once per refilled token: a message let through
+in the middle of a flood does not end it. The burst ends when the sender has been
+quiet (sent nothing at all) for `quiet` seconds; the next drop after that warns again.
+
+A dropped message must cost the bot nothing: no handler, no session, no chat-trail
+row. `App.handle` answers one with `Dropped` (the notice, or nothing) so a transport
+can tell it apart from an answered message and keep no trace of it.
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from bot.model import Reply
+
+__all__ = ["Dropped", "FloodGuard"]
+
+
+class Dropped(tuple[Reply, ...]):
+    """The replies to a message the flood guard dropped: its burst's one notice, or none."""
+
+    __slots__ = ()
 
 
 @dataclass(slots=True)
@@ -15,23 +35,32 @@ class _Bucket:
 
 
 class FloodGuard:
-    """`check` says whether to handle a message, and whether to warn (once per flood)."""
+    """`check` says whether to handle a message, and whether to warn (once per burst)."""
 
-    def __init__(self, rate: float = 2.0, burst: int = 30, users: int = 100_000) -> None:
-        self.rate, self.burst, self.users = rate, burst, users
+    def __init__(
+        self,
+        rate: float = 2.0,
+        burst: int = 30,
+        users: int = 100_000,
+        quiet: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate, self.burst, self.users, self.quiet = rate, burst, users, quiet
+        self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def check(self, key: str, now: float | None = None) -> tuple[bool, bool]:
-        now = time.monotonic() if now is None else now
+        now = self._clock() if now is None else now
         bucket = self._buckets.pop(key, None) or _Bucket(float(self.burst), now)
         self._buckets[key] = bucket
         if len(self._buckets) > self.users:
             self._buckets.popitem(last=False)
+        if now - bucket.stamp >= self.quiet:
+            bucket.warned = False
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
         bucket.stamp = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
-            bucket.warned = False
             return True, False
         warn = not bucket.warned
         bucket.warned = True

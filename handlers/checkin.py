@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Args, Context, Screen
+from handlers.numbers import choice_index
 from handlers.screens import screen
 
 INTERVALS = (2, 6, 24)
@@ -32,12 +33,12 @@ async def choose_setup(ctx: Context, args: Args, choice: str) -> bool:
         ctx.home()
         ctx.notice("checkin.stopped")
         return True
-    hours = choice.removeprefix("checkin:every:")
-    if not hours.isdigit() or int(hours) not in INTERVALS:
+    hours = choice_index(choice, "checkin:every:")
+    if hours is None or hours not in INTERVALS:
         return False
-    if await ctx.checkins.schedule(ctx.msg.user, ctx.msg.chat, int(hours)):
+    if await ctx.checkins.schedule(ctx.msg.user, ctx.msg.chat, hours):
         ctx.home()
-        ctx.notice("checkin.scheduled", hours=int(hours))
+        ctx.notice("checkin.scheduled", hours=hours)
     else:
         ctx.notice("checkin.none")
     return True

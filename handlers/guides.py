@@ -6,6 +6,7 @@ from bot.content.schema import Guide
 from bot.model import Choice
 from handlers.contacts import best_contacts, contact_block
 from handlers.context import Args, Context, Screen
+from handlers.numbers import choice_index
 from handlers.screens import screen
 
 
@@ -112,10 +113,10 @@ async def choose_in_guide(ctx: Context, args: Args, choice: str) -> bool:
         ctx.go("contacts_results", need=guide.needs[0], country=None)
         return True
     options = guide.nodes[args["node"]].options
-    index = choice.removeprefix("opt:")
-    if not index.isdigit() or int(index) >= len(options):
+    index = choice_index(choice, "opt:")
+    if index is None or index >= len(options):
         return False
-    target = options[int(index)].next
+    target = options[index].next
     if target == "@menu":
         ctx.home()
     elif target == "@contacts":

@@ -12,6 +12,7 @@ from bot.content.schema import Question
 from bot.countries import find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
+from handlers.numbers import choice_index
 from handlers.screens import screen
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -213,9 +214,9 @@ async def choose_in_review(ctx: Context, args: Args, choice: str) -> bool:
         ctx.notice("report.sent", case=draft["case"])
         ctx.sensitive = True
         return True
-    index = choice.removeprefix("report:edit:")
-    if index.isdigit() and int(index) < len(_questions(ctx)):
-        ctx.replace("report_question", i=int(index), review=True)
+    index = choice_index(choice, "report:edit:")
+    if index is not None and index < len(_questions(ctx)):
+        ctx.replace("report_question", i=index, review=True)
         return True
     return await _stop_choice(ctx, choice)
 

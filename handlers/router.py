@@ -12,6 +12,7 @@ from bot.model import Choice, Incoming, Reply
 from bot.sessions import Session
 from handlers import checkin, contacts, guides, legal, menu, report  # noqa: F401  (screens)
 from handlers.context import BACK, MENU, MORE, Context
+from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
 from handlers.ports import CaseDesk, CaseworkError, CheckinDesk
 from handlers.screens import SCREENS
@@ -45,15 +46,19 @@ def _offered(ctx: Context) -> list[tuple[str, str]]:
     return [(str(i), str(label)) for i, label in ctx.state.get("offered", [])]
 
 
-def match_choice(text: str, offered: list[tuple[str, str]], *, prefix: bool = True) -> str | None:
+def match_choice(text: str, offered: list[tuple[str, str]], *, answer: bool = False) -> str | None:
     """A typed number (1-based) or label picks that choice; so does the unique start of a
-    label, except where typed text is an answer (a prefix could be someone's words)."""
-    cleaned = text.strip().rstrip(".)")
-    if cleaned.isdigit() and 1 <= int(cleaned) <= len(offered):
-        return offered[int(cleaned) - 1][0]
+    label. Numbers count in any script ("٣", "３", "①"): see `handlers.numbers`.
+
+    Where typed text is an answer (`answer`), only the whole label picks: a number or the
+    start of a label could be someone's words, and "2" typed as "when did it happen?"
+    must not press the second button (which may be "Stop and delete this report")."""
+    number = None if answer else typed_number(text)
+    if number is not None and 1 <= number <= len(offered):
+        return offered[number - 1][0]
     wanted = fold(text)
     exact = [cid for cid, label in offered if fold(label) == wanted]
-    if exact or not prefix or len(wanted) < 3:
+    if exact or answer or len(wanted) < 3:
         return exact[0] if exact else None
     starts = [cid for cid, label in offered if fold(label).startswith(wanted)]
     return starts[0] if len(starts) == 1 else None
@@ -123,7 +128,7 @@ async def _dispatch(ctx: Context) -> None:
     text = (msg.text or "").strip()
     if text.startswith("/"):
         await _command(ctx, text)
-    elif choice := match_choice(text, _offered(ctx), prefix=not ctx.state.get("typing")):
+    elif choice := match_choice(text, _offered(ctx), answer=bool(ctx.state.get("typing"))):
         await _choose(ctx, choice)
     elif ctx.state.get("typing"):
         name, args = ctx.at

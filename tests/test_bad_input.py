@@ -9,7 +9,9 @@ import pytest
 from bot.app import App
 from bot.flood import FloodGuard
 from bot.model import Incoming
+from handlers.numbers import choice_index
 from tests.fakes import FakeUser
+from tests.reporting import start_report
 
 
 async def _at_guide_list(user: FakeUser) -> str:
@@ -58,6 +60,21 @@ async def test_answer_by_number_or_label(user: FakeUser) -> None:
     assert "How can I help" in (await user.say("main MENU")).text
 
 
+@pytest.mark.parametrize("typed", ["1", "١", "۱", "１", "①", "❶", "¹", "1.", "١)", "(1)", "𝟏"])
+async def test_a_choice_number_in_any_script_picks_it(user: FakeUser, typed: str) -> None:
+    """Arabic-Indic, Persian, fullwidth, circled (as guides number steps) and superscript."""
+    await _at_guide_list(user)
+    assert "physical danger" in (await user.say(typed)).text
+
+
+@pytest.mark.parametrize("typed", ["٩٩", "⑳", "²³", "½", "Ⅻ", "٣٣٣٣٣٣٣٣٣", "9" * 4000])
+async def test_a_number_out_of_range_in_any_script_is_answered(user: FakeUser, typed: str) -> None:
+    screen = await _at_guide_list(user)
+    reply = await user.say(typed)
+    assert "choose one of the options" in reply.text
+    assert screen in reply.text
+
+
 async def test_flood_is_slowed_with_one_notice_and_others_are_unaffected(
     app: App, make_user: Callable[..., FakeUser]
 ) -> None:
@@ -95,3 +112,29 @@ async def test_a_failing_handler_answers_and_the_bot_goes_on(
     assert "went wrong on my side" in (await user.say("2")).text
     monkeypatch.undo()
     assert "What is happening" in (await user.say("2")).text, "the state was not damaged"
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [("opt:3", 3), ("opt:²", None), ("opt:٣", None), ("opt:", None), ("3", None), ("opt:-1", None)],
+)
+def test_choice_ids_are_read_as_ascii_positions_only(choice: str, expected: int | None) -> None:
+    assert choice_index(choice, "opt:") == expected
+
+
+@pytest.mark.parametrize("typed", ["1", "2", "3", "٣", "①", "Stop"])
+async def test_a_number_typed_as_an_answer_is_the_answer(reporter: FakeUser, typed: str) -> None:
+    """ "When did it happen?" → "3" is an answer, not the third button (Stop and delete)."""
+    await start_report(reporter)
+    await reporter.say("they followed me")
+    reply = await reporter.say(typed)
+    assert "Saved and locked" in reply.text
+    assert "Question 3 of 7" in reply.text
+    review = await reporter.press("Previous question")
+    assert "Question 2 of 7" in review.text
+
+
+async def test_a_whole_label_typed_on_an_answer_screen_still_picks_it(reporter: FakeUser) -> None:
+    await start_report(reporter)
+    assert "Question 2 of 7" in (await reporter.say("skip this question")).text
+    assert "report was deleted" in (await reporter.say("Stop and delete this report")).text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import stat
 import subprocess
@@ -258,3 +259,37 @@ def test_server_commands_refuse_bad_input(
     assert "no case HRD-2345-6789" in capsys.readouterr().err
     assert main(["staff", "list"]) == 0
     assert "no staff" in capsys.readouterr().out
+
+
+def test_hostile_key_and_bundle_paths_are_one_line_each(
+    in_process: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/dev/zero, a FIFO, 200,000 brackets, an empty salt: `error: …` and status 2."""
+    monkeypatch.setenv("HRD_BOT_KEY_PASSPHRASE", PASSPHRASE)
+    key = in_process / "me.key"
+    assert main(["keys", "generate", "--out", str(key)]) == 0
+    capsys.readouterr()
+    fifo = in_process / "pipe"
+    os.mkfifo(fifo)
+    deep = in_process / "deep.json"
+    deep.write_text("[" * 200_000 + "]" * 200_000)
+    deep.chmod(0o600)
+    saltless = in_process / "saltless.key"
+    saltless.write_text(key.read_text().replace('"salt": "', '"salt": "", "was": "'))
+    saltless.chmod(0o600)
+    runs = [
+        (["keys", "show-public", "/dev/zero"], "is not a regular file"),
+        (["keys", "show-public", str(fifo)], "is not a regular file"),
+        (["keys", "show-public", str(deep)], "too large"),
+        (["keys", "show-public", str(saltless)], "the salt has 0 bytes"),
+        (["cases", "open", "/dev/zero", "--key", str(key)], "is not a regular file"),
+        (["cases", "open", str(fifo), "--key", str(key)], "is not a regular file"),
+        (["cases", "open", str(deep), "--key", str(key)], "nested too deeply"),
+        (["cases", "reseal", str(deep), "--key", str(key), "--out", "x"], "nested too deeply"),
+        (["cases", "open", str(key), "--key", "/dev/zero"], "not a case bundle|not a hrd-bot"),
+    ]
+    for argv, expected in runs:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert re.search(expected, err), err

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.crypto.bundle import Bundle, Reseal, open_bundle, reseal_bundle
+from bot.crypto.bundle import (
+    MAX_BUNDLE_BYTES,
+    MAX_RESEAL_BYTES,
+    Bundle,
+    Reseal,
+    open_bundle,
+    reseal_bundle,
+)
 from bot.crypto.cases import RECOVERY, CaseKey, Recipient, new_case_id, seal_item
 from bot.crypto.errors import BundleError
 from bot.crypto.keys import PrivateKey
@@ -132,3 +144,95 @@ def test_reseal_refuses_an_empty_or_repeated_list() -> None:
     twice = [Recipient("staff:1", alice.public)] * 2
     with pytest.raises(BundleError, match="twice"):
         reseal_bundle(bundle, alice, twice)
+
+
+def _refused_quickly(read: Callable[[], object], match: str) -> None:
+    """In a thread: a reader that hangs (a FIFO) or runs for long fails the test."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            read()
+            outcome.append(None)
+        except BaseException as exc:  # the test reports whatever came out
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert outcome, "still reading after 10 s"
+    assert isinstance(outcome[0], BundleError), repr(outcome[0])
+    assert re.search(match, str(outcome[0])), str(outcome[0])
+    assert "\n" not in str(outcome[0])
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom", "dir", "fifo"])
+def test_a_bundle_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, target: str) -> None:
+    if target == "dir":
+        place = tmp_path / "folder"
+        place.mkdir()
+    elif target == "fifo":
+        place = tmp_path / "pipe"
+        os.mkfifo(place)
+    else:
+        place = Path(target)
+    (tmp_path / "case.json").symlink_to(place)
+    for path in (place, tmp_path / "case.json"):
+        _refused_quickly(partial(Bundle.read, path), "is not a regular file")
+        _refused_quickly(partial(Reseal.read, path), "is not a regular file")
+
+
+def test_huge_bundle_files_are_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "case.json"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_BUNDLE_BYTES + 1)
+    _refused_quickly(lambda: Bundle.read(path), "too large")
+    reseal = tmp_path / "reseal.json"
+    reseal.write_bytes(b" " * (MAX_RESEAL_BYTES + 1))
+    _refused_quickly(lambda: Reseal.read(reseal), "too large")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+        ('{"a":' * 5000 + "1" + "}" * 5000, "nested too deeply"),
+        ("[" + "{}," * 2_000_000 + "{}]", "too many values"),
+        ("9" * 5000, "not JSON"),
+        ("\udcff", "not UTF-8|not JSON"),
+    ],
+)
+def test_hostile_documents_are_refused(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "case.json"
+    path.write_bytes(text.encode("utf-8", "surrogatepass"))
+    _refused_quickly(lambda: Bundle.read(path), match)
+    _refused_quickly(lambda: Bundle.from_json(text), match)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda d: d["case"].update(state="open\x1b]0;pwned\x07"), "case.state: control"),
+        (lambda d: d["case"].update(country="\ud800"), "case.country: control"),
+        (lambda d: d["items"][0].update(field="note\r\n"), r"items\[0\].field: control"),
+        (lambda d: d["case"].update(created_at=10**18), "created_at: expected a whole number"),
+        (lambda d: d.update(exported_at=253_402_300_800), "exported_at: expected a whole"),
+        (lambda d: d["items"][0].update(seq=1 << 64), "seq: expected a whole number"),
+        (lambda d: d["items"][0].update(created_at=1.5), "created_at: expected a whole"),
+        (lambda d: d.update(audit=[{"at": 1, "actor": "x", "action": "y", "detail": 5}]), "detail"),
+    ],
+)
+def test_fields_that_cannot_be_shown_or_used_are_refused(
+    change: Callable[[dict[str, Any]], None], match: str
+) -> None:
+    document = json.loads(_bundle([PrivateKey.generate()]).to_json())
+    change(document)
+    _refused_quickly(lambda: Bundle.from_json(json.dumps(document)), match)
+
+
+def test_an_audit_detail_with_an_overlong_action_does_not_open_cleanly() -> None:
+    alice = PrivateKey.generate()
+    document = json.loads(_bundle([alice]).to_json())
+    document["audit"] = [{"at": 1, "actor": "x", "action": "a" * 70_000, "detail": "AAAA"}]
+    bundle = Bundle.from_json(json.dumps(document))
+    _refused_quickly(lambda: open_bundle(bundle, alice), "does not open")

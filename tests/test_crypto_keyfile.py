@@ -5,13 +5,22 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.crypto.errors import KeyFileError
-from bot.crypto.keyfile import KdfParams, read_private_key, read_public_key, write_private_key
+from bot.crypto.keyfile import (
+    KdfParams,
+    read_private_key,
+    read_public_key,
+    write_private_key,
+)
 from bot.crypto.keys import PrivateKey
 
 FAST = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
@@ -121,6 +130,9 @@ def test_not_a_key_file(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello")
     path.chmod(0o600)
+    with pytest.raises(KeyFileError, match=r"notes\.txt: not JSON"):
+        read_private_key(path, "x")
+    path.write_text('{"format": "something else"}')
     with pytest.raises(KeyFileError, match="not an hrd-bot private key file"):
         read_private_key(path, "x")
 
@@ -139,3 +151,154 @@ def test_fast_costs_only_when_asked() -> None:
     assert KdfParams.for_env({}) == KdfParams()
     assert KdfParams.for_env({"HRD_BOT_INSECURE_FAST_KDF": "1"}).memory_kib == 8
     assert KdfParams().memory_kib >= 64 * 1024
+
+
+def _doc(path: Path) -> dict[str, Any]:
+    _write(path, PrivateKey.generate())
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
+
+
+def _save(path: Path, text: str | bytes) -> Path:
+    path.unlink(missing_ok=True)
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    path.chmod(0o600)
+    return path
+
+
+def _refused_quickly(path: Path, match: str) -> None:
+    """Read in a thread: a reader that hangs (a FIFO) or runs for minutes fails the test."""
+    outcome: list[BaseException | None] = []
+
+    def read() -> None:
+        try:
+            read_private_key(path, "correct horse")
+            outcome.append(None)
+        except BaseException as exc:  # the test reports whatever came out
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert outcome, "still reading after 5 s"
+    assert isinstance(outcome[0], KeyFileError), repr(outcome[0])
+    assert re.search(match, str(outcome[0])), str(outcome[0])
+    assert "\n" not in str(outcome[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "match"),
+    [
+        ("time_cost", "64", "time cost 64 is out of range"),
+        ("time_cost", "11", "time cost 11 is out of range"),
+        ("time_cost", "0", "time cost 0 is out of range"),
+        ("memory_kib", str(4 * 1024 * 1024), "memory 4194304 KiB is out of range"),
+        ("memory_kib", str(1024 * 1024 + 1), "out of range"),
+        ("parallelism", "64", "parallelism 64 is out of range"),
+        ("parallelism", "9", "parallelism 9 is out of range"),
+        ("time_cost", "9" * 5000, "not JSON"),
+        ("time_cost", "1" + "0" * 300, "out of range"),
+        ("time_cost", '"3"', "not numbers"),
+        ("time_cost", "true", "not numbers"),
+        ("time_cost", "2.5", "not numbers"),
+        ("time_cost", "NaN", "not numbers"),
+    ],
+)
+def test_kdf_costs_beyond_honest_limits_are_refused_before_deriving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, raw: str, match: str
+) -> None:
+    """`raw` is the field's JSON text, so numbers json.dumps would not write can be tried."""
+    path = tmp_path / "me.key"
+    document = _doc(path)
+    document["kdf"][name] = "@@"
+
+    def never(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("derived a key from refused costs")
+
+    monkeypatch.setattr("bot.crypto.keyfile.hash_secret_raw", never)
+    _refused_quickly(_save(path, json.dumps(document).replace('"@@"', raw)), match)
+
+
+@pytest.mark.parametrize(
+    ("salt", "match"),
+    [("", "salt has 0 bytes"), ("AAAA", "salt has 3 bytes"), ("A" * 100, "salt has 75 bytes")],
+)
+def test_a_bad_salt_is_one_clear_error(tmp_path: Path, salt: str, match: str) -> None:
+    path = tmp_path / "me.key"
+    document = _doc(path)
+    document["kdf"]["salt"] = salt
+    _refused_quickly(_save(path, json.dumps(document)), match)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda d: d.update(version="1"), "version is unknown"),
+        (lambda d: d.update(version=True), "version is unknown"),
+        (lambda d: d.update(kdf=[1, 2]), "unknown key derivation"),
+        (lambda d: d["kdf"].update(salt=5), "salt is missing"),
+        (lambda d: d.update(cipher="chacha"), "unknown cipher"),
+        (lambda d: d.update(public_key=["x"]), "public key is missing"),
+        (lambda d: d.update(public_key="hrd-bot-x25519-v1:\udcff"), "base64"),
+        (lambda d: d.update(ciphertext={"a": 1}), "ciphertext is missing"),
+        (lambda d: d["cipher"].update(nonce="AAAA"), "bad nonce length"),
+    ],
+)
+def test_wrong_types_are_one_clear_error(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], match: str
+) -> None:
+    path = tmp_path / "me.key"
+    document = _doc(path)
+    change(document)
+    _refused_quickly(_save(path, json.dumps(document)), match)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("[" * 200_000 + "]" * 200_000, "nested too deeply|too large"),
+        ("[" * 20_000 + "]" * 20_000, "nested too deeply|too many values"),
+        ('{"a":' * 500 + "1" + "}" * 500, "nested too deeply"),
+        ('{"format": "hrd-bot-private-key", "x": ' + "[" * 17 + "]" * 17 + "}", "too deeply"),
+        ("9" * 5000, "not JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        ("\x00" * 10, "not JSON"),
+        ("", "not JSON"),
+        (" " * (64 * 1024 + 1), "too large"),
+    ],
+)
+def test_hostile_documents_are_one_clear_error(
+    tmp_path: Path, content: str | bytes, match: str
+) -> None:
+    _refused_quickly(_save(tmp_path / "me.key", content), match)
+
+
+def test_a_sparse_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = _save(tmp_path / "me.key", b"")
+    with path.open("r+b") as handle:
+        handle.truncate(50 * 1024**3)
+    _refused_quickly(path, "too large")
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom", "/dev/null", "dir", "fifo"])
+def test_a_path_that_is_not_a_regular_file_is_refused(tmp_path: Path, target: str) -> None:
+    if target == "dir":
+        place = tmp_path / "folder"
+        place.mkdir()
+    elif target == "fifo":
+        place = tmp_path / "pipe"
+        os.mkfifo(place, 0o600)
+    else:
+        place = Path(target)
+    link = tmp_path / "me.key"
+    link.symlink_to(place)
+    for path in (place, link):
+        _refused_quickly(path, "is not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("path", "match"),
+    [("missing.key", "does not exist"), ("a\x00b", "cannot be opened"), ("x" * 5000, "cannot be")],
+)
+def test_unopenable_paths_are_one_clear_error(tmp_path: Path, path: str, match: str) -> None:
+    _refused_quickly(tmp_path / path, match)

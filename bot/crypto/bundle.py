@@ -19,18 +19,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
 from bot.crypto.cases import CaseKey, Recipient, SealedCaseKey, is_case_id
 from bot.crypto.errors import BundleError, KeyFormatError
+from bot.crypto.jsonfile import parse_json, read_json_file
 from bot.crypto.keys import PrivateKey, PublicKey
 from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
 
 __all__ = [
+    "MAX_BUNDLE_BYTES",
+    "MAX_RESEAL_BYTES",
     "Bundle",
     "OpenedCase",
     "OpenedItem",
@@ -39,6 +44,12 @@ __all__ = [
     "reseal_bundle",
 ]
 
+MAX_BUNDLE_BYTES = 512 * 1024 * 1024  # some fifty 10 MB attachments, sealed and in base64
+MAX_RESEAL_BYTES = 1024 * 1024
+_MAX_VALUES = 2_000_000  # JSON values, counted before parsing (see `bot.crypto.jsonfile`)
+_MAX_NUMBER = (1 << 63) - 1
+_MAX_TIME = 253_402_300_799  # 9999-12-31 23:59:59 UTC
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BUNDLE = "hrd-bot-case-bundle"
 _RESEAL = "hrd-bot-case-reseal"
 _VERSION = 1
@@ -49,7 +60,11 @@ def _b64(data: bytes) -> str:
 
 
 class _Fields:
-    """Typed access to one JSON object; every problem becomes a `BundleError`."""
+    """Typed access to one JSON object; every problem becomes a `BundleError`.
+
+    Text is refused if it holds control characters or broken UTF-16 (lone surrogates):
+    every field is a label or base64, and the staff member's terminal prints them.
+    Numbers fit 63 bits; times fall within years 1970-9999, so they print."""
 
     def __init__(self, value: object, where: str) -> None:
         if not isinstance(value, dict):
@@ -61,16 +76,21 @@ class _Fields:
         value = self._value.get(name)
         if not isinstance(value, str):
             raise BundleError(f"{self._where}.{name}: expected text")
+        if _UNPRINTABLE.search(value):
+            raise BundleError(f"{self._where}.{name}: control characters or broken text")
         return value
 
     def optional_text(self, name: str) -> str | None:
         return None if self._value.get(name) is None else self.text(name)
 
-    def number(self, name: str) -> int:
+    def number(self, name: str, top: int = _MAX_NUMBER) -> int:
         value = self._value.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise BundleError(f"{self._where}.{name}: expected a whole number")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+            raise BundleError(f"{self._where}.{name}: expected a whole number (0-{top})")
         return value
+
+    def time(self, name: str) -> int:
+        return self.number(name, _MAX_TIME)
 
     def blob(self, name: str) -> bytes:
         try:
@@ -97,16 +117,24 @@ class _Fields:
         return [_Fields(v, f"{self._where}.{name}[{i}]") for i, v in enumerate(value)]
 
 
-def _document(text: str, kind: str) -> _Fields:
-    try:
-        top = _Fields(json.loads(text), kind)
-    except json.JSONDecodeError:
-        raise BundleError(f"not a {kind} file (not JSON)") from None
+def _document(document: object, kind: str) -> _Fields:
+    top = _Fields(document, kind)
     if top.optional_text("format") != kind:
         raise BundleError(f"not a {kind} file")
     if top.number("version") != _VERSION:
         raise BundleError(f"{kind} version is unknown to this program")
     return top
+
+
+def _parsed(text: str, where: str) -> object:
+    return parse_json(text, where, BundleError, max_values=_MAX_VALUES)
+
+
+def _read(path: Path, kind: str, max_bytes: int) -> object:
+    document, _ = read_json_file(
+        path, kind, BundleError, max_bytes=max_bytes, max_values=_MAX_VALUES
+    )
+    return document
 
 
 def _sealed_key_json(sealed: SealedCaseKey) -> dict[str, str]:
@@ -140,8 +168,8 @@ def _case(fields: _Fields) -> CaseMeta:
     return CaseMeta(
         id=case_id,
         public_key=fields.public_key("public_key"),
-        created_at=fields.number("created_at"),
-        updated_at=fields.number("updated_at"),
+        created_at=fields.time("created_at"),
+        updated_at=fields.time("updated_at"),
         state=fields.text("state"),
         country=fields.optional_text("country"),
         urgency=fields.optional_text("urgency"),
@@ -161,14 +189,14 @@ def _item(fields: _Fields) -> SealedItem:
     return SealedItem(
         fields.text("field"),
         fields.number("seq"),
-        fields.number("created_at"),
+        fields.time("created_at"),
         fields.blob("sealed"),
     )
 
 
 def _audit(fields: _Fields, case_id: str) -> AuditEntry:
     return AuditEntry(
-        at=fields.number("at"),
+        at=fields.time("at"),
         actor=fields.text("actor"),
         action=fields.text("action"),
         case_id=case_id,
@@ -220,10 +248,19 @@ class Bundle:
 
     @classmethod
     def from_json(cls, text: str) -> Bundle:
-        top = _document(text, _BUNDLE)
+        return cls._from_document(_parsed(text, "bundle"))
+
+    @classmethod
+    def read(cls, path: Path) -> Bundle:
+        """A bundle file, read within bounds (see `bot.crypto.jsonfile`)."""
+        return cls._from_document(_read(path, "bundle", MAX_BUNDLE_BYTES))
+
+    @classmethod
+    def _from_document(cls, document: object) -> Bundle:
+        top = _document(document, _BUNDLE)
         case = _case(top.child("case"))
         return cls(
-            exported_at=top.number("exported_at"),
+            exported_at=top.time("exported_at"),
             case=case,
             sealed_keys=[_sealed_key(f) for f in top.objects("sealed_keys")],
             recipients=[
@@ -285,7 +322,7 @@ def _open_detail(key: CaseKey, entry: AuditEntry) -> bytes | None:
         return None
     try:
         return key.open_audit_detail(entry.action, entry.at, entry.detail)
-    except InvalidTag:
+    except (InvalidTag, ValueError):
         raise BundleError(f"audit detail {entry.action}@{entry.at} does not open") from None
 
 
@@ -317,7 +354,15 @@ class Reseal:
 
     @classmethod
     def from_json(cls, text: str) -> Reseal:
-        top = _document(text, _RESEAL)
+        return cls._from_document(_parsed(text, "reseal file"))
+
+    @classmethod
+    def read(cls, path: Path) -> Reseal:
+        return cls._from_document(_read(path, "reseal file", MAX_RESEAL_BYTES))
+
+    @classmethod
+    def _from_document(cls, document: object) -> Reseal:
+        top = _document(document, _RESEAL)
         case_id = top.text("case_id")
         if not is_case_id(case_id):
             raise BundleError("case_id: not a case reference")

@@ -11,7 +11,10 @@ The passphrase is NFC-normalised first, so the same words typed on two keyboards
 
 Argon2id costs 256 MiB and 3 passes by default (about a second on a laptop). Tests
 set `HRD_BOT_INSECURE_FAST_KDF=1` for tiny costs, as SecureDrop's conftest does;
-the parameters are stored in the file, so opening always uses the file's own.
+the parameters are stored in the file, so opening always uses the file's own,
+within limits (`KdfParams.check`) checked before any derivation, so a crafted file
+cannot hold a machine for minutes. The file itself is read within bounds too (a
+regular file, 64 KiB, bounded nesting: see `bot.crypto.jsonfile`).
 """
 
 from __future__ import annotations
@@ -27,16 +30,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from argon2.exceptions import Argon2Error
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from bot.crypto.errors import CryptoError, KeyFileError, KeyFormatError
 from bot.crypto.files import write_new_private_file
+from bot.crypto.jsonfile import read_json_file
 from bot.crypto.keys import PrivateKey, PublicKey
 
 __all__ = [
     "FAST_KDF_ENV",
+    "MAX_KEY_FILE_BYTES",
+    "MAX_MEMORY_KIB",
+    "MAX_PARALLELISM",
+    "MAX_TIME_COST",
     "KdfParams",
     "read_private_key",
     "read_public_key",
@@ -47,7 +56,13 @@ FAST_KDF_ENV = "HRD_BOT_INSECURE_FAST_KDF"
 _FORMAT = "hrd-bot-private-key"
 _VERSION = 1
 _SALT_BYTES = 16
+_MIN_SALT, _MAX_SALT = 8, 64  # Argon2's minimum; what a file may hold
 _NONCE_BYTES = 12
+MAX_KEY_FILE_BYTES = 64 * 1024  # a key file is about 500 bytes
+_MAX_VALUES = 1_000
+MAX_TIME_COST = 10
+MAX_MEMORY_KIB = 1024 * 1024  # 1 GiB
+MAX_PARALLELISM = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +81,49 @@ class KdfParams:
         return cls()
 
     def check(self) -> None:
-        if not 1 <= self.time_cost <= 64 or not 1 <= self.parallelism <= 64:
-            raise KeyFileError("key file: Argon2id costs out of range")
-        if not 8 * self.parallelism <= self.memory_kib <= 4 * 1024 * 1024:
-            raise KeyFileError("key file: Argon2id memory out of range")
+        """Refuse costs a crafted file could use to hold a machine for minutes.
+
+        The bounds are 4x the default memory and about 3x its passes: 12 s at the top
+        against 0.7 s for the default on a 2-core machine (the old bounds, 64 passes and
+        4 GiB, meant minutes). Parallelism beyond 8 buys nothing on a staff laptop.
+        """
+        for name, value, top in (
+            ("time cost", self.time_cost, MAX_TIME_COST),
+            ("parallelism", self.parallelism, MAX_PARALLELISM),
+        ):
+            if not 1 <= value <= top:
+                raise KeyFileError(f"key file: Argon2id {name} {value} is out of range (1-{top})")
+        low, high = 8 * self.parallelism, MAX_MEMORY_KIB
+        if not low <= self.memory_kib <= high:
+            raise KeyFileError(
+                f"key file: Argon2id memory {self.memory_kib} KiB is out of range ({low}-{high})"
+            )
 
     def derive(self, passphrase: str, salt: bytes) -> bytes:
-        secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
-        return hash_secret_raw(
-            secret,
-            salt,
-            time_cost=self.time_cost,
-            memory_cost=self.memory_kib,
-            parallelism=self.parallelism,
-            hash_len=32,
-            type=Type.ID,
-        )
+        """Argon2id; costs and salt are checked first, so this fails only on a bad passphrase
+        text (lone surrogates from a broken terminal) or argon2's own refusal."""
+        self.check()
+        _check_salt(salt)
+        try:
+            secret = unicodedata.normalize("NFC", passphrase).encode("utf-8")
+            return hash_secret_raw(
+                secret,
+                salt,
+                time_cost=self.time_cost,
+                memory_cost=self.memory_kib,
+                parallelism=self.parallelism,
+                hash_len=32,
+                type=Type.ID,
+            )
+        except UnicodeEncodeError:
+            raise KeyFileError("the passphrase is not valid text") from None
+        except Argon2Error as exc:
+            raise KeyFileError(f"key file: Argon2id refused its parameters ({exc})") from None
+
+
+def _check_salt(salt: bytes) -> None:
+    if not _MIN_SALT <= len(salt) <= _MAX_SALT:
+        raise KeyFileError(f"key file: the salt has {len(salt)} bytes, not {_MIN_SALT}-{_MAX_SALT}")
 
 
 def _b64(data: bytes) -> str:
@@ -148,23 +190,17 @@ def write_private_key(
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        mode = path.stat().st_mode
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError):
-        raise KeyFileError(f"key file {path} cannot be read") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    """The document, read within bounds (see `bot.crypto.jsonfile`), owner-only, version 1."""
+    document, status = read_json_file(
+        path, "key file", KeyFileError, max_bytes=MAX_KEY_FILE_BYTES, max_values=_MAX_VALUES
+    )
+    if status.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"key file {path} is readable by others; run: chmod 600 {path}")
-    try:
-        document = json.loads(raw)
-    except json.JSONDecodeError:
-        raise KeyFileError(f"{path} is not an hrd-bot private key file") from None
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         raise KeyFileError(f"{path} is not an hrd-bot private key file")
-    if document.get("version") != _VERSION:
-        raise KeyFileError(f"{path}: key file version {document.get('version')!r} is unknown")
+    version = document.get("version")
+    if type(version) is not int or version != _VERSION:
+        raise KeyFileError(f"{path}: this key file version is unknown to this program")
     return document
 
 
@@ -180,12 +216,13 @@ def _params(document: Mapping[str, Any]) -> tuple[KdfParams, bytes]:
         costs.append(value)
     params = KdfParams(*costs)
     params.check()
-    return params, _unb64(kdf.get("salt"), "salt")
+    salt = _unb64(kdf.get("salt"), "salt")
+    _check_salt(salt)
+    return params, salt
 
 
-def read_public_key(path: Path) -> PublicKey:
-    """The public key a file claims; `read_private_key` confirms it against the secret."""
-    text = _load(path).get("public_key")
+def _claimed_public(document: Mapping[str, Any]) -> PublicKey:
+    text = document.get("public_key")
     if not isinstance(text, str):
         raise KeyFileError("key file: public key is missing")
     try:
@@ -194,10 +231,17 @@ def read_public_key(path: Path) -> PublicKey:
         raise KeyFileError(f"key file: {exc}") from None
 
 
+def read_public_key(path: Path) -> PublicKey:
+    """The public key a file claims; `read_private_key` confirms it against the secret."""
+    return _claimed_public(_load(path))
+
+
 def read_private_key(path: Path, passphrase: str) -> PrivateKey:
-    """Open a key file; any wrong passphrase or altered byte gives the same clear error."""
+    """Open a key file; any wrong passphrase or altered byte gives the same clear error.
+
+    Everything is checked before the (deliberately slow) key derivation runs."""
     document = _load(path)
-    claimed = read_public_key(path)
+    claimed = _claimed_public(document)
     params, salt = _params(document)
     cipher = document.get("cipher")
     if not isinstance(cipher, dict) or cipher.get("name") != "chacha20-poly1305":
@@ -207,8 +251,8 @@ def read_private_key(path: Path, passphrase: str) -> PrivateKey:
     if len(nonce) != _NONCE_BYTES:
         raise KeyFileError("key file: bad nonce length")
     header = {k: v for k, v in document.items() if k != "ciphertext"}
+    wrapping = ChaCha20Poly1305(params.derive(passphrase, salt))
     try:
-        wrapping = ChaCha20Poly1305(params.derive(passphrase, salt))
         raw = wrapping.decrypt(nonce, sealed, _header_aad(header))
         key = PrivateKey.from_raw(raw)
     except (InvalidTag, KeyFormatError):
