@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aiohttp import ClientError
 from nio import Api, MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 from nio.events import InviteEvent
 
+from bot.transports.matrix.poison import Poison, read_sync
 from bot.transports.matrix.store import EncryptedStore
 
 __all__ = ["Batch", "RoomEvents", "Syncer"]
@@ -37,6 +41,7 @@ log = logging.getLogger("hrd_bot.matrix.sync")
 MAX_GAP_EVENTS = 2000
 GAP_PAGE = 200
 BUSY_POLL_MS = 500
+REPLY_SLACK_S = 60.0
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
 
 
@@ -63,9 +68,15 @@ class Syncer:
     """Drives nio's `sync` by hand so the saved position trails the handled events."""
 
     def __init__(
-        self, client: Any, store: EncryptedStore, timeline_limit: int, poll_ms: int = 30_000
+        self,
+        client: Any,
+        store: EncryptedStore,
+        timeline_limit: int,
+        poll_ms: int = 30_000,
+        poison: Poison | None = None,
     ) -> None:
         self._client = client
+        self._poison = poison or Poison()
         self._store = store
         self._filter = {
             "room": {"timeline": {"limit": timeline_limit}},
@@ -116,26 +127,58 @@ class Syncer:
     async def _sync(
         self, since: str | None, wait_ms: int, *, full_state: bool
     ) -> SyncResponse | None:
-        self._poll = asyncio.ensure_future(
-            self._client.sync(
-                timeout=wait_ms, sync_filter=self._filter, since=since, full_state=full_state
-            )
-        )
+        self._poll = asyncio.ensure_future(self._fetch(since, wait_ms, full_state))
         try:
-            response = await self._poll
+            status, text = await self._poll
         except asyncio.CancelledError:
             if self._stopping.is_set():
                 return None
             raise
+        except (ClientError, TimeoutError) as exc:
+            log.warning("sync failed (%s); retrying", type(exc).__name__)
+            return None
         finally:
             self._poll = None
-        if isinstance(response, SyncResponse):
-            return response
-        code = getattr(response, "status_code", None)
+        if status != 200:
+            self._refused(text)
+            return None
+        response = read_sync(text, self._poison)
+        if response is None:
+            log.warning("sync failed (a body without a position); retrying")
+            return None
+        try:
+            await self._client.receive_response(response)
+        except Exception as exc:  # nio's own handling of one event must not stop the loop
+            self._poison.skip(f"a sync nio could not apply, {type(exc).__name__}")
+        return response
+
+    async def _fetch(self, since: str | None, wait_ms: int, full_state: bool) -> tuple[int, str]:
+        """The raw /sync answer: nio's `sync` would raise on a body it cannot parse."""
+        client = self._client
+        method, path = Api.sync(
+            client.access_token,
+            since=since,
+            timeout=wait_ms or None,
+            filter=self._filter,
+            full_state=full_state,
+        )
+        headers = {"Authorization": f"Bearer {client.access_token}"}
+        response = await client.send(
+            method, _without_token(path), headers=headers, timeout=wait_ms / 1000 + REPLY_SLACK_S
+        )
+        async with response:
+            return response.status, (await response.read()).decode("utf-8", "replace")
+
+    def _refused(self, text: str) -> None:
+        """Raise `SyncStopped` when the login is gone; otherwise log and let the loop retry."""
+        try:
+            body: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            body = {}
+        code = body.get("errcode") if isinstance(body, dict) else None
         if code in FATAL_ERRORS:
             raise SyncStopped(f"the homeserver refused the bot's login ({code})")
-        log.warning("sync failed (%s); retrying", code or type(response).__name__)
-        return None
+        log.warning("sync failed (%s); retrying", code if isinstance(code, str) else "HTTP error")
 
     async def _chores(self) -> None:
         """What `sync_forever` would do: device keys and to-device messages."""
@@ -175,9 +218,15 @@ class Syncer:
         found: list[Any] = []
         token: str | None = start
         while token and len(found) < MAX_GAP_EVENTS:
-            response = await self._client.room_messages(
-                room_id, start=token, end=end, direction=MessageDirection.back, limit=GAP_PAGE
-            )
+            try:
+                response = await self._client.room_messages(
+                    room_id, start=token, end=end, direction=MessageDirection.back, limit=GAP_PAGE
+                )
+            except (ClientError, TimeoutError):
+                break
+            except Exception as exc:  # an event in the gap nio cannot parse: keep what we have
+                self._poison.skip(f"a timeline gap nio could not read, {type(exc).__name__}")
+                break
             if not isinstance(response, RoomMessagesResponse) or not response.chunk:
                 break
             found += response.chunk
@@ -205,8 +254,23 @@ class Syncer:
         found: dict[str, list[Any]] = {}
         for room_id, info in invited.items() if isinstance(invited, dict) else ():
             events = info.get("invite_state", {}).get("events", [])
-            parsed = [InviteEvent.parse_event(e) for e in events if isinstance(e, dict)]
-            if room_id in room_ids:
-                found[room_id] = [event for event in parsed if event is not None]
+            if room_id in room_ids and isinstance(events, list):
+                found[room_id] = [e for e in map(self._invite_event, events) if e is not None]
         log.info("pending staff-room invites from before this start: %d", len(found))
         return found
+
+    def _invite_event(self, event: Any) -> Any:
+        try:
+            return InviteEvent.parse_event(event) if isinstance(event, dict) else None
+        except Exception as exc:
+            self._poison.skip(f"invite state, {type(exc).__name__}")
+            return None
+
+
+def _without_token(path: str) -> str:
+    """`path` without its `access_token` query parameter (it goes in a header instead)."""
+    parts = urlsplit(path)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))
