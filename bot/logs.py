@@ -55,7 +55,7 @@ _LIBRARY_DIRS = tuple(
 _OWN_DIRS = tuple(str(_ROOT / name) + "/" for name in ("bot", "handlers"))
 
 _SCRUB = re.compile(
-    r"(?P<keep>\bdevices?(?:[ _-]?ids?)?[ =:'\"]+)[\w-]{3,}"  # "device ABC", "device_id=ABC"
+    r"(?P<keep>\bdevices?(?:[ _-]?ids?)?[ =:'\"]+)(?=[\w-]*[A-Z0-9])[\w-]{3,}"  # "device AB1"
     r"|bot\d+:[\w-]+"  # Telegram bot tokens inside URLs
     r"|\b\d{5,}:[\w-]{20,}"  # bare Telegram bot tokens
     r"|\b(?:syt|syr|mct)_[\w-]+"  # Synapse access and refresh tokens

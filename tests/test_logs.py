@@ -38,9 +38,16 @@ def _record(name: str, msg: object, *args: object) -> logging.LogRecord:
     return logging.LogRecord(name, logging.WARNING, __file__, 1, msg, args, None)
 
 
-def test_our_own_lines_keep_their_message() -> None:
-    record = redact(_record("hrd_bot.sweeper", "sweep: %d deleted", 3))
-    assert record.getMessage() == "sweep: 3 deleted"
+@pytest.mark.parametrize(
+    "line",
+    [
+        "sweep: 3 deleted",
+        "device trust: 2 trusted, 1 blocked",
+        "fetched a timeline gap (200 events)",
+    ],
+)
+def test_our_own_lines_keep_their_message(line: str) -> None:
+    assert redact(_record("hrd_bot.x", "%s", line)).getMessage() == line
 
 
 def test_our_own_lines_are_masked_too() -> None:

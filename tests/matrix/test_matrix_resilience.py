@@ -123,3 +123,27 @@ async def test_a_burst_is_answered_in_full(bot: Bot, activist: Activist) -> None
     await asyncio.gather(*(activist.send(chat.room_id, "/help") for _ in range(count)))
     replies = [await chat.reply() for _ in range(count)]
     assert all("/forget" in reply for reply in replies)
+
+
+async def test_malformed_events_are_skipped_and_the_next_message_answered(
+    bot: Bot, activist: Activist
+) -> None:
+    """A plain and an encrypted message with a body that is not text, and an unknown type.
+
+    (A Megolm payload that is not an object is tested at unit level: the hostile
+    client's own nio would fail on it here.)
+    """
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    wrong = {"msgtype": "m.text", "body": 5}
+    await activist.send_raw(chat.room_id, "m.room.message", wrong)
+    sent = await activist.client.room_send(
+        chat.room_id, "m.room.message", wrong, ignore_unverified_devices=True
+    )
+    assert hasattr(sent, "event_id"), sent
+    await activist.send_raw(chat.room_id, "x.custom.event", {"body": 5})  # not for the bot
+    assert "/forget" in await chat.say("/help"), "the good message after them is answered"
+    assert bot.transport is not None
+    await chat.until(lambda: bot.transport is not None and bot.transport.stats()["unreadable"] >= 2)
+    assert bot.transport.stats()["unreadable"] == 2
+    assert "/forget" in await chat.say("/help"), "the bot keeps answering"

@@ -357,24 +357,22 @@ def test_wrong_typed_fields_are_answered_or_skipped(
     assert len(skipped) == (1 if said is None else 0) and poison.count == 0
 
 
-def test_a_sync_nio_cannot_apply_is_still_handled_and_counted() -> None:
+def test_a_sync_nio_cannot_apply_is_still_handled() -> None:
     class Failing(_Homeserver):
         async def receive_response(self, response: Any) -> None:
             raise RuntimeError("inside nio's state handling")
 
-    async def run() -> tuple[Any, Poison]:
+    async def run() -> tuple[Any, Syncer]:
         client = Failing("http://127.0.0.1:1", BOT)
         client.access_token, client.body = "token", _sync_with()
-        poison = Poison()
-        response = await Syncer(client, cast(Any, None), 1000, poison=poison)._sync(
-            "s0", 0, full_state=False
-        )
+        syncer = Syncer(client, cast(Any, None), 1000)
+        response = await syncer._sync("s0", 0, full_state=False)
         await client.close()
-        return response, poison
+        return response, syncer
 
-    response, poison = asyncio.run(run())
+    response, syncer = asyncio.run(run())
     assert response is not None and response.next_batch == "s1"
-    assert poison.count == 1
+    assert syncer.unapplied == 1
 
 
 def test_a_payload_that_is_not_an_object_is_skipped_not_retried() -> None:

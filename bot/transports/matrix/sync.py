@@ -87,6 +87,7 @@ class Syncer:
         self._poll: asyncio.Task[Any] | None = None
         self.batches = 0
         self.gaps = 0
+        self.unapplied = 0
 
     async def run(
         self,
@@ -149,7 +150,8 @@ class Syncer:
         try:
             await self._client.receive_response(response)
         except Exception as exc:  # nio's own handling of one event must not stop the loop
-            self._poison.skip(f"a sync nio could not apply, {type(exc).__name__}")
+            self.unapplied += 1  # its events are still handled; one that cannot be is counted then
+            log.warning("nio could not apply a sync (%s); handling its events", type(exc).__name__)
         return response
 
     async def _fetch(self, since: str | None, wait_ms: int, full_state: bool) -> tuple[int, str]:
