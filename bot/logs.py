@@ -113,7 +113,8 @@ class _Sources:
         return blob
 
     def constant(self, path: str, words: list[str]) -> str:
-        """The longest run of `words` (from either end) found verbatim in the library source."""
+        """The longest run of `words` found verbatim in the library source: a leading run, or a
+        trailing one of two words or more (a message may start with a class name)."""
         if not words or not path.endswith(".py") or not path.startswith(_LIBRARY_DIRS):
             return ""
         key = (path, " ".join(words))
@@ -127,7 +128,8 @@ class _Sources:
     def _search(self, path: str, words: list[str]) -> str:
         texts = (self._read(path), self._folder(path))
         for size in range(len(words), 0, -1):
-            for run in (words[:size], words[-size:]):
+            runs = (words[:size], words[-size:]) if size > 1 else (words[:1],)
+            for run in runs:
                 phrase = " ".join(run)
                 if any(phrase in text for text in texts):
                     return phrase
