@@ -404,3 +404,25 @@ def test_a_skipped_event_is_logged_as_its_kind_only(caplog: pytest.LogCaptureFix
     asyncio.run(_through_syncer(_sync_with(event)))
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("hrd_bot")]
     assert ours == ["skipped an unreadable Matrix event (timeline, TypeError); 1 so far"]
+
+
+def test_key_upkeep_nio_cannot_take_does_not_stop_the_loop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class HostileKeys(_Homeserver):
+        should_upload_keys = should_claim_keys = False
+        should_query_keys = True
+
+        async def send_to_device_messages(self) -> list[Any]:
+            return []
+
+        async def keys_query(self) -> None:
+            raise TypeError("a device's keys nio cannot take")
+
+    async def run() -> None:
+        client = HostileKeys("http://127.0.0.1:1", BOT)
+        await Syncer(client, cast(Any, None), 1000)._chores()
+        await client.close()
+
+    asyncio.run(run())
+    assert "key upkeep failed (TypeError)" in caplog.text

@@ -183,7 +183,19 @@ class Syncer:
         log.warning("sync failed (%s); retrying", code if isinstance(code, str) else "HTTP error")
 
     async def _chores(self) -> None:
-        """What `sync_forever` would do: device keys and to-device messages."""
+        """What `sync_forever` would do: device keys and to-device messages.
+
+        A reply nio cannot take (a hostile device's keys, say) is logged and the next
+        sync tries again: key upkeep must not stop the loop.
+        """
+        try:
+            await self._keys()
+        except (ClientError, TimeoutError) as exc:
+            log.warning("key upkeep failed (%s); retrying after the next sync", type(exc).__name__)
+        except Exception as exc:
+            log.error("key upkeep failed (%s); retrying after the next sync", type(exc).__name__)
+
+    async def _keys(self) -> None:
         client = self._client
         await client.send_to_device_messages()
         if client.should_upload_keys:
