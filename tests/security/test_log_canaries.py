@@ -50,7 +50,7 @@ def output() -> Iterator[Output]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     install()
-    root.handlers[:] = [handler]
+    root.addHandler(handler)  # beside pytest's own capture handlers
     root.setLevel(logging.DEBUG)
     for name in levels:
         logging.getLogger(name).setLevel(logging.DEBUG)
@@ -93,10 +93,13 @@ async def test_ptb_parse_failure_logs_the_kind_not_the_batch(output: Output) -> 
     assert_clean(output(), "CRITICAL telegram.Bot: Error while parsing updates", "TypeError")
 
 
-async def test_ptb_unhandled_error_logs_only_the_exception_type(output: Output) -> None:
+async def test_ptb_unhandled_error_logs_only_the_exception_type(
+    output: Output, caplog: pytest.LogCaptureFixture
+) -> None:
     application = ApplicationBuilder().token(TOKEN).build()
     await application.process_error(None, ValueError(f"{TEXT} {PHONE} {MXID}"))
     assert_clean(output(), "No error handlers are registered", "ValueError")
+    assert_clean(caplog.text, "No error handlers are registered", "ValueError")
 
 
 def test_nio_crypto_warnings_keep_no_device_or_session_id(output: Output) -> None:
