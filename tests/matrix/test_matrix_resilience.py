@@ -128,15 +128,16 @@ async def test_a_burst_is_answered_in_full(bot: Bot, activist: Activist) -> None
 async def test_malformed_events_are_skipped_and_the_next_message_answered(
     bot: Bot, activist: Activist
 ) -> None:
-    """A plain and an encrypted message with a body that is not text, and an unknown type.
+    """A plain and an encrypted message with wrong-typed fields, and an unknown type.
 
     (A Megolm payload that is not an object is tested at unit level: the hostile
     client's own nio would fail on it here.)
     """
     chat = await activist.open_dm()
     await chat.pick("English")
-    wrong = {"msgtype": "m.text", "body": 5}
-    await activist.send_raw(chat.room_id, "m.room.message", wrong)
+    plain = {"msgtype": "m.image", "body": "x.png", "url": 5}  # Synapse checks only the body
+    await activist.send_raw(chat.room_id, "m.room.message", plain)
+    wrong = {"msgtype": "m.text", "body": 5}  # Synapse cannot see inside
     sent = await activist.client.room_send(
         chat.room_id, "m.room.message", wrong, ignore_unverified_devices=True
     )

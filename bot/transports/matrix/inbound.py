@@ -153,9 +153,7 @@ def read(event: Any) -> Item | None:
 def parse(event: Any) -> Item | None:
     """The record for one timeline event, or None when the bot has nothing to do with it."""
     if isinstance(event, BadEvent):
-        return _unreadable(
-            event, "malformed " + ("encrypted " if event.decrypted else "") + "event"
-        )
+        return _unreadable(event, "malformed event")
     if isinstance(event, UnknownBadEvent):
         return _unreadable(event, "event without its envelope")
     if isinstance(event, _MESSAGES):

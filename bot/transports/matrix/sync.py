@@ -9,6 +9,10 @@ Three things keep messages from being lost:
   handled, so a crash replays the batch; handlers are made idempotent by the
   transport, which drops event ids it has handled before.
 
+A body nio cannot parse does not stop the loop (see `poison`): the events nio raises
+on are skipped and counted, the rest of the batch is handled; an exception in nio's
+own handling of a sync is logged and its events are still handled.
+
 The first sync on an empty store only learns the rooms: old history is not answered.
 The first sync after a restart asks for the full state: nio keeps no room list on
 disk, and without it the bot could neither answer nor redact in a quiet room. A
@@ -42,6 +46,7 @@ MAX_GAP_EVENTS = 2000
 GAP_PAGE = 200
 BUSY_POLL_MS = 500
 REPLY_SLACK_S = 60.0
+FULL_STATE_S = 600.0  # the server answers a full-state sync at once, however long it takes
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
 
 
@@ -65,7 +70,7 @@ class Batch:
 
 
 class Syncer:
-    """Drives nio's `sync` by hand so the saved position trails the handled events."""
+    """Drives /sync by hand so the saved position trails the handled events."""
 
     def __init__(
         self,
@@ -165,9 +170,8 @@ class Syncer:
             full_state=full_state,
         )
         headers = {"Authorization": f"Bearer {client.access_token}"}
-        response = await client.send(
-            method, _without_token(path), headers=headers, timeout=wait_ms / 1000 + REPLY_SLACK_S
-        )
+        limit = FULL_STATE_S if full_state else wait_ms / 1000 + REPLY_SLACK_S
+        response = await client.send(method, _without_token(path), headers=headers, timeout=limit)
         async with response:
             return response.status, (await response.read()).decode("utf-8", "replace")
 

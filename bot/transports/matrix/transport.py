@@ -65,7 +65,6 @@ class _Live:
     out: Outbound
     dispatch: Dispatch
     undecrypted: Undecrypted
-    poison: Poison
     syncer: Syncer
     sweeper: Sweeper
 
@@ -156,7 +155,6 @@ class MatrixTransport:
             out=out,
             dispatch=Dispatch(self._app, client, rooms, out, self._trail, handle, staff),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
-            poison=self.poison,
             syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms, self.poison),
             sweeper=Sweeper(self._trail, out.redact, interval=tuning.sweep_interval),
         )
