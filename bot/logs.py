@@ -64,7 +64,7 @@ _SCRUB = re.compile(
     r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # e-mail addresses
     r"|\b[A-Z]{10}\b"  # Matrix device ids as servers make them
     r"|[A-Za-z0-9+/_-]{32,}={0,2}"  # keys, session ids, hashes, long tokens
-    r"|\+?\d[\d ()./-]{5,}\d"  # phone numbers and numeric platform ids
+    r"|\+?\d[\d ()-]{5,}\d"  # phone numbers and numeric platform ids
 )
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[a-zA-Z%]")
 _PROSE = re.compile(r"[A-Za-z][A-Za-z ,'-]*")
