@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import pytest
 
-from bot.logs import Redactor, Scrubber, mask, redact
+from bot.logs import Redactor, Scrubber, mask, redact, setup_logging
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,21 @@ def test_redaction_is_applied_once_and_drops_the_traceback() -> None:
 def test_an_exception_as_the_message_is_its_type() -> None:
     record = redact(_record("nio.client", ValueError("Ana")))
     assert record.getMessage() == "… (ValueError)"
+
+
+def test_setup_logging_redacts_on_its_handler_and_captures_warnings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    factory, root = logging.getLogRecordFactory(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        setup_logging("DEBUG")
+        logging.getLogger("nio.crypto.log").warning("Missing session for device QWERTYUIOP")
+        warnings.warn("for @ana:example.org", UserWarning, stacklevel=1)
+    finally:
+        logging.setLogRecordFactory(factory)
+        logging.captureWarnings(False)
+        root.handlers[:], root.level = handlers, level
+    err = capsys.readouterr().err
+    assert "WARNING nio.crypto.log: …" in err and "warning UserWarning" in err
+    assert "QWERTYUIOP" not in err and "ana" not in err

@@ -104,13 +104,15 @@ class MatrixTransport:
 
     def stats(self) -> dict[str, int]:
         """Health figures since start: syncs handled, timeline gaps fetched, events that could
-        not be decrypted (yet), and events skipped as unreadable (malformed, unparseable)."""
+        not be decrypted (yet), events skipped as unreadable (malformed, unparseable), and
+        syncs nio's own state handling failed on (their events were still handled)."""
         live = self._live
         return {
             "batches": live.syncer.batches if live else 0,
             "gaps": live.syncer.gaps if live else 0,
             "undecryptable": live.undecrypted.count if live else 0,
             "unreadable": self.poison.count,
+            "unapplied": live.syncer.unapplied if live else 0,
         }
 
     def _client(self) -> AsyncClient:
@@ -233,7 +235,8 @@ class MatrixTransport:
         for index, item in enumerate(items):
             if item.sender == live.rooms.own_id and not isinstance(item, Membership):
                 continue
-            if live.store.first_time(item.event_id) and index >= history:
+            fresh = live.store.first_time(item.event_id) if item.event_id else True
+            if fresh and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:
             await _guarded(live.dispatch.said(room_id, Said("", person, "/start", 0)))
