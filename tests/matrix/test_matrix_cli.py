@@ -83,7 +83,9 @@ async def test_hrd_bot_run_answers_on_matrix_and_logs_nothing_personal(
     stderr = log.read_text()
     assert code == 0, stderr
     assert "started:" in stderr and "matrix" in stderr
-    for secret in (account.user_id, activist.account.user_id, chat.room_id, CANARY, "English"):
+    people = (account.user_id, activist.account.user_id, activist.account.device_id)
+    secrets = (account.device_id, account.access_token, account.password, chat.room_id)
+    for secret in (*people, *secrets, CANARY, "English"):
         assert secret not in stderr
 
 

@@ -123,3 +123,47 @@ async def test_a_burst_is_answered_in_full(bot: Bot, activist: Activist) -> None
     await asyncio.gather(*(activist.send(chat.room_id, "/help") for _ in range(count)))
     replies = [await chat.reply() for _ in range(count)]
     assert all("/forget" in reply for reply in replies)
+
+
+def not_an_object(activist: Activist, room_id: str) -> dict[str, str]:
+    """Megolm content the bot can decrypt, around the payload `5`.
+
+    The sender's own copy of the session is dropped first: its nio would raise on the
+    payload too, and the test needs this client to keep syncing.
+    """
+    olm = activist.client.olm
+    assert olm is not None
+    session = olm.outbound_group_sessions[room_id]
+    curve = olm.account.identity_keys["curve25519"]
+    del olm.inbound_group_store._entries[room_id][curve][session.id]
+    return {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "sender_key": curve,
+        "device_id": activist.account.device_id,
+        "session_id": session.id,
+        "ciphertext": session.encrypt("5"),
+    }
+
+
+async def test_malformed_events_are_skipped_and_the_next_message_answered(
+    bot: Bot, activist: Activist
+) -> None:
+    """A plain and an encrypted message with wrong-typed fields, an unknown type, and a
+    Megolm payload that is not a JSON object (nio itself raises on it)."""
+    chat = await activist.open_dm()
+    await chat.pick("English")
+    plain = {"msgtype": "m.image", "body": "x.png", "url": 5}  # Synapse checks only the body
+    await activist.send_raw(chat.room_id, "m.room.message", plain)
+    wrong = {"msgtype": "m.text", "body": 5}  # Synapse cannot see inside
+    sent = await activist.client.room_send(
+        chat.room_id, "m.room.message", wrong, ignore_unverified_devices=True
+    )
+    assert hasattr(sent, "event_id"), sent
+    await activist.send_raw(chat.room_id, "x.custom.event", {"body": 5})  # not for the bot
+    await activist.send_raw(chat.room_id, "m.room.encrypted", not_an_object(activist, chat.room_id))
+    assert "/forget" in await chat.say("/help"), "the good message after them is answered"
+    assert bot.transport is not None
+    await chat.until(lambda: bot.transport is not None and bot.transport.stats()["unreadable"] >= 3)
+    assert bot.transport.stats()["unreadable"] == 3
+    assert bot.transport.stats()["unapplied"] >= 1, "nio raised on the payload inside its sync"
+    assert "/forget" in await chat.say("/help"), "the bot keeps answering"

@@ -11,7 +11,8 @@
   receive sensitive replies, DM offers.
 - `dispatch`: a message to the App by kind of room (staff room, private, other).
 - `media`: files in private rooms, fetched within the attachment limit and decrypted.
-- `inbound`, `render`, `undecrypted`: events in, replies out, unreadable events.
+- `inbound`, `render`, `undecrypted`: events in, replies out, undecryptable events.
+- `poison`: events nobody can read, skipped once and counted, never stopping a sync.
 
 Only encrypted rooms with the bot and one person are private; anywhere else the
 handlers answer with a pointer and the bot offers an encrypted DM. The staff rooms

@@ -5,6 +5,9 @@ Text and emotes become `Said`; a well-formed file (`m.image`, `m.file`, …) bec
 message types become `Said` with no text (the handlers answer that only text is
 understood); edits, notices (other bots) and reactions are ignored; an encrypted
 event nio could not decrypt is `Undecryptable`; membership changes are `Membership`.
+An event nio could not make sense of (`BadEvent`, `UnknownBadEvent`), or one this
+module cannot convert, is `Unreadable`: skipped and counted, never answered. Events of
+types nio does not know (`UnknownEvent`: polls, custom types) are not for the bot.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nio import (
+    BadEvent,
     MegolmEvent,
     RoomEncryptedMedia,
     RoomMemberEvent,
@@ -20,12 +24,22 @@ from nio import (
     RoomMessageMedia,
     RoomMessageText,
     RoomMessageUnknown,
+    UnknownBadEvent,
     UnknownEncryptedEvent,
 )
 
 from bot.transports.matrix.media import Media, describe
 
-__all__ = ["Item", "Membership", "Said", "Undecryptable", "parse", "strip_reply_fallback"]
+__all__ = [
+    "Item",
+    "Membership",
+    "Said",
+    "Undecryptable",
+    "Unreadable",
+    "parse",
+    "read",
+    "strip_reply_fallback",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +67,16 @@ class Membership:
     membership: str
 
 
-Item = Said | Undecryptable | Membership
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An event to skip; `kind` is a phrase from this module, never the event's content."""
+
+    event_id: str
+    sender: str
+    kind: str
+
+
+Item = Said | Undecryptable | Membership | Unreadable
 _MESSAGES = (
     RoomMessageText,
     RoomMessageEmote,
@@ -71,6 +94,11 @@ def strip_reply_fallback(body: str) -> str:
     while lines and lines[0].startswith(">"):
         lines.pop(0)
     return "\n".join(lines).lstrip("\n")
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with lone surrogates (valid JSON, not valid UTF-8) replaced, so it can be stored."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _content(event: Any) -> dict[str, Any]:
@@ -96,7 +124,7 @@ def _said(event: Any) -> Said | None:
         return None
     event_id, sender = str(event.event_id), str(event.sender)
     if isinstance(event, RoomMessageText | RoomMessageEmote):
-        raw = str(event.body)
+        raw = _valid_unicode(str(event.body))
         text = strip_reply_fallback(raw) if "m.relates_to" in content else raw
         return Said(event_id, sender, text, len(raw.encode()), _mentions(content))
     if isinstance(event, RoomMessageMedia | RoomEncryptedMedia):
@@ -104,8 +132,30 @@ def _said(event: Any) -> Said | None:
     return Said(event_id, sender, None, 0)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _unreadable(event: Any, kind: str) -> Unreadable:
+    source = getattr(event, "source", None)
+    source = source if isinstance(source, dict) else {}
+    return Unreadable(_text(source.get("event_id")), _text(source.get("sender")), kind)
+
+
+def read(event: Any) -> Item | None:
+    """`parse`, except that an event it cannot convert becomes `Unreadable` instead of raising."""
+    try:
+        return parse(event)
+    except Exception as exc:
+        return _unreadable(event, f"not convertible, {type(exc).__name__}")
+
+
 def parse(event: Any) -> Item | None:
     """The record for one timeline event, or None when the bot has nothing to do with it."""
+    if isinstance(event, BadEvent):
+        return _unreadable(event, "malformed event")
+    if isinstance(event, UnknownBadEvent):
+        return _unreadable(event, "event without its envelope")
     if isinstance(event, _MESSAGES):
         return _said(event)
     if isinstance(event, MegolmEvent):

@@ -9,6 +9,10 @@ Three things keep messages from being lost:
   handled, so a crash replays the batch; handlers are made idempotent by the
   transport, which drops event ids it has handled before.
 
+A body nio cannot parse does not stop the loop (see `poison`): the events nio raises
+on are skipped and counted, the rest of the batch is handled; an exception in nio's
+own handling of a sync is logged and its events are still handled.
+
 The first sync on an empty store only learns the rooms: old history is not answered.
 The first sync after a restart asks for the full state: nio keeps no room list on
 disk, and without it the bot could neither answer nor redact in a quiet room. A
@@ -21,14 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from aiohttp import ClientError
 from nio import Api, MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 from nio.events import InviteEvent
 
+from bot.transports.matrix.poison import Poison, read_sync
 from bot.transports.matrix.store import EncryptedStore
 
 __all__ = ["Batch", "RoomEvents", "Syncer"]
@@ -37,6 +45,8 @@ log = logging.getLogger("hrd_bot.matrix.sync")
 MAX_GAP_EVENTS = 2000
 GAP_PAGE = 200
 BUSY_POLL_MS = 500
+REPLY_SLACK_S = 60.0
+FULL_STATE_S = 600.0  # the server answers a full-state sync at once, however long it takes
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
 
 
@@ -60,12 +70,18 @@ class Batch:
 
 
 class Syncer:
-    """Drives nio's `sync` by hand so the saved position trails the handled events."""
+    """Drives /sync by hand so the saved position trails the handled events."""
 
     def __init__(
-        self, client: Any, store: EncryptedStore, timeline_limit: int, poll_ms: int = 30_000
+        self,
+        client: Any,
+        store: EncryptedStore,
+        timeline_limit: int,
+        poll_ms: int = 30_000,
+        poison: Poison | None = None,
     ) -> None:
         self._client = client
+        self._poison = poison or Poison()
         self._store = store
         self._filter = {
             "room": {"timeline": {"limit": timeline_limit}},
@@ -76,6 +92,7 @@ class Syncer:
         self._poll: asyncio.Task[Any] | None = None
         self.batches = 0
         self.gaps = 0
+        self.unapplied = 0
 
     async def run(
         self,
@@ -116,29 +133,73 @@ class Syncer:
     async def _sync(
         self, since: str | None, wait_ms: int, *, full_state: bool
     ) -> SyncResponse | None:
-        self._poll = asyncio.ensure_future(
-            self._client.sync(
-                timeout=wait_ms, sync_filter=self._filter, since=since, full_state=full_state
-            )
-        )
+        self._poll = asyncio.ensure_future(self._fetch(since, wait_ms, full_state))
         try:
-            response = await self._poll
+            status, text = await self._poll
         except asyncio.CancelledError:
             if self._stopping.is_set():
                 return None
             raise
+        except (ClientError, TimeoutError) as exc:
+            log.warning("sync failed (%s); retrying", type(exc).__name__)
+            return None
         finally:
             self._poll = None
-        if isinstance(response, SyncResponse):
-            return response
-        code = getattr(response, "status_code", None)
+        if status != 200:
+            self._refused(text)
+            return None
+        response = read_sync(text, self._poison)
+        if response is None:
+            log.warning("sync failed (a body without a position); retrying")
+            return None
+        try:
+            await self._client.receive_response(response)
+        except Exception as exc:  # nio's own handling of one event must not stop the loop
+            self.unapplied += 1  # its events are still handled; one that cannot be is counted then
+            log.warning("nio could not apply a sync (%s); handling its events", type(exc).__name__)
+        return response
+
+    async def _fetch(self, since: str | None, wait_ms: int, full_state: bool) -> tuple[int, str]:
+        """The raw /sync answer: nio's `sync` would raise on a body it cannot parse."""
+        client = self._client
+        method, path = Api.sync(
+            client.access_token,
+            since=since,
+            timeout=wait_ms or None,
+            filter=self._filter,
+            full_state=full_state,
+        )
+        headers = {"Authorization": f"Bearer {client.access_token}"}
+        limit = FULL_STATE_S if full_state else wait_ms / 1000 + REPLY_SLACK_S
+        response = await client.send(method, _without_token(path), headers=headers, timeout=limit)
+        async with response:
+            return response.status, (await response.read()).decode("utf-8", "replace")
+
+    def _refused(self, text: str) -> None:
+        """Raise `SyncStopped` when the login is gone; otherwise log and let the loop retry."""
+        try:
+            body: Any = json.loads(text)
+        except (ValueError, RecursionError):
+            body = {}
+        code = body.get("errcode") if isinstance(body, dict) else None
         if code in FATAL_ERRORS:
             raise SyncStopped(f"the homeserver refused the bot's login ({code})")
-        log.warning("sync failed (%s); retrying", code or type(response).__name__)
-        return None
+        log.warning("sync failed (%s); retrying", code if isinstance(code, str) else "HTTP error")
 
     async def _chores(self) -> None:
-        """What `sync_forever` would do: device keys and to-device messages."""
+        """What `sync_forever` would do: device keys and to-device messages.
+
+        A reply nio cannot take (a hostile device's keys, say) is logged and the next
+        sync tries again: key upkeep must not stop the loop.
+        """
+        try:
+            await self._keys()
+        except (ClientError, TimeoutError) as exc:
+            log.warning("key upkeep failed (%s); retrying after the next sync", type(exc).__name__)
+        except Exception as exc:
+            log.error("key upkeep failed (%s); retrying after the next sync", type(exc).__name__)
+
+    async def _keys(self) -> None:
         client = self._client
         await client.send_to_device_messages()
         if client.should_upload_keys:
@@ -175,9 +236,15 @@ class Syncer:
         found: list[Any] = []
         token: str | None = start
         while token and len(found) < MAX_GAP_EVENTS:
-            response = await self._client.room_messages(
-                room_id, start=token, end=end, direction=MessageDirection.back, limit=GAP_PAGE
-            )
+            try:
+                response = await self._client.room_messages(
+                    room_id, start=token, end=end, direction=MessageDirection.back, limit=GAP_PAGE
+                )
+            except (ClientError, TimeoutError):
+                break
+            except Exception as exc:  # an event in the gap nio cannot parse: keep what we have
+                self._poison.skip(f"a timeline gap nio could not read, {type(exc).__name__}")
+                break
             if not isinstance(response, RoomMessagesResponse) or not response.chunk:
                 break
             found += response.chunk
@@ -205,8 +272,23 @@ class Syncer:
         found: dict[str, list[Any]] = {}
         for room_id, info in invited.items() if isinstance(invited, dict) else ():
             events = info.get("invite_state", {}).get("events", [])
-            parsed = [InviteEvent.parse_event(e) for e in events if isinstance(e, dict)]
-            if room_id in room_ids:
-                found[room_id] = [event for event in parsed if event is not None]
+            if room_id in room_ids and isinstance(events, list):
+                found[room_id] = [e for e in map(self._invite_event, events) if e is not None]
         log.info("pending staff-room invites from before this start: %d", len(found))
         return found
+
+    def _invite_event(self, event: Any) -> Any:
+        try:
+            return InviteEvent.parse_event(event) if isinstance(event, dict) else None
+        except Exception as exc:
+            self._poison.skip(f"invite state, {type(exc).__name__}")
+            return None
+
+
+def _without_token(path: str) -> str:
+    """`path` without its `access_token` query parameter (it goes in a header instead)."""
+    parts = urlsplit(path)
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "access_token"
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query)))

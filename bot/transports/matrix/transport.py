@@ -26,9 +26,10 @@ from bot.model import ChatRef, Handler, Reply
 from bot.sweeper import Sweeper
 from bot.transports.matrix.config import MatrixConfig
 from bot.transports.matrix.dispatch import Dispatch
-from bot.transports.matrix.inbound import Item, Membership, Said, Undecryptable, parse
+from bot.transports.matrix.inbound import Item, Membership, Said, Undecryptable, Unreadable, read
 from bot.transports.matrix.login import sign_in
 from bot.transports.matrix.outbound import Outbound
+from bot.transports.matrix.poison import Poison
 from bot.transports.matrix.rooms import Limits, Rooms
 from bot.transports.matrix.store import STORE_FILE, EncryptedStore, check_passphrase
 from bot.transports.matrix.sync import Batch, Syncer
@@ -91,6 +92,8 @@ class MatrixTransport:
         self._live: _Live | None = None
         self._stopped = False
         self._pruned_at = -PRUNE_EVERY
+        self.poison = Poison()
+        """Events skipped as unreadable since this transport was made (across restarts of run)."""
         self.device_id: str | None = None
         self.ready = asyncio.Event()
         """Set once the first sync is handled (the bot is answering)."""
@@ -100,14 +103,16 @@ class MatrixTransport:
         return cls(MatrixConfig.from_settings(settings), app)
 
     def stats(self) -> dict[str, int]:
-        """Health figures since start: syncs handled, timeline gaps fetched, unreadable events."""
-        if self._live is None:
-            return {"batches": 0, "gaps": 0, "undecryptable": 0}
+        """Health figures since start: syncs handled, timeline gaps fetched, events that could
+        not be decrypted (yet), events skipped as unreadable (malformed, unparseable), and
+        syncs nio's own state handling failed on (their events were still handled)."""
         live = self._live
         return {
-            "batches": live.syncer.batches,
-            "gaps": live.syncer.gaps,
-            "undecryptable": live.undecrypted.count,
+            "batches": live.syncer.batches if live else 0,
+            "gaps": live.syncer.gaps if live else 0,
+            "undecryptable": live.undecrypted.count if live else 0,
+            "unreadable": self.poison.count,
+            "unapplied": live.syncer.unapplied if live else 0,
         }
 
     def _client(self) -> AsyncClient:
@@ -152,7 +157,7 @@ class MatrixTransport:
             out=out,
             dispatch=Dispatch(self._app, client, rooms, out, self._trail, handle, staff),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
-            syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms),
+            syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms, self.poison),
             sweeper=Sweeper(self._trail, out.redact, interval=tuning.sweep_interval),
         )
 
@@ -194,7 +199,10 @@ class MatrixTransport:
 
     async def _on_batch(self, batch: Batch) -> None:
         for room_id, state in batch.invites.items():
-            self._running.rooms.on_invite(room_id, state)
+            try:
+                self._running.rooms.on_invite(room_id, state)
+            except Exception as exc:
+                self.poison.skip(f"an invite, {type(exc).__name__}")
         await asyncio.gather(
             *(self._on_room(r.room_id, r.events, batch.initial) for r in batch.rooms)
         )
@@ -219,7 +227,7 @@ class MatrixTransport:
 
     async def _on_room(self, room_id: str, events: list[Any], initial: bool) -> None:
         live = self._running
-        items = [item for event in events if (item := parse(event)) is not None]
+        items = [item for event in events if (item := read(event)) is not None]
         history = len(items) if initial else 0
         for index, item in enumerate(items):
             if self._is_own_join(item):
@@ -227,7 +235,8 @@ class MatrixTransport:
         for index, item in enumerate(items):
             if item.sender == live.rooms.own_id and not isinstance(item, Membership):
                 continue
-            if live.store.first_time(item.event_id) and index >= history:
+            fresh = live.store.first_time(item.event_id) if item.event_id else True
+            if fresh and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:
             await _guarded(live.dispatch.said(room_id, Said("", person, "/start", 0)))
@@ -241,6 +250,8 @@ class MatrixTransport:
             await self._running.dispatch.said(room_id, item)
         elif isinstance(item, Undecryptable):
             await self._running.undecrypted.add(room_id, item)
+        elif isinstance(item, Unreadable):
+            self.poison.skip(item.kind)
         elif self._left_alone(room_id, item):
             await self._running.out.leave(room_id)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from nio import EncryptionError, LocalProtocolError
 
-from bot.transports.matrix.inbound import Item, Undecryptable, parse
+from bot.transports.matrix.inbound import Item, Undecryptable, Unreadable, read
 
 __all__ = ["Undecrypted"]
 
@@ -74,14 +74,20 @@ class Undecrypted:
         return readable, expired
 
     def _decrypt(self, item: Undecryptable) -> tuple[bool, Item | None]:
-        """(whether the event opened now, what to act on in it)."""
+        """(whether the event is done with now, what to act on in it).
+
+        A payload that makes nio raise anything but a decryption error (one that is
+        not a JSON object, say) will never open: it is done with, as `Unreadable`.
+        """
         if item.event is None:
             return False, None
         try:
             event = self._client.decrypt_event(item.event)
         except (EncryptionError, ValueError, LocalProtocolError):
             return False, None
-        parsed = parse(event)
+        except Exception as exc:
+            return True, Unreadable(item.event_id, item.sender, f"payload, {type(exc).__name__}")
+        parsed = read(event)
         return not isinstance(parsed, Undecryptable), parsed
 
     def _may_hint(self, room_id: str, now: float) -> bool:
