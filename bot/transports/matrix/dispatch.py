@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.app import App
 from bot.chat_trail import ChatTrail
+from bot.flood import Dropped
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.transports.matrix.inbound import Said
 from bot.transports.matrix.media import fetch
@@ -66,8 +67,6 @@ class Dispatch:
             return
         user = self._app.pseudonyms.user("matrix", said.sender)
         language = (await self._app.sessions.load(user)).language
-        if private and said.event_id and await rooms.can_redact_others(room_id):
-            await self._trail.record(room_id, said.event_id)
         attachment: Attachment | None = None
         if private and said.media is not None:
             attachment = await fetch(self._client, said.media, MAX_ATTACHMENT_BYTES)
@@ -85,7 +84,12 @@ class Dispatch:
             raw_size=said.raw_size,
             attachment=attachment,
         )
-        answered = await self._answer(chat, incoming)
+        replies = await self._handle(incoming)
+        if isinstance(replies, Dropped):
+            return
+        if private and said.event_id and await rooms.can_redact_others(room_id):
+            await self._trail.record(room_id, said.event_id)
+        answered = await self._send_all(chat, replies)
         if answered and self._offers_dm(private, said.sender) and await rooms.offer_dm(said.sender):
             await self.hint(room_id, said.sender, "matrix.dm_offer")
 
@@ -100,7 +104,9 @@ class Dispatch:
         await self._answer(chat, incoming)
 
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
-        replies: Sequence[Reply] = await self._handle(incoming)
+        return await self._send_all(chat, await self._handle(incoming))
+
+    async def _send_all(self, chat: ChatRef, replies: Sequence[Reply]) -> bool:
         for reply in replies:
             await self._out.send(chat, reply)
         return bool(replies)
