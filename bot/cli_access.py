@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from bot.cases_store import CasesStore
-from bot.config import Settings
+from bot.config import ConfigError, Settings, secret
 from bot.crypto.errors import KeyFileError
 from bot.crypto.keyfile import read_private_key
 from bot.crypto.keys import PrivateKey
@@ -27,13 +27,12 @@ UNLOCK_ENV = "HRD_BOT_KEY_PASSPHRASE"  # the variable's name, not a passphrase
 
 def passphrase(env: Mapping[str, str], *, confirm: bool) -> str:
     """From the environment, or typed: twice when creating a key file, once to open one."""
-    if value := env.get(UNLOCK_ENV):
-        return value
-    if path := env.get(f"{UNLOCK_ENV}_FILE"):
-        try:
-            return Path(path).read_text(encoding="utf-8").removesuffix("\n")
-        except OSError as exc:
-            raise KeyFileError(f"{UNLOCK_ENV}_FILE: cannot read {path}: {exc.strerror}") from None
+    try:
+        given = secret(env, UNLOCK_ENV, raw=True)
+    except ConfigError as exc:
+        raise KeyFileError(str(exc)) from None
+    if given is not None:
+        return given
     first = getpass.getpass("Passphrase for the private key: ")
     if confirm:
         again = getpass.getpass("The same passphrase again: ")

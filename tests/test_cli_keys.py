@@ -293,3 +293,21 @@ def test_hostile_key_and_bundle_paths_are_one_line_each(
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
         assert re.search(expected, err), err
+
+
+@pytest.mark.parametrize("source", ["/dev/zero", "fifo"])
+def test_a_hostile_passphrase_file_is_one_line(
+    in_process: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+) -> None:
+    """A passphrase file that never ends or never opens is refused at once, not read."""
+    if source == "fifo":
+        os.mkfifo(in_process / "pipe")
+        source = str(in_process / "pipe")
+    monkeypatch.setenv("HRD_BOT_KEY_PASSPHRASE_FILE", source)
+    assert main(["keys", "generate", "--out", str(in_process / "me.key")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: HRD_BOT_KEY_PASSPHRASE_FILE: ") and err.count("\n") == 1, err
+    assert not (in_process / "me.key").exists()
