@@ -53,7 +53,8 @@ async def setup(
         app.deliver,
         (STAFF_ROOM,),
         clock=clock,
-        purged=app.sessions.invalidate,
+        casework=app.casework,
+        sessions=app.sessions,
     )
     try:
         yield app, transport, jobs, clock

@@ -36,6 +36,7 @@ def _connect(path: Path, key: DbKey) -> Connection:
         conn.close()
         raise WrongKeyError(f"the database key does not open {path}") from None
     for pragma in (
+        "PRAGMA auto_vacuum = INCREMENTAL",  # before WAL: a new file is born with it (retention)
         "PRAGMA journal_mode = WAL",
         "PRAGMA synchronous = NORMAL",
         "PRAGMA secure_delete = ON",
