@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+import bot.retention
 from bot.app import App
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
+from bot.retention import Cutoffs, Purged, Retention
 from bot.safety_jobs import SafetyJobs
+from bot.sessions import EXPIRED
 from bot.storage import Database
+from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import (
@@ -25,6 +30,7 @@ from tests.reporting import (
 )
 
 DAY = 86_400
+EXPIRED_TEXT = "deleted because it was left for too long"
 
 
 class Clock:
@@ -40,7 +46,7 @@ async def setup(
     tmp_path: Path, library: Library
 ) -> AsyncIterator[tuple[App, FakeTransport, SafetyJobs, Clock]]:
     db = await Database.open(tmp_path / "j.db", TEST_KEY)
-    app = await App.open(db, library, staff_rooms=(STAFF_ROOM,))
+    app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), exports=tmp_path / "exports")
     transport = FakeTransport()
     app.attach(transport)
     await app.casework.store.add_staff(
@@ -117,3 +123,166 @@ async def test_retention_deletes_closed_cases_drafts_and_idle_sessions_then_vacu
     clock.now += 200 * DAY
     await jobs.purge()
     assert await _count(app, "SELECT count(*) FROM sessions") == 0, "idle sessions expire"
+
+
+async def _draft(app: App, transport: FakeTransport, who: str) -> FakeUser:
+    """A reporter who answered the first question of a report, then left it."""
+    person = FakeUser(app, transport, who)
+    await start_report(person)
+    assert "Saved and locked" in (await person.say(f"an answer from {who}")).text
+    return person
+
+
+async def _state(app: App, person: FakeUser) -> dict[str, object]:
+    key = app.pseudonyms.user("fake", person.platform_id).key
+
+    def read(conn: Connection) -> str:
+        row = conn.execute("SELECT state FROM sessions WHERE user_key = ?", (key,)).fetchone()
+        return str(row[0])
+
+    return dict(json.loads(await app.db.run(read)))
+
+
+async def test_a_reporter_whose_draft_was_purged_is_told_so_and_nothing_is_saved(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+) -> None:
+    app, transport, jobs, clock = setup
+    person = await _draft(app, transport, "r-5")
+    clock.now += 8 * DAY
+    assert await jobs.purge() == 1
+    reply = await person.say("the second answer, typed after a week")
+    assert EXPIRED_TEXT in reply.text
+    assert "Saved" not in reply.text
+    assert "Report a risk" in " ".join(person.labels()), "back on the menu"
+    assert EXPIRED not in await _state(app, person), "told once"
+    again = await person.press("Report a risk")
+    assert EXPIRED_TEXT not in again.text
+    assert "Start the report" in " ".join(person.labels()), "a new report can begin"
+
+
+async def test_a_press_on_the_purged_reports_review_screen_sends_nothing(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+) -> None:
+    app, transport, jobs, clock = setup
+    person = await _draft(app, transport, "r-6")
+    for _ in range(6):
+        await person.press("Skip")
+    assert "Send the report" in " ".join(person.labels())
+    clock.now += 8 * DAY
+    assert await jobs.purge() == 1
+    reply = await person.press("Send the report")
+    assert EXPIRED_TEXT in reply.text
+    assert "HRD-" not in reply.text, "no case number: nothing was sent"
+    assert await _count(app, "SELECT count(*) FROM cases") == 0
+
+
+async def test_a_user_elsewhere_in_the_menu_is_told_and_their_message_is_handled(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+) -> None:
+    app, transport, jobs, clock = setup
+    person = await _draft(app, transport, "r-7")
+    await person.say("/menu")
+    clock.now += 8 * DAY
+    await jobs.purge()
+    reply = await person.press("Report a risk")
+    assert EXPIRED_TEXT in reply.text
+    assert "Start the report" in " ".join(person.labels()), "the press was obeyed too"
+
+
+async def test_a_save_racing_the_purge_cannot_bring_the_draft_back(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+) -> None:
+    """A message being handled while its draft is purged saves a stale session afterwards."""
+    app, transport, jobs, clock = setup
+    person = await _draft(app, transport, "r-8")
+    stale = await app.sessions.load(app.pseudonyms.user("fake", "r-8"))
+    stale.state["page"] = 1  # the handler changed something, so the save is written
+    clock.now += 8 * DAY
+    await jobs.purge()
+    await app.sessions.save(stale)
+    state = await _state(app, person)
+    assert "report" not in state
+    assert state[EXPIRED] is True
+    assert EXPIRED_TEXT in (await person.say("hello?")).text
+
+
+async def test_check_ins_and_exports_of_purged_cases_go_with_them(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock], tmp_path: Path
+) -> None:
+    app, transport, jobs, clock = setup
+    reporter = FakeUser(app, transport, "r-9")
+    case = await submit_report(reporter)
+    kept = await submit_report(FakeUser(app, transport, "r-10"))
+    assert await app.checkins.schedule(app.pseudonyms.user("fake", "r-9"), reporter.chat, 6)
+    for one in (case, kept):
+        await staff_says(app, transport, "staff-alice", f"/export {one}")
+    exports = tmp_path / "exports"
+    assert (exports / f"{case}.bundle.json").exists()
+    other = exports / "notes.txt"
+    other.write_text("not an export")
+    await staff_says(app, transport, "staff-alice", f"/close {case} done")
+    clock.now += 91 * DAY
+    await staff_says(app, transport, "staff-alice", f"/ack {kept}")
+    await app.db.run(
+        lambda conn: conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (clock.now, kept))
+    )
+    assert await jobs.purge() == 1
+    assert await _count(app, "SELECT count(*) FROM checkins") == 0
+    assert not (exports / f"{case}.bundle.json").exists(), "the export went with its case"
+    assert (exports / f"{kept}.bundle.json").exists(), "an open case keeps its export"
+    assert other.exists(), "files that are not exports are not touched"
+
+
+class Killed(Exception):
+    """Stands for the process dying after a batch was committed."""
+
+
+async def test_a_purge_killed_midway_resumes_where_it_stopped(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+    tmp_path: Path,
+    library: Library,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, transport, jobs, clock = setup
+    monkeypatch.setattr(bot.retention, "FIRST_BATCH", 2)
+    monkeypatch.setattr(bot.retention, "MAX_BATCH", 2)
+    people = [await _draft(app, transport, f"k-{i}") for i in range(5)]
+    closed = await submit_report(FakeUser(app, transport, "k-closed"))
+    await staff_says(app, transport, "staff-alice", f"/export {closed}")
+    await staff_says(app, transport, "staff-alice", f"/close {closed} done")
+    stray = tmp_path / "exports" / "HRD-AAAA-AAAA.bundle.json"
+    stray.write_text("{}")
+
+    def die(purged: Purged) -> None:
+        app.casework.forget_drafts(purged.cases)
+        raise Killed
+
+    now = int(clock.now) + 91 * DAY
+    cutoffs = Cutoffs(now - 90 * DAY, now - 7 * DAY, now - 180 * DAY)
+    with pytest.raises(Killed):
+        await Retention(app.db, on_batch=die, exports=tmp_path / "exports").purge(cutoffs)
+    assert await _count(app, "SELECT count(*) FROM cases WHERE state = 'draft'") == 3
+    expired = [EXPIRED in await _state(app, p) for p in people]
+    assert expired.count(True) == 2, "the committed batch ended its sessions' references"
+
+    db = await Database.open(tmp_path / "j.db", TEST_KEY)  # a restart: memory is new
+    try:
+        restarted = await App.open(db, library, exports=tmp_path / "exports")
+        jobs = SafetyJobs(
+            db,
+            lambda: restarted.library,
+            restarted.deliver,
+            (),
+            clock=lambda: now,
+            casework=restarted.casework,
+            sessions=restarted.sessions,
+        )
+        assert await jobs.purge() == 4, "the three drafts left and the closed case"
+        assert await _count(restarted, "SELECT count(*) FROM cases") == 0
+        assert not list((tmp_path / "exports").iterdir()), "the export and the stray file went"
+        for person in people:
+            assert "report" not in await _state(restarted, person)
+            person.app = restarted
+            assert EXPIRED_TEXT in (await person.say("still there?")).text
+    finally:
+        await db.close()
