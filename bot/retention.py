@@ -5,7 +5,8 @@ The database has one thread, so one long purge would hold every message behind i
 Each batch here is its own short transaction that finds its rows through indexes (cases
 by state and age, a draft's reporter by case id, their session by user key, idle
 sessions by age). A batch is sized to take about `TARGET_S` and is followed by a pause
-as long as it took, so message work queued meanwhile runs between batches.
+`PAUSE` times as long, so message work queued meanwhile runs between batches; a purge
+takes longer, and nobody waits for it.
 
 A batch deletes its cases (their items, keys, reporter links and check-ins cascade) and
 ends the sessions' references to them in the same transaction, so a purge killed midway
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,13 +31,18 @@ from typing import Protocol, TypeVar
 
 from bot.crypto.cases import is_case_id
 from bot.sessions import EXPIRE_SQL
+from bot.storage.checkpointer import INTERVAL_S
 from bot.storage.database import Connection, Database
 
 T = TypeVar("T")
-TARGET_S = 0.008
-FIRST_BATCH = 32
-MAX_BATCH = 1024
-VACUUM_PAGES = 512
+log = logging.getLogger("hrd_bot.retention")
+TARGET_S = 0.003
+PAUSE = 9  # after each trip, a pause this many times as long: the purge takes <= 1/10
+FIRST_BATCH = 16
+MAX_BATCH = 512
+VACUUM_PAGES = 256
+TRUNCATE_TRIES, TRUNCATE_RETRY_S = 20, 0.05
+CATCH_UP_S = 3 * INTERVAL_S
 EXPORT_SUFFIX = ".bundle.json"
 _LOOKUP_CHUNK = 500
 _INCREMENTAL = 2  # PRAGMA auto_vacuum
@@ -119,7 +126,8 @@ def _idle_step(before: int) -> Step:
 def _timed(
     work: Callable[[Connection], T], *, atomic: bool
 ) -> Callable[[Connection], tuple[T, float]]:
-    """`work` on the database thread, with how long it held it (commit included)."""
+    """`work` on the database thread (`atomic`: as one transaction), with how long it
+    held the thread (commit included)."""
 
     def run(conn: Connection) -> tuple[T, float]:
         started = time.perf_counter()
@@ -149,8 +157,10 @@ def _full_vacuum(conn: Connection) -> None:
     conn.execute("VACUUM")
 
 
-def _checkpoint(conn: Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+def _checkpoint(conn: Connection) -> bool:
+    """Copy the WAL back and truncate it; False if a background checkpoint was under way."""
+    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 def _export_files(folder: Path) -> dict[str, Path]:
@@ -209,18 +219,19 @@ class Retention:
     async def _trip(
         self, work: Callable[[Connection], T], report: PurgeReport, *, atomic: bool = False
     ) -> T:
-        """One trip to the database thread, then a pause as long as it took."""
+        """One trip to the database thread, then a pause: queued messages go first."""
         result, took = await self._db.run(_timed(work, atomic=atomic))
         report.trips.append(took)
         report.longest_s = max(report.longest_s, took)
-        await asyncio.sleep(took)
+        await asyncio.sleep(PAUSE * took)
         return result
 
     async def _drain(self, step: Step, report: PurgeReport) -> int:
         size, removed = FIRST_BATCH, 0
         while True:
             started = len(report.trips)
-            purged, count = await self._trip(partial(step, size=size), report, atomic=True)
+            batch = partial(step, size=size)
+            purged, count = await self._trip(batch, report, atomic=True)
             took = report.trips[started]
             report.batches += 1
             removed += count
@@ -246,8 +257,16 @@ class Retention:
         await asyncio.to_thread(_unlink, gone)
         return len(gone)
 
+    async def _truncate_wal(self, report: PurgeReport) -> None:
+        """After the background checkpoints caught up, only the truncation is left to do."""
+        await asyncio.sleep(CATCH_UP_S)
+        for _ in range(TRUNCATE_TRIES):
+            if await self._trip(_checkpoint, report):
+                return
+            await asyncio.sleep(TRUNCATE_RETRY_S)
+        log.warning("retention: the WAL could not be truncated; the next run tries again")
+
     async def _compact(self, report: PurgeReport) -> None:
-        await self._trip(_checkpoint, report)
         mode = await self._db.run(lambda c: int(c.execute("PRAGMA auto_vacuum").fetchone()[0]))
         if mode != _INCREMENTAL:
             await self._trip(_full_vacuum, report)
@@ -255,4 +274,4 @@ class Retention:
             free, before = await self._trip(_vacuum_step, report), None
             while free and free != before:
                 free, before = await self._trip(_vacuum_step, report), free
-        await self._trip(_checkpoint, report)
+        await self._truncate_wal(report)

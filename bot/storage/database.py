@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
+from bot.storage.checkpointer import Checkpointer
 from bot.storage.dbkey import DbKey
 from bot.storage.migrations import MIGRATIONS
 
@@ -39,6 +40,7 @@ def _connect(path: Path, key: DbKey) -> Connection:
         "PRAGMA auto_vacuum = INCREMENTAL",  # before WAL: a new file is born with it (retention)
         "PRAGMA journal_mode = WAL",
         "PRAGMA synchronous = NORMAL",
+        "PRAGMA journal_size_limit = 1048576",  # a WAL grown by one big write shrinks back
         "PRAGMA secure_delete = ON",
         "PRAGMA foreign_keys = ON",
         "PRAGMA temp_store = MEMORY",
@@ -113,9 +115,12 @@ def _settle(done: list[Outcome]) -> None:
 class Database:
     """Async face of the encrypted database; every call runs on the single DB thread."""
 
-    def __init__(self, path: Path, worker: _Worker) -> None:
+    def __init__(
+        self, path: Path, worker: _Worker, checkpointer: Checkpointer | None = None
+    ) -> None:
         self.path = path
         self._worker = worker
+        self._checkpointer = checkpointer
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
@@ -135,7 +140,10 @@ class Database:
         except BaseException:
             worker.stop()
             raise
-        return cls(path, worker)
+        checkpointer = Checkpointer(path, key)
+        if await asyncio.to_thread(checkpointer.start):
+            await worker.submit(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 0"))
+        return cls(path, worker, checkpointer)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(conn)` on the DB thread; keep it to a few statements."""
@@ -178,6 +186,8 @@ class Database:
             conn.close()
 
         try:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.stop)
             await self.run(finish)
         finally:
             self._worker.stop()
