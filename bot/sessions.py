@@ -62,9 +62,6 @@ class SessionStore:
         self._pending: list[tuple[SaveRow, str | None, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    def invalidate(self) -> None:
-        self._cache.clear()
-
     def dropped(self, keys: Iterable[str]) -> None:
         """These users' rows were changed or deleted in SQL: their cached copies go."""
         for key in keys:
