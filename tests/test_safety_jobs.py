@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -284,5 +286,78 @@ async def test_a_purge_killed_midway_resumes_where_it_stopped(
             assert "report" not in await _state(restarted, person)
             person.app = restarted
             assert EXPIRED_TEXT in (await person.say("still there?")).text
+    finally:
+        await db.close()
+
+
+KILLED_CHILD = """
+import asyncio, sys, time
+from pathlib import Path
+import bot.retention
+from bot.retention import Cutoffs, Retention
+from bot.storage import Database, DbKey
+
+bot.retention.FIRST_BATCH = bot.retention.MAX_BATCH = 2
+
+def told(purged):
+    print("committed", len(purged.cases), flush=True)
+    time.sleep(60)  # the parent kills the process here, after the first batch
+
+async def main():
+    db = await Database.open(Path(sys.argv[1]), DbKey(sys.argv[2]))
+    await Retention(db, on_batch=told).purge(Cutoffs(0, int(sys.argv[3]), 0))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_purge_process_killed_after_a_batch_resumes_at_the_next_start(
+    tmp_path: Path, library: Library
+) -> None:
+    path = tmp_path / "kill.db"
+    db = await Database.open(path, TEST_KEY)
+    app = await App.open(db, library)
+    transport = FakeTransport()
+    app.attach(transport)
+    await app.casework.store.add_staff(
+        "Alice", [staff_key(app, "staff-alice")], PrivateKey.generate().public
+    )
+    people = [await _draft(app, transport, f"sk-{i}") for i in range(6)]
+    await db.close()
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_CHILD,
+        str(path),
+        TEST_KEY.value,
+        str(int(time.time()) + 10),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
+    child.kill()
+    await child.wait()
+    assert line.split() == [b"committed", b"2"]
+
+    db = await Database.open(path, TEST_KEY)
+    try:
+        app = await App.open(db, library)
+        assert await _count(app, "SELECT count(*) FROM cases WHERE state = 'draft'") == 4
+        expired = [EXPIRED in await _state(app, p) for p in people]
+        assert expired.count(True) == 2, "the killed run's batch is whole: cases and sessions"
+        jobs = SafetyJobs(
+            db,
+            lambda: app.library,
+            app.deliver,
+            (),
+            clock=lambda: time.time() + 8 * DAY,
+            casework=app.casework,
+            sessions=app.sessions,
+        )
+        assert await jobs.purge() == 4
+        for person in people:
+            state = await _state(app, person)
+            assert "report" not in state and state[EXPIRED] is True
     finally:
         await db.close()
