@@ -189,7 +189,8 @@ def _unlink(paths: Sequence[Path]) -> None:
 
 
 class Retention:
-    """Runs one purge at a time; `on_batch` is told what each committed batch removed."""
+    """Runs one purge at a time; `on_batch` is told what each committed batch removed,
+    before anything else runs on the event loop."""
 
     def __init__(
         self,
@@ -201,42 +202,46 @@ class Retention:
         self._db = db
         self._on_batch = on_batch
         self._exports = exports
+        self._running = asyncio.Lock()
         self.last = PurgeReport()
 
     async def purge(self, cutoffs: Cutoffs) -> PurgeReport:
-        report = self.last = PurgeReport()
-        for step in (
-            _cases_step("draft", cutoffs.drafts_before),
-            _cases_step("closed", cutoffs.closed_before),
-            _idle_step(cutoffs.idle_before),
-        ):
-            report.removed += await self._drain(step, report)
-        report.exports = await self._sweep_exports()
-        if report.removed:
-            await self._compact(report)
-        return report
+        async with self._running:
+            report = self.last = PurgeReport()
+            for step in (
+                _cases_step("draft", cutoffs.drafts_before),
+                _cases_step("closed", cutoffs.closed_before),
+                _idle_step(cutoffs.idle_before),
+            ):
+                report.removed += await self._drain(step, report)
+            report.exports = await self._sweep_exports()
+            if report.removed:
+                await self._compact(report)
+            return report
 
     async def _trip(
         self, work: Callable[[Connection], T], report: PurgeReport, *, atomic: bool = False
-    ) -> T:
-        """One trip to the database thread, then a pause: queued messages go first."""
+    ) -> tuple[T, float]:
+        """One trip to the database thread; the caller then `_rest`s."""
         result, took = await self._db.run(_timed(work, atomic=atomic))
         report.trips.append(took)
         report.longest_s = max(report.longest_s, took)
+        return result, took
+
+    @staticmethod
+    async def _rest(took: float) -> None:
+        """A pause after each trip, so message work queued meanwhile goes first."""
         await asyncio.sleep(PAUSE * took)
-        return result
 
     async def _drain(self, step: Step, report: PurgeReport) -> int:
         size, removed = FIRST_BATCH, 0
         while True:
-            started = len(report.trips)
-            batch = partial(step, size=size)
-            purged, count = await self._trip(batch, report, atomic=True)
-            took = report.trips[started]
+            (purged, count), took = await self._trip(partial(step, size=size), report, atomic=True)
             report.batches += 1
             removed += count
             if purged.cases or purged.sessions:
                 self._on_batch(purged)
+            await self._rest(took)
             if count < size:
                 return removed
             if took < TARGET_S / 2:
@@ -261,7 +266,9 @@ class Retention:
         """After the background checkpoints caught up, only the truncation is left to do."""
         await asyncio.sleep(CATCH_UP_S)
         for _ in range(TRUNCATE_TRIES):
-            if await self._trip(_checkpoint, report):
+            done, took = await self._trip(_checkpoint, report)
+            await self._rest(took)
+            if done:
                 return
             await asyncio.sleep(TRUNCATE_RETRY_S)
         log.warning("retention: the WAL could not be truncated; the next run tries again")
@@ -269,9 +276,12 @@ class Retention:
     async def _compact(self, report: PurgeReport) -> None:
         mode = await self._db.run(lambda c: int(c.execute("PRAGMA auto_vacuum").fetchone()[0]))
         if mode != _INCREMENTAL:
-            await self._trip(_full_vacuum, report)
+            _, took = await self._trip(_full_vacuum, report)
+            await self._rest(took)
         else:
-            free, before = await self._trip(_vacuum_step, report), None
+            free, before = -1, None
             while free and free != before:
-                free, before = await self._trip(_vacuum_step, report), free
+                before = free
+                free, took = await self._trip(_vacuum_step, report)
+                await self._rest(took)
         await self._truncate_wal(report)
