@@ -4,9 +4,9 @@ every copy of what they held.
 The database has one thread, so one long purge would hold every message behind it.
 Each batch here is its own short transaction that finds its rows through indexes (cases
 by state and age, a draft's reporter by case id, their session by user key, idle
-sessions by age). A batch is sized to take about `TARGET_S` and is followed by a pause
-`PAUSE` times as long, so message work queued meanwhile runs between batches; a purge
-takes longer, and nobody waits for it.
+sessions by age). A batch is sized to take about `TARGET_S` and is followed by a pause,
+long while messages are being handled, so their work runs between batches: a purge on
+a busy bot takes longer, and nobody waits for it.
 
 A batch deletes its cases (their items, keys, reporter links and check-ins cascade) and
 ends the sessions' references to them in the same transaction, so a purge killed midway
@@ -37,7 +37,8 @@ from bot.storage.database import Connection, Database
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.retention")
 TARGET_S = 0.003
-PAUSE = 9  # after each trip, a pause this many times as long: the purge takes <= 1/10
+BUSY_PAUSE = 99  # while messages are handled, the purge takes 1/100 of the database thread
+WATCH_S = 0.02
 FIRST_BATCH = 16
 MAX_BATCH = 512
 VACUUM_PAGES = 256
@@ -228,10 +229,14 @@ class Retention:
         report.longest_s = max(report.longest_s, took)
         return result, took
 
-    @staticmethod
-    async def _rest(took: float) -> None:
-        """A pause after each trip, so message work queued meanwhile goes first."""
-        await asyncio.sleep(PAUSE * took)
+    async def _rest(self, took: float) -> None:
+        """A pause after each trip, at least `WATCH_S`: if anything else used the database
+        meanwhile, messages are being handled, and the pause grows to `BUSY_PAUSE` times
+        as long as the trip."""
+        calls = self._db.calls
+        await asyncio.sleep(max(WATCH_S, took))
+        if self._db.calls != calls:
+            await asyncio.sleep(max(0.0, BUSY_PAUSE * took - WATCH_S))
 
     async def _drain(self, step: Step, report: PurgeReport) -> int:
         size, removed = FIRST_BATCH, 0

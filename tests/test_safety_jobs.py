@@ -361,3 +361,26 @@ async def test_a_purge_process_killed_after_a_batch_resumes_at_the_next_start(
             assert "report" not in state and state[EXPIRED] is True
     finally:
         await db.close()
+
+
+async def test_a_message_during_a_purge_waits_behind_one_batch_at_most(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, transport, jobs, clock = setup
+    monkeypatch.setattr(bot.retention, "FIRST_BATCH", 2)
+    monkeypatch.setattr(bot.retention, "MAX_BATCH", 2)
+    for i in range(10):
+        await _draft(app, transport, f"w-{i}")
+    clock.now += 8 * DAY
+    purge = asyncio.create_task(jobs.purge())
+    await asyncio.sleep(0)
+    behind = []
+    while not purge.done():  # a message's work: several trips, one after another
+        trips = len(jobs.retention.last.trips)
+        for _ in range(3):
+            await app.db.run(lambda conn: conn.execute("SELECT 1").fetchone())
+        behind.append(len(jobs.retention.last.trips) - trips)
+        await asyncio.sleep(0.002)
+    assert await purge == 10
+    assert jobs.retention.last.batches >= 5
+    assert len(behind) > 5 and max(behind) <= 1, "it waited behind one batch at most"

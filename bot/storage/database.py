@@ -121,6 +121,7 @@ class Database:
         self.path = path
         self._worker = worker
         self._checkpointer = checkpointer
+        self.calls = 0  # background work (retention) reads it to see if others are busy
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
@@ -147,6 +148,7 @@ class Database:
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(conn)` on the DB thread; keep it to a few statements."""
+        self.calls += 1
         return await self._worker.submit(work)
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
