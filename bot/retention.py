@@ -281,6 +281,7 @@ class Retention:
     async def _compact(self, report: PurgeReport) -> None:
         mode = await self._db.run(lambda c: int(c.execute("PRAGMA auto_vacuum").fetchone()[0]))
         if mode != _INCREMENTAL:
+            log.info("retention: one full VACUUM switches this database to incremental vacuum")
             _, took = await self._trip(_full_vacuum, report)
             await self._rest(took)
         else:

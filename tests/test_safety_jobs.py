@@ -384,3 +384,21 @@ async def test_a_message_during_a_purge_waits_behind_one_batch_at_most(
     assert await purge == 10
     assert jobs.retention.last.batches >= 5
     assert len(behind) > 5 and max(behind) <= 1, "it waited behind one batch at most"
+
+
+async def test_a_database_made_before_incremental_vacuum_is_switched_by_its_first_purge(
+    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
+) -> None:
+    app, transport, jobs, clock = setup
+
+    def as_before(conn: Connection) -> None:
+        conn.execute("PRAGMA auto_vacuum = NONE")
+        conn.execute("VACUUM")
+
+    await app.db.run(as_before)
+    assert await _count(app, "PRAGMA auto_vacuum") == 0
+    await _draft(app, transport, "old-db")
+    clock.now += 8 * DAY
+    assert await jobs.purge() == 1
+    assert await _count(app, "PRAGMA auto_vacuum") == 2
+    assert await _count(app, "PRAGMA freelist_count") == 0

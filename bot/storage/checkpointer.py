@@ -61,11 +61,18 @@ class Checkpointer:
             return
         self._ok = True
         self._ready.set()
+        failing = False
         try:
             while not self._stop.wait(self._interval):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlcipher3.Error as exc:  # a full disk, say: the WAL keeps the data
-                    log.warning("a background checkpoint failed: %s", type(exc).__name__)
+                    if not failing:
+                        log.warning("background checkpoints fail: %s", type(exc).__name__)
+                    failing = True
+                else:
+                    if failing:
+                        log.warning("background checkpoints work again")
+                    failing = False
         finally:
             conn.close()
