@@ -126,7 +126,7 @@ async def _load(app: App, users: int, rate: float, until: asyncio.Future[Any]) -
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(timed(_message(app, i % users, i))))
+        tasks.append(asyncio.create_task(timed(_message(app, i % users, i // users))))
         i += 1
     await asyncio.gather(*tasks)
     return latencies
@@ -180,7 +180,7 @@ async def measure(
             baseline += await _load(app, users, rate, _after(baseline_s / 2))
             left = await db.run(
                 lambda c: int(
-                    c.execute("SELECT count(*) FROM cases WHERE state='draft'").fetchone()[0]
+                    c.execute("SELECT count(*) FROM cases WHERE state = 'draft'").fetchone()[0]
                 )
             )
             report = jobs.retention.last

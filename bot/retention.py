@@ -36,7 +36,7 @@ from bot.storage.database import Connection, Database
 
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.retention")
-TARGET_S = 0.003
+TARGET_S = 0.0015
 BUSY_PAUSE = 99  # while messages are handled, the purge takes 1/100 of the database thread
 WATCH_S = 0.02
 FIRST_BATCH = 16
