@@ -111,8 +111,10 @@ def _message(app: App, user: int, step: int) -> Incoming:
     return Incoming(ref, chat, text=SCRIPT[step % len(SCRIPT)], language_hint="en")
 
 
-async def _load(app: App, users: int, rate: float, until: asyncio.Future[Any]) -> list[float]:
-    """Open loop: a message every 1/rate s, round-robin over users, until `until` is done."""
+async def _load(app: App, steps: list[int], rate: float, until: asyncio.Future[Any]) -> list[float]:
+    """Open loop: a message every 1/rate s, round-robin over users, until `until` is done.
+    Each user goes on through the script where they stopped (`steps`), so every phase
+    sends the same mix of messages, however long it lasts."""
     latencies: list[float] = []
     tasks: list[asyncio.Task[None]] = []
 
@@ -126,7 +128,9 @@ async def _load(app: App, users: int, rate: float, until: asyncio.Future[Any]) -
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(timed(_message(app, i % users, i // users))))
+        user = i % len(steps)
+        tasks.append(asyncio.create_task(timed(_message(app, user, steps[user]))))
+        steps[user] += 1
         i += 1
     await asyncio.gather(*tasks)
     return latencies
@@ -145,7 +149,7 @@ def _percentile(values: list[float], q: float) -> float:
 async def measure(
     sessions: int = 100_000,
     drafts: int = 1_000,
-    users: int = 500,
+    users: int = 50,
     rate: float = 300,
     baseline_s: float = 10,
 ) -> dict[str, Any]:
@@ -171,13 +175,14 @@ async def measure(
                 casework=app.casework,
                 sessions=app.sessions,
             )
-            baseline = await _load(app, users, rate, _after(baseline_s / 2))
+            steps = [len(SCRIPT)] * users
+            baseline = await _load(app, steps, rate, _after(baseline_s / 2))
             started = time.perf_counter()
             purge = asyncio.ensure_future(jobs.purge())
-            during = await _load(app, users, rate, purge)
+            during = await _load(app, steps, rate, purge)
             purge_s = time.perf_counter() - started
             removed = purge.result()
-            baseline += await _load(app, users, rate, _after(baseline_s / 2))
+            baseline += await _load(app, steps, rate, _after(baseline_s / 2))
             left = await db.run(
                 lambda c: int(
                     c.execute("SELECT count(*) FROM cases WHERE state = 'draft'").fetchone()[0]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
-from bot.storage.checkpointer import Checkpointer
+from bot.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
 from bot.storage.dbkey import DbKey
 from bot.storage.migrations import MIGRATIONS
 
@@ -40,7 +40,7 @@ def _connect(path: Path, key: DbKey) -> Connection:
         "PRAGMA auto_vacuum = INCREMENTAL",  # before WAL: a new file is born with it (retention)
         "PRAGMA journal_mode = WAL",
         "PRAGMA synchronous = NORMAL",
-        "PRAGMA journal_size_limit = 1048576",  # a WAL grown by one big write shrinks back
+        "PRAGMA journal_size_limit = 33554432",  # a WAL grown by a big write shrinks back
         "PRAGMA secure_delete = ON",
         "PRAGMA foreign_keys = ON",
         "PRAGMA temp_store = MEMORY",
@@ -143,7 +143,8 @@ class Database:
             raise
         checkpointer = Checkpointer(path, key)
         if await asyncio.to_thread(checkpointer.start):
-            await worker.submit(lambda conn: conn.execute("PRAGMA wal_autocheckpoint = 0"))
+            backstop = f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}"
+            await worker.submit(lambda conn: conn.execute(backstop))
         return cls(path, worker, checkpointer)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
