@@ -9,12 +9,13 @@ long while messages are being handled, so their work runs between batches: a pur
 a busy bot takes longer, and nobody waits for it.
 
 A batch deletes its cases (their items, keys, reporter links and check-ins cascade) and
-ends the sessions' references to them in the same transaction, so a purge killed midway
-resumes where it stopped. After each batch `on_batch` drops the caller's copies (cached
-sessions, drafts held in memory). Then exports whose case is gone are deleted (a file
-left by a killed run goes at the next run), the WAL is checkpointed and truncated, and
-free pages are vacuumed in small steps. `secure_delete`, set on every connection, has
-already overwritten what the deleted rows held.
+ends the sessions' references to them in the same transaction (marking them `EXPIRED`,
+so the reporter is told at their next message), so a purge killed midway resumes where
+it stopped. After each batch `on_batch` drops the caller's copies (cached sessions,
+drafts held in memory). Then exports whose case is gone are deleted (a file left by a
+killed run goes at the next run), free pages are vacuumed in small steps, and the WAL
+is checkpointed and truncated. `secure_delete`, set on every connection, has already
+overwritten what the deleted rows held.
 """
 
 from __future__ import annotations
