@@ -4,7 +4,8 @@ Answers are sealed as they arrive (`CasesStore.add_item`). The plaintext of an u
 report stays only in this process's memory, for the reporter's review screen and for
 the alert: an end-to-end encrypted Matrix staff room gets the answers at submission,
 a Telegram group only the case id, country and urgency. A restart drops that memory;
-the sealed copy is all that is kept.
+the sealed copy is all that is kept, and retention (`forget_drafts`) drops it with the
+draft.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
@@ -58,6 +59,16 @@ class Casework:
     def alert_rooms(self) -> tuple[ChatRef, ...]:
         """Where alerts go: the staff rooms and the on-call list."""
         return self.staff_rooms + self._oncall
+
+    @property
+    def exports(self) -> Path | None:
+        """The folder `/export` writes to; retention deletes what is there of purged cases."""
+        return self._exports
+
+    def forget_drafts(self, case_ids: Iterable[str]) -> None:
+        """Retention deleted these drafts: their answers leave memory too."""
+        for case_id in case_ids:
+            self._drafts.pop(case_id, None)
 
     def staff_translator(self) -> Translator:
         return self._library().translator(self._staff_language)

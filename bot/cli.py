@@ -141,7 +141,8 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
             lambda: app.library,
             app.deliver,
             app.casework.alert_rooms,
-            purged=app.sessions.invalidate,
+            casework=app.casework,
+            sessions=app.sessions,
             checkins=app.checkins,
         )
         jobs.start()

@@ -1,9 +1,10 @@
 """Timed safety jobs (APScheduler): remind staff of unacknowledged cases, ask check-ins,
 purge old data.
 
-Both jobs read everything they need from the database, so a restart loses nothing:
-the first run after start-up catches up. Retention is a real DELETE, then a WAL
-checkpoint and VACUUM, so purged rows do not linger in free pages or the journal.
+Every job reads what it needs from the database, so a restart loses nothing: the first
+run after start-up catches up. Retention (`bot.retention`) is a real DELETE in short
+batches that never hold messages up, takes every copy with it (cached sessions, drafts
+in memory, exports), then checkpoints the WAL and vacuums.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.casework import Casework
 from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.model import ChatRef, Reply
+from bot.retention import Cutoffs, Purged, Retention
+from bot.sessions import SessionStore
 from bot.storage.database import Connection, Database
 
 log = logging.getLogger("hrd_bot.jobs")
 Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
+DAY = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,32 +55,6 @@ def _overdue(conn: Connection, now: int, policy: Policy) -> list[tuple[str, str,
     return due
 
 
-def _purge(conn: Connection, now: int, policy: Policy) -> int:
-    day = 86_400
-    gone = conn.execute(
-        "SELECT id FROM cases WHERE (state = 'closed' AND updated_at < ?) "
-        "OR (state = 'draft' AND updated_at < ?)",
-        (now - policy.closed_days * day, now - policy.draft_days * day),
-    ).fetchall()
-    for (case,) in gone:
-        conn.execute(
-            "UPDATE sessions SET state = json_remove(state, '$.report') "
-            "WHERE json_extract(state, '$.report.case') = ?",
-            (case,),
-        )
-        conn.execute("DELETE FROM cases WHERE id = ?", (case,))
-    idle = conn.execute(
-        "DELETE FROM sessions WHERE updated_at < ?", (now - policy.idle_session_days * day,)
-    )
-    return len(gone) + int(idle.rowcount)
-
-
-def _compact(conn: Connection) -> None:
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.execute("VACUUM")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
 class SafetyJobs:
     """Runs `remind` every minute and `purge` every hour on an AsyncIOScheduler."""
 
@@ -88,12 +67,15 @@ class SafetyJobs:
         *,
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
-        purged: Callable[[], None] = lambda: None,
+        casework: Casework | None = None,
+        sessions: SessionStore | None = None,
         checkins: Checkins | None = None,
     ) -> None:
         self._db, self._library, self._deliver, self._rooms = db, library, deliver, rooms
-        self._purged = purged
+        self._casework, self._sessions = casework, sessions
         self._checkins = checkins
+        exports = None if casework is None else casework.exports
+        self.retention = Retention(db, on_batch=self._forget_copies, exports=exports)
         self.policy = policy or Policy()
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
@@ -114,13 +96,28 @@ class SafetyJobs:
 
     async def purge(self) -> int:
         """Delete closed and abandoned cases and idle sessions past their time; compact."""
-        now = int(self._clock())
-        removed = await self._db.transaction(lambda conn: _purge(conn, now, self.policy))
-        if removed:
-            self._purged()
-            await self._db.run(_compact)
-            log.info("retention: %d records purged", removed)
-        return removed
+        now, policy = int(self._clock()), self.policy
+        cutoffs = Cutoffs(
+            closed_before=now - policy.closed_days * DAY,
+            drafts_before=now - policy.draft_days * DAY,
+            idle_before=now - policy.idle_session_days * DAY,
+        )
+        report = await self.retention.purge(cutoffs)
+        if report.removed or report.exports:
+            log.info(
+                "retention: %d records and %d exports purged in %d batches (longest %.1f ms)",
+                report.removed,
+                report.exports,
+                report.batches,
+                report.longest_s * 1000,
+            )
+        return report.removed
+
+    def _forget_copies(self, purged: Purged) -> None:
+        if self._casework is not None:
+            self._casework.forget_drafts(purged.cases)
+        if self._sessions is not None:
+            self._sessions.dropped(purged.sessions)
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)

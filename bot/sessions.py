@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,10 @@ from bot.model import UserRef
 from bot.storage.database import Connection, Database
 
 SaveRow = tuple[str, str | None, str, int]
+EXPIRED = "report_expired"
+"""Set in a session whose unsent report retention deleted; the router tells the user once."""
+EXPIRE_SQL = f"json_set(json_remove(state, '$.report'), '$.{EXPIRED}', json('true'))"
+"""The same change in SQL, for retention's batches."""
 _UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
 _UPSERT_TAIL = (
     " ON CONFLICT(user_key) DO UPDATE SET language = excluded.language, "
@@ -37,7 +41,11 @@ class SessionStore:
 
     Saves always reach the database (a restart resumes every chat); loads are served from
     a bounded write-through cache, since the last save is what the database holds. Code
-    that edits sessions in SQL (retention) must call `invalidate`.
+    that edits sessions in SQL (retention) must call `dropped` with the users it changed.
+
+    A session pointing at an unsent report (`state["report"]["case"]`) is only written
+    while that draft exists: a save racing retention's batch cannot bring back a reference
+    to a purged draft; the session is marked `EXPIRED` instead.
 
     Saves made while one write is under way all go in the next write, as one statement
     (a group commit): each save still returns only once its row is written, but a busy
@@ -51,11 +59,13 @@ class SessionStore:
         self._forgetters: list[str] = ["DELETE FROM sessions WHERE user_key = ?"]
         self._cache: OrderedDict[str, tuple[str | None, str]] = OrderedDict()
         self._cached = cached
-        self._pending: list[tuple[SaveRow, asyncio.Future[None]]] = []
+        self._pending: list[tuple[SaveRow, str | None, asyncio.Future[None]]] = []
         self._writing: asyncio.Task[None] | None = None
 
-    def invalidate(self) -> None:
-        self._cache.clear()
+    def dropped(self, keys: Iterable[str]) -> None:
+        """These users' rows were changed or deleted in SQL: their cached copies go."""
+        for key in keys:
+            self._cache.pop(key, None)
 
     def _remember(self, key: str, language: str | None, payload: str) -> None:
         self._cache[key] = (language, payload)
@@ -91,7 +101,7 @@ class SessionStore:
         row = (session.user.key, session.language, payload, int(time.time()))
         loop = asyncio.get_running_loop()
         written: asyncio.Future[None] = loop.create_future()
-        self._pending.append((row, written))
+        self._pending.append((row, draft_of(session.state), written))
         if self._writing is None or self._writing.done():
             self._writing = loop.create_task(self._write_pending())
         await written
@@ -102,22 +112,22 @@ class SessionStore:
         learns how its write went (all of one write succeed or fail together)."""
         while self._pending:
             batch, self._pending = self._pending, []
-            rows = [row for row, _ in batch]
+            rows = [(row, draft) for row, draft, _ in batch]
             try:
-                await self._db.run(_upsert(rows))
+                saved = await self._db.run(_upsert(rows))
             except Exception as exc:  # these saves fail; the next ones get their own write
-                for _, written in batch:
+                for _, _, written in batch:
                     if not written.done():
                         written.set_exception(exc)
                 continue
             except BaseException:  # cancelled: nobody would write what is still waiting
-                for _, written in batch + self._pending:
+                for _, _, written in batch + self._pending:
                     written.cancel()
                 self._pending = []
                 raise
-            for key, language, payload, _ in rows:
+            for key, language, payload, _ in saved:
                 self._remember(key, language, payload)
-            for _, written in batch:
+            for _, _, written in batch:
                 if not written.done():
                     written.set_result(None)
 
@@ -132,11 +142,41 @@ class SessionStore:
         await self._db.transaction(erase)
 
 
-def _upsert(rows: list[SaveRow]) -> Callable[[Connection], None]:
-    """All rows in one transaction, as few statements as the parameter limit allows;
-    a user saved twice keeps the later state (rows are inserted in order)."""
+def draft_of(state: dict[str, Any]) -> str | None:
+    """The unsent report a session points at, if any."""
+    report = state.get("report")
+    case = report.get("case") if isinstance(report, dict) else None
+    return case if isinstance(case, str) else None
 
-    def write(conn: Connection) -> None:
+
+def _expired(payload: str) -> str:
+    state = json.loads(payload)
+    state.pop("report", None)
+    state[EXPIRED] = True
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+
+
+def _settle_drafts(conn: Connection, rows: list[tuple[SaveRow, str | None]]) -> list[SaveRow]:
+    """Rows as they may be written: a reference to a draft that is gone becomes `EXPIRED`."""
+    drafts = {draft for _, draft in rows if draft is not None}
+    gone = {
+        d
+        for d in drafts
+        if conn.execute("SELECT 1 FROM cases WHERE id = ?", (d,)).fetchone() is None
+    }
+    return [
+        (key, language, _expired(payload) if draft in gone else payload, at)
+        for (key, language, payload, at), draft in rows
+    ]
+
+
+def _upsert(pending: list[tuple[SaveRow, str | None]]) -> Callable[[Connection], list[SaveRow]]:
+    """All rows in one transaction, as few statements as the parameter limit allows;
+    a user saved twice keeps the later state (rows are inserted in order). Returns the
+    rows as written."""
+
+    def write(conn: Connection) -> list[SaveRow]:
+        rows = _settle_drafts(conn, pending)
         chunks = [
             rows[start : start + _ROWS_PER_STATEMENT]
             for start in range(0, len(rows), _ROWS_PER_STATEMENT)
@@ -154,5 +194,6 @@ def _upsert(rows: list[SaveRow]) -> Callable[[Connection], None]:
             raise
         if len(chunks) > 1:
             conn.execute("COMMIT")
+        return rows
 
     return write

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
-from bot.sessions import Session
+from bot.sessions import EXPIRED, Session
 from handlers import checkin, contacts, guides, legal, menu, report  # noqa: F401  (screens)
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
@@ -103,12 +103,24 @@ async def _command(ctx: Context, command: str) -> None:
 
 
 async def _handle(ctx: Context) -> None:
+    if ctx.state.pop(EXPIRED, None) and _report_expired(ctx):
+        return
     try:
         await _dispatch(ctx)
     except CaseworkError as ended:
         ctx.state.pop("report", None)
         ctx.home()
         ctx.notice(ended.key)
+
+
+def _report_expired(ctx: Context) -> bool:
+    """Retention deleted this user's unsent report: say so once. On a report screen the
+    message was meant for that report, so it goes no further (True)."""
+    ctx.notice("report.expired")
+    if not ctx.at[0].startswith("report_"):
+        return False
+    ctx.home()
+    return True
 
 
 async def _dispatch(ctx: Context) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import sqlcipher3
 
+from bot.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import StorageError, WrongKeyError, classify, report
 from bot.storage.migrations import MIGRATIONS
@@ -108,9 +109,13 @@ def _settle(done: list[Outcome]) -> None:
 class Database:
     """Async face of the encrypted database; every call runs on the single DB thread."""
 
-    def __init__(self, path: Path, worker: _Worker) -> None:
+    def __init__(
+        self, path: Path, worker: _Worker, checkpointer: Checkpointer | None = None
+    ) -> None:
         self.path = path
         self._worker = worker
+        self._checkpointer = checkpointer
+        self.calls = 0  # background work (retention) reads it to see if others are busy
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
@@ -130,11 +135,16 @@ class Database:
         except BaseException:
             worker.stop()
             raise
-        return cls(path, worker)
+        checkpointer = Checkpointer(path, key)
+        if await asyncio.to_thread(checkpointer.start):
+            backstop = f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}"
+            await worker.submit(lambda conn: conn.execute(backstop))
+        return cls(path, worker, checkpointer)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(conn)` on the DB thread; keep it to a few statements. A full disk or a
         damaged page raises a `StorageError` (and is logged for the operator)."""
+        self.calls += 1
         return await self._worker.submit(_reporting(self.path, work))
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
@@ -180,6 +190,8 @@ class Database:
                 conn.close()
 
         try:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.stop)
             await self.run(finish)
         except StorageError as exc:
             log.warning("storage: closed without merging the WAL: %s", exc)

@@ -113,4 +113,10 @@ MIGRATIONS: tuple[str, ...] = (
         alerted_at INTEGER
     );
     """,
+    # Retention in short batches (bot/retention.py): idle sessions found by age, and a
+    # deleted case's check-ins found by index (ON DELETE CASCADE), never by a scan.
+    """
+    CREATE INDEX sessions_idle ON sessions (updated_at);
+    CREATE INDEX checkins_case ON checkins (case_id);
+    """,
 )
