@@ -35,7 +35,6 @@ Connection = Any  # sqlcipher3.Connection has no stubs
 PAGE_SIZE = 4096  # SQLCipher 4's default page size, used for every file this bot creates
 _PAGE = re.compile(r"page (\d+)")
 _PRAGMAS = (
-    "PRAGMA auto_vacuum = INCREMENTAL",  # before WAL: a new file is born with it (retention)
     "PRAGMA journal_mode = WAL",
     "PRAGMA synchronous = NORMAL",
     "PRAGMA journal_size_limit = 33554432",  # a WAL grown by a big write shrinks back
@@ -62,6 +61,7 @@ def _create(path: Path, key: DbKey, prepare: Callable[[Connection], None]) -> No
         leftover.unlink(missing_ok=True)  # an earlier creation that never finished
     conn = _keyed(str(building), key)
     try:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before WAL; retention relies on it
         for pragma in _PRAGMAS:
             conn.execute(pragma)
         prepare(conn)

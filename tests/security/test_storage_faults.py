@@ -276,7 +276,9 @@ async def test_a_page_damaged_while_running_is_told_to_user_and_operator(
         )
         await db.run(lambda conn: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
         await db.run(lambda conn: conn.execute("PRAGMA shrink_memory"))  # no page cached
-        app.sessions.invalidate()
+        app.sessions.dropped(
+            [app.pseudonyms.user(transport.name, p.platform_id).key for p in people]
+        )
         _flip((root - 1) * PAGE_SIZE + 200)(path)
 
         told = [await person.say("/help") for person in people]
