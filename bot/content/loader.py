@@ -1,7 +1,16 @@
-"""Read a content folder into a `Library`, collecting every problem as `path:line: message`."""
+"""Read a content folder into a `Library`, collecting every problem as `path:line: message`.
+
+`load_library` never raises: whatever a file holds, the caller gets problems to print, so
+start-up refuses cleanly and a running bot keeps its old content.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import logging
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -13,33 +22,46 @@ from bot.content.checks import check_guide, check_interviews, check_translations
 from bot.content.library import FALLBACK, LanguagePack, Library
 from bot.content.problems import Problem
 from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
-from bot.content.source import Document, SourceError, read_yaml
+from bot.content.source import MAX_FILES, Budget, Document, SourceError, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
+MAX_ERRORS_PER_FILE = 20
+log = logging.getLogger("hrd_bot.content")
 
 
 @dataclass(slots=True)
 class _Reader:
     problems: list[Problem] = field(default_factory=list)
     documents: dict[Path, Document] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
 
     def model(self, path: Path, model: type[M]) -> M | None:
         try:
-            doc = read_yaml(path)
+            doc = read_yaml(path, self.budget)
         except SourceError as exc:
             self.problems.append(Problem(path, exc.line, exc.message))
-            return None
-        except OSError as exc:
-            self.problems.append(Problem(path, 1, f"cannot read: {exc.strerror}"))
             return None
         self.documents[path] = doc
         try:
             return model.model_validate(doc.data)
         except ValidationError as exc:
-            for error in exc.errors():
+            errors = exc.errors(include_url=False, include_input=False)
+            for error in errors[:MAX_ERRORS_PER_FILE]:
                 where = ".".join(str(part) for part in error["loc"]) or "file"
                 line = doc.line_of(tuple(p for p in error["loc"] if p != "[key]"))
                 self.problems.append(Problem(path, line, f"{where}: {error['msg']}"))
+            if len(errors) > MAX_ERRORS_PER_FILE:
+                more = len(errors) - MAX_ERRORS_PER_FILE
+                self.problems.append(Problem(path, 1, f"{more} more errors in this file"))
+            return None
+
+    def guarded(self, path: Path, model: type[M]) -> M | None:
+        """`model`, with anything unforeseen reported against the file instead of raised."""
+        try:
+            return self.model(path, model)
+        except Exception as exc:  # a hostile file must not stop the load of the others
+            log.warning("content file could not be read: %s", type(exc).__name__)
+            self.problems.append(Problem(path, 1, f"cannot be read ({type(exc).__name__})"))
             return None
 
     def named(self, path: Path, actual: str, key: str) -> bool:
@@ -49,24 +71,42 @@ class _Reader:
         self.problems.append(Problem(path, line, f"{key} {actual!r} must match the file name"))
         return False
 
+    def yaml_files(self, folder: Path) -> list[Path]:
+        """`*.yaml` entries of a folder (links and pipes included, to be refused by name)."""
+        if not os.path.lexists(folder):
+            return []
+        if not folder.is_dir() or folder.is_symlink():
+            self.problems.append(Problem(folder, 1, "must be a folder (not a link or a file)"))
+            return []
+        found: list[Path] = []
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".yaml") and not entry.name.startswith("."):
+                    found.append(Path(entry.path))
+                    if len(found) > MAX_FILES:
+                        self.problems.append(Problem(folder, 1, f"more than {MAX_FILES} files"))
+                        return []
+        return sorted(found)
+
+    def optional(self, path: Path, model: type[M]) -> M | None:
+        return self.guarded(path, model) if os.path.lexists(path) else None
+
 
 def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
-    strings = reader.model(folder / "strings.yaml", Strings)
+    strings = reader.guarded(folder / "strings.yaml", Strings)
     guides: dict[str, Guide] = {}
-    for path in sorted((folder / "guides").glob("*.yaml")):
-        guide = reader.model(path, Guide)
+    for path in reader.yaml_files(folder / "guides"):
+        guide = reader.guarded(path, Guide)
         if guide is not None and reader.named(path, guide.id, "id"):
             reader.problems.extend(check_guide(guide, reader.documents[path]))
             guides[guide.id] = guide
     legal: dict[str, CountryLegal] = {}
-    for path in sorted((folder / "legal").glob("*.yaml")):
-        country = reader.model(path, CountryLegal)
+    for path in reader.yaml_files(folder / "legal"):
+        country = reader.guarded(path, CountryLegal)
         if country is not None and reader.named(path, country.country, "country"):
             legal[country.country] = country
-    contacts_path = folder / "contacts.yaml"
-    contacts = reader.model(contacts_path, ContactList) if contacts_path.exists() else None
-    interview_path = folder / "interview.yaml"
-    interview = reader.model(interview_path, Interview) if interview_path.exists() else None
+    contacts = reader.optional(folder / "contacts.yaml", ContactList)
+    interview = reader.optional(folder / "interview.yaml", Interview)
     if strings is None:
         return None
     return LanguagePack(
@@ -81,10 +121,13 @@ def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
 
 
 def _language_folders(root: Path, problems: list[Problem]) -> list[Path]:
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     valid = []
-    for folder in folders:
-        if pycountry.languages.get(alpha_2=folder.name) is None:
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith((".", "_")) or not folder.is_dir():
+            continue
+        if folder.is_symlink():
+            problems.append(Problem(folder, 1, "a symbolic link: language folders must be real"))
+        elif pycountry.languages.get(alpha_2=folder.name) is None:
             problems.append(
                 Problem(folder, 1, "folder name must be an ISO 639-1 code such as 'es'")
             )
@@ -93,8 +136,19 @@ def _language_folders(root: Path, problems: list[Problem]) -> list[Path]:
     return valid
 
 
-def load_library(root: Path) -> tuple[Library | None, list[Problem]]:
-    """Everything under `root`; the library is None when any problem is an error."""
+@contextlib.contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """Loading makes many objects and no cycles: collection passes would double its time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(root: Path) -> tuple[Library | None, list[Problem]]:
     reader = _Reader()
     if not (root / FALLBACK).is_dir():
         return None, [
@@ -111,3 +165,13 @@ def load_library(root: Path) -> tuple[Library | None, list[Problem]]:
     if any(not p.warning for p in reader.problems) or FALLBACK not in packs:
         return None, reader.problems
     return Library(packs=packs), reader.problems
+
+
+def load_library(root: Path) -> tuple[Library | None, list[Problem]]:
+    """Everything under `root`; the library is None when any problem is an error. Never raises."""
+    try:
+        with _no_gc_pauses():
+            return _load(root)
+    except Exception as exc:  # start-up and reloads must get problems, never a traceback
+        log.warning("content could not be loaded: %s", type(exc).__name__)
+        return None, [Problem(root, 1, f"content could not be loaded ({type(exc).__name__})")]
