@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bot.content import loader
 from bot.content.loader import load_library
+from bot.content.problems import Problem
+from bot.content.source import Budget, Document, SourceError, read_yaml
 from tests.conftest import CONTENT, ROOT
 
 GUIDE = """\
@@ -172,3 +177,76 @@ def test_translated_interview_must_match_english(content: Path) -> None:
         "es/interview.yaml:1: questions, kinds and choices must match" in m
         for m in _messages(content)
     )
+
+
+def test_an_unforeseen_failure_in_one_file_is_that_files_problem(
+    content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = content / "en" / "guides" / "tiny.yaml"
+    real = read_yaml
+
+    def read(path: Path, budget: Budget | None = None) -> Document:
+        if path == broken:
+            raise RecursionError("somewhere deep")
+        return real(path, budget)
+
+    monkeypatch.setattr(loader, "read_yaml", read)
+    library, problems = load_library(content)
+    assert library is None
+    assert [str(p) for p in problems] == [f"{broken}:1: cannot be read (RecursionError)"]
+
+
+def test_load_library_never_raises(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: object) -> list[Problem]:
+        raise MemoryError
+
+    monkeypatch.setattr(loader, "check_translations", explode)
+    assert load_library(content) == (
+        None,
+        [Problem(content, 1, "content could not be loaded (MemoryError)")],
+    )
+
+
+def test_total_size_is_bounded(content: Path) -> None:
+    path = content / "en" / "guides" / "tiny.yaml"
+    with pytest.raises(SourceError, match="content is over 64 MB in total: not read"):
+        read_yaml(path, Budget(bytes_left=10))
+    with pytest.raises(SourceError, match="more than 20000 content files"):
+        read_yaml(path, Budget(files_left=0))
+
+
+def test_linked_language_folder_is_refused(content: Path) -> None:
+    (content / "es").symlink_to(content / "en")
+    assert f"{content / 'es'}:1: a symbolic link: language folders must be real" in _messages(
+        content
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "value"),
+    [
+        ("order: 12", 12),
+        ("order: 0x1F", 31),
+        ("order: 999999999999999999", 999999999999999999),
+        ("sample: no", False),
+        ("sample: ~", None),
+        ("day: 2026-01-31", dt.date(2026, 1, 31)),
+        ("text: 'yes'", "yes"),
+        ("text: Not a boolean", "Not a boolean"),
+        ("ratio: 1.5", 1.5),
+    ],
+)
+def test_scalars_read_as_yaml_1_1_does(tmp_path: Path, yaml_text: str, value: object) -> None:
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml_text + "\n")
+    assert list(read_yaml(path).data.values()) == [value]
+    assert read_yaml(path).data == yaml.safe_load(yaml_text)
+
+
+def test_lines_of_nested_values(tmp_path: Path) -> None:
+    path = tmp_path / "guide.yaml"
+    path.write_text(GUIDE)
+    doc = read_yaml(path)
+    assert doc.line_of(("nodes", "a", "options", 0, "next")) == 11
+    assert doc.line_of(("nodes", "b", "steps", 0)) == 14
+    assert doc.line_of(("nodes", "missing", "x")) == 5

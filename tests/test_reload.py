@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from bot.app import App
+from bot.content import reloads
+from bot.content.library import Library
+from bot.content.loader import load_library
+from bot.content.problems import Problem
 from tests.conftest import CONTENT
+from tests.fakes import FakeUser
 from tests.processes import bot_env
 
 
@@ -62,3 +74,75 @@ def test_reload_without_a_running_bot_says_so(tmp_path: Path) -> None:
     run = _reload(_env(tmp_path / "data", CONTENT))
     assert run.returncode == 1
     assert "no running bot" in run.stderr
+
+
+@dataclass
+class Gate:
+    """Holds the real loader at its start until `open` is set; counts the loads."""
+
+    open: threading.Event = field(default_factory=threading.Event)
+    entered: threading.Event = field(default_factory=threading.Event)
+    loads: list[Path] = field(default_factory=list)
+
+    async def reached(self) -> None:
+        assert await asyncio.to_thread(self.entered.wait, 10), "no load started"
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
+    held = Gate()
+    real = load_library
+
+    def load(root: Path) -> tuple[Library | None, list[Problem]]:
+        held.loads.append(root)
+        held.entered.set()
+        if not held.open.wait(timeout=30):
+            raise AssertionError("the gate was never opened")
+        return real(root)
+
+    monkeypatch.setattr(reloads, "load_library", load)
+    try:
+        yield held
+    finally:
+        held.open.set()
+
+
+async def test_messages_are_answered_from_the_old_content_during_a_reload(
+    app: App, user: FakeUser, tmp_path: Path, gate: Gate
+) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    strings = content / "en" / "strings.yaml"
+    strings.write_text(strings.read_text().replace("How can I help?", "Reloaded menu?"))
+    reload = asyncio.create_task(app.reload_content(content))
+    await gate.reached()
+    during = await user.say("/menu")
+    assert "How can I help?" in during.text and not reload.done()
+    gate.open.set()
+    assert await asyncio.wait_for(reload, 30) == []
+    assert "Reloaded menu?" in (await user.say("/menu")).text
+
+
+async def test_reload_requests_during_a_reload_coalesce_into_one_more_load(
+    app: App, gate: Gate
+) -> None:
+    first = asyncio.create_task(app.reload_content(CONTENT))
+    await gate.reached()
+    later = [asyncio.create_task(app.reload_content(CONTENT)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    gate.open.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 30)
+    assert len(gate.loads) == 2
+
+
+async def test_a_broken_reload_keeps_the_old_library(app: App, tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT, content)
+    (content / "es" / "guides" / "phishing.yaml").write_text("id: &x phishing\n")
+    before = app.library
+    problems = await app.reload_content(content)
+    assert app.library is before
+    assert [str(p) for p in problems if not p.warning] == [
+        f"{content}/es/guides/phishing.yaml:1: anchors (&name) are not supported: "
+        "write the value out"
+    ]

@@ -13,6 +13,8 @@ from bot.content.loader import load_library
 from bot.content.problems import Problem
 
 log = logging.getLogger("hrd_bot.content")
+LOGGED_PROBLEMS = 20
+"""Enough for the operator to see why a reload was refused; `content validate` lists all."""
 
 
 class Reloader:
@@ -41,7 +43,9 @@ class Reloader:
             if library is not None:
                 self._install(library)
             self._last = problems
-        errors = sum(not p.warning for p in problems)
+        errors = [p for p in problems if not p.warning]
+        for problem in errors[:LOGGED_PROBLEMS]:
+            log.warning("content: %s", problem)
         outcome = "refused, the old content stays" if library is None else "done"
-        log.warning("content reload %s (%d errors)", outcome, errors)
+        log.warning("content reload %s (%d errors)", outcome, len(errors))
         return problems
