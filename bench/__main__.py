@@ -6,7 +6,13 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHES = ("bench.pipeline", "bench.telegram_path", "bench.matrix_path", "bench.sealing")
+BENCHES = (
+    "bench.pipeline",
+    "bench.telegram_path",
+    "bench.matrix_path",
+    "bench.sealing",
+    "bench.content_reload",
+)
 
 
 def main() -> int:

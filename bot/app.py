@@ -64,7 +64,7 @@ class App:
         self.sessions.also_forget(self.checkins.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()
-        self._reloader = Reloader(self._install)
+        self._reloader = Reloader(self._swap_library)
 
     @classmethod
     async def open(
@@ -105,8 +105,9 @@ class App:
         errors; until then (and otherwise) messages are answered from the old content."""
         return await self._reloader.reload(root)
 
-    def _install(self, library: Library) -> None:
-        self.library = library
+    def _swap_library(self, library: Library) -> Library:
+        old, self.library = self.library, library
+        return old
 
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
         """Every message: flood limits first (staff rooms included), then its handler."""

@@ -10,7 +10,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -18,6 +18,7 @@ from typing import TypeVar
 import pycountry
 from pydantic import BaseModel, ValidationError
 
+from bot.content.cache import FILES, Entry, Stamp, stamp
 from bot.content.checks import check_guide, check_interviews, check_translations
 from bot.content.library import FALLBACK, LanguagePack, Library
 from bot.content.problems import Problem
@@ -31,9 +32,35 @@ log = logging.getLogger("hrd_bot.content")
 
 @dataclass(slots=True)
 class _Reader:
+    previous: Mapping[Path, Entry]
     problems: list[Problem] = field(default_factory=list)
     documents: dict[Path, Document] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
+    kept: dict[Path, Entry] = field(default_factory=dict)
+    stamps: dict[Path, Stamp | None] = field(default_factory=dict)
+
+    def reuse(self, path: Path, model: type[M]) -> M | None:
+        """The model an earlier load validated, if the file is provably unchanged since."""
+        found = self.stamps[path] = stamp(path)
+        entry = self.previous.get(path)
+        if found is None or entry is None or entry.stamp != found:
+            return None
+        if not isinstance(entry.model, model):
+            return None
+        try:
+            self.budget.take(path, found[2])
+        except SourceError as exc:
+            self.problems.append(Problem(path, exc.line, exc.message))
+            return None
+        self.problems.extend(entry.problems)
+        self.kept[path] = entry
+        return entry.model
+
+    def keep(self, path: Path, model: BaseModel, problems: list[Problem]) -> None:
+        """Remember a file read afresh, by its identity from before it was read."""
+        found = self.stamps.get(path)
+        if found is not None and all(p.warning for p in problems):
+            self.kept[path] = Entry(found, model, tuple(problems))
 
     def model(self, path: Path, model: type[M]) -> M | None:
         try:
@@ -92,18 +119,37 @@ class _Reader:
         return self.guarded(path, model) if os.path.lexists(path) else None
 
 
+def _guide(reader: _Reader, path: Path) -> Guide | None:
+    if (guide := reader.reuse(path, Guide)) is not None:
+        return guide
+    guide = reader.guarded(path, Guide)
+    if guide is None or not reader.named(path, guide.id, "id"):
+        return None
+    problems = check_guide(guide, reader.documents[path])
+    reader.problems.extend(problems)
+    reader.keep(path, guide, problems)
+    return guide
+
+
+def _legal(reader: _Reader, path: Path) -> CountryLegal | None:
+    if (country := reader.reuse(path, CountryLegal)) is not None:
+        return country
+    country = reader.guarded(path, CountryLegal)
+    if country is None or not reader.named(path, country.country, "country"):
+        return None
+    reader.keep(path, country, [])
+    return country
+
+
 def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
     strings = reader.guarded(folder / "strings.yaml", Strings)
     guides: dict[str, Guide] = {}
     for path in reader.yaml_files(folder / "guides"):
-        guide = reader.guarded(path, Guide)
-        if guide is not None and reader.named(path, guide.id, "id"):
-            reader.problems.extend(check_guide(guide, reader.documents[path]))
+        if (guide := _guide(reader, path)) is not None:
             guides[guide.id] = guide
     legal: dict[str, CountryLegal] = {}
     for path in reader.yaml_files(folder / "legal"):
-        country = reader.guarded(path, CountryLegal)
-        if country is not None and reader.named(path, country.country, "country"):
+        if (country := _legal(reader, path)) is not None:
             legal[country.country] = country
     contacts = reader.optional(folder / "contacts.yaml", ContactList)
     interview = reader.optional(folder / "interview.yaml", Interview)
@@ -138,18 +184,23 @@ def _language_folders(root: Path, problems: list[Problem]) -> list[Path]:
 
 @contextlib.contextmanager
 def _no_gc_pauses() -> Iterator[None]:
-    """Loading makes many objects and no cycles: collection passes would double its time."""
+    """Loading makes hundreds of thousands of objects and no cycles. Collections during it
+    would double its time, and the first full collection after it would stop every thread
+    (the bot answering messages included) for tens of milliseconds to walk the new library.
+    So the collector is off while loading, and what is alive afterwards is frozen: the
+    collector no longer walks it, and the old library is still freed by reference counting."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
 
 def _load(root: Path) -> tuple[Library | None, list[Problem]]:
-    reader = _Reader()
+    reader = _Reader(FILES.previous(root))
     if not (root / FALLBACK).is_dir():
         return None, [
             Problem(root, 1, f"missing the '{FALLBACK}' folder every language falls back to")
@@ -162,6 +213,9 @@ def _load(root: Path) -> tuple[Library | None, list[Problem]]:
     if FALLBACK in packs:
         reader.problems.extend(check_translations(root, packs, reader.documents))
         reader.problems.extend(check_interviews(root, packs, reader.documents))
+    while reader.documents:  # one at a time: freeing all at once holds the GIL for long
+        reader.documents.popitem()
+    FILES.replace(root, reader.kept)
     if any(not p.warning for p in reader.problems) or FALLBACK not in packs:
         return None, reader.problems
     return Library(packs=packs), reader.problems
