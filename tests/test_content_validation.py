@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bot.content import loader
+from bot.content import cache, loader
 from bot.content.loader import load_library
 from bot.content.problems import Problem
+from bot.content.schema import Guide
 from bot.content.source import Budget, Document, SourceError, read_yaml
 from tests.conftest import CONTENT, ROOT
 
@@ -250,3 +253,44 @@ def test_lines_of_nested_values(tmp_path: Path) -> None:
     assert doc.line_of(("nodes", "a", "options", 0, "next")) == 11
     assert doc.line_of(("nodes", "b", "steps", 0)) == 14
     assert doc.line_of(("nodes", "missing", "x")) == 5
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads that happen well after the files were written, as a reload usually does."""
+    monkeypatch.setattr(cache, "time_ns", lambda: time.time_ns() + 60 * 10**9)
+
+
+def _tiny(root: Path) -> Guide:
+    library, problems = load_library(root)
+    assert library is not None, problems
+    return library.packs["en"].guides["tiny"]
+
+
+@pytest.mark.usefixtures("later")
+def test_unchanged_files_are_reused_and_changed_ones_read_again(content: Path) -> None:
+    first = _tiny(content)
+    assert _tiny(content) is first
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.write_text(GUIDE.replace("Tiny", "Tinier"))
+    changed = _tiny(content)
+    assert changed is not first and changed.title == "Tinier"
+
+
+def test_a_file_changed_within_the_clock_granularity_is_read_again(content: Path) -> None:
+    """Same size, written right after a load: its times may not differ, so it is not reused."""
+    path = content / "en" / "guides" / "tiny.yaml"
+    assert _tiny(content).title == "Tiny"
+    path.write_text(GUIDE.replace("Tiny", "Tinx"))
+    assert _tiny(content).title == "Tinx"
+
+
+@pytest.mark.usefixtures("later")
+def test_a_reused_file_replaced_by_a_pipe_is_refused(content: Path) -> None:
+    _tiny(content)
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.unlink()
+    os.mkfifo(path)
+    assert _messages(content) == [
+        f"{path}:1: a named pipe (FIFO): content files must be regular files"
+    ]

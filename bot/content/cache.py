@@ -12,10 +12,10 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from time import time_ns
 
 from pydantic import BaseModel
 
@@ -34,7 +34,7 @@ def stamp(path: Path) -> Stamp | None:
     except OSError:
         return None
     changed = max(info.st_mtime_ns, info.st_ctime_ns)
-    if not stat.S_ISREG(info.st_mode) or time.time_ns() - changed < RACY_NS:
+    if not stat.S_ISREG(info.st_mode) or time_ns() - changed < RACY_NS:
         return None
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
