@@ -214,7 +214,7 @@ def test_total_size_is_bounded(content: Path) -> None:
     path = content / "en" / "guides" / "tiny.yaml"
     with pytest.raises(SourceError, match="content is over 64 MB in total: not read"):
         read_yaml(path, Budget(bytes_left=10))
-    with pytest.raises(SourceError, match="more than 20000 content files"):
+    with pytest.raises(SourceError, match="more than 20,000 content files"):
         read_yaml(path, Budget(files_left=0))
 
 

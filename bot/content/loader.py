@@ -119,13 +119,23 @@ class _Reader:
         return self.guarded(path, model) if os.path.lexists(path) else None
 
 
+def _capped(path: Path, problems: list[Problem]) -> list[Problem]:
+    """The first problems of a file, and how many more: a broken file must not flood."""
+    if len(problems) <= MAX_ERRORS_PER_FILE:
+        return problems
+    more = len(problems) - MAX_ERRORS_PER_FILE
+    warning = all(p.warning for p in problems[MAX_ERRORS_PER_FILE:])
+    note = Problem(path, 1, f"{more} more problems in this file", warning)
+    return [*problems[:MAX_ERRORS_PER_FILE], note]
+
+
 def _guide(reader: _Reader, path: Path) -> Guide | None:
     if (guide := reader.reuse(path, Guide)) is not None:
         return guide
     guide = reader.guarded(path, Guide)
     if guide is None or not reader.named(path, guide.id, "id"):
         return None
-    problems = check_guide(guide, reader.documents[path])
+    problems = _capped(path, check_guide(guide, reader.documents[path]))
     reader.problems.extend(problems)
     reader.keep(path, guide, problems)
     return guide

@@ -43,7 +43,7 @@ MAX_FILE_BYTES = 1 << 20
 MAX_TOTAL_BYTES = 64 << 20
 MAX_FILES = 20_000
 MAX_DEPTH = 20
-MAX_VALUES = 200_000
+MAX_VALUES = 50_000
 MAX_INT_DIGITS = 18
 _RESOLVE_CHARS = 64
 """Longer plain scalars are text: no YAML number, date or boolean is that long."""
@@ -86,7 +86,7 @@ class Budget:
 
     def take(self, path: Path, size: int) -> None:
         if self.files_left <= 0:
-            raise SourceError(path, 1, f"more than {MAX_FILES} content files: not read")
+            raise SourceError(path, 1, f"more than {MAX_FILES:,} content files: not read")
         if size > self.bytes_left:
             limit = MAX_TOTAL_BYTES >> 20
             raise SourceError(path, 1, f"content is over {limit} MB in total: not read")
@@ -264,7 +264,7 @@ def _build(raw: bytes, path: Path, lines: dict[Location, int] | None) -> Any:
             values += 1
             if values > MAX_VALUES:
                 line = event.start_mark.line + 1
-                raise SourceError(path, line, f"more than {MAX_VALUES} values in one file")
+                raise SourceError(path, line, f"more than {MAX_VALUES:,} values in one file")
             parent = containers[-1]
             if type(parent) is dict:
                 key = keys[-1]
