@@ -194,17 +194,14 @@ def _language_folders(root: Path, problems: list[Problem]) -> list[Path]:
 
 @contextlib.contextmanager
 def _no_gc_pauses() -> Iterator[None]:
-    """Loading makes hundreds of thousands of objects and no cycles. Collections during it
-    would double its time, and the first full collection after it would stop every thread
-    (the bot answering messages included) for tens of milliseconds to walk the new library.
-    So the collector is off while loading, and what is alive afterwards is frozen: the
-    collector no longer walks it, and the old library is still freed by reference counting."""
+    """Loading makes hundreds of thousands of objects and no cycles: collection passes in
+    between would double its time. (A caller that has switched the collector off, such as a
+    reload that freezes the result, keeps it off.)"""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if was_enabled:
             gc.enable()
 
