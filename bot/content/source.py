@@ -323,7 +323,7 @@ def parse(path: Path, raw: bytes) -> Document:
     try:
         data = _build(raw, path, None)
     except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or next(iter(str(exc).splitlines()), "unreadable")
         raise SourceError(path, _syntax_line(raw, exc), f"YAML syntax: {problem}") from None
     return Document(path=path, data=data, raw=raw)
 
