@@ -64,7 +64,6 @@ _WORDS = frozenset(
     for spelling in (word, word.title(), word.upper())
 )
 """A plain scalar is text unless it starts with one of `_SPECIAL` or is one of `_WORDS`."""
-_DIGITS = frozenset("0123456789_+-")
 
 
 class SourceError(Exception):
@@ -185,7 +184,8 @@ def _number_digits(value: str) -> int:
 def _scalar(path: Path, line: int, value: str) -> Any:
     """A plain scalar as YAML 1.1 reads it (like PyYAML's SafeLoader), with integers bounded."""
     if len(value) > _RESOLVE_CHARS:
-        if value[0] in _DIGITS and _DIGITS.issuperset(value):
+        digits = value.lstrip("+-").replace("_", "")
+        if digits.isascii() and digits.isdigit():
             raise SourceError(path, line, f"a number with more than {MAX_INT_DIGITS} digits")
         return value
     tag = ""
