@@ -40,7 +40,12 @@ class _Reader:
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
 
     def reuse(self, path: Path, model: type[M]) -> M | None:
-        """The model an earlier load validated, if the file is provably unchanged since."""
+        """The model an earlier load validated, if the file is provably unchanged since.
+
+        Called before each guide and legal file, so it is also where the loader gives up the
+        CPU and the GIL for a moment: a reload runs beside the event loop, and a message
+        waiting for either gets through here rather than after the scheduler's time slice."""
+        os.sched_yield()
         found = self.stamps[path] = stamp(path)
         entry = self.previous.get(path)
         if found is None or entry is None or entry.stamp != found:
