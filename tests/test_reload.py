@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,12 +93,12 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     held = Gate()
     real = load_library
 
-    def load(root: Path) -> tuple[Library | None, list[Problem]]:
+    def load(root: Path, pace: Callable[[], None]) -> tuple[Library | None, list[Problem]]:
         held.loads.append(root)
         held.entered.set()
         if not held.open.wait(timeout=30):
             raise AssertionError("the gate was never opened")
-        return real(root)
+        return real(root, pace)
 
     monkeypatch.setattr(reloads, "load_library", load)
     try:
@@ -146,3 +146,16 @@ async def test_a_broken_reload_keeps_the_old_library(app: App, tmp_path: Path) -
         f"{content}/es/guides/phishing.yaml:1: anchors (&name) are not supported: "
         "write the value out"
     ]
+
+
+@pytest.mark.parametrize("closed", [False, True])
+def test_a_loop_that_does_not_turn_does_not_hold_up_the_load(closed: bool) -> None:
+    """Stopping (not running) or closed: the paced loader stops waiting and finishes."""
+    loop = asyncio.new_event_loop()
+    if closed:
+        loop.close()
+    try:
+        library, problems = load_library(CONTENT, reloads._after_the_loop(loop))
+    finally:
+        loop.close()
+    assert library is not None, problems

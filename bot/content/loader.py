@@ -10,7 +10,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +33,7 @@ log = logging.getLogger("hrd_bot.content")
 @dataclass(slots=True)
 class _Reader:
     previous: Mapping[Path, Entry]
+    pace: Callable[[], None]
     problems: list[Problem] = field(default_factory=list)
     documents: dict[Path, Document] = field(default_factory=dict)
     budget: Budget = field(default_factory=Budget)
@@ -42,10 +43,9 @@ class _Reader:
     def reuse(self, path: Path, model: type[M]) -> M | None:
         """The model an earlier load validated, if the file is provably unchanged since.
 
-        Called before each guide and legal file, so it is also where the loader gives up the
-        CPU and the GIL for a moment: a reload runs beside the event loop, and a message
-        waiting for either gets through here rather than after the scheduler's time slice."""
-        os.sched_yield()
+        Called before each guide and legal file, so it is also where a reload running beside
+        the event loop lets it go first (`pace`)."""
+        self.pace()
         found = self.stamps[path] = stamp(path)
         entry = self.previous.get(path)
         if found is None or entry is None or entry.stamp != found:
@@ -211,8 +211,8 @@ def _no_gc_pauses() -> Iterator[None]:
             gc.enable()
 
 
-def _load(root: Path) -> tuple[Library | None, list[Problem]]:
-    reader = _Reader(FILES.previous(root))
+def _load(root: Path, pace: Callable[[], None]) -> tuple[Library | None, list[Problem]]:
+    reader = _Reader(FILES.previous(root), pace)
     if not (root / FALLBACK).is_dir():
         return None, [
             Problem(root, 1, f"missing the '{FALLBACK}' folder every language falls back to")
@@ -233,11 +233,16 @@ def _load(root: Path) -> tuple[Library | None, list[Problem]]:
     return Library(packs=packs), reader.problems
 
 
-def load_library(root: Path) -> tuple[Library | None, list[Problem]]:
-    """Everything under `root`; the library is None when any problem is an error. Never raises."""
+def load_library(
+    root: Path, pace: Callable[[], None] = os.sched_yield
+) -> tuple[Library | None, list[Problem]]:
+    """Everything under `root`; the library is None when any problem is an error. Never raises.
+
+    `pace` runs before each guide and legal file: a loader in a worker thread uses it to let
+    the event loop go first."""
     try:
         with _no_gc_pauses():
-            return _load(root)
+            return _load(root, pace)
     except Exception as exc:  # start-up and reloads must get problems, never a traceback
         log.warning("content could not be loaded: %s", type(exc).__name__)
         return None, [Problem(root, 1, f"content could not be loaded ({type(exc).__name__})")]

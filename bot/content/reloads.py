@@ -8,6 +8,7 @@ import contextlib
 import gc
 import logging
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bot.content.problems import Problem
 
 log = logging.getLogger("hrd_bot.content")
 SWITCH_INTERVAL = 0.0005
+PACE_TIMEOUT = 0.05
+"""The longest a reload waits for the event loop's turn; after that it stops waiting."""
 LOGGED_PROBLEMS = 20
 """Enough for the operator to see why a reload was refused; `content validate` lists all."""
 
@@ -35,7 +38,28 @@ def _quick_gil_handoffs() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def _load_frozen(root: Path) -> tuple[Library | None, list[Problem]]:
+def _after_the_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+    """A pace for the loader: it goes on only once the event loop has run everything that
+    was waiting (messages first), so a reload takes the GIL when the bot is idle."""
+    turn = threading.Event()
+    stalled = threading.Event()
+
+    def pace() -> None:
+        if stalled.is_set():
+            return
+        turn.clear()
+        try:
+            loop.call_soon_threadsafe(turn.set)
+        except RuntimeError:  # the loop is closed: nothing to give way to
+            stalled.set()
+            return
+        if not turn.wait(timeout=PACE_TIMEOUT):  # stopping or blocked: do not wait per file
+            stalled.set()
+
+    return pace
+
+
+def _load_frozen(root: Path, pace: Callable[[], None]) -> tuple[Library | None, list[Problem]]:
     """Load, then freeze what is alive from the collector before it runs again: its first
     pass would otherwise walk every new object, stopping all threads (the event loop too)
     for tens of milliseconds. Frozen objects are still freed by reference counting (the old
@@ -44,7 +68,7 @@ def _load_frozen(root: Path) -> tuple[Library | None, list[Problem]]:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return load_library(root)
+        return load_library(root, pace)
     finally:
         gc.freeze()
         if was_enabled:
@@ -90,7 +114,8 @@ class Reloader:
                 return self._last
             self._covered = self._asked
             with _quick_gil_handoffs():
-                library, problems = await asyncio.to_thread(_load_frozen, root)
+                pace = _after_the_loop(asyncio.get_running_loop())
+                library, problems = await asyncio.to_thread(_load_frozen, root, pace)
                 if library is not None:
                     await asyncio.to_thread(_let_go, [self._swap(library)])
             self._last = problems
