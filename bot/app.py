@@ -64,7 +64,7 @@ class App:
         self.sessions.also_forget(self.checkins.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()
-        self._reloader = Reloader(self._swap_library)
+        self._reloader = Reloader(self._swap_library, busy=lambda: len(self._turns) > 0)
 
     @classmethod
     async def open(

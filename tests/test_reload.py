@@ -159,3 +159,15 @@ def test_a_loop_that_does_not_turn_does_not_hold_up_the_load(closed: bool) -> No
     finally:
         loop.close()
     assert library is not None, problems
+
+
+async def test_the_loader_waits_while_a_message_is_in_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reloads, "PACE_TIMEOUT", 30.0)
+    busy = threading.Event()
+    busy.set()
+    pace = reloads._after_the_loop(asyncio.get_running_loop(), busy.is_set)
+    waiting = asyncio.create_task(asyncio.to_thread(pace))
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "the loader went on while a message was being handled"
+    busy.clear()
+    await asyncio.wait_for(waiting, 10)

@@ -9,6 +9,7 @@ import gc
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from bot.content.problems import Problem
 
 log = logging.getLogger("hrd_bot.content")
 SWITCH_INTERVAL = 0.0005
-PACE_TIMEOUT = 0.05
-"""The longest a reload waits for the event loop's turn; after that it stops waiting."""
+PACE_TIMEOUT = 0.005
+"""The longest a reload waits, before each file, for the event loop's turn and for messages
+in hand to be answered: under a flood, a reload still ends."""
+BUSY_POLL = 0.0002
 LOGGED_PROBLEMS = 20
 """Enough for the operator to see why a reload was refused; `content validate` lists all."""
 
@@ -38,9 +41,13 @@ def _quick_gil_handoffs() -> Iterator[None]:
         sys.setswitchinterval(before)
 
 
-def _after_the_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+def _after_the_loop(
+    loop: asyncio.AbstractEventLoop, busy: Callable[[], bool] = lambda: False
+) -> Callable[[], None]:
     """A pace for the loader: it goes on only once the event loop has run everything that
-    was waiting (messages first), so a reload takes the GIL when the bot is idle."""
+    was waiting and no message is being handled (`busy`), each for at most PACE_TIMEOUT, so
+    a reload takes the GIL when the bot is idle. A loop that does not turn is not waited for
+    again."""
     turn = threading.Event()
     stalled = threading.Event()
 
@@ -55,6 +62,10 @@ def _after_the_loop(loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
             return
         if not turn.wait(timeout=PACE_TIMEOUT):  # stopping or blocked: do not wait per file
             stalled.set()
+            return
+        deadline = time.monotonic() + PACE_TIMEOUT
+        while busy() and time.monotonic() < deadline:
+            time.sleep(BUSY_POLL)
 
     return pace
 
@@ -99,8 +110,11 @@ class Reloader:
     started after them return its problems without loading again.
     """
 
-    def __init__(self, swap: Callable[[Library], Library]) -> None:
+    def __init__(
+        self, swap: Callable[[Library], Library], busy: Callable[[], bool] = lambda: False
+    ) -> None:
         self._swap = swap
+        self._busy = busy
         self._lock = asyncio.Lock()
         self._asked = 0
         self._covered = 0
@@ -114,7 +128,7 @@ class Reloader:
                 return self._last
             self._covered = self._asked
             with _quick_gil_handoffs():
-                pace = _after_the_loop(asyncio.get_running_loop())
+                pace = _after_the_loop(asyncio.get_running_loop(), self._busy)
                 library, problems = await asyncio.to_thread(_load_frozen, root, pace)
                 if library is not None:
                     await asyncio.to_thread(_let_go, [self._swap(library)])
