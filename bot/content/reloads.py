@@ -18,7 +18,7 @@ from bot.content.loader import load_library
 from bot.content.problems import Problem
 
 log = logging.getLogger("hrd_bot.content")
-SWITCH_INTERVAL = 0.0005
+SWITCH_INTERVAL = 0.0002
 PACE_TIMEOUT = 0.005
 """The longest a reload waits, before each file, for the event loop's turn and for messages
 in hand to be answered: under a flood, a reload still ends."""
