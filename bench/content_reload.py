@@ -1,9 +1,10 @@
 """Content reload benchmark: a generated corpus of 6 languages × 200 guides.
 
-Prints the time to validate it (one `load_library`, as `hrd-bot content validate` does) and
-to reload it into a running App (every file changed, and nothing changed), and message latency
-p50/p99 at a fixed offered rate while full reloads run back to back, against the same load
-without reloads, in alternating windows of one run.
+Prints the time to validate it (one `load_library`, as `hrd-bot content validate` does, every
+file read), and message latency p50/p99 at a fixed offered rate (through the App, as
+`bench/pipeline.py`) while reloads run back to back, either with every file changed or with
+one guide changed, against the same load without reloads: windows of the three alternate in
+one run, so all see the same machine. Also the reload times, and one with nothing changed.
 Targets: under 1 s per reload; p99 during reloads under 2× the p99 without.
 """
 
