@@ -39,26 +39,36 @@ def _reload(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _wait_for(log: Path, text: str, count: int = 1) -> None:
+    deadline = time.monotonic() + 30
+    while log.read_text().count(text) < count:
+        assert time.monotonic() < deadline, f"no {text!r} in the bot's log"
+        time.sleep(0.05)
+
+
 def test_reload_swaps_good_content_and_refuses_broken(tmp_path: Path) -> None:
     content = tmp_path / "content"
     shutil.copytree(CONTENT, content)
     env = _env(tmp_path / "data", content)
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    log = tmp_path / "bot.log"
+    with log.open("w") as errors:
+        bot = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
     try:
         pid_file = tmp_path / "data" / "hrd-bot.pid"
-        deadline = time.monotonic() + 20
-        while not pid_file.exists() and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while not pid_file.exists():
+            assert time.monotonic() < deadline, "the bot did not start"
             time.sleep(0.05)
         strings = content / "en" / "strings.yaml"
         strings.write_text(strings.read_text().replace("How can I help?", "Reloaded menu?"))
         assert _reload(env).returncode == 0
-        time.sleep(0.5)
+        _wait_for(log, "content reload done")
         (content / "en" / "guides" / "phishing.yaml").write_text("id: [broken\n")
         broken = _reload(env)
         assert broken.returncode == 1
