@@ -12,6 +12,7 @@ BENCHES = (
     "bench.matrix_path",
     "bench.sealing",
     "bench.retention",
+    "bench.content_reload",
 )
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from bot.casework import Casework
 from bot.checkins import Checkins
 from bot.content.library import Library
-from bot.content.loader import load_library
 from bot.content.problems import Problem
+from bot.content.reloads import Reloader
 from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
@@ -64,6 +64,7 @@ class App:
         self.sessions.also_forget(self.checkins.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()
+        self._reloader = Reloader(self._swap_library, busy=lambda: len(self._turns) > 0)
 
     @classmethod
     async def open(
@@ -99,12 +100,14 @@ class App:
             return
         await transport.send(chat, self._with_ttl(reply))
 
-    def reload_content(self, root: Path) -> list[Problem]:
-        """Swap in new content only if it loads without errors; the old stays otherwise."""
-        library, problems = load_library(root)
-        if library is not None:
-            self.library = library
-        return problems
+    async def reload_content(self, root: Path) -> list[Problem]:
+        """Load in a worker thread and swap the new content in at once, only if it has no
+        errors; until then (and otherwise) messages are answered from the old content."""
+        return await self._reloader.reload(root)
+
+    def _swap_library(self, library: Library) -> Library:
+        old, self.library = self.library, library
+        return old
 
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
         """Every message: flood limits first (staff rooms included), then its handler.

@@ -75,10 +75,12 @@ async def _serve(settings: Settings, app: App, transports: list[Transport]) -> N
     pid_file = settings.data_dir / "hrd-bot.pid"
     pid_file.write_text(str(os.getpid()))
 
+    reloading: set[asyncio.Task[list[Problem]]] = set()
+
     def reload() -> None:
-        problems = app.reload_content(settings.content_dir)
-        errors = [p for p in problems if not p.warning]
-        log.warning("content reload %s (%d errors)", "refused" if errors else "done", len(errors))
+        task = loop.create_task(app.reload_content(settings.content_dir))
+        reloading.add(task)
+        task.add_done_callback(reloading.discard)
 
     stopping: set[asyncio.Task[None]] = set()
 

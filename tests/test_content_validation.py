@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bot.content import cache, loader
 from bot.content.loader import load_library
+from bot.content.problems import Problem
+from bot.content.schema import Guide
+from bot.content.source import Budget, Document, SourceError, read_yaml
 from tests.conftest import CONTENT, ROOT
 
 GUIDE = """\
@@ -172,3 +180,117 @@ def test_translated_interview_must_match_english(content: Path) -> None:
         "es/interview.yaml:1: questions, kinds and choices must match" in m
         for m in _messages(content)
     )
+
+
+def test_an_unforeseen_failure_in_one_file_is_that_files_problem(
+    content: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = content / "en" / "guides" / "tiny.yaml"
+    real = read_yaml
+
+    def read(path: Path, budget: Budget | None = None) -> Document:
+        if path == broken:
+            raise RecursionError("somewhere deep")
+        return real(path, budget)
+
+    monkeypatch.setattr(loader, "read_yaml", read)
+    library, problems = load_library(content)
+    assert library is None
+    assert [str(p) for p in problems] == [f"{broken}:1: cannot be read (RecursionError)"]
+
+
+def test_load_library_never_raises(content: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*_: object) -> list[Problem]:
+        raise MemoryError
+
+    monkeypatch.setattr(loader, "check_translations", explode)
+    assert load_library(content) == (
+        None,
+        [Problem(content, 1, "content could not be loaded (MemoryError)")],
+    )
+
+
+def test_total_size_is_bounded(content: Path) -> None:
+    path = content / "en" / "guides" / "tiny.yaml"
+    with pytest.raises(SourceError, match="content is over 64 MB in total: not read"):
+        read_yaml(path, Budget(bytes_left=10))
+    with pytest.raises(SourceError, match="more than 20,000 content files"):
+        read_yaml(path, Budget(files_left=0))
+
+
+def test_linked_language_folder_is_refused(content: Path) -> None:
+    (content / "es").symlink_to(content / "en")
+    assert f"{content / 'es'}:1: a symbolic link: language folders must be real" in _messages(
+        content
+    )
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "value"),
+    [
+        ("order: 12", 12),
+        ("order: 0x1F", 31),
+        ("order: 999999999999999999", 999999999999999999),
+        ("sample: no", False),
+        ("sample: ~", None),
+        ("day: 2026-01-31", dt.date(2026, 1, 31)),
+        ("text: 'yes'", "yes"),
+        ("text: Not a boolean", "Not a boolean"),
+        ("ratio: 1.5", 1.5),
+    ],
+)
+def test_scalars_read_as_yaml_1_1_does(tmp_path: Path, yaml_text: str, value: object) -> None:
+    path = tmp_path / "one.yaml"
+    path.write_text(yaml_text + "\n")
+    assert list(read_yaml(path).data.values()) == [value]
+    assert read_yaml(path).data == yaml.safe_load(yaml_text)
+
+
+def test_lines_of_nested_values(tmp_path: Path) -> None:
+    path = tmp_path / "guide.yaml"
+    path.write_text(GUIDE)
+    doc = read_yaml(path)
+    assert doc.line_of(("nodes", "a", "options", 0, "next")) == 11
+    assert doc.line_of(("nodes", "b", "steps", 0)) == 14
+    assert doc.line_of(("nodes", "missing", "x")) == 5
+
+
+@pytest.fixture
+def later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads that happen well after the files were written, as a reload usually does."""
+    monkeypatch.setattr(cache, "time_ns", lambda: time.time_ns() + 60 * 10**9)
+
+
+def _tiny(root: Path) -> Guide:
+    library, problems = load_library(root)
+    assert library is not None, problems
+    return library.packs["en"].guides["tiny"]
+
+
+@pytest.mark.usefixtures("later")
+def test_unchanged_files_are_reused_and_changed_ones_read_again(content: Path) -> None:
+    first = _tiny(content)
+    assert _tiny(content) is first
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.write_text(GUIDE.replace("Tiny", "Tinier"))
+    changed = _tiny(content)
+    assert changed is not first and changed.title == "Tinier"
+
+
+def test_a_file_changed_within_the_clock_granularity_is_read_again(content: Path) -> None:
+    """Same size, written right after a load: its times may not differ, so it is not reused."""
+    path = content / "en" / "guides" / "tiny.yaml"
+    assert _tiny(content).title == "Tiny"
+    path.write_text(GUIDE.replace("Tiny", "Tinx"))
+    assert _tiny(content).title == "Tinx"
+
+
+@pytest.mark.usefixtures("later")
+def test_a_reused_file_replaced_by_a_pipe_is_refused(content: Path) -> None:
+    _tiny(content)
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.unlink()
+    os.mkfifo(path)
+    assert _messages(content) == [
+        f"{path}:1: a named pipe (FIFO): content files must be regular files"
+    ]

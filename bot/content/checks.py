@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.content.library import FALLBACK, LanguagePack
@@ -79,12 +80,14 @@ def _check_strings(
     problems: list[Problem] = []
     path = doc.path if doc else Path(pack.code)
     for key, text in pack.strings.items():
-        line = doc.line_of(("strings", key)) if doc else 1
         if key not in english.strings:
-            problems.append(Problem(path, line, f"unknown string {key!r} (not in English)"))
+            message = f"unknown string {key!r} (not in English)"
         elif _fields(text) != _fields(english.strings[key]):
             want = ", ".join(sorted(_fields(english.strings[key]))) or "none"
-            problems.append(Problem(path, line, f"{key}: placeholders must be {{{want}}}"))
+            message = f"{key}: placeholders must be {{{want}}}"
+        else:
+            continue
+        problems.append(Problem(path, doc.line_of(("strings", key)) if doc else 1, message))
     for key in english.strings:
         if key not in pack.strings:
             problems.append(Problem(path, 1, f"missing string {key!r}", warning=True))
@@ -132,6 +135,17 @@ def _interview_shape(interview: Interview) -> list[tuple[str, str, tuple[str, ..
     return [(q.id, q.kind, tuple(q.choices)) for q in interview.questions]
 
 
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A line looked up only when a problem needs it: finding lines re-reads the file."""
+
+    doc: Document | None
+    at: tuple[str | int, ...]
+
+    def __call__(self) -> int:
+        return self.doc.line_of(self.at) if self.doc else 1
+
+
 def _check_english_interview(
     interview: Interview | None, path: Path, doc: Document | None
 ) -> list[Problem]:
@@ -145,16 +159,16 @@ def _check_english_interview(
         if wanted not in ids:
             problems.append(Problem(path, 1, f"interview: missing question {wanted!r}"))
     for i, question in enumerate(interview.questions):
-        line = doc.line_of(("questions", i)) if doc else 1
+        line = _Line(doc, ("questions", i))
         kind, keys = _KINDS.get(question.id, (question.kind, None))
         if question.kind != kind or (
             keys is not None and tuple(sorted(question.choices)) != tuple(sorted(keys))
         ):
             want = f"kind {kind}" + (f" with choices {', '.join(keys)}" if keys else "")
-            problems.append(Problem(path, line, f"question {question.id!r} must have {want}"))
+            problems.append(Problem(path, line(), f"question {question.id!r} must have {want}"))
         if (question.kind == "choice") != bool(question.choices):
             problems.append(
-                Problem(path, line, f"question {question.id!r}: choices go with kind choice")
+                Problem(path, line(), f"question {question.id!r}: choices go with kind choice")
             )
     if len(set(ids)) != len(ids):
         problems.append(Problem(path, 1, "interview: question ids must be unique"))

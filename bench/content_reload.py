@@ -1,0 +1,188 @@
+"""Content reload benchmark: a generated corpus of 6 languages × 200 guides.
+
+Prints the time to validate it (one `load_library`, as `hrd-bot content validate` does, every
+file read), and message latency p50/p99 at a fixed offered rate (through the App, as
+`bench/pipeline.py`) while reloads run back to back, either with every file changed or with
+one guide changed, against the same load without reloads: windows of the three alternate in
+one run, so all see the same machine. Also the reload times, and one with nothing changed.
+Targets: under 1 s per reload; p99 during reloads under 2× the p99 without.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from bench.pipeline import _latency, _percentile
+from bot.app import App
+from bot.content.cache import RACY_NS
+from bot.content.loader import load_library
+from bot.flood import FloodGuard
+from bot.storage import Database, DbKey
+
+CONTENT = Path(__file__).resolve().parents[1] / "content"
+KEY = DbKey("5a" * 32)
+EXTRA_LANGUAGES = {"pt": "Português", "de": "Deutsch"}
+
+
+def generate(root: Path, guides: int = 200) -> Path:
+    """The shipped four languages plus two copies of English, each with `guides` guides
+    (the shipped ones and renamed copies of them)."""
+    shutil.copytree(CONTENT, root, ignore=shutil.ignore_patterns("_schema", "*.md"))
+    for code, name in EXTRA_LANGUAGES.items():
+        shutil.copytree(root / "en", root / code)
+        strings = root / code / "strings.yaml"
+        strings.write_text(strings.read_text().replace("name: English", f"name: {name}", 1))
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        shipped = sorted((folder / "guides").glob("*.yaml"))
+        for i in range(guides - len(shipped)):
+            source = shipped[i % len(shipped)]
+            guide_id = f"{source.stem}-{i}"
+            text = source.read_text().replace(f"id: {source.stem}", f"id: {guide_id}", 1)
+            (folder / "guides" / f"{guide_id}.yaml").write_text(text)
+    return root
+
+
+@functools.cache
+def _files(root: Path) -> tuple[Path, ...]:
+    return tuple(root.rglob("*.yaml"))
+
+
+def _touch(paths: tuple[Path, ...]) -> None:
+    """Mark files changed, so the next load reads and validates them again."""
+    for path in paths:
+        os.utime(path)
+
+
+def _validate(root: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one load (no other thread runs: CPU time is the loader's)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    library, problems = load_library(root)
+    if library is None:
+        raise SystemExit("\n".join(map(str, problems)))
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+async def _reload(app: App, root: Path, changed: tuple[Path, ...]) -> float:
+    await asyncio.to_thread(_touch, changed)
+    started = time.perf_counter()
+    problems = await app.reload_content(root)
+    if any(not p.warning for p in problems):
+        raise SystemExit("\n".join(map(str, problems)))
+    return time.perf_counter() - started
+
+
+async def _with_reloads(
+    app: App, root: Path, changed: tuple[Path, ...], load: Callable[[], Awaitable[list[float]]]
+) -> tuple[list[float], list[float]]:
+    """Message latencies under `load` while reloads run back to back; and the reload times."""
+    stop = asyncio.Event()
+
+    async def reload_repeatedly() -> list[float]:
+        times = []
+        while not stop.is_set():
+            times.append(await _reload(app, root, changed))
+        return times
+
+    reloading = asyncio.create_task(reload_repeatedly())
+    try:
+        latencies = await load()
+    finally:
+        stop.set()
+    return latencies, await reloading
+
+
+async def _windows(
+    app: App, root: Path, rounds: int, users: int, rate: float, seconds: float
+) -> dict[str, list[float]]:
+    """Alternate windows without reloads, with full reloads (every file changed) and with
+    reloads after one guide changed, so all see the same machine."""
+    found: dict[str, list[float]] = {k: [] for k in ("steady", "full", "full_s", "one", "one_s")}
+    one_guide = (root / "es" / "guides" / "phishing.yaml",)
+    for _ in range(rounds):
+        found["steady"] += await _latency(app, users, rate, seconds)
+        for name, changed in (("one", one_guide), ("full", _files(root))):
+            latencies, reloads = await _with_reloads(
+                app, root, changed, lambda: _latency(app, users, rate, seconds)
+            )
+            found[name] += latencies
+            found[f"{name}_s"] += reloads
+    return found
+
+
+async def measure(
+    users: int = 300, rate: float = 200, seconds: float = 3, rounds: int = 3
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        root = generate(folder / "content")
+        await asyncio.sleep(RACY_NS / 1e9)  # files this fresh are read again, never reused
+        validate = [_validate(root)]
+        for _ in range(4):
+            _touch(_files(root))
+            validate.append(_validate(root))
+        library, _ = load_library(root)
+        assert library is not None
+        db = await Database.open(folder / "bench.db", KEY)
+        try:
+            app = await App.open(db, library)
+            app.flood = FloodGuard(rate=1e9, burst=10**9)
+            await _latency(app, users, rate, 1)  # warm up: sessions exist, caches filled
+            found = await _windows(app, root, rounds, users, rate, seconds)
+            await asyncio.sleep(RACY_NS / 1e9)
+            await _reload(app, root, ())
+            unchanged = [await _reload(app, root, ()) for _ in range(5)]
+        finally:
+            await db.close()
+    result: dict[str, Any] = {
+        "files": len(_files(root)),
+        "validate_first_s": validate[0][0],
+        "validate_median_s": statistics.median(wall for wall, _ in validate),
+        "validate_cpu_s": statistics.median(cpu for _, cpu in validate),
+        "load_average": os.getloadavg()[0],
+        "unchanged_median_s": statistics.median(unchanged),
+        "rate": rate,
+    }
+    for name in ("steady", "full", "one"):
+        result[f"{name}_p50_ms"] = _percentile(found[name], 0.5)
+        result[f"{name}_p99_ms"] = _percentile(found[name], 0.99)
+    for name in ("full", "one"):
+        result[f"{name}_reloads"] = len(found[f"{name}_s"])
+        result[f"{name}_median_s"] = statistics.median(found[f"{name}_s"])
+        result[f"{name}_max_s"] = max(found[f"{name}_s"])
+    return result
+
+
+def report(r: dict[str, Any]) -> str:
+    lines = [
+        f"content: 6 languages × 200 guides ({r['files']} files): validate "
+        f"{r['validate_first_s']:.2f} s first, {r['validate_median_s']:.2f} s median of 5, "
+        f"{r['validate_cpu_s']:.2f} s of CPU (every file read; target < 1 s)",
+        f"content: at {r['rate']:.0f} msg/s offered, without reloads: "
+        f"p50 {r['steady_p50_ms']:.2f} ms, p99 {r['steady_p99_ms']:.2f} ms",
+    ]
+    for name, what in (("full", "every file changed"), ("one", "one guide changed")):
+        lines.append(
+            f"content: {r[f'{name}_reloads']} reloads back to back, {what}: median "
+            f"{r[f'{name}_median_s']:.2f} s, max {r[f'{name}_max_s']:.2f} s (target < 1 s); "
+            f"messages meanwhile: p50 {r[f'{name}_p50_ms']:.2f} ms, "
+            f"p99 {r[f'{name}_p99_ms']:.2f} ms = "
+            f"{r[f'{name}_p99_ms'] / r['steady_p99_ms']:.2f}× (target < 2×)"
+        )
+    lines.append(
+        f"content: reload with nothing changed: {r['unchanged_median_s']:.3f} s; machine: "
+        f"load average {r['load_average']:.1f} on {os.cpu_count()} CPUs"
+    )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(report(asyncio.run(measure())))
