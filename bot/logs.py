@@ -63,7 +63,8 @@ _SCRUB = re.compile(
     r"|[@!#$+][\w.=/+-]+:[\w.-]+(?::\d+)?"  # Matrix user, room, alias and event ids
     r"|[\w.+-]+@[\w-]+\.[\w.-]+"  # e-mail addresses
     r"|\b[A-Z]{10}\b"  # Matrix device ids as servers make them
-    r"|[A-Za-z0-9+/_-]{32,}={0,2}"  # keys, session ids, hashes, long tokens
+    r"|(?=[\w+/-]*[A-Z])(?=[\w+/-]*[a-z])(?=[\w+/-]*\d)[A-Za-z0-9+/_-]{32,}={0,2}"  # keys, ids
+    r"|\b[0-9a-fA-F]{32,}\b"  # hashes (a file path, with no mixed case and digits, stays)
     r"|\+?\d[\d ()-]{5,}\d"  # phone numbers and numeric platform ids
 )
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[#0 +-]*(?:\*|\d+)?(?:\.(?:\*|\d+))?[hlL]?[a-zA-Z%]")

@@ -45,6 +45,7 @@ def _record(name: str, msg: object, *args: object) -> logging.LogRecord:
         "sweep: 3 deleted",
         "device trust: 2 trusted, 1 blocked",
         "fetched a timeline gap (200 events)",
+        "content: /srv/hrd-bot/content/en/guides/account-hijacked.yaml:3: aliases are refused",
     ],
 )
 def test_our_own_lines_keep_their_message(line: str) -> None:
