@@ -245,6 +245,7 @@ def install() -> None:
     current = logging.getLogRecordFactory()
     if not getattr(current, MARK, False):
         logging.setLogRecordFactory(_redacting(current))
+    logging.captureWarnings(False)  # re-hook: a `catch_warnings` block may have unhooked it
     logging.captureWarnings(True)
     _filter_handler(logging.lastResort)
     for handler in logging.getLogger().handlers:
