@@ -20,12 +20,16 @@ MORE = "nav:more"
 
 @dataclass(frozen=True, slots=True)
 class Screen:
-    """One rendered screen; `typing` means free text is an answer here, not a mistake."""
+    """One rendered screen; `typing` means free text is an answer here, not a mistake.
+
+    `words`: what is typed is someone's own words (an interview answer), so a number is
+    the answer, not a choice; a country screen takes typed names, and numbers pick there."""
 
     text: str
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False
     typing: bool = False
+    words: bool = False
 
 
 @dataclass(slots=True)

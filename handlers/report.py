@@ -102,7 +102,9 @@ def render_question(ctx: Context, args: Args) -> Screen:
         choices.append(ctx.choice("report:previous", "report.previous"))
     choices += _stop(ctx)
     typing = question.kind != "choice"
-    return Screen(f"{head}\n\n{question.text}", tuple(choices), sensitive=True, typing=typing)
+    return Screen(
+        f"{head}\n\n{question.text}", tuple(choices), sensitive=True, typing=typing, words=typing
+    )
 
 
 def _advance(ctx: Context, args: Args, question: Question, answered: bool) -> None:

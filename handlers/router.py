@@ -140,7 +140,7 @@ async def _dispatch(ctx: Context) -> None:
     text = (msg.text or "").strip()
     if text.startswith("/"):
         await _command(ctx, text)
-    elif choice := match_choice(text, _offered(ctx), answer=bool(ctx.state.get("typing"))):
+    elif choice := match_choice(text, _offered(ctx), answer=bool(ctx.state.get("words"))):
         await _choose(ctx, choice)
     elif ctx.state.get("typing"):
         name, args = ctx.at
@@ -166,6 +166,7 @@ def render(ctx: Context) -> Reply:
         ctx.notices.append(ctx.t("fallback.note"))
     ctx.state["offered"] = [[c.id, c.label] for c in choices]
     ctx.state["typing"] = screen.typing
+    ctx.state["words"] = screen.words
     rtl = ctx.t.rtl
     body = "\n\n".join([*ctx.notices, text])
     sensitive = screen.sensitive or ctx.sensitive

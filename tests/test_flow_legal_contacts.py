@@ -98,3 +98,12 @@ async def test_unserved_need_in_contacts_is_explained(user: FakeUser) -> None:
     await user.press("Medical help")
     reply = await user.press("Anywhere")
     assert "Best matches" in reply.text or "no contact for" in reply.text
+
+
+async def test_a_typed_number_picks_on_a_country_screen(user: FakeUser) -> None:
+    """A country screen takes typed names, and a number (what console and Matrix users
+    type) still picks the numbered choice: no country is called "3"."""
+    await user.press("People who can help")
+    screen = await user.press("Digital security")
+    number = next(i for i, c in enumerate(screen.choices, 1) if "Anywhere" in c.label)
+    assert "Best matches first" in (await user.say(str(number))).text
