@@ -74,7 +74,10 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """What a user sent: typed text, or a pressed choice (never both)."""
+    """What a user sent: typed text, or a pressed choice (never both).
+
+    `forwarded` marks text the user passed on from elsewhere: it is never a command.
+    """
 
     user: UserRef
     chat: ChatRef
@@ -84,6 +87,7 @@ class Incoming:
     message_id: str | None = None
     raw_size: int = 0
     attachment: Attachment | None = None
+    forwarded: bool = False
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"

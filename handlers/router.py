@@ -121,7 +121,7 @@ async def _dispatch(ctx: Context) -> None:
             ctx.notice("error.stale")
         return
     text = (msg.text or "").strip()
-    if text.startswith("/"):
+    if text.startswith("/") and not msg.forwarded:
         await _command(ctx, text)
     elif choice := match_choice(text, _offered(ctx), prefix=not ctx.state.get("typing")):
         await _choose(ctx, choice)

@@ -11,6 +11,10 @@ group) while staff reply to them (the group's turn held, writing to the reporter
 would otherwise wait for each other for ever. Such a message is queued for its
 chat's turn instead, and sent straight away when it is for the chat being answered
 (an escalation in a staff group that is also on the on-call list).
+
+Every update is taken once (`SeenUpdates`): one delivered again is dropped before
+anything else. One that the library read but that cannot be turned into the neutral
+model (see `incoming.Unreadable`) is skipped and counted like one it could not read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.files import Media
 from bot.transports.telegram.incoming import Arrival, from_update
 from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.reading import UpdateReader, kind_of
+from bot.transports.telegram.seen import SeenUpdates
 from bot.turns import Turns
 
 __all__ = ["Dispatcher", "Fetch"]
@@ -53,6 +59,8 @@ class Dispatcher:
         outbox: Outbox,
         *,
         fetch: Fetch,
+        reader: UpdateReader,
+        seen: SeenUpdates,
         username: str | None = None,
     ) -> None:
         self._handle = handle
@@ -62,14 +70,20 @@ class Dispatcher:
         self.outbox = outbox
         self._fetch = fetch
         self._username = username
+        self._reader = reader
+        self._seen = seen
         self._turns = Turns()
         self._queued: set[asyncio.Task[None]] = set()
 
     async def on_update(self, update: object, _context: object) -> None:
         """PTB's callback for every update (a `TypeHandler`)."""
-        if not isinstance(update, Update):
+        if not isinstance(update, Update) or not self._seen.admit(update.update_id):
             return
-        arrival = from_update(update, self._pseudonyms, self._username)
+        try:
+            arrival = from_update(update, self._pseudonyms, self._username)
+        except Exception:  # values of types the Bot API never sends: see `incoming`
+            self._reader.skip(kind_of(update))
+            return
         if arrival is None:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)
