@@ -76,7 +76,8 @@ class Attachment:
 class Incoming:
     """What a user sent: typed text, or a pressed choice (never both).
 
-    `forwarded` marks text the user passed on from elsewhere: it is never a command.
+    `forwarded` marks text the user passed on from elsewhere: it is never a command or
+    a choice, only text where the screen asks for some (evidence in a report, say).
     """
 
     user: UserRef

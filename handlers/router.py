@@ -123,7 +123,9 @@ async def _dispatch(ctx: Context) -> None:
     text = (msg.text or "").strip()
     if text.startswith("/") and not msg.forwarded:
         await _command(ctx, text)
-    elif choice := match_choice(text, _offered(ctx), prefix=not ctx.state.get("typing")):
+    elif not msg.forwarded and (
+        choice := match_choice(text, _offered(ctx), prefix=not ctx.state.get("typing"))
+    ):
         await _choose(ctx, choice)
     elif ctx.state.get("typing"):
         name, args = ctx.at

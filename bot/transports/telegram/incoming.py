@@ -163,10 +163,12 @@ def _is_content(msg: Message) -> bool:
 
 
 def _press(query: CallbackQuery, pseudonyms: Pseudonymizer) -> Arrival | None:
-    """A press with no message or no sender (the library lets both be missing) is
-    answered and dropped: there is no screen, or nobody, to answer it on."""
+    """A press on a message too old to be sent with it is answered and dropped; one
+    without a sender (the library lets it be missing) is unreadable."""
     sender: User | None = query.from_user
-    if query.message is None or sender is None:
+    if sender is None:
+        raise Unreadable
+    if query.message is None:
         return None
     data = _text(query.data)
     incoming = Incoming(

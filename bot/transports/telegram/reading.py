@@ -17,6 +17,7 @@ The webhook receiver reads its single update through the same `UpdateReader`.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -43,6 +44,7 @@ log = logging.getLogger("hrd_bot.telegram")
 KINDS = frozenset(str(kind) for kind in Update.ALL_TYPES)
 UNKNOWN = "unknown"
 STALL_SECONDS = 1.0
+MAX_NAMELESS = 1000
 JSONDict = dict[str, Any]
 _EMPTY = b'{"ok": true, "result": []}'
 
@@ -82,8 +84,13 @@ class UpdateReader:
 
     def __init__(self, seen: Callable[[int], bool] = lambda _: False) -> None:
         self._seen = seen
+        self.convert: Callable[[Update], object] = lambda _: None
+        """The bot's own reading of an update (`incoming.from_update`), set once the bot
+        knows its name: an update it raises on is skipped here too, before the library
+        sees it (and logs it at DEBUG)."""
         self.skipped: Counter[str] = Counter()
         self._stalled = False
+        self._nameless: set[bytes] = set()
 
     def skip(self, kind: str) -> None:
         """Count and log one unreadable update: its kind, nothing it carries."""
@@ -100,10 +107,12 @@ class UpdateReader:
         if self._seen(update_id):
             return Update(update_id)
         try:
-            return Update.de_json(raw, bot)  # type: ignore[arg-type]  # checked: a dict
+            update = Update.de_json(raw, bot)  # type: ignore[arg-type]  # checked: a dict
+            self.convert(update)
         except Exception:
             self.skip(kind_of(raw))
             return Update(update_id)
+        return update
 
     def screen(self, batch: list[object]) -> tuple[list[JSONDict], bool]:
         """A getUpdates result the library can read whole, and whether anything changed."""
@@ -116,14 +125,33 @@ class UpdateReader:
         """`raw` itself when the library can read it; else its bare id, or None without one."""
         update_id = update_id_of(raw)
         if update_id is None:
-            self.skip(kind_of(raw))
+            if self._first_time(raw):
+                self.skip(kind_of(raw))
             return None
         if self._seen(update_id):
             return {"update_id": update_id}
-        if not _readable(raw):
+        if not self._readable(raw):
             self.skip(kind_of(raw))
             return {"update_id": update_id}
         return raw  # type: ignore[return-value]  # checked: a dict
+
+    def _readable(self, raw: object) -> bool:
+        try:
+            self.convert(Update.de_json(raw, None))  # type: ignore[arg-type]  # checked: a dict
+        except Exception:
+            return False
+        return True
+
+    def _first_time(self, raw: object) -> bool:
+        """An entry without an id is never confirmed, so it comes back in every batch:
+        it is counted and logged the first time only (known by a digest of it)."""
+        digest = hashlib.blake2b(json.dumps(raw, sort_keys=True).encode(), digest_size=16)
+        if digest.digest() in self._nameless:
+            return False
+        if len(self._nameless) >= MAX_NAMELESS:
+            self._nameless.clear()
+        self._nameless.add(digest.digest())
+        return True
 
     def screen_payload(self, payload: bytes) -> tuple[bytes, bool]:
         """A getUpdates answer made readable; True when it held nothing that could be
@@ -147,14 +175,6 @@ class UpdateReader:
         if stalled and not self._stalled:
             log.warning("telegram: getUpdates answered nothing that can be confirmed; waiting")
         self._stalled = stalled
-
-
-def _readable(raw: object) -> bool:
-    try:
-        Update.de_json(raw, None)  # type: ignore[arg-type]  # checked by the caller
-    except Exception:
-        return False
-    return True
 
 
 class ScreeningRequest(HTTPXRequest):

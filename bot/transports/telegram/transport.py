@@ -30,7 +30,7 @@ from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media, fetch
-from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM
+from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
@@ -92,6 +92,8 @@ class TelegramTransport:
             seen=self._seen,
             username=bot.username,
         )
+        pseudonyms, username = self._app.pseudonyms, bot.username
+        self._reader.convert = lambda update: from_update(update, pseudonyms, username)
         application.add_handler(TypeHandler(Update, dispatcher.on_update))
         application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
