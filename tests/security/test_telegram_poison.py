@@ -16,6 +16,7 @@ import pytest
 from telegram import Update
 
 from bot.transports.telegram import WebhookConfig
+from bot.transports.telegram.reading import kind_of
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, eventually, onboard, running_bot
 from tests.telegram_emulator.poison import MISTYPED, REJECTED, Shape
@@ -252,4 +253,24 @@ async def test_a_batch_of_nothing_with_an_id_does_not_spin(
     assert tg.transport.skipped_updates == {"message": 2}
     emu.world.updates.clear()
     assert "How can I help" in (await ana.ask("/menu")).text
+    _assert_no_canary(caplog)
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+async def test_a_library_parse_failure_leaks_nothing_into_any_log(
+    name: str, emu: Emulator, bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The canary is the text, the first name and the user's and chat's id of an update
+    the library raises on; every logger is captured, DEBUG included."""
+    caplog.set_level(logging.DEBUG)
+    ana = emu.user()
+    await onboard(ana)
+    bad = REJECTED[name](_canary_person(emu).compose(f"my secret is {CANARY}"))
+    assert CANARY in str(bad) and str(CANARY_ID) in str(bad)
+    await emu.inject(bad)
+    assert "How can I help" in (await ana.ask("/menu")).text
+    await _all_confirmed(emu)
+    assert bot.transport.skipped_updates == {kind_of(bad): 1}
+    library_debug = [r for r in caplog.records if r.name.startswith("telegram.")]
+    assert any(r.levelno == logging.DEBUG for r in library_debug), "DEBUG was captured"
     _assert_no_canary(caplog)

@@ -103,7 +103,7 @@ def press_from_text(update: JSON) -> JSON:
 
 
 def message_not_an_object(update: JSON) -> JSON:
-    return {"update_id": update["update_id"], "message": ["garbage", update["message"]["text"]]}
+    return {"update_id": update["update_id"], "message": ["garbage", update["message"]]}
 
 
 def text_as_number(update: JSON) -> JSON:
