@@ -45,6 +45,7 @@ KINDS = frozenset(str(kind) for kind in Update.ALL_TYPES)
 UNKNOWN = "unknown"
 STALL_SECONDS = 1.0
 MAX_NAMELESS = 1000
+MAX_UPDATE_ID = 2**63
 JSONDict = dict[str, Any]
 _EMPTY = b'{"ok": true, "result": []}'
 
@@ -63,12 +64,13 @@ def kind_of(raw: object) -> str:
 
 
 def update_id_of(raw: object) -> int | None:
+    """A whole number the database can keep (Telegram's are positive and far smaller)."""
     if not isinstance(raw, dict):
         return None
     update_id = raw.get("update_id")
     if isinstance(update_id, bool) or not isinstance(update_id, int):
         return None
-    return update_id
+    return update_id if 0 <= update_id < MAX_UPDATE_ID else None
 
 
 def quiet_json(payload: bytes) -> object:
@@ -105,13 +107,13 @@ class UpdateReader:
             self.skip(kind_of(raw))
             return None
         if self._seen(update_id):
-            return Update(update_id)
+            return _bare(update_id, bot)
         try:
             update = Update.de_json(raw, bot)  # type: ignore[arg-type]  # checked: a dict
             self.convert(update)
         except Exception:
             self.skip(kind_of(raw))
-            return Update(update_id)
+            return _bare(update_id, bot)
         return update
 
     def screen(self, batch: list[object]) -> tuple[list[JSONDict], bool]:
@@ -175,6 +177,13 @@ class UpdateReader:
         if stalled and not self._stalled:
             log.warning("telegram: getUpdates answered nothing that can be confirmed; waiting")
         self._stalled = stalled
+
+
+def _bare(update_id: int, bot: Bot) -> Update:
+    """An update holding nothing but its id: the dispatcher takes its id and drops it."""
+    update = Update(update_id)
+    update.set_bot(bot)
+    return update
 
 
 class ScreeningRequest(HTTPXRequest):
