@@ -219,6 +219,8 @@ async def test_reading_never_raises_and_the_good_message_is_answered(
     screened, _ = reader.screen(copy.deepcopy(batch))
     updates = Update.de_list(screened, None)
     assert all(type(u.update_id) is int for u in updates)
+    parties = [p for u in updates for p in (u.effective_chat, u.effective_user) if p is not None]
+    assert all(type(p.id) is int for p in parties), "the application files updates by them"
     for update in updates:
         await dispatcher.on_update(update, None)
     assert str(person) in outbox.sent
@@ -243,6 +245,7 @@ async def test_fuzzed_batches_through_the_emulator_leave_the_bot_answering(
     emu: Emulator, fuzz_bot: RunningBot, data: st.DataObject, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
+    caplog.clear()  # one fixture for every example
     bea = emu.user("Bea")
     async with emu.batch():
         for _ in range(data.draw(st.integers(1, 3))):

@@ -110,6 +110,7 @@ class UpdateReader:
             return _bare(update_id, bot)
         try:
             update = Update.de_json(raw, bot)  # type: ignore[arg-type]  # checked: a dict
+            _check_ids(update)
             self.convert(update)
         except Exception:
             self.skip(kind_of(raw))
@@ -139,7 +140,9 @@ class UpdateReader:
 
     def _readable(self, raw: object) -> bool:
         try:
-            self.convert(Update.de_json(raw, None))  # type: ignore[arg-type]  # checked: a dict
+            update = Update.de_json(raw, None)  # type: ignore[arg-type]  # checked: a dict
+            _check_ids(update)
+            self.convert(update)
         except Exception:
             return False
         return True
@@ -177,6 +180,14 @@ class UpdateReader:
         if stalled and not self._stalled:
             log.warning("telegram: getUpdates answered nothing that can be confirmed; waiting")
         self._stalled = stalled
+
+
+def _check_ids(update: Update) -> None:
+    """The application files every update under its chat's and sender's ids, which the
+    library does not check: a list there fails after the update was handled."""
+    for party in (update.effective_chat, update.effective_user):
+        if party is not None and type(party.id) is not int:
+            raise TypeError("an id that is not a number")
 
 
 def _bare(update_id: int, bot: Bot) -> Update:
