@@ -2,8 +2,8 @@
 
 Two targets. The reading path alone (screening, the library's reading of what is left,
 the dispatcher): fast, so the long profile runs it 10,000 times. The whole bot against
-the emulator, in polling mode: each example puts mutated updates in one batch with a
-good private message from someone new, which must be answered. Neither may raise, loop
+the emulator, in polling and in webhook mode: each example puts mutated updates in one
+batch with a good private message from someone new, which must be answered. Neither may raise, loop
 or lose the good message.
 """
 
@@ -13,6 +13,7 @@ import asyncio
 import copy
 import itertools
 import logging
+import socket
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bot.flood import FloodGuard
 from bot.model import Attachment, ChatRef, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
+from bot.transports.telegram import WebhookConfig
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media
@@ -233,10 +235,21 @@ async def test_reading_never_raises_and_the_good_message_is_answered(
     assert stored == 1, "its id is kept, so a second delivery is not handled again"
 
 
-@pytest.fixture
-async def fuzz_bot(emu: Emulator, tmp_path: Path) -> AsyncIterator[RunningBot]:
+@pytest.fixture(params=["polling", "webhook"])
+async def fuzz_bot(
+    request: pytest.FixtureRequest, emu: Emulator, tmp_path: Path
+) -> AsyncIterator[RunningBot]:
     unlimited = FloodGuard(rate=1e9, burst=10**9)
-    async with running_bot(emu, tmp_path / "x.db", flood=unlimited, max_rate=0) as running:
+    webhook = None
+    if request.param == "webhook":
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        url = f"http://127.0.0.1:{port}/hook"
+        webhook = WebhookConfig(url, "fuzz-secret-token-0123456789", port=port)
+    async with running_bot(
+        emu, tmp_path / "x.db", flood=unlimited, max_rate=0, webhook=webhook
+    ) as running:
         yield running
 
 

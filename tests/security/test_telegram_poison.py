@@ -16,6 +16,7 @@ import pytest
 from telegram import Update
 
 from bot.transports.telegram import WebhookConfig
+from bot.transports.telegram.dispatch import GROUP_BACKLOG
 from bot.transports.telegram.reading import kind_of
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, eventually, onboard, running_bot
@@ -274,3 +275,27 @@ async def test_a_library_parse_failure_leaks_nothing_into_any_log(
     library_debug = [r for r in caplog.records if r.name.startswith("telegram.")]
     assert any(r.levelno == logging.DEBUG for r in library_debug), "DEBUG was captured"
     _assert_no_canary(caplog)
+
+
+async def test_a_flooded_group_cannot_stall_private_chats(
+    emu: Emulator, tg: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Telegram allows 20 messages a minute in a group: 300 commands there would hold
+    every concurrent slot for a quarter of an hour if they all waited for their turn."""
+    caplog.set_level(logging.WARNING, logger="hrd_bot")
+    members = emu.group("Crowd", *[f"m{i}" for i in range(300)])
+    async with emu.batch():
+        for member in members:
+            await member.send("/help@hrd_test_bot")
+    ana = emu.user()
+    await ana.send("/start")
+    assert "English" in (await ana.answer(within=5)).buttons
+
+    def dropped() -> int:
+        return len([r for r in caplog.records if "too many updates waiting" in r.getMessage()])
+
+    async def each_answered_or_dropped() -> bool:
+        return len(members[0].from_bot()) + dropped() == len(members)
+
+    await eventually(each_answered_or_dropped)
+    assert dropped() > len(members) - 3 * GROUP_BACKLOG

@@ -12,6 +12,12 @@ would otherwise wait for each other for ever. Such a message is queued for its
 chat's turn instead, and sent straight away when it is for the chat being answered
 (an escalation in a staff group that is also on the on-call list).
 
+A group's turns are slow (Telegram allows 20 messages a minute in one group) and every
+update waiting for one holds one of the application's concurrent slots, so a busy or
+hostile group could hold them all and stall every private chat. A group therefore gets
+at most `GROUP_BACKLOG` updates waiting or being answered, and all groups together at
+most `GROUPS_IN_FLIGHT`; beyond that an update in a group is dropped (and logged).
+
 Every update is taken once (`SeenUpdates`): one delivered again is dropped before
 anything else. One that the library read but that cannot be turned into the neutral
 model (see `incoming.Unreadable`) is skipped and counted like one it could not read.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import Context, ContextVar
@@ -45,6 +52,8 @@ log = logging.getLogger("hrd_bot.telegram")
 Fetch = Callable[[Media], Awaitable[Attachment | None]]
 _HELD: ContextVar[frozenset[str]] = ContextVar("telegram_turns_held", default=frozenset())
 DRAIN_SECONDS = 10.0
+GROUP_BACKLOG = 10
+GROUPS_IN_FLIGHT = 64  # of the application's 256 concurrent updates
 
 
 class Dispatcher:
@@ -74,6 +83,7 @@ class Dispatcher:
         self._seen = seen
         self._turns = Turns()
         self._queued: set[asyncio.Task[None]] = set()
+        self._group_backlog: Counter[str] = Counter()
 
     async def on_update(self, update: object, _context: object) -> None:
         """PTB's callback for every update (a `TypeHandler`)."""
@@ -88,8 +98,26 @@ class Dispatcher:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)
             return
-        async with self.turn(arrival.incoming.chat.address):
-            await self._receive(arrival)
+        chat = arrival.incoming.chat
+        if chat.private:
+            async with self.turn(chat.address):
+                await self._receive(arrival)
+            return
+        if not self._room_in_group(chat.address):
+            log.warning("telegram: a group has too many updates waiting; one was dropped")
+            return
+        self._group_backlog[chat.address] += 1
+        try:
+            async with self.turn(chat.address):
+                await self._receive(arrival)
+        finally:
+            self._group_backlog[chat.address] -= 1
+            if not self._group_backlog[chat.address]:
+                del self._group_backlog[chat.address]
+
+    def _room_in_group(self, chat: str) -> bool:
+        in_flight = self._group_backlog.total()
+        return self._group_backlog[chat] < GROUP_BACKLOG and in_flight < GROUPS_IN_FLIGHT
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """A message the bot starts (not an answer), in the chat's turn (see the module)."""

@@ -150,12 +150,16 @@ class UpdateReader:
     def _first_time(self, raw: object) -> bool:
         """An entry without an id is never confirmed, so it comes back in every batch:
         it is counted and logged the first time only (known by a digest of it)."""
-        digest = hashlib.blake2b(json.dumps(raw, sort_keys=True).encode(), digest_size=16)
-        if digest.digest() in self._nameless:
+        try:
+            text = json.dumps(raw, sort_keys=True)
+        except (ValueError, TypeError, RecursionError):
+            return True
+        digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        if digest in self._nameless:
             return False
         if len(self._nameless) >= MAX_NAMELESS:
             self._nameless.clear()
-        self._nameless.add(digest.digest())
+        self._nameless.add(digest)
         return True
 
     def screen_payload(self, payload: bytes) -> tuple[bytes, bool]:
