@@ -74,7 +74,11 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """What a user sent: typed text, or a pressed choice (never both)."""
+    """What a user sent: typed text, or a pressed choice (never both).
+
+    `forwarded` marks text the user passed on from elsewhere: it is never a command or
+    a choice, only text where the screen asks for some (evidence in a report, say).
+    """
 
     user: UserRef
     chat: ChatRef
@@ -84,6 +88,7 @@ class Incoming:
     message_id: str | None = None
     raw_size: int = 0
     attachment: Attachment | None = None
+    forwarded: bool = False
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"

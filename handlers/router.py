@@ -138,9 +138,11 @@ async def _dispatch(ctx: Context) -> None:
             ctx.notice("error.stale")
         return
     text = (msg.text or "").strip()
-    if text.startswith("/"):
+    if text.startswith("/") and not msg.forwarded:
         await _command(ctx, text)
-    elif choice := match_choice(text, _offered(ctx), answer=bool(ctx.state.get("words"))):
+    elif not msg.forwarded and (
+        choice := match_choice(text, _offered(ctx), answer=bool(ctx.state.get("words")))
+    ):
         await _choose(ctx, choice)
     elif ctx.state.get("typing"):
         name, args = ctx.at

@@ -20,6 +20,8 @@ from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media, describe
 from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.reading import UpdateReader
+from bot.transports.telegram.seen import SeenUpdates
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import TEST_KEY, RunningBot
 
@@ -104,6 +106,8 @@ async def test_messages_started_in_two_chats_turns_for_each_other_do_not_wait_fo
         ChatTrail(db, "telegram"),
         outbox,
         fetch=_no_file,
+        reader=UpdateReader(),
+        seen=SeenUpdates(db),
     )
     inside = {"7": asyncio.Event(), "-100": asyncio.Event()}
 

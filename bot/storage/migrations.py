@@ -119,4 +119,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sessions_idle ON sessions (updated_at);
     CREATE INDEX checkins_case ON checkins (case_id);
     """,
+    # Telegram update ids already taken (bot/transports/telegram/seen.py), so an update
+    # delivered twice (a webhook retry, polling restarted before its offset was confirmed)
+    # is handled once, across a restart too. `bot` is the bot account's own id.
+    """
+    CREATE TABLE telegram_updates (
+        bot INTEGER NOT NULL,
+        update_id INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL,
+        PRIMARY KEY (bot, update_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX telegram_updates_age ON telegram_updates (seen_at);
+    """,
 )

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from bot.flood import FloodGuard
 from tests.telegram_emulator import Emulator, Message, SimUser
 from tests.telegram_emulator.harness import RunningBot, eventually, onboard, running_bot, trail_rows
@@ -25,7 +23,6 @@ async def _kept(running: RunningBot, user: SimUser, sent: list[Message]) -> list
     return [m for m in sent if str(m.message_id) in rows]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the Telegram dispatcher's one-line change")
 async def test_dropped_messages_leave_no_trail_row(emu: Emulator, tmp_path: Path) -> None:
     calls: list[int] = []
     flood = FloodGuard(rate=0.001, burst=8)

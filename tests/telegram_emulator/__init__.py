@@ -7,7 +7,10 @@
 
 It keeps the Bot API's JSON shapes, error codes and wording for the methods the bot
 uses, holds the 48-hour delete rule against a clock tests can move (`advance`), and
-can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Files people send are
+can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Tests can queue raw
+update dicts of any shape (`inject`, with `poison` for shapes the library rejects),
+deliver an update again (`redeliver`), and hold delivery so several updates go out in
+one getUpdates batch (`batch`). Files people send are
 served by `getFile` and `GET /file/bot<token>/<path>`; in groups the bot's privacy mode
 decides what it receives. Deviations from the real service, on purpose: webhooks may
 be plain http (tests have no TLS), nothing is rate limited unless a test injects a 429,
@@ -16,6 +19,8 @@ and file paths do not expire.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from tests.telegram_emulator.people import Screen, SimUser
@@ -70,6 +75,31 @@ class Emulator:
 
     def calls(self, method: str) -> list[Call]:
         return [c for c in self.world.calls if c.method.lower() == method.lower()]
+
+    async def inject(self, update: object) -> None:
+        """Queue anything as an update, exactly as given (ids from `world.next_update_id`)."""
+        self.world.queue_raw(update)
+        await self.world.notify()
+
+    async def redeliver(self, update_id: int) -> None:
+        """Send an update again, as Telegram does when its receipt was not confirmed."""
+        self.world.queue_again(update_id)
+        await self.world.notify()
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Nothing is delivered inside; what was queued there goes out together after."""
+        self.world.holding = True
+        try:
+            yield
+        finally:
+            self.world.holding = False
+            await self.world.notify()
+
+    @property
+    def deliveries(self) -> list[tuple[object, int | None]]:
+        """Webhook posts so far: (update id, HTTP status)."""
+        return self.server.deliveries
 
     async def wait_for_call(self, method: str, *, after: int = 0, within: float = 10.0) -> None:
         """Until `method` has been called more than `after` times."""

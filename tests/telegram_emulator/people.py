@@ -72,6 +72,23 @@ class SimUser:
             extra["reply_to_message"] = reply_to.to_json()
         return await self._post(text, extra, reply_to)
 
+    async def forward(self, text: str, origin: str = "Somebody") -> Message:
+        """A message passed on from elsewhere (here a user who hides their account)."""
+        extra: JSON = {
+            "forward_origin": {"type": "hidden_user", "sender_user_name": origin, "date": 0}
+        }
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return await self._post(text, extra)
+
+    def compose(self, text: str, extra: JSON | None = None) -> JSON:
+        """The update Telegram would send for `text`, with a fresh id, not queued: a test
+        breaks it, then `inject`s it. The message is in the chat, as it would be."""
+        message = self.world.post(self.chat, self.person, text, extra=extra or {})
+        self._read_up_to = message.message_id
+        return {"update_id": self.world.next_update_id(), "message": message.to_json()}
+
     async def send_photo(self, data: bytes = PHOTO, caption: str | None = None) -> Message:
         """A photo as Telegram delivers it: several sizes, the last one the full picture."""
         thumbnail = self.world.store_file(data[:64], "thumbnails", "jpg")

@@ -89,6 +89,9 @@ class Server:
         self.token = token
         self.faults: dict[str, deque[Fault]] = {}
         self.webhook: Webhook | None = None
+        self.deliveries: list[tuple[object, int | None]] = []
+        """Webhook posts: the update's id (None without one) and the HTTP status (None if
+        the connection failed)."""
         self._poll_generation = 0
         self._runner: web.AppRunner | None = None
         self._delivery: asyncio.Task[None] | None = None
@@ -161,14 +164,18 @@ class Server:
         generation = self._poll_generation
         offset = int(params.get("offset") or 0)
         if offset:
-            world.updates = [u for u in world.updates if u["update_id"] >= offset]
+            world.updates = [u for u in world.updates if _pending(world, u, offset)]
         if allowed := params.get("allowed_updates"):
             world.allowed_updates = list(allowed)
         await world.notify()
         timeout = float(params.get("timeout") or 0)
         with contextlib.suppress(TimeoutError):
             await world.wait_for(
-                lambda: bool(world.updates) or generation != self._poll_generation, timeout
+                lambda: (
+                    (bool(world.updates) and not world.holding)
+                    or generation != self._poll_generation
+                ),
+                timeout,
             )
         if generation != self._poll_generation:
             raise ApiError(
@@ -176,8 +183,12 @@ class Server:
                 "Conflict: terminated by other getUpdates request; "
                 "make sure that only one bot instance is running",
             )
+        if world.holding:
+            return []
         limit = int(params.get("limit") or 100)
-        return world.updates[: max(1, min(limit, 100))]
+        batch = world.updates[: max(1, min(limit, 100))]
+        world.redelivered -= {_id_of(u) for u in batch}
+        return batch
 
     async def _setwebhook(self, params: JSON) -> bool:
         url = str(params.get("url") or "")
@@ -229,19 +240,36 @@ class Server:
         headers = {"X-Telegram-Bot-Api-Secret-Token": hook.secret} if hook.secret else {}
         async with aiohttp.ClientSession() as session:
             while True:
-                await self.world.wait_for(lambda: bool(self.world.updates), within=3600)
+                await self.world.wait_for(
+                    lambda: bool(self.world.updates) and not self.world.holding, within=3600
+                )
                 update = self.world.updates[0]
+                status: int | None = None
                 try:
                     async with session.post(hook.url, json=update, headers=headers) as response:
-                        accepted = response.status == 200
-                        hook.last_error = None if accepted else f"Wrong response: {response.status}"
+                        status = response.status
+                        accepted = status == 200
+                        hook.last_error = None if accepted else f"Wrong response: {status}"
                 except aiohttp.ClientError as exc:
                     accepted, hook.last_error = False, f"Connection failed: {type(exc).__name__}"
+                self.deliveries.append((_id_of(update), status))
                 if accepted:
                     self.world.updates.remove(update)
                     await self.world.notify()
                 else:
                     await asyncio.sleep(0.05)
+
+
+def _id_of(update: object) -> int | None:
+    update_id = update.get("update_id") if isinstance(update, dict) else None
+    return update_id if isinstance(update_id, int) else None
+
+
+def _pending(world: World, update: object, offset: int) -> bool:
+    """Not yet confirmed by `offset` (or queued again as if its confirmation was lost);
+    an entry without an id can never be confirmed."""
+    update_id = _id_of(update)
+    return update_id is None or update_id >= offset or update_id in world.redelivered
 
 
 def _answer(body: JSON, status: int) -> web.Response:

@@ -154,6 +154,13 @@ class World:
         self.chats: dict[int, Chat] = {}
         self.messages: dict[int, list[Message]] = {}
         self.updates: list[JSON] = []
+        self.history: dict[int, JSON] = {}
+        """Every update ever queued, by id (to deliver one again)."""
+        self.redelivered: set[int] = set()
+        """Ids queued again as if their confirmation had been lost: getUpdates returns them
+        whatever the offset says."""
+        self.holding = False
+        """While True nothing is delivered, so updates queued meanwhile go out as one batch."""
         self.allowed_updates: list[str] | None = None
         self.queries: dict[str, Query] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
@@ -237,7 +244,23 @@ class World:
         """Queue an update; one of a kind the bot did not ask for is dropped, as Telegram does."""
         if self.allowed_updates and kind not in self.allowed_updates:
             return
-        self.updates.append({"update_id": next(self._update_ids), kind: payload})
+        self.queue_raw({"update_id": self.next_update_id(), kind: payload})
+
+    def next_update_id(self) -> int:
+        return next(self._update_ids)
+
+    def queue_raw(self, update: Any) -> None:
+        """Queue anything as an update, exactly as given (a test's bad shapes)."""
+        self.updates.append(update)
+        if isinstance(update, dict) and isinstance(update.get("update_id"), int):
+            self.history[update["update_id"]] = update
+
+    def queue_again(self, update_id: int) -> None:
+        """Deliver an update once more, as Telegram does when its receipt was not confirmed
+        (a webhook answer lost, a bot that crashed before the next getUpdates)."""
+        self.updates.append(self.history[update_id])
+        self.updates.sort(key=lambda u: u["update_id"] if isinstance(u, dict) else 0)
+        self.redelivered.add(update_id)
 
     def store_file(self, data: bytes, folder: str, suffix: str) -> StoredFile:
         """Keep a sent file; ids are opaque and long, as Telegram's are."""

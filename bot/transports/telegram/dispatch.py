@@ -11,12 +11,23 @@ group) while staff reply to them (the group's turn held, writing to the reporter
 would otherwise wait for each other for ever. Such a message is queued for its
 chat's turn instead, and sent straight away when it is for the chat being answered
 (an escalation in a staff group that is also on the on-call list).
+
+A group's turns are slow (Telegram allows 20 messages a minute in one group) and every
+update waiting for one holds one of the application's concurrent slots, so a busy or
+hostile group could hold them all and stall every private chat. A group therefore gets
+at most `GROUP_BACKLOG` updates waiting or being answered, and all groups together at
+most `GROUPS_IN_FLIGHT`; beyond that an update in a group is dropped (and logged).
+
+Every update is taken once (`SeenUpdates`): one delivered again is dropped before
+anything else. One that the library read but that cannot be turned into the neutral
+model (see `incoming.Unreadable`) is skipped and counted like one it could not read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import Context, ContextVar
@@ -25,12 +36,15 @@ from dataclasses import replace
 from telegram import Update
 
 from bot.chat_trail import ChatTrail
+from bot.flood import Dropped
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.files import Media
 from bot.transports.telegram.incoming import Arrival, from_update
 from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.reading import UpdateReader, kind_of
+from bot.transports.telegram.seen import SeenUpdates
 from bot.turns import Turns
 
 __all__ = ["Dispatcher", "Fetch"]
@@ -39,6 +53,8 @@ log = logging.getLogger("hrd_bot.telegram")
 Fetch = Callable[[Media], Awaitable[Attachment | None]]
 _HELD: ContextVar[frozenset[str]] = ContextVar("telegram_turns_held", default=frozenset())
 DRAIN_SECONDS = 10.0
+GROUP_BACKLOG = 10
+GROUPS_IN_FLIGHT = 64  # of the application's 256 concurrent updates
 
 
 class Dispatcher:
@@ -53,6 +69,8 @@ class Dispatcher:
         outbox: Outbox,
         *,
         fetch: Fetch,
+        reader: UpdateReader,
+        seen: SeenUpdates,
         username: str | None = None,
     ) -> None:
         self._handle = handle
@@ -62,20 +80,45 @@ class Dispatcher:
         self.outbox = outbox
         self._fetch = fetch
         self._username = username
+        self._reader = reader
+        self._seen = seen
         self._turns = Turns()
         self._queued: set[asyncio.Task[None]] = set()
+        self._group_backlog: Counter[str] = Counter()
 
     async def on_update(self, update: object, _context: object) -> None:
         """PTB's callback for every update (a `TypeHandler`)."""
-        if not isinstance(update, Update):
+        if not isinstance(update, Update) or not self._seen.admit(update.update_id):
             return
-        arrival = from_update(update, self._pseudonyms, self._username)
+        try:
+            arrival = from_update(update, self._pseudonyms, self._username)
+        except Exception:  # values of types the Bot API never sends: see `incoming`
+            self._reader.skip(kind_of(update))
+            return
         if arrival is None:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)
             return
-        async with self.turn(arrival.incoming.chat.address):
-            await self._receive(arrival)
+        chat = arrival.incoming.chat
+        if chat.private:
+            async with self.turn(chat.address):
+                await self._receive(arrival)
+            return
+        if not self._room_in_group(chat.address):
+            log.warning("telegram: a group has too many updates waiting; one was dropped")
+            return
+        self._group_backlog[chat.address] += 1
+        try:
+            async with self.turn(chat.address):
+                await self._receive(arrival)
+        finally:
+            self._group_backlog[chat.address] -= 1
+            if not self._group_backlog[chat.address]:
+                del self._group_backlog[chat.address]
+
+    def _room_in_group(self, chat: str) -> bool:
+        in_flight = self._group_backlog.total()
+        return self._group_backlog[chat] < GROUP_BACKLOG and in_flight < GROUPS_IN_FLIGHT
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         """A message the bot starts (not an answer), in the chat's turn (see the module)."""
@@ -132,6 +175,7 @@ class Dispatcher:
             if arrival.media is not None:
                 incoming = await self._with_file(incoming, arrival.media)
             replies = await self._answers(incoming, arrival.query_id)
+            received = [] if isinstance(replies, Dropped) else received  # flooded: no trace
         except Exception:
             self._trail.note(chat.address, [(m, None) for m in received])
             raise

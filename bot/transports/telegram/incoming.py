@@ -6,6 +6,14 @@ message) are not conversation and get no answer, so nothing is echoed into a gro
 In a group (a staff room among them) only text meant for the bot is passed on; in a
 private chat a file comes with its description (`Arrival.media`), fetched later, in
 the chat's turn.
+
+A forwarded message is never a command: someone forwarding "/forget" is passing on
+text, not asking to erase their chat. In a private chat it reaches the handlers as
+plain text (`Incoming.forwarded`); in a group it is not meant for the bot.
+
+python-telegram-bot does not check the types of the values it reads, so a value of a
+type the Bot API never sends (a number for a text) raises `Unreadable` here, and the
+update is skipped like one the library could not read.
 """
 
 from __future__ import annotations
@@ -19,13 +27,37 @@ from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook, Press
 from bot.transports.telegram.files import Media, describe
 
-__all__ = ["ALLOWED_UPDATES", "PLATFORM", "STALE_CHOICE", "Arrival", "chat_ref", "from_update"]
+__all__ = [
+    "ALLOWED_UPDATES",
+    "PLATFORM",
+    "STALE_CHOICE",
+    "Arrival",
+    "Unreadable",
+    "chat_ref",
+    "from_update",
+]
 
 PLATFORM = "telegram"
 ALLOWED_UPDATES = ("message", "callback_query")
 STALE_CHOICE = "telegram:refused"
 """Handed to the handlers for a refused press: it is never on a screen, so they answer
 "That option is from an earlier message" and show the current screen again."""
+
+
+class Unreadable(Exception):
+    """An update with a value of a type the Bot API never sends there."""
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise Unreadable
+
+
+def _number(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise Unreadable
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +83,7 @@ class Arrival:
 
 
 def chat_ref(chat: Chat) -> ChatRef:
-    return ChatRef(PLATFORM, str(chat.id), private=chat.type == Chat.PRIVATE)
+    return ChatRef(PLATFORM, str(_number(chat.id)), private=chat.type == Chat.PRIVATE)
 
 
 def _command(text: str, username: str | None) -> str | None:
@@ -86,9 +118,12 @@ def _message(
     msg: Message, user: User, pseudonyms: Pseudonymizer, username: str | None
 ) -> Arrival | None:
     chat = chat_ref(msg.chat)
-    text = msg.text
+    text = _text(msg.text)
+    forwarded = msg.forward_origin is not None
+    if forwarded and not chat.private:
+        return None
     media: Media | None = None
-    if text is not None and text.startswith("/"):
+    if text is not None and text.startswith("/") and not forwarded:
         command = _command(text, username)
         if command is None and not chat.private:
             return None
@@ -97,19 +132,29 @@ def _message(
         if text is None or not _addressed(msg, text, username):
             return None
     elif text is None:
-        media = describe(msg)
+        media = _checked(describe(msg))
         if media is None and not _is_content(msg):
             return None
-        text = msg.caption if media is not None else None
+        text = _text(msg.caption) if media is not None else None
     incoming = Incoming(
-        user=pseudonyms.user(PLATFORM, str(user.id)),
+        user=pseudonyms.user(PLATFORM, str(_number(user.id))),
         chat=chat,
         text=text,
-        language_hint=user.language_code,
-        message_id=str(msg.message_id),
+        language_hint=_text(user.language_code),
+        message_id=str(_number(msg.message_id)),
         raw_size=len(text.encode("utf-8")) if text else 0,
+        forwarded=forwarded,
     )
     return Arrival(incoming, message_id=msg.message_id, media=media)
+
+
+def _checked(media: Media | None) -> Media | None:
+    """A file whose id is text and whose size (if stated) is a number."""
+    if media is not None:
+        _text(media.file_id)
+        if media.size is not None:
+            _number(media.size)
+    return media
 
 
 def _is_content(msg: Message) -> bool:
@@ -118,18 +163,23 @@ def _is_content(msg: Message) -> bool:
 
 
 def _press(query: CallbackQuery, pseudonyms: Pseudonymizer) -> Arrival | None:
+    """A press on a message too old to be sent with it is answered and dropped; one
+    without a sender (the library lets it be missing) is unreadable."""
+    sender: User | None = query.from_user
+    if sender is None:
+        raise Unreadable
     if query.message is None:
         return None
+    data = _text(query.data)
     incoming = Incoming(
-        user=pseudonyms.user(PLATFORM, str(query.from_user.id)),
+        user=pseudonyms.user(PLATFORM, str(_number(sender.id))),
         chat=chat_ref(query.message.chat),
         choice=STALE_CHOICE,
-        language_hint=query.from_user.language_code,
-        raw_size=len((query.data or "").encode("utf-8")),
+        language_hint=_text(sender.language_code),
+        raw_size=len((data or "").encode("utf-8")),
     )
-    return Arrival(
-        incoming, query_id=query.id, pressed=query.message.message_id, payload=query.data
-    )
+    pressed = _number(query.message.message_id)
+    return Arrival(incoming, query_id=_text(query.id), pressed=pressed, payload=data)
 
 
 def from_update(

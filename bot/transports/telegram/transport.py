@@ -2,7 +2,9 @@
 
 It starts the application (long polling, or a webhook when one is configured), sets
 the command menu, and runs the sweeper that deletes expired messages. Everything that
-has to do with one update lives in `dispatch`, `incoming` and `outbox`.
+has to do with one update lives in `reading` (an update the library cannot read skips
+only itself), `seen` (one delivered twice is handled once), `dispatch`, `incoming`
+and `outbox`.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media, fetch
-from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM
+from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
+from bot.transports.telegram.seen import SeenUpdates
 from bot.transports.telegram.webhook import WebhookServer
 from handlers.report import MAX_ATTACHMENT_BYTES
 
@@ -52,12 +56,25 @@ class TelegramTransport:
         self._trail = ChatTrail(app.db, PLATFORM)
         self._stopping = asyncio.Event()
         self._dispatcher: Dispatcher | None = None
+        self._seen = SeenUpdates(app.db)
+        self._reader = UpdateReader(self._seen.seen)
+
+    @property
+    def skipped_updates(self) -> dict[str, int]:
+        """Updates skipped as unreadable since the start, by kind ("message"…), for metrics."""
+        return dict(self._reader.skipped)
+
+    @property
+    def duplicate_updates(self) -> int:
+        """Updates delivered again (and not handled again) since the start."""
+        return self._seen.duplicates
 
     async def run(self, handle: Handler) -> None:
         application = self._build()
         if not await self._initialize(application):
             return
         bot = application.bot
+        await self._seen.load(bot.id)
         buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
         outbox = Outbox(bot, self._trail, buttons)
 
@@ -71,8 +88,12 @@ class TelegramTransport:
             self._trail,
             outbox,
             fetch=fetch_file,
+            reader=self._reader,
+            seen=self._seen,
             username=bot.username,
         )
+        pseudonyms, username = self._app.pseudonyms, bot.username
+        self._reader.convert = lambda update: from_update(update, pseudonyms, username)
         application.add_handler(TypeHandler(Update, dispatcher.on_update))
         application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
@@ -94,6 +115,7 @@ class TelegramTransport:
                 await application.stop()
             await dispatcher.drain()
             await self._trail.flush()
+            await self._seen.flush()
             await application.shutdown()
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
@@ -113,6 +135,8 @@ class TelegramTransport:
             .base_url(config.api_base_url)
             .base_file_url(config.file_base_url)
             .rate_limiter(limiter)
+            .request(QuietRequest(connection_pool_size=256))
+            .get_updates_request(ScreeningRequest(self._reader))
             .concurrent_updates(256)
             .job_queue(None)
         )
@@ -150,7 +174,7 @@ class TelegramTransport:
                 error_callback=_log_polling_error,
             )
             return updater.stop
-        server = WebhookServer(webhook, application.bot, application.update_queue)
+        server = WebhookServer(webhook, application.bot, application.update_queue, self._reader)
         server.start()
         await application.bot.set_webhook(
             webhook.url, secret_token=webhook.secret, allowed_updates=list(ALLOWED_UPDATES)

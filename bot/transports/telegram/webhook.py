@@ -3,21 +3,25 @@
 PTB has its own receiver, but it compares the token with `!=` (timing leak) and logs
 whole update bodies (message text) when one fails to parse. This one compares with
 `hmac.compare_digest`, caps the body size, and logs nothing a request carries.
+
+Any JSON from Telegram is taken (200): an update the library cannot read is skipped
+(see `reading`), and asking Telegram to send it again would not make it readable. A
+body that is not JSON at all cannot be an update and gets a 400.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from http import HTTPStatus
 
 import tornado.web
-from telegram import Bot, Update
+from telegram import Bot
 from tornado.httpserver import HTTPServer
 
 from bot.transports.telegram.config import WebhookConfig
+from bot.transports.telegram.reading import UNKNOWN, UpdateReader, quiet_json
 
 __all__ = ["WebhookServer"]
 
@@ -31,10 +35,13 @@ class _UpdateHandler(tornado.web.RequestHandler):
 
     SUPPORTED_METHODS = ("POST",)
 
-    def initialize(self, bot: Bot, queue: asyncio.Queue[object], secret: str) -> None:
+    def initialize(
+        self, bot: Bot, queue: asyncio.Queue[object], secret: str, reader: UpdateReader
+    ) -> None:
         self._bot = bot
         self._queue = queue
         self._secret = secret.encode()
+        self._reader = reader
 
     async def post(self) -> None:
         token = self.request.headers.get(AUTH_HEADER, "").encode()
@@ -42,11 +49,13 @@ class _UpdateHandler(tornado.web.RequestHandler):
             log.warning("telegram webhook: a request without the right secret was refused")
             raise tornado.web.HTTPError(HTTPStatus.FORBIDDEN)
         try:
-            update = Update.de_json(json.loads(self.request.body), self._bot)
-        except (ValueError, TypeError, KeyError):
-            log.warning("telegram webhook: an update could not be read")
+            body = quiet_json(self.request.body)
+        except ValueError:
+            self._reader.skip(UNKNOWN)
             raise tornado.web.HTTPError(HTTPStatus.BAD_REQUEST) from None
-        await self._queue.put(update)
+        update = self._reader.read(body, self._bot)
+        if update is not None:
+            await self._queue.put(update)
         self.set_status(HTTPStatus.OK)
 
     def log_exception(self, *args: object) -> None:
@@ -61,10 +70,11 @@ class _Quiet(tornado.web.Application):
 class WebhookServer:
     """Listens on `config.listen:port` at the path of `config.url` (TLS ends at a proxy)."""
 
-    def __init__(self, config: WebhookConfig, bot: Bot, queue: asyncio.Queue[object]) -> None:
-        routes = [
-            (config.path, _UpdateHandler, {"bot": bot, "queue": queue, "secret": config.secret})
-        ]
+    def __init__(
+        self, config: WebhookConfig, bot: Bot, queue: asyncio.Queue[object], reader: UpdateReader
+    ) -> None:
+        handler = {"bot": bot, "queue": queue, "secret": config.secret, "reader": reader}
+        routes = [(config.path, _UpdateHandler, handler)]
         self._server = HTTPServer(_Quiet(routes), max_body_size=MAX_BODY, xheaders=True)
         self._config = config
 
