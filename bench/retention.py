@@ -13,11 +13,9 @@ shows that it finds them).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import secrets
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,34 +29,13 @@ from bot.model import ChatRef, Incoming, Reply
 from bot.safety_jobs import SafetyJobs
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
+from tests.memory import copies_in_memory
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
 DAY = 86_400
 SCRIPT = ("/start", "1", "2", "1", "1", "1", "◂ Back", "2", "/menu", "3", "colombia", "1", "/menu")
 """The same conversation as `bench.pipeline`: guides, a guide, legal information, a country."""
-
-
-def copies_in_memory(mark: str) -> int:
-    """Strings and bytes holding `mark`, reachable from every GC-tracked object and every
-    thread's frame (untracked containers such as a dict of strings are walked too)."""
-    needle = mark.encode()
-    skip = {id(mark), id(needle)}
-    roots: list[object] = [*gc.get_objects(), *sys._current_frames().values()]
-    seen: set[int] = set()
-    found = 0
-    while roots:
-        obj = roots.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, str):
-            found += mark in obj and id(obj) not in skip
-        elif isinstance(obj, bytes | bytearray):
-            found += needle in obj and id(obj) not in skip
-        elif not isinstance(obj, int | float | bool | type(None)):
-            roots.extend(gc.get_referents(obj))
-    return found
 
 
 async def _open(folder: Path) -> tuple[Database, App]:

@@ -4,10 +4,8 @@ and nowhere in the process's object graph."""
 
 from __future__ import annotations
 
-import gc
 import json
 import secrets
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from bot.storage import Database
 from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
+from tests.memory import copies_in_memory
 from tests.reporting import STAFF_ROOM, staff_key, start_report
 
 DAY = 86_400
@@ -31,28 +30,6 @@ DRAFTS = 40
 OTHER_SESSIONS = 5_000
 IDLE_SESSIONS = 1_000
 PAGE, RESERVE = 4096, 80  # SQLCipher 4 defaults: a page ends with IV (16) and HMAC (64)
-
-
-def copies_in_memory(mark: str) -> int:
-    """Strings and bytes holding `mark`, reachable from every GC-tracked object and every
-    thread's frame (untracked containers such as a dict of strings are walked too)."""
-    needle = mark.encode()
-    skip = {id(mark), id(needle)}
-    roots: list[object] = [*gc.get_objects(), *sys._current_frames().values()]
-    seen: set[int] = set()
-    found = 0
-    while roots:
-        obj = roots.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, str):
-            found += mark in obj and id(obj) not in skip
-        elif isinstance(obj, bytes | bytearray):
-            found += needle in obj and id(obj) not in skip
-        elif not isinstance(obj, int | float | bool | type(None)):
-            roots.extend(gc.get_referents(obj))
-    return found
 
 
 def decrypted_pages(path: Path, key_hex: str) -> bytes:
