@@ -41,7 +41,7 @@ from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.files import Media
-from bot.transports.telegram.incoming import Arrival, from_update
+from bot.transports.telegram.incoming import Arrival, from_update, unreadable
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.reading import UpdateReader, kind_of
 from bot.transports.telegram.seen import SeenUpdates
@@ -95,6 +95,8 @@ class Dispatcher:
         except Exception:  # values of types the Bot API never sends: see `incoming`
             self._reader.skip(kind_of(update))
             return
+        if arrival is None and self._reader.stubbed(update.update_id):
+            arrival = unreadable(update, self._pseudonyms)
         if arrival is None:
             if update.callback_query is not None:
                 await self.outbox.answer(update.callback_query.id)

@@ -35,6 +35,7 @@ __all__ = [
     "Unreadable",
     "chat_ref",
     "from_update",
+    "unreadable",
 ]
 
 PLATFORM = "telegram"
@@ -146,6 +147,21 @@ def _message(
         forwarded=forwarded,
     )
     return Arrival(incoming, message_id=msg.message_id, media=media)
+
+
+def unreadable(update: Update, pseudonyms: Pseudonymizer) -> Arrival | None:
+    """A message the reader could not read, as its sender with nothing in it: the handlers
+    ask for text instead of leaving the person in silence."""
+    msg, user = update.message, update.effective_user
+    if msg is None or user is None:
+        return None
+    incoming = Incoming(
+        user=pseudonyms.user(PLATFORM, str(_number(user.id))),
+        chat=chat_ref(msg.chat),
+        text=None,
+        message_id=str(_number(msg.message_id)),
+    )
+    return Arrival(incoming, message_id=msg.message_id)
 
 
 def _checked(media: Media | None) -> Media | None:

@@ -5,11 +5,12 @@ from a Bot API server older than 9.6, a missing field, a value of the wrong type
 the batch, the offset never moves, the same batch is fetched for ever, and the library
 logs it raw at CRITICAL. Here each update is tried on its own before the library sees
 the batch. One that fails is handed on as its bare id (`{"update_id": N}`): the library
-reads that, the offset moves past it, and the dispatcher drops it. It is counted by kind
-and logged once, as its kind only (no text, name or id). One that was already handled
-goes the same way without being read again. An entry without an id cannot be confirmed
-at all; it is dropped, and a batch of nothing else is waited on for a moment so the
-loop does not spin.
+reads that, the offset moves past it, and the dispatcher drops it (an unreadable private
+message becomes a stub holding only who sent it, so the person is asked for text). It
+is counted by kind and logged once, as its kind only (no text, name or id). One that was
+already handled goes the same way without being read again. An entry without an id
+cannot be confirmed at all; it is dropped, and a batch of nothing else is waited on for
+a moment so the loop does not spin.
 
 The webhook receiver reads its single update through the same `UpdateReader`.
 """
@@ -20,6 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from http import HTTPStatus
@@ -93,6 +95,7 @@ class UpdateReader:
         self.skipped: Counter[str] = Counter()
         self._stalled = False
         self._nameless: set[bytes] = set()
+        self._stubbed: set[int] = set()
 
     def skip(self, kind: str) -> None:
         """Count and log one unreadable update: its kind, nothing it carries."""
@@ -114,7 +117,8 @@ class UpdateReader:
             self.convert(update)
         except Exception:
             self.skip(kind_of(raw))
-            return _bare(update_id, bot)
+            stub = self._answerable(raw, update_id)
+            return _bare(update_id, bot) if stub is None else Update.de_json(stub, bot)
         return update
 
     def screen(self, batch: list[object]) -> tuple[list[JSONDict], bool]:
@@ -135,8 +139,26 @@ class UpdateReader:
             return {"update_id": update_id}
         if not self._readable(raw):
             self.skip(kind_of(raw))
-            return {"update_id": update_id}
+            return self._answerable(raw, update_id) or {"update_id": update_id}
         return raw  # type: ignore[return-value]  # checked: a dict
+
+    def _answerable(self, raw: object, update_id: int) -> JSONDict | None:
+        """An unreadable private message as a message with nothing in it but who sent it,
+        so the person is answered (the handlers ask for text) instead of left in silence."""
+        stub = _stub(raw, update_id)
+        if stub is None or not self._readable(stub):
+            return None
+        if len(self._stubbed) >= MAX_NAMELESS:
+            self._stubbed.clear()
+        self._stubbed.add(update_id)
+        return stub
+
+    def stubbed(self, update_id: int) -> bool:
+        """Whether this update is an unreadable message's stub (asked once, then forgotten)."""
+        if update_id in self._stubbed:
+            self._stubbed.discard(update_id)
+            return True
+        return False
 
     def _readable(self, raw: object) -> bool:
         try:
@@ -192,6 +214,28 @@ def _check_ids(update: Update) -> None:
     for party in (update.effective_chat, update.effective_user):
         if party is not None and type(party.id) is not int:
             raise TypeError("an id that is not a number")
+
+
+def _stub(raw: object, update_id: int) -> JSONDict | None:
+    """Only the ids of a private message whose sender is its chat; None for anything else."""
+    message = raw.get("message") if isinstance(raw, dict) else None
+    if not isinstance(message, dict):
+        return None
+    chat, sender, message_id = message.get("chat"), message.get("from"), message.get("message_id")
+    if not isinstance(chat, dict) or not isinstance(sender, dict) or chat.get("type") != "private":
+        return None
+    ids = (chat.get("id"), sender.get("id"), message_id)
+    if any(type(value) is not int for value in ids) or chat["id"] != sender["id"]:
+        return None
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat["id"], "type": "private"},
+            "from": {"id": sender["id"], "is_bot": False, "first_name": "-"},
+        },
+    }
 
 
 def _bare(update_id: int, bot: Bot) -> Update:
