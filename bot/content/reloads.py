@@ -136,6 +136,8 @@ class Reloader:
         errors = [p for p in problems if not p.warning]
         for problem in errors[:LOGGED_PROBLEMS]:
             log.warning("content: %s", problem)
-        outcome = "refused, the old content stays" if library is None else "done"
-        log.warning("content reload %s (%d errors)", outcome, len(errors))
+        if library is None:
+            log.warning("content reload refused, the old content stays (%d errors)", len(errors))
+        else:
+            log.info("content reload done (%d errors)", len(errors))
         return problems
