@@ -82,7 +82,9 @@ class Checkins:
             lambda c: c.execute("DELETE FROM checkins WHERE user_key = ?", (user.key,))
         )
 
-    async def answered(self, user: UserRef, *, safe: bool) -> None:
+    async def answered(self, user: UserRef, *, safe: bool) -> bool:
+        """Whether staff were alerted: never for "I'm safe", nor without a case (closed or
+        purged while the question was open) or a staff room to tell."""
         now = self._now()
 
         def reset(conn: Connection) -> str | None:
@@ -97,11 +99,11 @@ class Checkins:
 
         case = await self._db.transaction(reset)
         if case is None or safe:
-            return
+            return False
         await self._casework.store.record_action(
             case, SYSTEM, "checkin.help", changes={"urgency": "critical"}
         )
-        await self._alert("staff.checkin_help", case=case)
+        return await self._alert("staff.checkin_help", case=case) > 0
 
     async def tick(self) -> tuple[int, int]:
         """Ask the questions that are due; alert staff about those left unanswered."""
@@ -136,10 +138,13 @@ class Checkins:
             log.warning("%d check-ins went unanswered; staff alerted", len(missed))
         return len(ask), len(missed)
 
-    async def _alert(self, key: str, **values: object) -> None:
+    async def _alert(self, key: str, **values: object) -> int:
+        """How many rooms the alert was handed to."""
         t = self._casework.staff_translator()
-        for room in self._casework.alert_rooms:
+        rooms = self._casework.alert_rooms
+        for room in rooms:
             await self._casework.deliver(room, Reply(t(key, **values)))
+        return len(rooms)
 
     def forget_statement(self) -> str:
         return "DELETE FROM checkins WHERE user_key = ?"

@@ -60,8 +60,11 @@ async def choose_ask(ctx: Context, args: Args, choice: str) -> bool:
         await ctx.checkins.stop(ctx.msg.user)
         ctx.notice("checkin.stopped")
     else:
-        await ctx.checkins.answered(ctx.msg.user, safe=choice == "checkin:safe")
-        ctx.notice("checkin.thanks" if choice == "checkin:safe" else "checkin.help_sent")
+        safe = choice == "checkin:safe"
+        alerted = await ctx.checkins.answered(ctx.msg.user, safe=safe)
+        ctx.notice(
+            "checkin.thanks" if safe else "checkin.help_sent" if alerted else "checkin.help_unsent"
+        )
     ctx.back()
     return True
 

@@ -7,7 +7,7 @@ import time
 from bot.app import App
 from bot.checkins import Checkins
 from tests.fakes import FakeTransport, FakeUser
-from tests.reporting import STAFF_ROOM, Team, room_messages, submit_report
+from tests.reporting import STAFF_ROOM, Team, room_messages, staff_says, submit_report
 
 
 class Clock:
@@ -72,6 +72,28 @@ async def test_asking_for_help_alerts_staff_and_raises_urgency(
     assert "I need help now" in room_messages(transport, STAFF_ROOM)[-1].text
     cases = await app.casework.open_cases()
     assert cases[0].urgency == "critical"
+
+
+async def test_asking_for_help_after_the_case_closed_never_claims_an_alert(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    """The question was asked, then staff closed the case (its check-ins go with it):
+    "I need help now" reaches nobody, so the person is told so and where to turn."""
+    app, _ = team_app
+    person, checkins, clock = await _with_checkins(app, transport)
+    clock.now += 2 * 3600
+    await checkins.tick()
+    case = (await app.casework.open_cases())[0].id
+    assert "closed" in await staff_says(app, transport, "staff-alice", f"/close {case} safe")
+    await checkins.tick()
+    staff_before = len(room_messages(transport, STAFF_ROOM))
+    asked = room_messages(transport, person.chat)[-1]
+    assert "are you safe right now?" in asked.text
+    reply = await person.press_id(next(c.id for c in asked.choices if "help" in c.label))
+    assert "has been alerted" not in reply.text
+    assert "could not alert the protection team" in reply.text
+    assert "People who can help" in reply.text
+    assert len(room_messages(transport, STAFF_ROOM)) == staff_before
 
 
 async def test_check_ins_need_a_report_and_stop_on_request_or_forget(
