@@ -229,14 +229,14 @@ class Casework:
         changes = {"state": "assigned", "assignee": label}
         await self._act(case_id, actor, "case.assign", changes=changes)
 
-    async def escalate(self, case_id: str, actor: UserRef) -> str:
+    async def escalate(self, case_id: str, actor: UserRef) -> tuple[str, bool]:
         meta = await self._meta(case_id)
         urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
         await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
         t = self.staff_translator()
         for chat in self._oncall:
             await self.deliver(chat, Reply(t("staff.escalated", case=case_id, urgency=urgency)))
-        return urgency
+        return urgency, bool(self._oncall)
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None:
         await self._act(case_id, actor, "case.note", item=("note", text.encode()))
@@ -270,7 +270,7 @@ class Casework:
         bundle = await self.store.export_bundle(case_id, actor.key)
         path = self._exports / f"{case_id}.bundle.json"
         await asyncio.to_thread(_write_private, path, bundle.to_json())
-        return str(path)
+        return path.name
 
     def forget_statement(self) -> str:
         """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""

@@ -69,7 +69,8 @@ def _with_text(method: str) -> Action:
 
 
 async def _escalate(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:
-    return "staff.done.escalate:" + await desk.escalate(case, actor)
+    urgency, told = await desk.escalate(case, actor)
+    return ("staff.done.escalate:" if told else "staff.done.escalate_alone:") + urgency
 
 
 async def _export(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:

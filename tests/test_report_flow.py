@@ -22,6 +22,7 @@ from tests.reporting import (
     WHAT,
     Team,
     room_messages,
+    staff_key,
     staff_says,
     start_report,
     submit_report,
@@ -215,3 +216,33 @@ async def test_a_flood_of_commands_in_the_staff_room_is_cut_short(
     refusals = [a for a in answers if "Only the protection team" in a]
     assert len(refusals) == 5, "the burst, then silence (after one notice)"
     assert sum("very fast" in a for a in answers) == 1
+
+
+async def test_export_names_the_file_never_the_server_path(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport, tmp_path: Path
+) -> None:
+    app, _ = team_app
+    case = await submit_report(reporter)
+    said = await staff_says(app, transport, "staff-alice", f"/export {case}")
+    assert f"{case}.bundle.json" in said and "exports folder" in said
+    assert str(tmp_path) not in said and "/" not in said
+    assert (tmp_path / "exports" / f"{case}.bundle.json").exists()
+
+
+async def test_escalate_without_an_on_call_chat_says_nobody_else_was_told(
+    tmp_path: Path, library: Library
+) -> None:
+    db = await Database.open(tmp_path / "n.db", TEST_KEY)
+    try:
+        app = await App.open(db, library, staff_rooms=(STAFF_ROOM,))
+        await app.casework.store.add_staff(
+            "Alice", [staff_key(app, "staff-alice")], PrivateKey.generate().public
+        )
+        transport = FakeTransport()
+        app.attach(transport)
+        case = await submit_report(FakeUser(app, transport, "alone"))
+        said = await staff_says(app, transport, "staff-alice", f"/escalate {case}")
+        assert "escalated" in said and "nobody else was told" in said
+        assert "on-call list was notified" not in said
+    finally:
+        await db.close()
