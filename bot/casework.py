@@ -23,12 +23,15 @@ from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.model import ChatRef, Reply, UserRef
 from bot.storage.database import Connection, Database
-from handlers.output import directed
+from handlers.output import directed, paginate
 from handlers.ports import CaseView, CaseworkError
 
 log = logging.getLogger("hrd_bot.casework")
 Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
 URGENCY_UP = {"normal": "high", "high": "critical", "critical": "critical"}
+RELAY_CHARS = 3500
+"""A team reply longer than this goes in parts, each marked, so no platform splits one
+into a message without the "Protection team:" marker (Telegram's limit is 4,096)."""
 
 
 class Casework:
@@ -255,8 +258,13 @@ class Casework:
             raise CaseworkError("staff.no_reporter")
         platform, chat, language = reporter
         t = self._library().translator(language)
-        message = directed(t("report.from_team", text=text), t.rtl)
-        await self.deliver(ChatRef(platform, chat), Reply(message, sensitive=True, rtl=t.rtl))
+        parts = paginate(text, RELAY_CHARS)
+        for number, part in enumerate(parts, 1):
+            marked = t("report.from_team", text=part)
+            if len(parts) > 1:
+                marked += f" ({number}/{len(parts)})"
+            reply = Reply(directed(marked, t.rtl), sensitive=True, rtl=t.rtl)
+            await self.deliver(ChatRef(platform, chat), reply)
         await self._act(case_id, actor, "case.reply", item=("reply", text.encode()))
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:

@@ -246,3 +246,22 @@ async def test_escalate_without_an_on_call_chat_says_nobody_else_was_told(
         assert "on-call list was notified" not in said
     finally:
         await db.close()
+
+
+async def test_a_long_team_reply_arrives_in_parts_each_marked(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    """Reporters are told the team's messages start with "Protection team:": a reply too
+    long for one Telegram message (4,096) goes in parts that all do."""
+    app, _ = team_app
+    case = await submit_report(reporter)
+    words = " ".join(f"w{i:04d}" for i in range(660))
+    assert 3_900 < len(words) < 4_000
+    await staff_says(app, transport, "staff-bruno", f"/reply {case} {words}")
+    parts = room_messages(transport, reporter.chat)[-2:]
+    assert [p.text[-5:] for p in parts] == ["(1/2)", "(2/2)"]
+    for part in parts:
+        assert part.text.startswith("Protection team: ") and part.sensitive
+        assert len(part.text) < 4_096
+    joined = " ".join(p.text.removeprefix("Protection team: ")[:-6] for p in parts)
+    assert joined.split() == words.split()
