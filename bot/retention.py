@@ -33,7 +33,7 @@ from typing import Protocol, TypeVar
 from bot.crypto.cases import is_case_id
 from bot.sessions import EXPIRE_SQL
 from bot.storage.checkpointer import INTERVAL_S
-from bot.storage.database import Connection, Database
+from bot.storage.database import Connection, Database, atomically
 
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.retention")
@@ -133,16 +133,7 @@ def _timed(
 
     def run(conn: Connection) -> tuple[T, float]:
         started = time.perf_counter()
-        if atomic:
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-        except BaseException:
-            if atomic:
-                conn.execute("ROLLBACK")
-            raise
-        if atomic:
-            conn.execute("COMMIT")
+        result = atomically(conn, work) if atomic else work(conn)
         return result, time.perf_counter() - started
 
     return run

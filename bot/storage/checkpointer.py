@@ -22,6 +22,7 @@ from typing import Any
 import sqlcipher3
 
 from bot.storage.dbkey import DbKey
+from bot.storage.opening import keyed
 
 log = logging.getLogger("hrd_bot.storage")
 INTERVAL_S = 0.25
@@ -51,9 +52,7 @@ class Checkpointer:
             self._thread.join()
 
     def _connect(self) -> Any:
-        conn = sqlcipher3.connect(str(self._path), check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(self._key.pragma())
+        conn = keyed(str(self._path), self._key)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return conn
 

@@ -23,7 +23,7 @@ T = TypeVar("T")
 log = logging.getLogger("hrd_bot.storage")
 Connection = Any  # sqlcipher3.Connection has no stubs
 
-__all__ = ["Connection", "Database", "WrongKeyError"]
+__all__ = ["Connection", "Database", "WrongKeyError", "atomically"]
 
 
 class NewerSchemaError(StorageError, RuntimeError):
@@ -80,6 +80,19 @@ class _Worker:
     def stop(self) -> None:
         self._jobs.put(None)
         self._thread.join()
+
+
+def atomically(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """`work(conn)` inside BEGIN IMMEDIATE … COMMIT, rolled back on error; on the DB thread."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        if conn.in_transaction:  # SQLite may already have rolled back (disk full)
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 def _reporting(path: Path, work: Callable[[Connection], T]) -> Callable[[Connection], T]:
@@ -149,19 +162,7 @@ class Database:
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Like `run`, inside BEGIN IMMEDIATE … COMMIT (rolled back on error)."""
-
-        def wrapped(conn: Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(conn)
-            except BaseException:
-                if conn.in_transaction:  # SQLite may already have rolled back (disk full)
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await self.run(wrapped)
+        return await self.run(lambda conn: atomically(conn, work))
 
     async def setting(self, name: str, make: Callable[[], bytes]) -> bytes:
         """A server-side secret kept inside the encrypted file, created on first use."""

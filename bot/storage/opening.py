@@ -29,7 +29,7 @@ from bot.storage import keycheck
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import SQLITE_NOTADB, DamagedError, WrongKeyError, classify, damaged
 
-__all__ = ["PAGE_SIZE", "open_checked"]
+__all__ = ["PAGE_SIZE", "keyed", "open_checked"]
 
 Connection = Any  # sqlcipher3.Connection has no stubs
 PAGE_SIZE = 4096  # SQLCipher 4's default page size, used for every file this bot creates
@@ -44,7 +44,8 @@ _PRAGMAS = (
 )
 
 
-def _keyed(target: str, key: DbKey, *, uri: bool = False) -> Connection:
+def keyed(target: str, key: DbKey, *, uri: bool = False) -> Connection:
+    """A connection with the key given and SQLCipher's own logging off; nothing read yet."""
     conn = sqlcipher3.connect(target, uri=uri, check_same_thread=False, isolation_level=None)
     conn.execute("PRAGMA cipher_log_level = NONE")
     conn.execute(key.pragma())
@@ -59,7 +60,7 @@ def _create(path: Path, key: DbKey, prepare: Callable[[Connection], None]) -> No
     building = path.with_name(path.name + ".creating")
     for leftover in (building, *(Path(f"{building}{s}") for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)  # an earlier creation that never finished
-    conn = _keyed(str(building), key)
+    conn = keyed(str(building), key)
     try:
         conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before WAL; retention relies on it
         for pragma in _PRAGMAS:
@@ -110,7 +111,7 @@ def _failing_pages(conn: Connection) -> tuple[list[int], list[str]]:
 
 def _probe(path: Path, key: DbKey, confirmed: bool) -> None:
     """Read page 1 without changing anything; raise if the key or the page is bad."""
-    conn = _keyed(f"file:{quote(str(path))}?immutable=1", key, uri=True)
+    conn = keyed(f"file:{quote(str(path))}?immutable=1", key, uri=True)
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:
@@ -154,7 +155,7 @@ def open_checked(path: Path, key: DbKey, prepare: Callable[[Connection], None]) 
         if verdict is False:
             raise WrongKeyError(f"the database key does not open {path}")
         _probe(path, key, confirmed=verdict is True)
-        conn = _keyed(str(path), key)
+        conn = keyed(str(path), key)
     except sqlcipher3.Error as exc:
         raise _fault(exc, path) from None
     except OSError as exc:
