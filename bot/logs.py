@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["NOISY", "Redactor", "Scrubber", "install", "mask", "redact", "setup_logging"]
+__all__ = ["NOISY", "Redactor", "install", "mask", "redact", "setup_logging"]
 
 NOISY = (
     "httpx",
@@ -221,10 +221,6 @@ class Redactor(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         redact(record)
         return True
-
-
-Scrubber = Redactor
-"""The former name of the filter, kept for callers that import it."""
 
 
 def _redacting(previous: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:

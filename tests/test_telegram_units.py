@@ -13,7 +13,7 @@ from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.cli import _transports
 from bot.config import ConfigError, Settings
-from bot.logs import Scrubber
+from bot.logs import Redactor
 from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
 from bot.sweeper import Sweeper
@@ -195,7 +195,7 @@ async def test_logs_name_no_person_chat_or_text(
     assert any("refused" in line for line in ours) and any("blocked" in line for line in ours)
     for line in ours:
         assert not any(s in line for s in secrets), line
-    scrub = Scrubber()
+    scrub = Redactor()
     for record in caplog.records:
         scrub.filter(record)
         assert not any(s in record.getMessage() for s in (str(ana.chat.id), emu.token))
