@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -14,6 +15,8 @@ from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.content.problems import Problem
 from bot.content.reloads import Reloader
+from bot.delivery import Outcome, RetryPolicy, rows
+from bot.delivery.outbox import Outbox
 from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
@@ -43,6 +46,7 @@ class App:
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
+        delivery: RetryPolicy | None = None,
     ) -> None:
         self.db = db
         self.library = library
@@ -51,10 +55,18 @@ class App:
         self.sensitive_ttl = sensitive_ttl
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
+        self.outbox = Outbox(
+            db,
+            self.transports,
+            lambda: self.library.translator("en"),
+            alert_rooms=staff_rooms + oncall,
+            policy=delivery,
+        )
         self.casework = Casework(
             db,
             lambda: self.library,
             self.deliver,
+            self.outbox.after,
             staff_rooms=staff_rooms,
             oncall=oncall,
             exports=exports,
@@ -62,6 +74,7 @@ class App:
         self.checkins = Checkins(db, self.casework, self.push)
         self.sessions.also_forget(self.casework.forget_statement())
         self.sessions.also_forget(self.checkins.forget_statement())
+        self.sessions.also_forget(rows.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()
         self._reloader = Reloader(self._swap_library, busy=lambda: len(self._turns) > 0)
@@ -76,6 +89,7 @@ class App:
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
+        delivery: RetryPolicy | None = None,
     ) -> App:
         pseudonyms = Pseudonymizer(await db.secret(PSEUDONYM_SECRET))
         return cls(
@@ -86,19 +100,32 @@ class App:
             staff_rooms=staff_rooms,
             oncall=oncall,
             exports=exports,
+            delivery=delivery,
         )
 
     def attach(self, transport: Transport) -> None:
         """Transports register so replies to other chats (staff alerts, relays) can be sent."""
         self.transports[transport.name] = transport
 
-    async def deliver(self, chat: ChatRef, reply: Reply) -> None:
-        """Send to a chat that did not just write to us: a staff room, a reporter, on-call."""
-        transport = self.transports.get(chat.platform)
-        if transport is None:
-            log.warning("no %s transport to deliver a message", chat.platform)
-            return
-        await transport.send(chat, self._with_ttl(reply))
+    async def start_delivery(self) -> None:
+        """Once the transports are attached: resume the outbox, and record in their cases
+        the team's replies a stop lost (staff rooms are told by the outbox)."""
+        await self.casework.lost(await self.outbox.start())
+
+    async def deliver(
+        self,
+        chat: ChatRef,
+        reply: Reply,
+        *,
+        kind: str = "notice",
+        case_id: str | None = None,
+        person: str | None = None,
+    ) -> asyncio.Future[Outcome]:
+        """Queue a message to a chat that did not just write to us: a staff room, a
+        reporter, on-call. The future resolves once it is delivered or known not to be."""
+        return await self.outbox.post(
+            chat, self._with_ttl(reply), kind=kind, case_id=case_id, person=person
+        )
 
     async def reload_content(self, root: Path) -> list[Problem]:
         """Load in a worker thread and swap the new content in at once, only if it has no
@@ -140,7 +167,7 @@ class App:
             session = await self.sessions.load(user)
             reply = prompt(Incoming(user, chat), session, self.library, "checkin", self.checkins)
             await self.sessions.save(session)
-        await self.deliver(chat, reply)
+        await self.deliver(chat, reply, kind="checkin", person=user.key)
 
     async def _handle_locked(self, msg: Incoming) -> Reply:
         session = await self.sessions.load(msg.user)

@@ -15,19 +15,26 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
+from bot.delivery import Outcome
+from bot.delivery.outbox import Deliver, any_delivered
+from bot.delivery.rows import Row
 from bot.model import ChatRef, Reply, UserRef
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
 from handlers.ports import CaseView, CaseworkError
 
 log = logging.getLogger("hrd_bot.casework")
-Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
+TOLD_WITHIN = 8.0
+"""Seconds a reporter's or staff member's answer waits to say truthfully that the team or
+the on-call list was reached; after that it says the bot keeps trying (and the outbox
+reports the end)."""
 URGENCY_UP = {"normal": "high", "high": "critical", "critical": "critical"}
 RELAY_CHARS = 3500
 """A team reply longer than this goes in parts, each marked, so no platform splits one
@@ -42,6 +49,7 @@ class Casework:
         db: Database,
         library: Callable[[], Library],
         deliver: Deliver,
+        after: Callable[[Coroutine[Any, Any, None]], None],
         *,
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
@@ -52,6 +60,7 @@ class Casework:
         self._db = db
         self._library = library
         self.deliver = deliver
+        self.after = after
         self.staff_rooms = staff_rooms
         self._oncall = oncall
         self._exports = exports
@@ -115,7 +124,9 @@ class Casework:
         await self.store.delete_draft(case_id)
         self._drafts.pop(case_id, None)
 
-    async def submit(self, case_id: str) -> None:
+    async def submit(self, case_id: str) -> bool:
+        """True once a staff room has the alert (within `TOLD_WITHIN`); until then, or if
+        none can be reached, the outbox goes on trying and tells the other rooms."""
         changes = {"state": "new", "submitted_at": int(time.time())}
         with _draft_gone():
             case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
@@ -125,10 +136,12 @@ class Casework:
         head = Reply(
             t("staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?")
         )
+        alerts = []
         for room in self.staff_rooms:
-            await self.deliver(room, head)
+            alerts.append(await self.deliver(room, head, kind="alert", case_id=case.id))
             if answers and room.encrypted:
-                await self.deliver(room, self._answers(answers))
+                await self.deliver(room, self._answers(answers), kind="answers", case_id=case.id)
+        return await any_delivered(alerts, TOLD_WITHIN)
 
     def _answers(self, answers: Mapping[str, str]) -> Reply:
         """A message of its own: if a transport must withhold it, the alert still arrives."""
@@ -232,40 +245,101 @@ class Casework:
         changes = {"state": "assigned", "assignee": label}
         await self._act(case_id, actor, "case.assign", changes=changes)
 
-    async def escalate(self, case_id: str, actor: UserRef) -> tuple[str, bool]:
+    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str]:
+        """The new urgency, and which string says who was told: `told` when an on-call
+        chat has the message, `trying` while none has it yet (the room hears the end),
+        `alone` when no on-call chat is configured."""
         meta = await self._meta(case_id)
         urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
         await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
+        if not self._oncall:
+            return urgency, "alone"
         t = self.staff_translator()
-        for chat in self._oncall:
-            await self.deliver(chat, Reply(t("staff.escalated", case=case_id, urgency=urgency)))
-        return urgency, bool(self._oncall)
+        notice = Reply(t("staff.escalated", case=case_id, urgency=urgency))
+        sent = [
+            await self.deliver(chat, notice, kind="escalation", case_id=case_id)
+            for chat in self._oncall
+        ]
+        if _same_chat(room, self._oncall) or await any_delivered(sent, TOLD_WITHIN):
+            return urgency, "told"  # the room that asked is on call: its answer says so
+        self.after(self._confirm_escalation(case_id, room, sent))
+        return urgency, "trying"
+
+    async def _confirm_escalation(
+        self, case_id: str, room: ChatRef, sent: list[asyncio.Future[Outcome]]
+    ) -> None:
+        outcomes = await asyncio.gather(*sent)
+        t = self.staff_translator()
+        key = "staff.escalation_arrived" if any(o.delivered for o in outcomes) else None
+        if key is None:
+            reasons = {o.reason.value for o in outcomes if o.reason is not None}
+            text = t("staff.escalation_failed", case=case_id, reason=self._reasons(reasons))
+        else:
+            text = t(key, case=case_id)
+        await self.deliver(room, Reply(text), kind="notice", case_id=case_id)
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None:
         await self._act(case_id, actor, "case.note", item=("note", text.encode()))
 
-    async def reply(self, case_id: str, actor: UserRef, text: str) -> None:
+    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> int:
+        """Queue the team's words for the reporter (in parts, each marked); the case
+        history and `room` learn the outcome when it is known. Returns the part count."""
         await self._meta(case_id)
 
-        def read(conn: Connection) -> tuple[str, str, str] | None:
+        def read(conn: Connection) -> tuple[str, str, str, str] | None:
             row = conn.execute(
-                "SELECT platform, chat, language FROM case_reporters WHERE case_id = ?", (case_id,)
+                "SELECT platform, chat, language, user_key FROM case_reporters WHERE case_id = ?",
+                (case_id,),
             ).fetchone()
-            return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+            return None if row is None else (str(row[0]), str(row[1]), str(row[2]), str(row[3]))
 
         reporter = await self._db.run(read)
         if reporter is None:
             raise CaseworkError("staff.no_reporter")
-        platform, chat, language = reporter
+        platform, chat, language, person = reporter
         t = self._library().translator(language)
+        await self._act(case_id, actor, "case.reply.queued", item=("reply", text.encode()))
         parts = paginate(text, RELAY_CHARS)
+        sent = []
         for number, part in enumerate(parts, 1):
             marked = t("report.from_team", text=part)
             if len(parts) > 1:
                 marked += f" ({number}/{len(parts)})"
             reply = Reply(directed(marked, t.rtl), sensitive=True, rtl=t.rtl)
-            await self.deliver(ChatRef(platform, chat), reply)
-        await self._act(case_id, actor, "case.reply", item=("reply", text.encode()))
+            target = ChatRef(platform, chat)
+            sent.append(
+                await self.deliver(target, reply, kind="reply", case_id=case_id, person=person)
+            )
+        self.after(self._confirm_reply(case_id, actor, room, sent))
+        return len(parts)
+
+    async def _confirm_reply(
+        self, case_id: str, actor: UserRef, room: ChatRef, sent: list[asyncio.Future[Outcome]]
+    ) -> None:
+        """The history records delivered or failed (never "sent"); the room is told."""
+        outcomes = await asyncio.gather(*sent)
+        t = self.staff_translator()
+        reasons = {o.reason.value for o in outcomes if o.reason is not None}
+        if not reasons:
+            await self.store.record_action(case_id, actor.key, "case.reply.delivered")
+            text = t("staff.reply_delivered", case=case_id)
+        else:
+            detail = {"reason": ",".join(sorted(reasons))}
+            await self.store.record_action(case_id, actor.key, "case.reply.failed", detail=detail)
+            text = t("staff.reply_failed", case=case_id, reason=self._reasons(reasons))
+        await self.deliver(room, Reply(text), kind="notice", case_id=case_id)
+
+    async def lost(self, rows: list[Row]) -> None:
+        """After a restart: the team's replies that never left are recorded as failed."""
+        for case_id in sorted({r.case_id for r in rows if r.kind == "reply" and r.case_id}):
+            with contextlib.suppress(CaseStoreError):
+                await self.store.record_action(
+                    case_id, SYSTEM, "case.reply.failed", detail={"reason": "lost"}
+                )
+
+    def _reasons(self, reasons: Iterable[str]) -> str:
+        t = self.staff_translator()
+        return "; ".join(t(f"delivery.reason.{reason}") for reason in sorted(reasons))
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:
         item = ("outcome", outcome.encode())
@@ -283,6 +357,10 @@ class Casework:
     def forget_statement(self) -> str:
         """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
         return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+def _same_chat(chat: ChatRef, among: Iterable[ChatRef]) -> bool:
+    return any((c.platform, c.address) == (chat.platform, chat.address) for c in among)
 
 
 @contextlib.contextmanager

@@ -7,13 +7,16 @@ is in the database (asked, answered, alerted), so a restart loses no pending que
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot.cases_store import SYSTEM
-from bot.casework import Casework
+from bot.casework import TOLD_WITHIN, Casework
+from bot.delivery import Outcome
+from bot.delivery.outbox import any_delivered
 from bot.model import ChatRef, Reply, UserRef
 from bot.storage.database import Connection, Database
 
@@ -82,9 +85,10 @@ class Checkins:
             lambda c: c.execute("DELETE FROM checkins WHERE user_key = ?", (user.key,))
         )
 
-    async def answered(self, user: UserRef, *, safe: bool) -> bool:
-        """Whether staff were alerted: never for "I'm safe", nor without a case (closed or
-        purged while the question was open) or a staff room to tell."""
+    async def answered(self, user: UserRef, *, safe: bool) -> str | None:
+        """For "I need help": `told` once a staff room has the alert, `trying` while none
+        has it yet; None for "I'm safe", or without a case (closed or purged while the
+        question was open) or a staff room to tell."""
         now = self._now()
 
         def reset(conn: Connection) -> str | None:
@@ -99,11 +103,11 @@ class Checkins:
 
         case = await self._db.transaction(reset)
         if case is None or safe:
-            return False
+            return None
         await self._casework.store.record_action(
             case, SYSTEM, "checkin.help", changes={"urgency": "critical"}
         )
-        return await self._alert("staff.checkin_help", case=case) > 0
+        return await self._alert("staff.checkin_help", case=case)
 
     async def tick(self) -> tuple[int, int]:
         """Ask the questions that are due; alert staff about those left unanswered."""
@@ -133,18 +137,30 @@ class Checkins:
             await self._push(_user(user_key), ChatRef(platform, chat))
         for _, case, _, _, asked_at, _ in missed:
             await self._casework.store.record_action(case, SYSTEM, "checkin.missed")
-            await self._alert("staff.checkin_missed", case=case, minutes=(now - asked_at) // 60)
+            minutes = (now - asked_at) // 60
+            await self._queue_alert("staff.checkin_missed", case, minutes=minutes)
         if missed:
             log.warning("%d check-ins went unanswered; staff alerted", len(missed))
         return len(ask), len(missed)
 
-    async def _alert(self, key: str, **values: object) -> int:
-        """How many rooms the alert was handed to."""
+    async def _alert(self, key: str, case: str) -> str | None:
+        """`told` once an alert room has it, `trying` while none has; None with no room."""
+        sent = await self._queue_alert(key, case)
+        if not sent:
+            return None
+        return "told" if await any_delivered(sent, TOLD_WITHIN) else "trying"
+
+    async def _queue_alert(
+        self, key: str, case: str, **values: object
+    ) -> list[asyncio.Future[Outcome]]:
+        """Queued (on disk) before this returns; the outbox retries and reports."""
         t = self._casework.staff_translator()
-        rooms = self._casework.alert_rooms
-        for room in rooms:
-            await self._casework.deliver(room, Reply(t(key, **values)))
-        return len(rooms)
+        alert = Reply(t(key, case=case, **values))
+        deliver = self._casework.deliver
+        return [
+            await deliver(room, alert, kind="checkin", case_id=case)
+            for room in self._casework.alert_rooms
+        ]
 
     def forget_statement(self) -> str:
         return "DELETE FROM checkins WHERE user_key = ?"

@@ -131,6 +131,7 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
             staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
             oncall=settings.chats("HRD_BOT_ONCALL"),
             exports=settings.data_dir / "exports",
+            delivery=settings.delivery,
         )
         transports = _transports(settings, app, use_console)
         if not transports:
@@ -150,9 +151,11 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
         jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
         try:
+            await app.start_delivery()
             await _serve(settings, app, transports)
         finally:
             jobs.stop()
+            await app.outbox.close()
     finally:
         await db.close()
     return 0

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.delivery.policy import RetryPolicy
 from bot.model import ChatRef
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -110,6 +111,8 @@ class Declared(BaseSettings):
     HRD_BOT_DATA_DIR: Path = CHECKOUT / "data"
     HRD_BOT_CONTENT_DIR: Path = CHECKOUT / "content"
     HRD_BOT_SENSITIVE_TTL: Seconds = 3600
+    HRD_BOT_DELIVERY_HOURS: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    HRD_BOT_DELIVERY_FIRST_RETRY: Annotated[float, Field(gt=0, le=3600)] = 2.0
     HRD_BOT_LOG_LEVEL: Annotated[Level, BeforeValidator(_upper)] = "INFO"
     HRD_BOT_STAFF_ROOMS: str = ""
     HRD_BOT_ONCALL: str = ""
@@ -236,6 +239,13 @@ class Settings:
     def sensitive_ttl(self) -> timedelta | None:
         seconds = self.declared.HRD_BOT_SENSITIVE_TTL
         return timedelta(seconds=seconds) if seconds > 0 else None
+
+    @property
+    def delivery(self) -> RetryPolicy:
+        """How long and how soon the outbox retries (`bot.delivery`)."""
+        declared = self.declared
+        first = declared.HRD_BOT_DELIVERY_FIRST_RETRY
+        return RetryPolicy(window=declared.HRD_BOT_DELIVERY_HOURS * 3600, first=first)
 
     @property
     def log_level(self) -> str:

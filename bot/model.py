@@ -121,12 +121,19 @@ Handler = Callable[[Incoming], Awaitable[Sequence[Reply]]]
 
 
 class Transport(Protocol):
-    """A platform connection. `run` returns when the transport is finished (end of input, stop)."""
+    """A platform connection. `run` returns when the transport is finished (end of input, stop).
+
+    `send` returns the platform's ids of the messages it posted, or raises
+    `bot.delivery.Undelivered`. `key` names this message across retries: a transport
+    whose platform deduplicates by it (Matrix transaction ids) is `idempotent`, and a
+    send whose answer was lost may then simply be repeated.
+    """
 
     name: str
+    idempotent: bool
 
     async def run(self, handle: Handler) -> None: ...
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None: ...
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]: ...
 
     async def stop(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -20,13 +20,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.casework import Casework
 from bot.checkins import Checkins
 from bot.content.library import Library
+from bot.delivery.outbox import Deliver
 from bot.model import ChatRef, Reply
 from bot.retention import Cutoffs, Purged, Retention
 from bot.sessions import SessionStore
 from bot.storage.database import Connection, Database
 
 log = logging.getLogger("hrd_bot.jobs")
-Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
 DAY = 86_400
 
 
@@ -89,7 +89,7 @@ class SafetyJobs:
             minutes = (now - submitted) // 60
             text = t("staff.unacknowledged", case=case, urgency=urgency, minutes=minutes)
             for room in self._rooms:
-                await self._deliver(room, Reply(text))
+                await self._deliver(room, Reply(text), kind="reminder", case_id=case)
         if due:
             log.warning("%d cases still unacknowledged; staff reminded", len(due))
         return len(due)

@@ -53,6 +53,9 @@ def render_ask(ctx: Context, args: Args) -> Screen:
     return Screen(ctx.t("checkin.ask"), choices, sensitive=True)
 
 
+HELP_NOTICES = {"told": "checkin.help_sent", "trying": "checkin.help_trying"}
+
+
 async def choose_ask(ctx: Context, args: Args, choice: str) -> bool:
     if ctx.checkins is None or choice not in ("checkin:safe", "checkin:help", "checkin:stop"):
         return False
@@ -61,9 +64,9 @@ async def choose_ask(ctx: Context, args: Args, choice: str) -> bool:
         ctx.notice("checkin.stopped")
     else:
         safe = choice == "checkin:safe"
-        alerted = await ctx.checkins.answered(ctx.msg.user, safe=safe)
+        told = await ctx.checkins.answered(ctx.msg.user, safe=safe)
         ctx.notice(
-            "checkin.thanks" if safe else "checkin.help_sent" if alerted else "checkin.help_unsent"
+            "checkin.thanks" if safe else HELP_NOTICES.get(told or "", "checkin.help_unsent")
         )
     ctx.back()
     return True

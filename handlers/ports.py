@@ -26,7 +26,9 @@ class CaseDesk(Protocol):
 
     async def discard(self, case_id: str) -> None: ...
 
-    async def submit(self, case_id: str) -> None: ...
+    async def submit(self, case_id: str) -> bool:
+        """True once a staff room has the alert; False while the bot is still trying."""
+        ...
 
 
 class CheckinDesk(Protocol):
@@ -36,8 +38,9 @@ class CheckinDesk(Protocol):
         """False when the user has no open case (staff would not know whom to help)."""
         ...
 
-    async def answered(self, user: UserRef, *, safe: bool) -> bool:
-        """Record the answer; for "I need help", True only if the team was alerted."""
+    async def answered(self, user: UserRef, *, safe: bool) -> str | None:
+        """Record the answer; for "I need help": `told` once the team has the alert,
+        `trying` while the bot still tries, None when nobody could be alerted."""
         ...
 
     async def stop(self, user: UserRef) -> None: ...
@@ -82,13 +85,15 @@ class StaffDesk(Protocol):
 
     async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None: ...
 
-    async def escalate(self, case_id: str, actor: UserRef) -> tuple[str, bool]:
-        """The new urgency, and whether an on-call chat was there to be told."""
+    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str]:
+        """The new urgency, and `told`, `trying` (`room` hears the end) or `alone`."""
         ...
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None: ...
 
-    async def reply(self, case_id: str, actor: UserRef, text: str) -> None: ...
+    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> int:
+        """Queue it (the number of parts); `room` hears "delivered" or why not later."""
+        ...
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None: ...
 

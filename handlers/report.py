@@ -210,10 +210,10 @@ async def choose_in_review(ctx: Context, args: Args, choice: str) -> bool:
     if draft is None or ctx.desk is None:
         return False
     if choice == "report:send":
-        await ctx.desk.submit(draft["case"])
+        told = await ctx.desk.submit(draft["case"])
         del ctx.state["report"]
         ctx.home()
-        ctx.notice("report.sent", case=draft["case"])
+        ctx.notice("report.sent" if told else "report.sent_trying", case=draft["case"])
         ctx.sensitive = True
         return True
     index = choice_index(choice, "report:edit:")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from bot.content.library import Translator
-from bot.model import Incoming, Reply, UserRef
+from bot.model import Incoming, Reply
 from handlers.ports import CaseView, CaseworkError, StaffDesk
 
 log = logging.getLogger("hrd_bot.staff")
@@ -47,34 +47,42 @@ def _detail(t: Translator, case: CaseView) -> str:
     return "\n".join([_line(case, time.time()), t("staff.history"), *events])
 
 
-Action = Callable[[StaffDesk, str, UserRef, str], Awaitable[str]]
+Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str]]
 
 
 def _simple(method: str) -> Action:
-    async def run(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:
-        await getattr(desk, method)(case, actor)
+    async def run(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
+        await getattr(desk, method)(case, msg.user)
         return f"staff.done.{method}"
 
     return run
 
 
 def _with_text(method: str) -> Action:
-    async def run(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:
+    async def run(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
         if not rest:
             raise CaseworkError("staff.needs_text")
-        await getattr(desk, method)(case, actor, rest)
+        await getattr(desk, method)(case, msg.user, rest)
         return f"staff.done.{method}"
 
     return run
 
 
-async def _escalate(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:
-    urgency, told = await desk.escalate(case, actor)
-    return ("staff.done.escalate:" if told else "staff.done.escalate_alone:") + urgency
+async def _reply(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
+    """Answered at once with "queued"; the room hears "delivered" or why not later."""
+    if not rest:
+        raise CaseworkError("staff.needs_text")
+    parts = await desk.reply(case, msg.user, rest, msg.chat)
+    return f"staff.done.reply:{parts}"
 
 
-async def _export(desk: StaffDesk, case: str, actor: UserRef, rest: str) -> str:
-    return "staff.done.export:" + await desk.export(case, actor)
+async def _escalate(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
+    urgency, told = await desk.escalate(case, msg.user, msg.chat)
+    return f"staff.done.escalate_{told}:{urgency}"
+
+
+async def _export(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
+    return "staff.done.export:" + await desk.export(case, msg.user)
 
 
 ACTIONS: dict[str, Action] = {
@@ -82,7 +90,7 @@ ACTIONS: dict[str, Action] = {
     "/assign": _with_text("assign"),
     "/escalate": _escalate,
     "/note": _with_text("note"),
-    "/reply": _with_text("reply"),
+    "/reply": _reply,
     "/close": _with_text("close"),
     "/export": _export,
 }
@@ -108,7 +116,7 @@ async def respond_staff(msg: Incoming, desk: StaffDesk, t: Translator) -> Reply 
             raise CaseworkError("staff.needs_case")
         if command == "/case":
             return Reply(_detail(t, await desk.case(case_id.upper())))
-        outcome = await ACTIONS[command](desk, case_id.upper(), msg.user, rest.strip())
+        outcome = await ACTIONS[command](desk, case_id.upper(), msg, rest.strip())
     except CaseworkError as refusal:
         return Reply(t(refusal.key))
     key, _, value = outcome.partition(":")

@@ -36,9 +36,11 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 async def app(db_path: Path, library: Library) -> AsyncIterator[App]:
     db = await Database.open(db_path, TEST_KEY)
+    opened = await App.open(db, library)
     try:
-        yield await App.open(db, library)
+        yield opened
     finally:
+        await opened.outbox.close()
         await db.close()
 
 

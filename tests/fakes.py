@@ -6,21 +6,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.app import App
+from bot.delivery import Undelivered
 from bot.model import ChatRef, Choice, Handler, Incoming, Reply
 
 
 @dataclass
 class FakeTransport:
-    """Implements the Transport protocol; `sent` keeps (chat, reply) in order."""
+    """Implements the Transport protocol; `sent` keeps (chat, reply) in order.
+
+    `faults` are raised, one per send, before anything is recorded; `refuse` maps a
+    chat address to the failure every send to it raises."""
 
     name: str = "fake"
     sent: list[tuple[ChatRef, Reply]] = field(default_factory=list)
+    idempotent: bool = True
+    faults: list[Undelivered] = field(default_factory=list)
+    refuse: dict[str, Undelivered] = field(default_factory=dict)
+    keys: list[str] = field(default_factory=list)
 
     async def run(self, handle: Handler) -> None:
         return None
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        if self.faults:
+            raise self.faults.pop(0)
+        if chat.address in self.refuse:
+            raise self.refuse[chat.address]
         self.sent.append((chat, reply))
+        self.keys.append(key)
+        return (str(len(self.sent)),)
 
     async def stop(self) -> None:
         return None
@@ -42,7 +56,9 @@ class FakeUser:
 
     @property
     def last(self) -> Reply:
-        return self.transport.sent[-1][1]
+        """The last message in this person's chat (alerts to staff rooms go elsewhere)."""
+        mine = [reply for chat, reply in self.transport.sent if chat == self.chat]
+        return mine[-1]
 
     async def deliver(self, **fields: object) -> Reply:
         user = self.app.pseudonyms.user(self.transport.name, self.platform_id)
@@ -50,6 +66,7 @@ class FakeUser:
         replies: Sequence[Reply] = await self.app.handle(msg)
         for reply in replies:
             await self.transport.send(self.chat, reply)
+        await self.app.outbox.drain()
         return self.last
 
     async def say(self, text: str, raw_size: int | None = None) -> Reply:

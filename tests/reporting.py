@@ -50,6 +50,7 @@ async def team_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App,
     try:
         yield app, team
     finally:
+        await app.outbox.close()
         await db.close()
 
 
@@ -64,6 +65,7 @@ async def staff_says(
     replies = await app.handle(msg)
     for reply in replies:
         await transport.send(room, reply)
+    await app.outbox.drain()
     return "\n".join(r.text for r in replies)
 
 

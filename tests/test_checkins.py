@@ -35,8 +35,10 @@ async def test_check_in_is_asked_answered_and_rescheduled(
     app, _ = team_app
     person, checkins, clock = await _with_checkins(app, transport)
     assert await checkins.tick() == (0, 0), "not due yet"
+    await app.outbox.drain()
     clock.now += 2 * 3600
     assert await checkins.tick() == (1, 0)
+    await app.outbox.drain()
     asked = room_messages(transport, person.chat)[-1]
     assert "are you safe right now?" in asked.text and asked.sensitive
     thanks = await person.press("I am safe")
@@ -44,6 +46,7 @@ async def test_check_in_is_asked_answered_and_rescheduled(
     assert "How can I help" in thanks.text, "back where they were"
     clock.now += 3600
     assert await checkins.tick() == (0, 0), "the next one is two hours after the answer"
+    await app.outbox.drain()
 
 
 async def test_a_missed_check_in_alerts_staff_once(
@@ -53,11 +56,14 @@ async def test_a_missed_check_in_alerts_staff_once(
     _, checkins, clock = await _with_checkins(app, transport)
     clock.now += 2 * 3600
     await checkins.tick()
+    await app.outbox.drain()
     clock.now += 31 * 60
     assert await checkins.tick() == (0, 1)
+    await app.outbox.drain()
     alert = room_messages(transport, STAFF_ROOM)[-1].text
     assert "check-in was not answered for 31 minutes" in alert
     assert await checkins.tick() == (0, 0), "alerted once"
+    await app.outbox.drain()
 
 
 async def test_asking_for_help_alerts_staff_and_raises_urgency(
@@ -67,6 +73,7 @@ async def test_asking_for_help_alerts_staff_and_raises_urgency(
     person, checkins, clock = await _with_checkins(app, transport)
     clock.now += 2 * 3600
     await checkins.tick()
+    await app.outbox.drain()
     reply = await person.press("I need help now")
     assert "has been alerted" in reply.text
     assert "I need help now" in room_messages(transport, STAFF_ROOM)[-1].text
@@ -83,9 +90,11 @@ async def test_asking_for_help_after_the_case_closed_never_claims_an_alert(
     person, checkins, clock = await _with_checkins(app, transport)
     clock.now += 2 * 3600
     await checkins.tick()
+    await app.outbox.drain()
     case = (await app.casework.open_cases())[0].id
     assert "closed" in await staff_says(app, transport, "staff-alice", f"/close {case} safe")
     await checkins.tick()
+    await app.outbox.drain()
     staff_before = len(room_messages(transport, STAFF_ROOM))
     asked = room_messages(transport, person.chat)[-1]
     assert "are you safe right now?" in asked.text
@@ -117,3 +126,4 @@ async def test_check_ins_need_a_report_and_stop_on_request_or_forget(
     await person.press("Yes, delete everything")
     clock.now += 25 * 3600
     assert await checkins.tick() == (0, 0), "/forget removed the check-ins"
+    await app.outbox.drain()

@@ -80,14 +80,17 @@ async def test_an_unacknowledged_critical_case_reminds_staff_once(
     app, transport, jobs, clock = setup
     case = await submit_report(FakeUser(app, transport, "r-1"))
     assert await jobs.remind() == 0, "not yet overdue"
+    await app.outbox.drain()
     clock.now += 16 * 60
     assert await jobs.remind() == 1
+    await app.outbox.drain()
     assert (
         f"Case {case} (critical) has not been acknowledged"
         in room_messages(transport, STAFF_ROOM)[-1].text
     )
     clock.now += 60 * 60
     assert await jobs.remind() == 0, "a case is reminded once"
+    await app.outbox.drain()
 
 
 async def test_an_acknowledged_case_is_not_reminded(
@@ -98,6 +101,7 @@ async def test_an_acknowledged_case_is_not_reminded(
     await staff_says(app, transport, "staff-alice", f"/ack {case}")
     clock.now += DAY
     assert await jobs.remind() == 0
+    await app.outbox.drain()
 
 
 async def test_retention_deletes_closed_cases_drafts_and_idle_sessions_then_vacuums(

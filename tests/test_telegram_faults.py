@@ -12,6 +12,7 @@ import pytest
 from telegram import Bot
 from telegram.error import BadRequest
 
+from bot.delivery import Reason, Undelivered
 from bot.model import Choice, Reply
 from bot.transports.telegram import WebhookConfig
 from bot.transports.telegram.render import MAX_TEXT, utf16_len
@@ -49,18 +50,21 @@ async def test_server_errors_are_retried(emu: Emulator, tg: RunningBot) -> None:
     assert "How can I help" in (await ana.ask("/menu")).text
 
 
-async def test_a_user_who_blocked_the_bot_is_not_sent_to_again(
+async def test_a_user_who_blocked_the_bot_is_reported_blocked_each_time_without_retries(
     emu: Emulator, tg: RunningBot, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Each message the bot starts is tried (the person may have unblocked it) once; a
+    403 is final for that message and says why, and is never resent."""
     caplog.set_level(logging.INFO, logger="hrd_bot")
     ana = emu.user("Ana")
     await onboard(ana)
     ana.block()
     sent_before = len(_attempts(emu, ana))
     for _ in range(3):
-        await tg.transport.send(chat_of(ana), Reply("A message from the team"))
-    assert _attempts(emu, ana)[sent_before:] == [403], "one try, no retry, nothing after"
-    assert "blocked the bot" in caplog.text
+        with pytest.raises(Undelivered) as refused:
+            await tg.transport.send(chat_of(ana), Reply("A message from the team"))
+        assert refused.value.reason is Reason.BLOCKED and not refused.value.transient
+    assert _attempts(emu, ana)[sent_before:] == [403, 403, 403], "one try each, no retry"
     assert str(ana.chat.id) not in caplog.text and "Ana" not in caplog.text
     ana.unblock()
     assert "How can I help" in (await ana.ask("/menu")).text, "writing again unblocks"

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,7 +14,10 @@ import pytest
 from telegram import Bot, Message
 
 from bot.chat_trail import ChatTrail
-from bot.model import Attachment, ChatRef, Incoming, Reply
+from bot.content.library import Library
+from bot.delivery import Reason, Undelivered
+from bot.delivery.outbox import Outbox as DeliveryOutbox
+from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
 from bot.transports.telegram.buttons import ButtonBook
@@ -65,7 +69,9 @@ async def test_a_confidential_reply_never_goes_into_a_group(
     (ana,) = emu.group("Staff", "Ana", supergroup=True)
     group = str(ana.chat.id)
     for chat in (ChatRef("telegram", group), ChatRef("telegram", group, private=False)):
-        await tg.transport.send(chat, Reply("CANARY report answers", sensitive=True))
+        with pytest.raises(Undelivered) as refused:
+            await tg.transport.send(chat, Reply("CANARY report answers", sensitive=True))
+        assert refused.value.reason is Reason.WITHHELD
     await tg.transport.send(ChatRef("telegram", group, private=False), Reply("New case"))
     assert [m.text for m in (await ana.answer(count=1)).messages] == ["New case"]
     assert [m.text for m in ana.from_bot()] == ["New case"]
@@ -84,6 +90,28 @@ class _Recorder(Outbox):
         await asyncio.sleep(0)
         self.sent.append((chat.address, reply.text))
 
+    async def post(self, chat: ChatRef, reply: Reply) -> tuple[str, ...]:
+        await self.send(chat, reply)
+        return (str(len(self.sent)),)
+
+
+@dataclass
+class _Through:
+    """The Telegram side of `Transport`, straight onto the dispatcher."""
+
+    dispatcher: Dispatcher
+    name: str = "telegram"
+    idempotent: bool = False
+
+    async def run(self, handle: Handler) -> None:
+        return None
+
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        return await self.dispatcher.send(chat, reply)
+
+    async def stop(self) -> None:
+        return None
+
 
 async def _no_file(media: Media) -> Attachment | None:
     return None
@@ -94,10 +122,10 @@ async def _no_answer(msg: Incoming) -> Sequence[Reply]:
 
 
 async def test_messages_started_in_two_chats_turns_for_each_other_do_not_wait_for_ever(
-    db: Database,
+    db: Database, library: Library
 ) -> None:
     """A reporter sends (alerting the staff group) while staff reply to them: each holds
-    its own chat's turn and writes to the other's."""
+    its own chat's turn and queues a message for the other's, through the outbox."""
     outbox = _Recorder()
     dispatcher = Dispatcher(
         _no_answer,
@@ -111,15 +139,18 @@ async def test_messages_started_in_two_chats_turns_for_each_other_do_not_wait_fo
     )
     inside = {"7": asyncio.Event(), "-100": asyncio.Event()}
 
+    transport = _Through(dispatcher)
+    delivery = DeliveryOutbox(db, {"telegram": transport}, lambda: library.translator("en"))
+
     async def in_turn(chat: str, other: str) -> None:
         async with dispatcher.turn(chat):
             inside[chat].set()
             await inside[other].wait()
-            await dispatcher.send(ChatRef("telegram", other), Reply(f"to {other}"))
-            await dispatcher.send(ChatRef("telegram", chat), Reply(f"to {chat}"))
+            there = await delivery.post(ChatRef("telegram", other), Reply(f"to {other}"), kind="t")
+            here = await delivery.post(ChatRef("telegram", chat), Reply(f"to {chat}"), kind="t")
+        assert (await there).delivered and (await here).delivered
 
     await asyncio.wait_for(asyncio.gather(in_turn("7", "-100"), in_turn("-100", "7")), 5)
-    await dispatcher.drain()
     assert sorted(outbox.sent) == sorted(
         [("7", "to 7"), ("-100", "to -100"), ("-100", "to -100"), ("7", "to 7")]
     )

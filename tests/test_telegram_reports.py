@@ -136,7 +136,8 @@ async def test_a_report_is_alerted_without_content_then_triaged_answered_and_clo
     assert "acknowledged" in await says(team.alice, f"/ack {case}")
     assert "assigned" in await says(team.alice, f"/assign@hrd_test_bot {case} Bruno")
     assert "sealed" in await says(team.bruno, f"/note {case} CANARY-NOTE checked")
-    assert "Reply sent" in await says(team.bruno, f"/reply {case} CANARY-REPLY we are on it")
+    said = await says(team.bruno, f"/reply {case} CANARY-REPLY we are on it", count=2)
+    assert "queued" in said and f"Reply to the reporter of {case}: delivered." in said
     relayed = (await activist.answer(count=1)).last
     assert relayed.text == "Protection team: CANARY-REPLY we are on it"
 
@@ -146,7 +147,7 @@ async def test_a_report_is_alerted_without_content_then_triaged_answered_and_clo
 
     await eventually(relay_expires)
     escalated = await says(team.alice, f"/escalate {case}", count=2)
-    assert "Escalated: case" in escalated and "on-call list was notified" in escalated
+    assert "Escalated: case" in escalated and "on-call list has the message" in escalated
     assert "closed" in await says(team.alice, f"/close {case} relocated")
     assert "cannot be changed" in await says(team.alice, f"/reply {case} again")
 

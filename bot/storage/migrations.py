@@ -131,4 +131,29 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX telegram_updates_age ON telegram_updates (seen_at);
     """,
+    # The outbox (bot/delivery): one row per message the bot starts and destination, with
+    # its delivery state. `body` holds only non-sensitive text (alerts, notices); the
+    # content of a sensitive message never reaches the disk. `person` is the user key of
+    # a reporter it is addressed to, so `/forget` takes it too.
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        address TEXT NOT NULL,
+        private INTEGER NOT NULL,
+        encrypted INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        case_id TEXT,
+        person TEXT,
+        body TEXT,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'failed')),
+        reason TEXT,
+        message_ids TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_queued ON outbox (state, updated_at);
+    CREATE INDEX outbox_person ON outbox (person) WHERE person IS NOT NULL;
+    """,
 )

@@ -59,6 +59,7 @@ class ConsoleTransport:
     """One local user. Replies are printed; a TTL cannot be honoured on a terminal."""
 
     name = "console"
+    idempotent = True
 
     def __init__(
         self,
@@ -144,14 +145,18 @@ class ConsoleTransport:
             self._out.flush()
             return
         for reply in replies:
-            await self.send(self._chat, reply)
+            self._show(reply)
 
     def _prompt(self) -> None:
         if self._tty:
             self._out.write("> ")
             self._out.flush()
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        self._show(reply)
+        return ()
+
+    def _show(self, reply: Reply) -> None:
         if reply.erase_chat and self._tty:
             self._out.write(_CLEAR)
         lines = [reply.text]

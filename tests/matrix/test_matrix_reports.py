@@ -16,6 +16,7 @@ import pytest
 
 from bot.crypto.bundle import open_bundle
 from bot.crypto.keys import PrivateKey
+from bot.delivery import Reason, Undelivered
 from bot.model import Reply
 from tests.matrix.activist import Activist, Chat
 from tests.matrix.conftest import Bot, MakeActivist, unique
@@ -93,8 +94,9 @@ async def test_report_alert_triage_and_relay_in_encrypted_rooms(
     assert "acknowledged" in await room.say(f"/ack {case}")
     assert "assigned" in await room.say(f"/assign {case} {LABEL}")
     assert "sealed" in await room.say(f"/note {case} {NOTE}")
-    assert "Reply sent" in await room.say(f"/reply {case} {ANSWER}")
+    assert "queued" in await room.say(f"/reply {case} {ANSWER}")
     assert await dm.reply() == f"Protection team: {ANSWER}"
+    assert await room.reply() == f"Reply to the reporter of {case}: delivered."
     relay_id = dm.log.bot_events[-1]
     expiring = await bot.app.db.run(
         lambda c: c.execute(
@@ -144,7 +146,9 @@ async def test_a_non_staff_member_of_the_staff_room_is_refused_and_reads_no_answ
     assert REFUSED in await desk.room.reply()
     assert REFUSED in await seen_by_outsider.reply()
     assert bot.transport is not None
-    await bot.transport.send(desk.ref(desk.room), Reply("CANARY-ANSWERS", sensitive=True))
+    with pytest.raises(Undelivered) as refused:
+        await bot.transport.send(desk.ref(desk.room), Reply("CANARY-ANSWERS", sensitive=True))
+    assert refused.value.reason is Reason.WITHHELD
     held = await desk.room.reply()
     assert WITHHELD in held and "not on the staff list" in held and "CANARY" not in held
     assert "CANARY" not in await seen_by_outsider.reply()

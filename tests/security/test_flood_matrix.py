@@ -36,7 +36,7 @@ class _Recorder:
     async def record(self, room_id: str, event_id: str) -> None:
         self.recorded.append(event_id)
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def answer(self, chat: ChatRef, reply: Reply) -> None:
         self.sent.append(reply)
 
 

@@ -108,7 +108,7 @@ class Dispatch:
 
     async def _send_all(self, chat: ChatRef, replies: Sequence[Reply]) -> bool:
         for reply in replies:
-            await self._out.send(chat, reply)
+            await self._out.answer(chat, reply)
         return bool(replies)
 
     def _addressed(self, room_id: str, said: Said) -> bool:
@@ -131,4 +131,4 @@ class Dispatch:
         session = await self._app.sessions.load(self._app.pseudonyms.user("matrix", sender))
         t = self._app.library.translator(session.language or "en")
         chat = ChatRef("matrix", room_id, self._rooms.is_private(room_id))
-        await self._out.send(chat, Reply(directed(t(key), t.rtl), rtl=t.rtl))
+        await self._out.answer(chat, Reply(directed(t(key), t.rtl), rtl=t.rtl))

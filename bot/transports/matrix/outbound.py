@@ -14,9 +14,11 @@ import asyncio
 import logging
 from typing import Any
 
+from aiohttp import ClientError
 from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
 
 from bot.chat_trail import ChatTrail
+from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.matrix.render import contents
 from bot.transports.matrix.rooms import Rooms
@@ -39,36 +41,52 @@ class Outbound:
         self._trust = trust
         self._prepare_lock = asyncio.Lock()
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def answer(self, chat: ChatRef, reply: Reply) -> None:
+        """An answer to the room that wrote: a failure is logged by kind, nothing more."""
+        try:
+            await self.send(chat, reply)
+        except Undelivered as failure:
+            log.warning("an answer was not delivered (%s)", failure.reason.value)
+
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        """The event ids posted, or `Undelivered`. `key` becomes each event's transaction
+        id, so a retry after a lost answer is deduplicated by the homeserver."""
         room_id = chat.address
+        withheld = False
         if reply.sensitive:
             await self._know_members(room_id)
             if (reason := self._rooms.withheld(room_id)) is not None:
                 log.warning("withheld a sensitive reply: the room %s", reason)
-                reply = Reply(WITHHELD.format(reason=reason))
-        for content in contents(reply):
-            event_id = await self._post(room_id, content)
-            if event_id is not None and not reply.erase_chat:
+                reply, withheld = Reply(WITHHELD.format(reason=reason)), True
+        sent: list[str] = []
+        for part, content in enumerate(contents(reply)):
+            event_id = await self._post(room_id, content, f"{key}.{part}" if key else None)
+            sent.append(event_id)
+            if not reply.erase_chat:
                 await self._trail.record(room_id, event_id, delete_after=reply.ttl)
         if reply.erase_chat:
             await self.erase(room_id)
+        if withheld:
+            raise Undelivered(Reason.WITHHELD)
+        return tuple(sent)
 
-    async def _post(self, room_id: str, content: dict[str, str]) -> str | None:
+    async def _post(self, room_id: str, content: dict[str, str], tx_id: str | None) -> str:
         room = self._client.rooms.get(room_id)
         if room is None:
             log.warning("send skipped: the bot is not in that room")
-            return None
+            raise Undelivered(Reason.REMOVED)
         if room.encrypted:
             await self._prepare(room_id)
         try:
-            response = await self._client.room_send(room_id, "m.room.message", content)
+            response = await self._client.room_send(room_id, "m.room.message", content, tx_id=tx_id)
         except OlmUnverifiedDeviceError:  # a device appeared while sharing the room key
             await self._prepare(room_id)
-            response = await self._client.room_send(room_id, "m.room.message", content)
+            response = await self._client.room_send(room_id, "m.room.message", content, tx_id=tx_id)
+        except (ClientError, OSError):
+            raise Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True) from None
         if isinstance(response, RoomSendResponse):
             return str(response.event_id)
-        log.warning("send failed (%s)", getattr(response, "status_code", "?"))
-        return None
+        raise _failure(response)
 
     async def _know_members(self, room_id: str) -> None:
         room = self._client.rooms.get(room_id)
@@ -109,3 +127,22 @@ class Outbound:
     async def leave(self, room_id: str) -> None:
         await self._rooms.leave(room_id)
         await self._trail.drop([t.row for t in await self._trail.in_chat(room_id)])
+
+
+def _failure(response: Any) -> Undelivered:
+    """A homeserver's refusal: 403 means the bot may no longer post there (it left or was
+    removed); 404 that the room is gone; 429 and 5xx pass; other 4xx are final."""
+    status = getattr(getattr(response, "transport_response", None), "status", 0) or 0
+    code = str(getattr(response, "status_code", "") or "")
+    log.warning("send failed (%s %s)", status or "?", code or "?")
+    if status == 429 or code == "M_LIMIT_EXCEEDED":
+        wait = getattr(response, "retry_after_ms", None)
+        after = None if wait is None else float(wait) / 1000
+        return Undelivered(Reason.UNREACHABLE, transient=True, retry_after=after)
+    if status == 403 or code == "M_FORBIDDEN":
+        return Undelivered(Reason.REMOVED)
+    if status == 404 or code == "M_NOT_FOUND":
+        return Undelivered(Reason.GONE)
+    if 400 <= status < 500:
+        return Undelivered(Reason.REFUSED)
+    return Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True)

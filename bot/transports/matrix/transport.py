@@ -73,6 +73,7 @@ class MatrixTransport:
     """A `Transport` for one bot account; see the package docstring for the policies."""
 
     name = "matrix"
+    idempotent = True  # a resend with the same transaction id is deduplicated by the server
 
     def __init__(
         self,
@@ -187,10 +188,10 @@ class MatrixTransport:
         if self._live is not None:
             await self._live.syncer.stop()
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
         if self._live is None:
             raise RuntimeError("the Matrix transport is not running")
-        await self._live.out.send(chat, reply)
+        return await self._live.out.send(chat, reply, key)
 
     @property
     def _running(self) -> _Live:

@@ -5,12 +5,10 @@ within a chat they wait their turn: a reply is sent and recorded, and its button
 become current, before the next update of that chat is looked at.
 
 A message the bot starts (a staff alert, the protection team's reply to a reporter,
-an escalation) takes its chat's turn too, but is never waited for while another
-chat's turn is held: a reporter submitting (their turn held, alerting the staff
-group) while staff reply to them (the group's turn held, writing to the reporter)
-would otherwise wait for each other for ever. Such a message is queued for its
-chat's turn instead, and sent straight away when it is for the chat being answered
-(an escalation in a staff group that is also on the on-call list).
+an escalation) takes its chat's turn too. It comes from the delivery outbox
+(`bot.delivery`), whose lanes run in tasks that hold no turn: a handler only queues
+it, so a reporter submitting (their turn held) while staff reply to them (the
+group's turn held) never wait for each other.
 
 A group's turns are slow (Telegram allows 20 messages a minute in one group) and every
 update waiting for one holds one of the application's concurrent slots, so a busy or
@@ -30,7 +28,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import Context, ContextVar
+from contextvars import ContextVar
 from dataclasses import replace
 
 from telegram import Update
@@ -52,7 +50,6 @@ __all__ = ["Dispatcher", "Fetch"]
 log = logging.getLogger("hrd_bot.telegram")
 Fetch = Callable[[Media], Awaitable[Attachment | None]]
 _HELD: ContextVar[frozenset[str]] = ContextVar("telegram_turns_held", default=frozenset())
-DRAIN_SECONDS = 10.0
 GROUP_BACKLOG = 10
 GROUPS_IN_FLIGHT = 64  # of the application's 256 concurrent updates
 
@@ -83,7 +80,6 @@ class Dispatcher:
         self._reader = reader
         self._seen = seen
         self._turns = Turns()
-        self._queued: set[asyncio.Task[None]] = set()
         self._group_backlog: Counter[str] = Counter()
 
     async def on_update(self, update: object, _context: object) -> None:
@@ -122,37 +118,14 @@ class Dispatcher:
         in_flight = self._group_backlog.total()
         return self._group_backlog[chat] < GROUP_BACKLOG and in_flight < GROUPS_IN_FLIGHT
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
-        """A message the bot starts (not an answer), in the chat's turn (see the module)."""
-        held = _HELD.get()
-        if chat.address in held:
-            await self.outbox.send(chat, reply)
-        elif held:
-            queued = self._send_in_turn(chat, reply)
-            task = asyncio.get_running_loop().create_task(queued, context=Context())
-            self._queued.add(task)
-            task.add_done_callback(self._queued.discard)
-        else:
-            await self._send_in_turn(chat, reply)
-
-    async def _send_in_turn(self, chat: ChatRef, reply: Reply) -> None:
-        """Queued ones run in a fresh context: the turn of the chat that queued them is
-        not theirs."""
-        try:
-            async with self.turn(chat.address):
-                await self.outbox.send(chat, reply)
-        except Exception as exc:  # a queued message has nobody waiting to see it fail
-            log.error("telegram: a message the bot started failed (%s)", type(exc).__name__)
-
-    async def drain(self) -> None:
-        """At stop: let queued messages go out (within a bound), then give up on the rest."""
-        if not self._queued:
-            return
-        _, late = await asyncio.wait(set(self._queued), timeout=DRAIN_SECONDS)
-        for task in late:
-            task.cancel()
-        if late:
-            log.warning("telegram: %d queued messages were not sent before the stop", len(late))
+    async def send(self, chat: ChatRef, reply: Reply) -> tuple[str, ...]:
+        """A message the bot starts, in its chat's turn (see the module). The delivery
+        outbox sends from tasks of their own, which hold no turn, so waiting for this
+        chat's turn cannot close a circle of waits."""
+        if chat.address in _HELD.get():
+            return await self.outbox.post(chat, reply)
+        async with self.turn(chat.address):
+            return await self.outbox.post(chat, reply)
 
     @asynccontextmanager
     async def turn(self, chat: str) -> AsyncIterator[None]:

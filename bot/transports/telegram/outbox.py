@@ -23,14 +23,17 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBUserWarning
 
 from bot.chat_trail import ChatTrail, Trace
+from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
+from bot.transports.telegram.failures import retry_safe, undelivered
 from bot.transports.telegram.render import Markup, keyboard, split_text
 
 __all__ = ["Outbox"]
 
 log = logging.getLogger("hrd_bot.telegram")
 T = TypeVar("T")
+SendOne = Callable[[str, str, Markup | None], Awaitable[int | None]]
 TRIES = 3
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
 RETRY_SOON = timedelta(seconds=1)
@@ -56,7 +59,7 @@ class Outbox:
         self._blocked.discard(chat)
 
     async def send(self, chat: ChatRef, reply: Reply, received: Sequence[str] = ()) -> None:
-        """The reply as one or more messages, its buttons under the last; then `erase_chat`.
+        """An answer to the chat that wrote, as one or more messages; then `erase_chat`.
 
         `received` are ids of the user's messages this reply answers: they are noted in
         the chat trail with the messages sent, before an erase reads the trail, so
@@ -68,15 +71,45 @@ class Outbox:
             if reply.sensitive and _is_group(chat):
                 log.warning("telegram: a confidential message for a group was refused")
             elif address not in self._blocked:
-                await self._send_pieces(address, reply, sent)
+                await self._send_pieces(address, reply, sent, self._answer_one)
         finally:
-            kept: list[tuple[str, timedelta | None]] = [(m, None) for m in received]
-            kept += [(str(message_id), reply.ttl) for message_id in sent]
-            self._trail.note(address, kept)
+            self._note(address, reply, sent, received)
         if reply.erase_chat:
             await self.erase(address, keep={str(message_id) for message_id in sent})
 
-    async def _send_pieces(self, chat: str, reply: Reply, sent: list[int]) -> None:
+    async def post(self, chat: ChatRef, reply: Reply) -> tuple[str, ...]:
+        """A message the bot starts (for `bot.delivery.Outbox`): the ids sent, or
+        `Undelivered`. Not retried here: the outbox retries what may be retried, and a
+        send whose answer was lost is never repeated (Telegram cannot deduplicate it)."""
+        if reply.sensitive and _is_group(chat):
+            log.warning("telegram: a confidential message for a group was refused")
+            raise Undelivered(Reason.WITHHELD)
+        sent: list[int] = []
+        try:
+            await self._send_pieces(chat.address, reply, sent, self._post_one(chat))
+        finally:
+            self._note(chat.address, reply, sent)
+        return tuple(str(message_id) for message_id in sent)
+
+    def _post_one(self, chat: ChatRef) -> SendOne:
+        async def post_one(address: str, text: str, markup: Markup | None) -> int:
+            try:
+                return await self._send_one(address, text, markup)
+            except TelegramError as exc:
+                raise undelivered(exc, group=_is_group(chat)) from None
+
+        return post_one
+
+    def _note(
+        self, chat: str, reply: Reply, sent: Sequence[int], received: Sequence[str] = ()
+    ) -> None:
+        kept: list[tuple[str, timedelta | None]] = [(m, None) for m in received]
+        kept += [(str(message_id), reply.ttl) for message_id in sent]
+        self._trail.note(chat, kept)
+
+    async def _send_pieces(
+        self, chat: str, reply: Reply, sent: list[int], send_one: SendOne
+    ) -> None:
         pieces = split_text(reply.text)
         nonce = self._buttons.new_nonce()
         markup = None
@@ -85,7 +118,7 @@ class Outbox:
             markup = keyboard(reply.choices, payloads)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            message = await self._send_one(chat, piece, markup if last else None)
+            message = await send_one(chat, piece, markup if last else None)
             if message is None:
                 break
             sent.append(message)
@@ -94,7 +127,7 @@ class Outbox:
         else:
             self._buttons.forget(chat)
 
-    async def _send_one(self, chat: str, text: str, markup: Markup | None) -> int | None:
+    async def _send_one(self, chat: str, text: str, markup: Markup | None) -> int:
         """The new message's id. The answer is read as plain JSON: building PTB objects
         for a message and its keyboard cost more than all the rest of a reply."""
         params: dict[str, object] = {
@@ -104,19 +137,23 @@ class Outbox:
         }
         if markup is not None:
             params["reply_markup"] = markup
-
-        async def call() -> int:
-            result = await self._bot.do_api_request(SEND, dict(params))
-            return int(result["message_id"])
-
         try:
-            return await self._retrying(call)
+            result = await self._bot.do_api_request(SEND, params)
+            return int(result["message_id"])
+        except (KeyError, TypeError, ValueError):
+            log.error("telegram: a sent message's id could not be read; it cannot expire")
+            raise Undelivered(Reason.UNCERTAIN, uncertain=True) from None
+
+    async def _answer_one(self, chat: str, text: str, markup: Markup | None) -> int | None:
+        """An answer to the chat that wrote: server errors retried here, refusals logged."""
+        try:
+            return await self._retrying(lambda: self._send_one(chat, text, markup))
         except Forbidden:
             self._refused(chat)
         except TelegramError as exc:
             log.warning("telegram: a message was not sent (%s)", _kind(exc))
-        except (KeyError, TypeError, ValueError):
-            log.error("telegram: a sent message's id could not be read; it cannot expire")
+        except Undelivered:
+            pass
         return None
 
     async def answer(self, query_id: str) -> None:
@@ -187,8 +224,8 @@ class Outbox:
                 return await call()
             except (BadRequest, RetryAfter):
                 raise
-            except NetworkError:
-                if attempt == TRIES - 1:
+            except NetworkError as exc:
+                if attempt == TRIES - 1 or not retry_safe(exc):
                     raise
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")

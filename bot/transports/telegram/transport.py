@@ -49,6 +49,7 @@ class TelegramTransport:
     """One bot account. `run` returns after `stop`; nothing Telegram-specific leaves it."""
 
     name = PLATFORM
+    idempotent = False  # Telegram cannot tell whether a send whose answer was lost arrived
 
     def __init__(self, app: App, config: TelegramConfig) -> None:
         self._app = app
@@ -113,15 +114,14 @@ class TelegramTransport:
                 await stop_receiving()
             if application.running:
                 await application.stop()
-            await dispatcher.drain()
             await self._trail.flush()
             await self._seen.flush()
             await application.shutdown()
 
-    async def send(self, chat: ChatRef, reply: Reply) -> None:
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
         if self._dispatcher is None:
             raise RuntimeError("the Telegram transport is not running")
-        await self._dispatcher.send(chat, reply)
+        return await self._dispatcher.send(chat, reply)
 
     async def stop(self) -> None:
         self._stopping.set()
