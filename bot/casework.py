@@ -18,13 +18,14 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
+from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
-from bot.model import ChatRef, Reply, UserRef
+from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
-from handlers.ports import CaseView, CaseworkError
+from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError
 
 log = logging.getLogger("hrd_bot.casework")
 Deliver = Callable[[ChatRef, Reply], Awaitable[None]]
@@ -57,6 +58,8 @@ class Casework:
         self._exports = exports
         self._staff_language = staff_language
         self._drafts: dict[str, dict[str, str]] = {}
+        send: Deliver = lambda chat, reply: self.deliver(chat, reply)  # noqa: E731  (late-bound)
+        self.thread = CaseThread(self.store, send, self.staff_translator, staff_rooms)
 
     @property
     def alert_rooms(self) -> tuple[ChatRef, ...]:
@@ -263,9 +266,12 @@ class Casework:
             marked = t("report.from_team", text=part)
             if len(parts) > 1:
                 marked += f" ({number}/{len(parts)})"
-            reply = Reply(directed(marked, t.rtl), sensitive=True, rtl=t.rtl)
+            label = directed(t("thread.answer"), t.rtl)
+            answer = (Choice(ANSWER_TEAM, label),) if number == len(parts) else ()
+            reply = Reply(directed(marked, t.rtl), answer, sensitive=True, rtl=t.rtl)
             await self.deliver(ChatRef(platform, chat), reply)
         await self._act(case_id, actor, "case.reply", item=("reply", text.encode()))
+        await self.thread.team_replied(case_id)
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:
         item = ("outcome", outcome.encode())
