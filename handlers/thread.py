@@ -101,11 +101,13 @@ def choose_from_menu(ctx: Context, choice: str) -> bool:
 
 
 def render_thread(ctx: Context, args: Args) -> Screen:
+    """Typed words go to the team; a choice's number picks it (Matrix and the console list
+    choices by number, and a message that is only "2" is far likelier meant as one)."""
     case = _shown(ctx, args["case"])
     key = "thread.text_closed" if case.closed else "thread.text"
     text = ctx.t(key, case=case.id, limit=MAX_ATTACHMENT_BYTES // (1024 * 1024))
     choices = (ctx.choice(WHERE, "menu.where"), *ctx.nav())
-    return Screen(text, choices, sensitive=True, typing=True, words=True)
+    return Screen(text, choices, sensitive=True, typing=True)
 
 
 async def choose_in_thread(ctx: Context, args: Args, choice: str) -> bool:
