@@ -57,8 +57,10 @@ def plain_state(state: str) -> str:
 
 
 def quoted(text: str) -> str:
-    """Every line marked as someone else's words, so none can pass for a bot line."""
-    return "\n".join(QUOTE + line if line else QUOTE.rstrip() for line in text.split("\n"))
+    """Every line marked as someone else's words, so none can pass for a bot line. Lines
+    break where any client may break them ("\\r", U+2028...), not only at "\\n"."""
+    lines = text.splitlines() or [""]
+    return "\n".join(QUOTE + line if line else QUOTE.rstrip() for line in lines)
 
 
 def framed(marker: str, words: str, note: str = "", limit: int = RELAY_CHARS) -> list[str]:

@@ -49,6 +49,8 @@ async def enter_on_reply(ctx: Context) -> None:
     if wrote.at <= int(ctx.state.get(SEEN, 0)):
         return
     ctx.state[SEEN] = wrote.at
+    if await thread.status(ctx.msg.user, wrote.case) is None:
+        return  # the case was purged (retention) since: nothing to answer
     ctx.state[REPORTER] = True
     name, args = ctx.at
     if name == "thread" and args.get("case") == wrote.case:

@@ -304,12 +304,17 @@ async def test_a_long_message_goes_to_staff_in_marked_quoted_parts(
         assert len(part.text) <= RELAY_CHARS
 
 
-@given(st.text(min_size=1, max_size=4000))
+BREAKS = st.sampled_from(["\n", "\r", "\r\n", "\u2028", "\u2029", " ", "x", "/ack", "وصلت"])
+
+
+@given(st.text(min_size=1, max_size=4000) | st.lists(BREAKS, max_size=2000).map("".join))
 def test_every_part_is_marked_bounded_and_quoted(words: str) -> None:
+    """However the words break lines (a client may break at "\\r" or U+2028 too), no line
+    of theirs reaches a staff room unquoted, and no part is longer than the limit."""
     parts = framed("Reporter's message on HRD-AAAA-BBBB:", words, "A file: image/png, 3 KB.")
     for number, part in enumerate(parts, 1):
         assert len(part) <= RELAY_CHARS
-        head, *lines = part.split("\n")
+        head, *lines = part.splitlines()
         assert head.startswith("Reporter's message on HRD-AAAA-BBBB:")
         if len(parts) > 1:
             assert head.endswith(f"({number}/{len(parts)})")
