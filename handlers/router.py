@@ -130,7 +130,7 @@ async def _dispatch(ctx: Context) -> None:
         ctx.notice(problem)
         return
     if msg.attachment is not None:
-        await (thread.attached if ctx.at[0] == "thread" else report.attached)(ctx)
+        await (thread.attached if thread.takes_file(ctx) else report.attached)(ctx)
         return
     if msg.choice is not None:
         if msg.choice in {cid for cid, _ in _offered(ctx)}:

@@ -139,11 +139,25 @@ async def type_in_thread(ctx: Context, args: Args, text: str) -> bool:
     return True
 
 
+def takes_file(ctx: Context) -> bool:
+    """Whether a file sent now is for the thread (else the report interview takes it).
+    Outside the thread, a reporter with a sent case is told where files go."""
+    if ctx.at[0] == "thread":
+        return True
+    case = my_case(ctx)
+    if "report" not in ctx.state and case is not None and not case.closed:
+        ctx.notice("thread.file_here")
+        return True
+    return False
+
+
 async def attached(ctx: Context) -> None:
     """A file on the thread screen: sealed with its caption, within the report limit."""
     attachment, thread = ctx.msg.attachment, _desk(ctx)
     assert attachment is not None
-    _, args = ctx.at
+    name, args = ctx.at
+    if name != "thread":
+        return
     if attachment.data is None or attachment.size > MAX_ATTACHMENT_BYTES:
         ctx.notice("report.attachment_too_big", limit=MAX_ATTACHMENT_BYTES // (1024 * 1024))
     elif thread is not None:

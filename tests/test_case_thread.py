@@ -250,6 +250,22 @@ async def test_a_file_too_big_is_refused_and_nothing_is_sealed(
     assert "message_file" not in fields
 
 
+async def test_a_file_sent_at_the_menu_is_pointed_to_the_thread_not_sealed(
+    two_rooms: App, person: FakeUser, transport: FakeTransport
+) -> None:
+    case = await submit_report(person)
+    before = len(transport.sent)
+    pointed = await person.deliver(attachment=PHOTO)
+    assert pointed.text.startswith("To send a file to the protection team, choose")
+    assert "How can I help" in pointed.text and "Message the protection team" in [
+        c.label for c in pointed.choices
+    ]
+    assert len(transport.sent) == before + 1, "staff were told nothing"
+    assert [
+        i.field for i in await two_rooms.casework.store.items(case) if "message" in i.field
+    ] == []
+
+
 async def test_an_unreachable_staff_room_does_not_undo_the_acknowledgement(
     two_rooms: App, person: FakeUser, transport: FakeTransport
 ) -> None:
