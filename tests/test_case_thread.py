@@ -266,6 +266,20 @@ async def test_a_file_sent_at_the_menu_is_pointed_to_the_thread_not_sealed(
     ] == []
 
 
+async def test_a_case_purged_underneath_is_said_plainly_and_nothing_is_sent(
+    two_rooms: App, person: FakeUser, transport: FakeTransport
+) -> None:
+    case = await submit_report(person)
+    await _press(person, "Message the protection team")
+    await two_rooms.db.run(lambda conn: conn.execute("DELETE FROM cases WHERE id = ?", (case,)))
+    before = len(transport.sent)
+    gone = await person.say("CANARY-G is anyone there")
+    assert gone.text.startswith("This case is no longer kept here")
+    assert "Nothing was sent" in gone.text and "How can I help" in gone.text
+    assert "Message the protection team" not in [c.label for c in gone.choices]
+    assert len(transport.sent) == before + 1, "staff were told nothing"
+
+
 async def test_an_unreachable_staff_room_does_not_undo_the_acknowledgement(
     two_rooms: App, person: FakeUser, transport: FakeTransport
 ) -> None:
