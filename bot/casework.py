@@ -19,16 +19,17 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Deliver, any_delivered
 from bot.delivery.rows import Row
-from bot.model import ChatRef, Reply, UserRef
+from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
-from handlers.ports import CaseView, CaseworkError
+from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError
 
 log = logging.getLogger("hrd_bot.casework")
 TOLD_WITHIN = 8.0
@@ -66,6 +67,7 @@ class Casework:
         self._exports = exports
         self._staff_language = staff_language
         self._drafts: dict[str, dict[str, str]] = {}
+        self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
 
     @property
     def alert_rooms(self) -> tuple[ChatRef, ...]:
@@ -299,13 +301,16 @@ class Casework:
         platform, chat, language, person = reporter
         t = self._library().translator(language)
         await self._act(case_id, actor, "case.reply.queued", item=("reply", text.encode()))
+        await self.thread.team_replied(case_id)
         parts = paginate(text, RELAY_CHARS)
         sent = []
         for number, part in enumerate(parts, 1):
             marked = t("report.from_team", text=part)
             if len(parts) > 1:
                 marked += f" ({number}/{len(parts)})"
-            reply = Reply(directed(marked, t.rtl), sensitive=True, rtl=t.rtl)
+            label = directed(t("thread.answer"), t.rtl)
+            answer = (Choice(ANSWER_TEAM, label),) if number == len(parts) else ()
+            reply = Reply(directed(marked, t.rtl), answer, sensitive=True, rtl=t.rtl)
             target = ChatRef(platform, chat)
             sent.append(
                 await self.deliver(target, reply, kind="reply", case_id=case_id, person=person)

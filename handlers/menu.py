@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.model import Choice
+from handlers import thread
 from handlers.checkin import open_setup
 from handlers.context import BACK, Args, Context, Screen
 from handlers.report import abandon
@@ -21,7 +22,7 @@ _MENU = {
 
 
 def render_menu(ctx: Context, args: Args) -> Screen:
-    choices: list[Choice] = []
+    choices: list[Choice] = thread.menu_choices(ctx)
     resume = ctx.state.get("resume")
     if resume and (guide := ctx.t.guide(resume["guide"])) is not None:
         choices.append(ctx.choice("menu:resume", "menu.resume", title=guide.title))
@@ -30,6 +31,8 @@ def render_menu(ctx: Context, args: Args) -> Screen:
 
 
 async def choose_menu(ctx: Context, args: Args, choice: str) -> bool:
+    if thread.choose_from_menu(ctx, choice):
+        return True
     if choice == "menu:resume" and (resume := ctx.state.get("resume")):
         ctx.go("guide", **resume)
         return True
@@ -78,6 +81,7 @@ async def choose_forget(ctx: Context, args: Args, choice: str) -> bool:
     if choice != "forget:yes":
         return False
     await abandon(ctx)
+    thread.forget(ctx)
     await ctx.forget_user()
     ctx.forgotten = True
     return True

@@ -6,7 +6,55 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.model import ChatRef, UserRef
+from bot.model import Attachment, ChatRef, UserRef
+
+ANSWER_TEAM = "thread:answer"
+"""The choice under every team reply: it opens the reporter's case thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadCase:
+    """A reporter's sent case as they may see it: its reference and a plain state,
+    `received`, `handling` (someone on the team took it up) or `closed`. Never a name."""
+
+    id: str
+    state: str
+
+    @property
+    def closed(self) -> bool:
+        return self.state == "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class TeamWrote:
+    """The latest team reply to a reporter: which case, and when (unix milliseconds)."""
+
+    case: str
+    at: int
+
+
+class ThreadDesk(Protocol):
+    """A reporter's messages to the team about a sent case. `write` and `send_file`
+    return once the message is sealed to the case (None: the case is no longer theirs
+    or no longer kept); telling staff rooms is a separate matter."""
+
+    async def latest(self, user: UserRef) -> ThreadCase | None:
+        """The reporter's most recently sent case, open or closed."""
+        ...
+
+    async def status(self, user: UserRef, case_id: str) -> ThreadCase | None: ...
+
+    async def team_wrote(self, user: UserRef) -> TeamWrote | None: ...
+
+    async def write(self, user: UserRef, case_id: str, text: str) -> ThreadCase | None: ...
+
+    async def send_file(
+        self, user: UserRef, case_id: str, attachment: Attachment, caption: str
+    ) -> ThreadCase | None: ...
+
+    def forget(self, user: UserRef) -> None:
+        """`/forget`: the reporter is unlinked from their cases; so is this memory."""
+        ...
 
 
 class CaseDesk(Protocol):
@@ -28,6 +76,11 @@ class CaseDesk(Protocol):
 
     async def submit(self, case_id: str) -> bool:
         """True once a staff room has the alert; False while the bot is still trying."""
+        ...
+
+    @property
+    def thread(self) -> ThreadDesk:
+        """The case thread: what a reporter writes after sending."""
         ...
 
 

@@ -10,7 +10,7 @@ from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
 from bot.sessions import EXPIRED, Session
-from handlers import checkin, contacts, guides, legal, menu, report  # noqa: F401  (screens)
+from handlers import checkin, contacts, guides, legal, menu, report, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
@@ -106,6 +106,7 @@ async def _handle(ctx: Context) -> None:
     if ctx.state.pop(EXPIRED, None) and _report_expired(ctx):
         return
     try:
+        await thread.enter_on_reply(ctx)
         await _dispatch(ctx)
     except CaseworkError as ended:
         ctx.state.pop("report", None)
@@ -129,7 +130,7 @@ async def _dispatch(ctx: Context) -> None:
         ctx.notice(problem)
         return
     if msg.attachment is not None:
-        await report.attached(ctx)
+        await (thread.attached if thread.takes_file(ctx) else report.attached)(ctx)
         return
     if msg.choice is not None:
         if msg.choice in {cid for cid, _ in _offered(ctx)}:
@@ -194,6 +195,7 @@ async def respond(
     if ctx.forgotten:
         done = directed(ctx.t("forget.done"), ctx.t.rtl)
         return Reply(done, sensitive=True, rtl=ctx.t.rtl, erase_chat=True)
+    await thread.prepare(ctx)
     return render(ctx)
 
 
