@@ -6,6 +6,8 @@ its time to live ends and `/forget` can redact the whole conversation. A sensiti
 reply (a report's answers, a relay from the protection team) is never sent where
 `Rooms.withheld` forbids it, whatever asked for it: the room gets `WITHHELD` instead,
 so staff learn that something was held back and why, and nothing of its content.
+A reply's files count as sensitive whatever its flag: they go only where such a reply
+may, uploaded encrypted, and elsewhere nothing of them is sent.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any
 from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
 
 from bot.chat_trail import ChatTrail
-from bot.model import ChatRef, Reply
-from bot.transports.matrix.render import contents
+from bot.model import Attachment, ChatRef, Reply
+from bot.transports.matrix.media import upload_encrypted
+from bot.transports.matrix.render import contents, file_content
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import TrustPolicy, apply_trust
 
@@ -41,19 +44,34 @@ class Outbound:
 
     async def send(self, chat: ChatRef, reply: Reply) -> None:
         room_id = chat.address
-        if reply.sensitive:
+        if reply.sensitive or reply.files:
             await self._know_members(room_id)
             if (reason := self._rooms.withheld(room_id)) is not None:
                 log.warning("withheld a sensitive reply: the room %s", reason)
                 reply = Reply(WITHHELD.format(reason=reason))
         for content in contents(reply):
-            event_id = await self._post(room_id, content)
-            if event_id is not None and not reply.erase_chat:
-                await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+            await self._post_kept(room_id, content, reply)
+        for attachment in reply.files:
+            if (media := await self._upload(room_id, attachment)) is not None:
+                await self._post_kept(room_id, media, reply)
         if reply.erase_chat:
             await self.erase(room_id)
 
-    async def _post(self, room_id: str, content: dict[str, str]) -> str | None:
+    async def _post_kept(self, room_id: str, content: dict[str, Any], reply: Reply) -> None:
+        """Post, and note the event in the chat trail for its time to live and `/forget`."""
+        event_id = await self._post(room_id, content)
+        if event_id is not None and not reply.erase_chat:
+            await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+
+    async def _upload(self, room_id: str, attachment: Attachment) -> dict[str, Any] | None:
+        """The file's event content, uploaded encrypted; None when it cannot be sent."""
+        room = self._client.rooms.get(room_id)
+        if attachment.data is None or room is None or not room.encrypted:
+            return None
+        uploaded = await upload_encrypted(self._client, attachment.data)
+        return None if uploaded is None else file_content(attachment, *uploaded)
+
+    async def _post(self, room_id: str, content: dict[str, Any]) -> str | None:
         room = self._client.rooms.get(room_id)
         if room is None:
             log.warning("send skipped: the bot is not in that room")
