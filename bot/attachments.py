@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.files import safe_media_type
 from bot.model import Attachment, Reply
 
 __all__ = [
@@ -82,11 +83,13 @@ def file_name(case_id: str, number: int | str, media_type: str) -> str:
     return f"{case_id}-attachment-{number}{EXTENSIONS.get(media_type, UNKNOWN_EXTENSION)}"
 
 
-def parse(record: bytes) -> tuple[str, bytes]:
-    """The media type and bytes of a sealed `attachment.<n>` (`media_type\\nname\\n` + bytes)."""
-    media_type, _, rest = record.partition(b"\n")
-    _, _, data = rest.partition(b"\n")
-    return media_type.decode("utf-8", errors="replace"), data
+def parse(record: bytes) -> tuple[str, bytes] | None:
+    """The media type and bytes of a sealed `attachment.<n>` (`media_type\\nname\\n` + bytes),
+    or None when the record is not in that form (then it is shown as any other item)."""
+    head, _, rest = record.partition(b"\n")
+    _, found, data = rest.partition(b"\n")
+    media_type = safe_media_type(head.decode("ascii", errors="replace"), "")
+    return (media_type, data) if found and media_type else None
 
 
 def scaled_size(size: int, decimal_mark: str = ".") -> tuple[str, str]:
@@ -135,8 +138,10 @@ class HeldFiles:
             if (captioned := self._held.get(case_id, {}).get(index)) is not None:
                 captioned.caption = data.decode("utf-8", errors="replace")
             return
+        if (parsed := parse(data)) is None:
+            return
+        media_type, body = parsed
         files = self._held.setdefault(case_id, {})
-        media_type, body = parse(data)
         held = sum(len(f.data) for f in files.values() if f.data is not None)
         fits = held + len(body) <= self.case_bytes and self._total + len(body) <= self.total_bytes
         self._release(files.get(index))

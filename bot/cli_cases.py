@@ -90,10 +90,10 @@ def sent_files(opened: OpenedCase) -> list[SentFile]:
     found = []
     for item in opened.items:
         match = ATTACHMENT.match(item.field)
-        if match is None:
+        if match is None or (parsed := parse(item.data)) is None:
             continue
         number = f"{int(match.group(1)) + 1}" + (f"-{item.seq + 1}" if item.seq else "")
-        media_type, data = parse(item.data)
+        media_type, data = parsed
         name = file_name(opened.case.id, number, media_type)
         found.append(SentFile(item, number, name, media_type, data))
     return found
@@ -171,7 +171,7 @@ def _private_folder(folder: Path) -> None:
     except OSError as exc:
         raise SaveError(f"cannot create {folder}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
-        raise SaveError(f"{folder} is not a folder; nothing was saved")
+        raise SaveError(f"{folder} is not a folder (or is a link); nothing was saved")
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise SaveError(
             f"{folder} can be opened by other users (mode {stat.S_IMODE(info.st_mode):o}); "

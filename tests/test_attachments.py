@@ -4,20 +4,28 @@ rooms only, and `hrd-bot cases open --save-files` on a staff machine."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from nio import UploadError, UploadResponse
+from nio.crypto.attachments import decrypt_attachment
 
 from bot.app import App
-from bot.attachments import HeldFiles, alert_lines, file_name, scaled_size
+from bot.attachments import HeldFiles, alert_lines, file_name, parse, scaled_size
 from bot.cases_store import CasesStore
 from bot.cli import main
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey, PublicKey
-from bot.model import Attachment, ChatRef
+from bot.model import Attachment, ChatRef, Reply
+from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
+from bot.transports.console import ConsoleTransport
+from bot.transports.matrix.media import upload_encrypted
+from bot.transports.matrix.render import file_content
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, start_report
@@ -308,3 +316,54 @@ def test_a_failed_write_takes_back_the_files_already_written(
     err = capsys.readouterr().err
     assert "No space left on device; nothing was saved" in err and err.count("\n") == 1
     assert list(folder.iterdir()) == []
+
+
+def test_a_record_not_in_the_attachment_form_is_not_taken_for_a_file() -> None:
+    assert parse(b"image/jpeg\nme.jpg\n" + PHOTO) == ("image/jpeg", PHOTO)
+    assert parse(b"IMAGE/PNG\n\n\x89PNG") == ("image/png", b"\x89PNG")
+    for odd in (b"", b"image/jpeg", b"image/jpeg\nno second line", b"<script>\nx\ny", PHOTO):
+        assert parse(odd) is None, odd
+    files = HeldFiles()
+    files.note("HRD-AAAA-BBBB", "attachment.0", PHOTO)
+    assert files.pop("HRD-AAAA-BBBB") == []
+
+
+async def test_the_console_shows_a_files_kind_and_size_never_its_bytes_or_name() -> None:
+    out = io.StringIO()
+    console = ConsoleTransport(Pseudonymizer(b"p" * 32), stdin=io.BytesIO(), stdout=out)
+    photo = Attachment(NAMES[0], "image/jpeg", len(PHOTO), PHOTO)
+    await console.send(ChatRef("console", "local"), Reply("Files:", files=(photo,)))
+    assert out.getvalue() == "Files:\n[photo, 6.1 KB: not shown on the console]\n\n"
+
+
+class UploadingClient:
+    """What `upload_encrypted` needs of nio's client: `upload`, answered as told."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+        self.uploaded: list[bytes] = []
+
+    async def upload(self, provider: Any, **options: object) -> tuple[object, None]:
+        assert "filename" not in options, "no name goes to the homeserver"
+        self.uploaded.append(provider(0, 0))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer, None
+
+
+async def test_a_file_is_uploaded_as_ciphertext_that_its_keys_open() -> None:
+    client = UploadingClient(UploadResponse("mxc://example.org/abc"))
+    uploaded = await upload_encrypted(client, PHOTO)
+    assert uploaded is not None
+    url, keys = uploaded
+    (body,) = client.uploaded
+    assert url == "mxc://example.org/abc" and body != PHOTO and PHOTO[8:64] not in body
+    assert decrypt_attachment(body, keys["key"]["k"], keys["hashes"]["sha256"], keys["iv"]) == PHOTO
+    content = file_content(Attachment("HRD-A-attachment-1.jpg", "image/jpeg", 5, PHOTO), url, keys)
+    assert content["msgtype"] == "m.image" and content["file"]["url"] == url
+    assert {"key", "iv", "hashes", "v"} <= set(content["file"])
+
+
+@pytest.mark.parametrize("answer", [UploadError("too large", "M_TOO_LARGE"), TimeoutError()])
+async def test_a_refused_or_lost_upload_is_none(answer: object) -> None:
+    assert await upload_encrypted(UploadingClient(answer), PHOTO) is None

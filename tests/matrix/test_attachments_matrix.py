@@ -16,6 +16,7 @@ import pytest
 from nio import MatrixRoom, MemoryDownloadResponse, RoomEncryptedMedia, RoomMessageMedia
 from nio.crypto.attachments import decrypt_attachment
 
+from bot.model import Attachment, Reply
 from tests.matrix.activist import Activist
 from tests.matrix.conftest import Bot
 from tests.matrix.homeserver import Synapse
@@ -50,7 +51,7 @@ def collect_media(
 
 
 async def test_the_encrypted_staff_room_gets_the_file_and_staff_can_open_it(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     media = collect_media(desk.staff)
     dm = await activist.open_dm()
@@ -93,6 +94,17 @@ async def test_the_encrypted_staff_room_gets_the_file_and_staff_can_open_it(
     assert stored == [("application/octet-stream", "")], "no name, no type: just ciphertext"
     types = {row[0] for row in homeserver_rows(synapse, EVENT_TYPES, room.room_id)}
     assert "m.room.encrypted" in types and "m.room.message" not in types
+
+    async def refused(client: object, data: bytes) -> None:
+        return None
+
+    monkeypatch.setattr("bot.transports.matrix.outbound.upload_encrypted", refused)
+    assert bot.transport is not None
+    lost = Attachment(name, "image/png", len(IMAGE), IMAGE)
+    await bot.transport.send(desk.ref(room), Reply("", files=(lost,), sensitive=True))
+    told = await room.reply()
+    assert f"The file {name} could not be uploaded" in told and "--save-files" in told
+    assert events.empty()
 
 
 EVENT_TYPES = "SELECT type FROM events WHERE room_id = ?"

@@ -39,6 +39,8 @@ log = logging.getLogger("hrd_bot.matrix.media")
 FILE_TYPES = frozenset({"m.image", "m.file", "m.audio", "m.video"})
 DEFAULT_NAME = "file"
 DOWNLOAD_SECONDS = 60.0
+UPLOAD_SECONDS = 120.0
+"""nio uploads without a time limit: a hung homeserver must not hold up the alerts."""
 CHUNK = 64 * 1024
 
 
@@ -178,11 +180,16 @@ async def upload_encrypted(client: Any, data: bytes) -> tuple[str, dict[str, Any
     """Upload `data` encrypted: its `mxc://` URL and what opens it (the event's `file`
     object without the URL), or None when the homeserver refused the upload."""
     ciphertext, keys = await asyncio.to_thread(encrypt_attachment, data)
-    response, _ = await client.upload(
-        lambda _rate_limited, _timed_out: ciphertext,
-        content_type="application/octet-stream",
-        filesize=len(ciphertext),
-    )
+    try:
+        async with asyncio.timeout(UPLOAD_SECONDS):
+            response, _ = await client.upload(
+                lambda _rate_limited, _timed_out: ciphertext,
+                content_type="application/octet-stream",
+                filesize=len(ciphertext),
+            )
+    except (ClientError, TimeoutError):
+        log.warning("a file upload failed (the homeserver could not be reached)")
+        return None
     if not isinstance(response, UploadResponse):
         log.warning("a file upload failed (%s)", getattr(response, "status_code", "?"))
         return None

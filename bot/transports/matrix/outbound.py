@@ -21,16 +21,20 @@ from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
 from bot.chat_trail import ChatTrail
 from bot.model import Attachment, ChatRef, Reply
 from bot.transports.matrix.media import upload_encrypted
-from bot.transports.matrix.render import contents, file_content
+from bot.transports.matrix.render import MSGTYPE, contents, file_content
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import TrustPolicy, apply_trust
 
-__all__ = ["WITHHELD", "Outbound"]
+__all__ = ["NOT_UPLOADED", "WITHHELD", "Outbound"]
 
 log = logging.getLogger("hrd_bot.matrix.outbound")
 WITHHELD = (
     "A confidential message was withheld: this room {reason}. Such messages go only to "
     "a private chat, or to an end-to-end encrypted staff room whose members are all staff."
+)
+NOT_UPLOADED = (
+    "The file {name} could not be uploaded to this room. It is sealed in the case: "
+    "save it with `hrd-bot cases open BUNDLE --save-files DIR`."
 )
 
 
@@ -52,8 +56,9 @@ class Outbound:
         for content in contents(reply):
             await self._post_kept(room_id, content, reply)
         for attachment in reply.files:
-            if (media := await self._upload(room_id, attachment)) is not None:
-                await self._post_kept(room_id, media, reply)
+            media = await self._upload(room_id, attachment)
+            missing = {"msgtype": MSGTYPE, "body": NOT_UPLOADED.format(name=attachment.name)}
+            await self._post_kept(room_id, media or missing, reply)
         if reply.erase_chat:
             await self.erase(room_id)
 
