@@ -115,8 +115,8 @@ class Held:
     number: int
     media_type: str
     size: int
-    data: bytes | None
-    caption: str = ""
+    data: bytes | None = field(repr=False)
+    caption: str = field(default="", repr=False)
 
 
 @dataclass
@@ -125,7 +125,7 @@ class HeldFiles:
 
     case_bytes: int = CASE_BYTES
     total_bytes: int = TOTAL_BYTES
-    _held: dict[str, dict[int, Held]] = field(default_factory=dict)
+    _held: dict[str, dict[int, Held]] = field(default_factory=dict, repr=False)
     _total: int = 0
 
     def note(self, case_id: str, name: str, data: bytes) -> None:

@@ -33,7 +33,7 @@ import stat
 import sys
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,7 +62,7 @@ class SentFile:
     number: str
     name: str
     media_type: str
-    data: bytes
+    data: bytes = field(repr=False)
 
     @property
     def key(self) -> tuple[str, int]:
