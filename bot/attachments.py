@@ -33,7 +33,7 @@ __all__ = [
     "scaled_size",
 ]
 
-FIELD = re.compile(r"^(attachment|caption)\.(\d{1,6})$")
+FIELD = re.compile(r"^(attachment|caption)\.(0|[1-9]\d{0,5})$")
 CASE_BYTES = 40 * 1024 * 1024
 """At most this much of one draft's files is held for relay (four files at the limit)."""
 TOTAL_BYTES = 256 * 1024 * 1024

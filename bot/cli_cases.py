@@ -47,7 +47,7 @@ from bot.crypto.files import write_new_private_file
 
 __all__ = ["dispatch_cases", "register_cases", "save_files"]
 
-ATTACHMENT = re.compile(r"^attachment\.(\d{1,6})$")
+ATTACHMENT = re.compile(r"^attachment\.(0|[1-9]\d{0,5})$")
 
 
 class SaveError(Exception):
