@@ -126,12 +126,12 @@ def open_command(settings: Settings, args: argparse.Namespace) -> int:
     bundle = Bundle.read(args.bundle)
     opened = open_bundle(bundle, private_key(settings, args.key))
     saved: dict[tuple[str, int], Path] = {}
-    files = sent_files(opened)
-    if args.save_files is not None and not files:
+    files, folder = sent_files(opened), getattr(args, "save_files", None)
+    if folder is not None and not files:
         print(f"{opened.case.id} has no files; nothing was saved.", file=sys.stderr)
-    elif args.save_files is not None:
+    elif folder is not None:
         try:
-            paths = save_files(args.save_files, [(f.name, f.data) for f in files])
+            paths = save_files(folder, [(f.name, f.data) for f in files])
         except SaveError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
