@@ -2,8 +2,9 @@
 
 Answers are sealed as they arrive (`CasesStore.add_item`). The plaintext of an unsent
 report stays only in this process's memory, for the reporter's review screen and for
-the alert: an end-to-end encrypted Matrix staff room gets the answers at submission,
-a Telegram group only the case id, country and urgency. A restart drops that memory;
+the alert: an end-to-end encrypted Matrix staff room gets the answers and files at
+submission, a Telegram group only the case id, country, urgency and each file's kind
+and size (`bot.attachments`). A restart drops that memory;
 the sealed copy is all that is kept, and retention (`forget_drafts`) drops it with the
 draft.
 """
@@ -19,6 +20,7 @@ from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.attachments import HeldFiles, alert_lines, files_reply
 from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Library, Translator
@@ -67,6 +69,7 @@ class Casework:
         self._exports = exports
         self._staff_language = staff_language
         self._drafts: dict[str, dict[str, str]] = {}
+        self._files = HeldFiles()
         self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
 
     @property
@@ -83,6 +86,7 @@ class Casework:
         """Retention deleted these drafts: their answers leave memory too."""
         for case_id in case_ids:
             self._drafts.pop(case_id, None)
+            self._files.drop(case_id)
 
     def staff_translator(self) -> Translator:
         return self._library().translator(self._staff_language)
@@ -111,6 +115,7 @@ class Casework:
             await self.store.add_item(case_id, field, data)
         if field.startswith("answer."):
             self._drafts.setdefault(case_id, {})[field] = data.decode("utf-8", errors="replace")
+        self._files.note(case_id, field, data)
 
     async def route(
         self, case_id: str, *, country: str | None = None, urgency: str | None = None
@@ -125,6 +130,7 @@ class Casework:
     async def discard(self, case_id: str) -> None:
         await self.store.delete_draft(case_id)
         self._drafts.pop(case_id, None)
+        self._files.drop(case_id)
 
     async def submit(self, case_id: str) -> bool:
         """True once a staff room has the alert (within `TOLD_WITHIN`); until then, or if
@@ -133,17 +139,34 @@ class Casework:
         with _draft_gone():
             case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
         answers = self._drafts.pop(case_id, None)
+        files = self._files.pop(case_id)
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         t = self.staff_translator()
         head = Reply(
             t("staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?")
+            + alert_lines(t, files, await self._sealed_files(case_id) - len(files))
         )
+        relay = files_reply(t, case.id, files)
         alerts = []
         for room in self.staff_rooms:
             alerts.append(await self.deliver(room, head, kind="alert", case_id=case.id))
             if answers and room.encrypted:
                 await self.deliver(room, self._answers(answers), kind="answers", case_id=case.id)
+            if relay is not None and room.encrypted:
+                await self.deliver(room, relay, kind="files", case_id=case.id)
         return await any_delivered(alerts, TOLD_WITHIN)
+
+    async def _sealed_files(self, case_id: str) -> int:
+        """How many files the sealed case holds: memory misses those sent before a restart."""
+
+        def count(conn: Connection) -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM case_items WHERE case_id = ? AND field LIKE 'attachment.%'",
+                (case_id,),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._db.run(count)
 
     def _answers(self, answers: Mapping[str, str]) -> Reply:
         """A message of its own: if a transport must withhold it, the alert still arrives."""

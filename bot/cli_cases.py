@@ -2,6 +2,7 @@
 
     server         cases export CASE --out FILE         sealed bundle (no plaintext)
     staff machine  cases open BUNDLE --key FILE         decrypt and print every item
+                   [--save-files DIR]                   and save the files sent with it
     staff machine  cases reseal BUNDLE --key FILE --out FILE
     server         cases apply-reseal FILE
 
@@ -16,24 +17,56 @@ the case key itself is not done.
 
 Item text is printed with control characters escaped, so a reporter's message
 cannot drive the staff member's terminal; binary items are counted, not printed.
+A file sent with the report is listed by kind and size; `--save-files DIR` writes each
+under a generated name (`HRD-…-attachment-1.jpg`, never the sender's file name, which
+may identify them), mode 0600 in a folder only its owner can open. It refuses to replace
+any file, and saves all or nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import stat
 import sys
 import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.attachments import ENGLISH as KIND_NAMES
+from bot.attachments import english_size, file_kind, file_name, parse
 from bot.cases_store import CasesStore
 from bot.cli_access import open_store, private_key
 from bot.config import Settings
-from bot.crypto.bundle import Bundle, OpenedCase, Reseal, open_bundle, reseal_bundle
+from bot.crypto.bundle import Bundle, OpenedCase, OpenedItem, Reseal, open_bundle, reseal_bundle
 from bot.crypto.files import write_new_private_file
 
-__all__ = ["dispatch_cases", "register_cases"]
+__all__ = ["dispatch_cases", "register_cases", "save_files"]
+
+ATTACHMENT = re.compile(r"^attachment\.(0|[1-9]\d{0,5})$")
+
+
+class SaveError(Exception):
+    """Files could not be saved; nothing was left behind. The message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class SentFile:
+    """A file of the case, named for saving; `item` is its sealed record."""
+
+    item: OpenedItem
+    number: str
+    name: str
+    media_type: str
+    data: bytes = field(repr=False)
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.item.field, self.item.seq
 
 
 def _when(timestamp: int) -> str:
@@ -52,14 +85,37 @@ def safe_text(data: bytes) -> str:
     )
 
 
-def _print_case(opened: OpenedCase) -> None:
+def sent_files(opened: OpenedCase) -> list[SentFile]:
+    """The case's `attachment.<n>` items, each with its generated name (unique in the case)."""
+    found = []
+    for item in opened.items:
+        match = ATTACHMENT.match(item.field)
+        if match is None or (parsed := parse(item.data)) is None:
+            continue
+        number = f"{int(match.group(1)) + 1}" + (f"-{item.seq + 1}" if item.seq else "")
+        media_type, data = parsed
+        name = file_name(opened.case.id, number, media_type)
+        found.append(SentFile(item, number, name, media_type, data))
+    return found
+
+
+def _file_line(sent: SentFile, saved: Path | None) -> str:
+    kind = KIND_NAMES[file_kind(sent.media_type)]
+    where = "use --save-files DIR to save" if saved is None else f"saved as {saved}"
+    return f"attachment {sent.number}: {kind}, {english_size(len(sent.data))} ({where})"
+
+
+def _print_case(opened: OpenedCase, saved: Mapping[tuple[str, int], Path]) -> None:
+    """`saved` maps each saved file's (field, seq) to where it was saved."""
     case = opened.case
     print(f"Case {case.id} (opened as {opened.opened_as})")
     print(f"state: {case.state}  country: {case.country or '-'}  urgency: {case.urgency or '-'}")
     print(f"created: {_when(case.created_at)}  updated: {_when(case.updated_at)}")
+    files = {sent.key: sent for sent in sent_files(opened)}
     for item in opened.items:
         print(f"\n[{item.field} #{item.seq}] {_when(item.created_at)}")
-        print(safe_text(item.data))
+        sent = files.get((item.field, item.seq))
+        print(safe_text(item.data) if sent is None else _file_line(sent, saved.get(sent.key)))
     print("\nAudit:")
     for entry, detail in opened.audit:
         shown = "" if detail is None else " " + safe_text(detail)
@@ -68,8 +124,81 @@ def _print_case(opened: OpenedCase) -> None:
 
 def open_command(settings: Settings, args: argparse.Namespace) -> int:
     bundle = Bundle.read(args.bundle)
-    _print_case(open_bundle(bundle, private_key(settings, args.key)))
+    opened = open_bundle(bundle, private_key(settings, args.key))
+    saved: dict[tuple[str, int], Path] = {}
+    files, folder = sent_files(opened), getattr(args, "save_files", None)
+    if folder is not None and not files:
+        print(f"{opened.case.id} has no files; nothing was saved.", file=sys.stderr)
+    elif folder is not None:
+        try:
+            paths = save_files(folder, [(f.name, f.data) for f in files])
+        except SaveError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        saved = {f.key: path for f, path in zip(files, paths, strict=True)}
+    _print_case(opened, saved)
     return 0
+
+
+def save_files(folder: Path, files: Sequence[tuple[str, bytes]]) -> list[Path]:
+    """Write each (name, bytes) as a new 0600 file in `folder`: all of them, or none.
+
+    The folder is created 0700, or must already be one only its owner can open. Any
+    name already taken stops everything before a byte is written."""
+    _private_folder(folder)
+    targets = [folder / name for name, _ in files]
+    for target in targets:
+        if os.path.lexists(target):
+            raise SaveError(f"{target} already exists; nothing was saved (use an empty folder)")
+    written: list[Path] = []
+    try:
+        for target, (_, data) in zip(targets, files, strict=True):
+            _write_new(target, data)
+            written.append(target)
+    except BaseException:  # an error or an interrupt: take back what was written
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return targets
+
+
+def _private_folder(folder: Path) -> None:
+    try:
+        if not os.path.lexists(folder):
+            folder.mkdir(mode=0o700, parents=True)
+            os.chmod(folder, 0o700)
+        info = os.lstat(folder)
+    except OSError as exc:
+        raise SaveError(f"cannot create {folder}: {exc.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise SaveError(f"{folder} is not a folder (or is a link); nothing was saved")
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise SaveError(
+            f"{folder} can be opened by other users (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"nothing was saved (use a folder only you can open: chmod 700 {folder})"
+        )
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """A new file only its owner can read, never replacing one or following a link."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise SaveError(f"{path} already exists; nothing was saved (use an empty folder)") from None
+    except OSError as exc:
+        raise SaveError(f"cannot create {path}: {exc.strerror}; nothing was saved") from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:
+        path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise SaveError(f"cannot write {path}: {exc.strerror}; nothing was saved") from None
+        raise
 
 
 def reseal_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -110,6 +239,9 @@ def register_cases(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     opening = actions.add_parser("open", help="(staff machine) decrypt and print a bundle")
     opening.add_argument("bundle", type=Path)
     opening.add_argument("--key", type=Path, required=True, help="your private key file")
+    opening.add_argument(
+        "--save-files", type=Path, metavar="DIR", help="save the files sent with the report here"
+    )
     reseal = actions.add_parser("reseal", help="(staff machine) seal a case to current staff")
     reseal.add_argument("bundle", type=Path)
     reseal.add_argument("--key", type=Path, required=True, help="your private key file")

@@ -103,6 +103,8 @@ class Reply:
     `rtl` tells transports that render plain text to keep right-to-left order.
     `erase_chat` (after `/forget`) asks the transport to delete what it still can of
     this chat once the reply is shown, then let the reply itself expire.
+    `files` go after the text, and only where the transport can send them end-to-end
+    encrypted to a room where `sensitive` content may go; elsewhere nothing of them is sent.
     """
 
     text: str
@@ -111,6 +113,7 @@ class Reply:
     sensitive: bool = False
     rtl: bool = False
     erase_chat: bool = False
+    files: tuple[Attachment, ...] = ()
 
     def __repr__(self) -> str:
         return f"Reply(choices={len(self.choices)}, sensitive={self.sensitive})"

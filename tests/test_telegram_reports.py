@@ -168,6 +168,7 @@ async def test_staff_commands_from_outsiders_or_outside_the_room_are_refused(
     activist = emu.user("Ana")
     await start_report(activist)
     case = await finish_report(activist)
+    await team.alice.world.wait_for(lambda: any(case in t for t in bot_texts(team.alice)))
     seen_by_activist = len(activist.seen())
     assert "Only the protection team" in await says(
         team.mallory, f"/reply {case} send me your location"
@@ -196,13 +197,35 @@ async def test_a_photo_with_the_first_answer_is_sealed_with_the_report(
     opened = {item.field: item.data for item in open_bundle(bundle, team.keys["Alice"]).items}
     assert opened["attachment.0"] == b"image/jpeg\nphoto.jpg\n" + PHOTO
     alert = next(t for t in bot_texts(team.alice) if case in t)
-    assert "attachment" not in alert and "photo" not in alert
+    assert "Files: photo (16 KB)" in alert and "photo.jpg" not in alert
 
     async def user_photo_on_record() -> bool:
         rows = await trail_rows(team.bot.app, activist.chat.id)
         return str(photo.message_id) in [message_id for message_id, _ in rows]
 
     await eventually(user_photo_on_record)
+
+
+async def test_the_group_alert_names_each_file_by_kind_and_size_never_by_name(
+    emu: Emulator, team: Team
+) -> None:
+    activist = emu.user("Ana")
+    await start_report(activist)
+    await activist.send_photo(PHOTO, caption="CANARY-CAPTION the car")
+    assert "saved and locked" in (await activist.answer()).text
+    summons = b"%PDF-1.7 " + b"0" * 3000
+    await activist.send_document(summons, "Ana Perez summons.pdf", caption="CANARY-CAPTION")
+    assert "saved and locked" in (await activist.answer()).text
+    case = await finish_report(activist)
+
+    await team.alice.world.wait_for(lambda: any(case in t for t in bot_texts(team.alice)))
+    alert = next(t for t in bot_texts(team.alice) if case in t)
+    assert "Files: photo (16 KB), PDF document (2.9 KB)" in alert
+    for name in ("Ana Perez", "summons", ".pdf", ".jpg", "CANARY"):
+        assert name not in alert, name
+    assert [t for t in bot_texts(team.alice) if "CANARY" in t or "summons" in t] == []
+    sent_files = [c for c in emu.world.calls if c.method.lower().startswith("send")]
+    assert {c.method for c in sent_files} == {"sendMessage"}, "no file goes to a group"
 
 
 async def test_an_oversized_document_is_refused_without_being_downloaded(

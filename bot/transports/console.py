@@ -14,6 +14,8 @@ import os
 import sys
 from typing import BinaryIO, TextIO
 
+from bot.attachments import ENGLISH as KIND_NAMES
+from bot.attachments import english_size, file_kind
 from bot.model import ChatRef, Handler, Incoming, Reply
 from bot.pseudonym import Pseudonymizer
 
@@ -163,6 +165,9 @@ class ConsoleTransport:
         if reply.choices:
             lines.append("")
             lines += [f"  {i}. {choice.label}" for i, choice in enumerate(reply.choices, 1)]
+        for sent in reply.files:  # a terminal gets no file: only what it is
+            kind = KIND_NAMES[file_kind(sent.media_type)]
+            lines.append(f"[{kind}, {english_size(sent.size)}: not shown on the console]")
         self._out.write("\n".join(lines) + "\n\n")
         self._out.flush()
 

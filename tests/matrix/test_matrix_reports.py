@@ -83,6 +83,9 @@ async def test_report_alert_triage_and_relay_in_encrypted_rooms(
     assert case in alert and "critical" in alert and "CO" in alert
     answers = await desk.room.reply()
     assert WHAT in answers and "yesterday evening" in answers, "the encrypted room gets answers"
+    assert f"Files sent with {case}" in await desk.room.reply(), (
+        "and the file (see test_attachments_matrix)"
+    )
     head = await desk.plain.reply()
     assert case in head and "CANARY" not in head, "an unencrypted room gets the alert only"
     plain = await desk.plain.reply()

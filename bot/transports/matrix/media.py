@@ -1,4 +1,5 @@
-"""Files people send (`m.image`, `m.file`, `m.audio`, `m.video`): described, then fetched.
+"""Files people send (`m.image`, `m.file`, `m.audio`, `m.video`): described, then fetched;
+and files the bot sends, uploaded encrypted.
 
 In an end-to-end encrypted room a client uploads a file encrypted (AES-CTR) and puts
 its key, IV and SHA-256 into the event, which Megolm encrypts in turn: the homeserver
@@ -8,28 +9,38 @@ event or the server claims: a declared size over the limit is not downloaded at 
 soon as it passes the limit. The bytes are checked and decrypted in memory only;
 the handlers seal them at once. The file name and media type come from the sender,
 so both are cleaned before they reach the sealed record's header lines.
+
+The bot sends a file the same way a client does: encrypted here (in a worker thread),
+uploaded as ciphertext without its name, the key travelling only inside the Megolm
+encrypted event (`render.file_content`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
 from aiohttp import ClientError
+from nio import UploadResponse
 from nio.api import MATRIX_MEDIA_API_PATH
-from nio.crypto.attachments import decrypt_attachment
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
 from nio.exceptions import EncryptionError
 
 from bot.files import safe_media_type, safe_name
 from bot.model import Attachment
 
-__all__ = ["FILE_TYPES", "FileKey", "Media", "describe", "fetch"]
+__all__ = ["FILE_TYPES", "FileKey", "Media", "describe", "fetch", "upload_encrypted"]
+
+log = logging.getLogger("hrd_bot.matrix.media")
 
 FILE_TYPES = frozenset({"m.image", "m.file", "m.audio", "m.video"})
 DEFAULT_NAME = "file"
 DOWNLOAD_SECONDS = 60.0
+UPLOAD_SECONDS = 120.0
+"""nio uploads without a time limit: a hung homeserver must not hold up the alerts."""
 CHUNK = 64 * 1024
 
 
@@ -163,3 +174,23 @@ async def fetch(client: Any, media: Media, limit: int) -> Attachment | None:
         except (EncryptionError, ValueError, KeyError):
             return None
     return Attachment(media.name, media.media_type, len(body), body)
+
+
+async def upload_encrypted(client: Any, data: bytes) -> tuple[str, dict[str, Any]] | None:
+    """Upload `data` encrypted: its `mxc://` URL and what opens it (the event's `file`
+    object without the URL), or None when the homeserver refused the upload."""
+    ciphertext, keys = await asyncio.to_thread(encrypt_attachment, data)
+    try:
+        async with asyncio.timeout(UPLOAD_SECONDS):
+            response, _ = await client.upload(
+                lambda _rate_limited, _timed_out: ciphertext,
+                content_type="application/octet-stream",
+                filesize=len(ciphertext),
+            )
+    except (ClientError, TimeoutError):
+        log.warning("a file upload failed (the homeserver could not be reached)")
+        return None
+    if not isinstance(response, UploadResponse):
+        log.warning("a file upload failed (%s)", getattr(response, "status_code", "?"))
+        return None
+    return str(response.content_uri), keys

@@ -6,6 +6,8 @@ its time to live ends and `/forget` can redact the whole conversation. A sensiti
 reply (a report's answers, a relay from the protection team) is never sent where
 `Rooms.withheld` forbids it, whatever asked for it: the room gets `WITHHELD` instead,
 so staff learn that something was held back and why, and nothing of its content.
+A reply's files count as sensitive whatever its flag: they go only where such a reply
+may, uploaded encrypted, and elsewhere nothing of them is sent.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
 
 from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
-from bot.model import ChatRef, Reply
-from bot.transports.matrix.render import contents
+from bot.model import Attachment, ChatRef, Reply
+from bot.transports.matrix.media import upload_encrypted
+from bot.transports.matrix.render import MSGTYPE, contents, file_content
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import TrustPolicy, apply_trust
 
-__all__ = ["WITHHELD", "Outbound"]
+__all__ = ["NOT_UPLOADED", "WITHHELD", "Outbound"]
 
 log = logging.getLogger("hrd_bot.matrix.outbound")
 WITHHELD = (
     "A confidential message was withheld: this room {reason}. Such messages go only to "
     "a private chat, or to an end-to-end encrypted staff room whose members are all staff."
+)
+NOT_UPLOADED = (
+    "The file {name} could not be uploaded to this room. It is sealed in the case: "
+    "save it with `hrd-bot cases open BUNDLE --save-files DIR`."
 )
 
 
@@ -53,24 +60,43 @@ class Outbound:
         id, so a retry after a lost answer is deduplicated by the homeserver."""
         room_id = chat.address
         withheld = False
-        if reply.sensitive:
+        if reply.sensitive or reply.files:
             await self._know_members(room_id)
             if (reason := self._rooms.withheld(room_id)) is not None:
                 log.warning("withheld a sensitive reply: the room %s", reason)
                 reply, withheld = Reply(WITHHELD.format(reason=reason)), True
         sent: list[str] = []
-        for part, content in enumerate(contents(reply)):
-            event_id = await self._post(room_id, content, f"{key}.{part}" if key else None)
-            sent.append(event_id)
-            if not reply.erase_chat:
-                await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+        for content in contents(reply):
+            sent.append(await self._post_kept(room_id, content, reply, _tx(key, len(sent))))
+        for attachment in reply.files:
+            media = await self._upload(room_id, attachment)
+            missing = {"msgtype": MSGTYPE, "body": NOT_UPLOADED.format(name=attachment.name)}
+            posted = await self._post_kept(room_id, media or missing, reply, _tx(key, len(sent)))
+            sent.append(posted)
         if reply.erase_chat:
             await self.erase(room_id)
         if withheld:
             raise Undelivered(Reason.WITHHELD)
         return tuple(sent)
 
-    async def _post(self, room_id: str, content: dict[str, str], tx_id: str | None) -> str:
+    async def _post_kept(
+        self, room_id: str, content: dict[str, Any], reply: Reply, tx_id: str | None
+    ) -> str:
+        """Post, and note the event in the chat trail for its time to live and `/forget`."""
+        event_id = await self._post(room_id, content, tx_id)
+        if not reply.erase_chat:
+            await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+        return event_id
+
+    async def _upload(self, room_id: str, attachment: Attachment) -> dict[str, Any] | None:
+        """The file's event content, uploaded encrypted; None when it cannot be sent."""
+        room = self._client.rooms.get(room_id)
+        if attachment.data is None or room is None or not room.encrypted:
+            return None
+        uploaded = await upload_encrypted(self._client, attachment.data)
+        return None if uploaded is None else file_content(attachment, *uploaded)
+
+    async def _post(self, room_id: str, content: dict[str, Any], tx_id: str | None) -> str:
         room = self._client.rooms.get(room_id)
         if room is None:
             log.warning("send skipped: the bot is not in that room")
@@ -127,6 +153,11 @@ class Outbound:
     async def leave(self, room_id: str) -> None:
         await self._rooms.leave(room_id)
         await self._trail.drop([t.row for t in await self._trail.in_chat(room_id)])
+
+
+def _tx(key: str, part: int) -> str | None:
+    """Each event's transaction id: the same on every try of the same message."""
+    return f"{key}.{part}" if key else None
 
 
 def _failure(response: Any) -> Undelivered:

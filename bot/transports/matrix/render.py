@@ -1,4 +1,5 @@
-"""Turn a `Reply` into Matrix message contents: plain text, choices as a numbered list.
+"""Turn a `Reply` into Matrix message contents: plain text, choices as a numbered list,
+and its files as encrypted media events.
 
 Matrix has no buttons every client shows, so choices are numbered lines; the
 handlers accept the number or the label back. Text is split well below the event
@@ -7,13 +8,16 @@ size limit (64 KiB) so no client or server truncates a guide.
 
 from __future__ import annotations
 
-from bot.model import Reply
+from typing import Any
+
+from bot.model import Attachment, Reply
 from handlers.output import RLM, paginate
 
-__all__ = ["MAX_BODY_CHARS", "contents"]
+__all__ = ["MAX_BODY_CHARS", "contents", "file_content"]
 
 MAX_BODY_CHARS = 8000
 MSGTYPE = "m.notice"
+FILE_MSGTYPES = {"image": "m.image", "video": "m.video", "audio": "m.audio"}
 
 
 def _choice_lines(reply: Reply) -> list[str]:
@@ -34,3 +38,16 @@ def contents(reply: Reply, limit: int = MAX_BODY_CHARS) -> list[dict[str, str]]:
         else:
             parts += paginate(choices, limit)
     return [{"msgtype": MSGTYPE, "body": part} for part in parts]
+
+
+def file_content(attachment: Attachment, url: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """An encrypted file's `m.room.message` content: `file` holds the URL and the key
+    (JWK), IV, SHA-256 and version nio gave at upload, as the spec's EncryptedFile."""
+    top = attachment.media_type.split("/", 1)[0]
+    return {
+        "msgtype": FILE_MSGTYPES.get(top, "m.file"),
+        "body": attachment.name,
+        "filename": attachment.name,
+        "info": {"mimetype": attachment.media_type, "size": attachment.size},
+        "file": {"url": url, "mimetype": attachment.media_type, **keys},
+    }
