@@ -65,10 +65,31 @@ class Emulator:
         return [SimUser(self.world, self.world.new_person(n, "en"), chat) for n in names]
 
     def fail(
-        self, method: str, code: int, *, times: int = 1, retry_after: int | None = None
+        self,
+        method: str,
+        code: int,
+        *,
+        times: int = 1,
+        retry_after: int | None = None,
+        chat: int | None = None,
     ) -> None:
-        """The next `times` calls of `method` fail with `code` before doing anything."""
-        self.server.fail(method, fault(code, retry_after=retry_after), times)
+        """The next `times` calls of `method` (for `chat`, if given) fail with `code`
+        before doing anything."""
+        failure = fault(code, retry_after=retry_after)
+        failure.chat = chat
+        self.server.fail(method, failure, times)
+
+    def lose_answer(self, method: str, *, chat: int | None = None) -> None:
+        """The next call of `method` (for `chat`, if given) is carried out, and its
+        answer lost: the connection is cut before it."""
+        self.server.lose.append((method.lower(), chat))
+
+    async def outage(self) -> None:
+        """The Bot API server is down until `restore`."""
+        await self.server.outage()
+
+    async def restore(self) -> None:
+        await self.server.restore()
 
     def advance(self, seconds: float) -> None:
         self.world.advance(seconds)

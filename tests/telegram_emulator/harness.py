@@ -14,6 +14,7 @@ from bot.app import App
 from bot.config import CHECKOUT
 from bot.content.library import Library
 from bot.content.loader import load_library
+from bot.delivery import RetryPolicy
 from bot.flood import FloodGuard
 from bot.model import ChatRef
 from bot.pseudonym import Pseudonymizer
@@ -41,6 +42,10 @@ class RunningBot:
     task: asyncio.Task[None]
 
 
+FAST_RETRIES = RetryPolicy(window=3600.0, first=0.05, cap=1.0, attempt=10.0)
+"""Retries in tests come quickly; each test that needs another window sets its own."""
+
+
 @asynccontextmanager
 async def running_bot(
     emu: Emulator,
@@ -53,6 +58,7 @@ async def running_bot(
     max_rate: float = 30.0,
     staff_rooms: tuple[ChatRef, ...] = (),
     oncall: tuple[ChatRef, ...] = (),
+    delivery: RetryPolicy = FAST_RETRIES,
 ) -> AsyncIterator[RunningBot]:
     """Start the bot and wait until it polls (or has set its webhook); stop it cleanly after.
 
@@ -69,6 +75,7 @@ async def running_bot(
             flood=flood,
             staff_rooms=staff_rooms,
             oncall=oncall,
+            delivery=delivery,
         )
         config = TelegramConfig(
             token=emu.token,
@@ -88,9 +95,11 @@ async def running_bot(
         waiting.cancel()
         if task.done():
             task.result()
+        await app.start_delivery()
         try:
             yield RunningBot(app, db, transport, task)
         finally:
+            await app.outbox.close()
             await transport.stop()
             await task
     finally:

@@ -47,6 +47,8 @@ class Fault:
     code: int
     description: str
     retry_after: int | None = None
+    chat: int | None = None
+    """Only calls for this chat fail (None: any call)."""
 
     def error(self) -> ApiError:
         parameters = {"retry_after": self.retry_after} if self.retry_after is not None else None
@@ -88,6 +90,9 @@ class Server:
         self.world = world
         self.token = token
         self.faults: dict[str, deque[Fault]] = {}
+        self.lose: list[tuple[str, int | None]] = []
+        """Methods whose next answers are lost: the call is carried out, then the
+        connection is cut before the answer (a response lost after the request arrived)."""
         self.webhook: Webhook | None = None
         self.deliveries: list[tuple[object, int | None]] = []
         """Webhook posts: the update's id (None without one) and the HTTP status (None if
@@ -97,15 +102,24 @@ class Server:
         self._delivery: asyncio.Task[None] | None = None
         self.port = 0
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._endpoint)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+
+    async def outage(self) -> None:
+        """The server goes away: open connections are cut, new ones refused."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def restore(self) -> None:
+        await self.start(self.port)
 
     async def stop(self) -> None:
         await self._stop_delivery()
@@ -128,6 +142,11 @@ class Server:
         except ApiError as exc:
             call.status = exc.code
             return _answer(exc.body(), exc.code)
+        lost = (method, params.get("chat_id"))
+        if (lost in self.lose or (method, None) in self.lose) and request.transport is not None:
+            self.lose.remove(lost if lost in self.lose else (method, None))
+            call.status = 0
+            request.transport.abort()
         return _answer({"ok": True, "result": result}, 200)
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -141,7 +160,8 @@ class Server:
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     async def _dispatch(self, method: str, params: JSON) -> Any:
-        if queued := self.faults.get(method):
+        queued = self.faults.get(method)
+        if queued and queued[0].chat in (None, params.get("chat_id")):
             raise queued.popleft().error()
         if method == "getupdates":
             return await self._get_updates(params)
