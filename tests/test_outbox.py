@@ -1,0 +1,163 @@
+"""The outbox on a real SQLCipher file: states, retries, restarts, and what reaches the disk."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.app import App
+from bot.content.library import Library
+from bot.delivery import Reason, RetryPolicy, Undelivered
+from bot.model import ChatRef, Reply
+from bot.storage import Database
+from tests.conftest import TEST_KEY
+from tests.fakes import FakeTransport
+
+ROOM_A = ChatRef("fake", "room-a", private=False)
+ROOM_B = ChatRef("fake", "room-b", private=False)
+PERSON = ChatRef("fake", "chat-ana")
+QUICK = RetryPolicy(window=5.0, first=0.01, cap=0.05, attempt=2.0)
+
+
+async def _app(path: Path, library: Library, transport: FakeTransport) -> App:
+    db = await Database.open(path, TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(ROOM_A, ROOM_B), delivery=QUICK)
+    app.attach(transport)
+    await app.start_delivery()
+    return app
+
+
+async def _close(app: App) -> None:
+    await app.outbox.close()
+    await app.db.close()
+
+
+async def _states(app: App) -> list[tuple[str, str | None, int]]:
+    return await app.db.run(
+        lambda c: c.execute("SELECT state, reason, attempts FROM outbox ORDER BY id").fetchall()
+    )
+
+
+def _texts(transport: FakeTransport, chat: ChatRef) -> list[str]:
+    return [reply.text for to, reply in transport.sent if to.address == chat.address]
+
+
+async def test_transient_failures_are_retried_and_the_message_arrives_once(
+    tmp_path: Path, library: Library
+) -> None:
+    transient = Undelivered(Reason.UNREACHABLE, transient=True)
+    transport = FakeTransport(faults=[transient] * 5)
+    app = await _app(tmp_path / "o.db", library, transport)
+    outcome = await (await app.deliver(PERSON, Reply("hello"), kind="notice"))
+    assert outcome.delivered and outcome.message_ids == ("1",)
+    assert _texts(transport, PERSON) == ["hello"]
+    assert await _states(app) == [("delivered", None, 6)]
+    await _close(app)
+
+
+async def test_a_final_refusal_is_not_retried_and_says_why(
+    tmp_path: Path, library: Library
+) -> None:
+    transport = FakeTransport(refuse={PERSON.address: Undelivered(Reason.BLOCKED)})
+    app = await _app(tmp_path / "o.db", library, transport)
+    outcome = await (await app.deliver(PERSON, Reply("hello"), kind="reply"))
+    assert outcome.reason is Reason.BLOCKED
+    assert await _states(app) == [("failed", "blocked", 1)]
+    await _close(app)
+
+
+async def test_an_uncertain_send_is_retried_only_where_the_platform_deduplicates(
+    tmp_path: Path, library: Library
+) -> None:
+    lost = Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True)
+    once = FakeTransport(idempotent=False, faults=[lost])
+    app = await _app(tmp_path / "a.db", library, once)
+    assert (await (await app.deliver(PERSON, Reply("x")))).reason is Reason.UNCERTAIN
+    assert once.sent == []
+    await _close(app)
+
+    again = FakeTransport(idempotent=True, faults=[lost, lost])
+    app = await _app(tmp_path / "b.db", library, again)
+    assert (await (await app.deliver(PERSON, Reply("x")))).delivered
+    assert len(set(again.keys)) == 1, "every try carried the same key"
+    await _close(app)
+
+
+async def test_after_the_window_a_message_is_reported_unreachable(
+    tmp_path: Path, library: Library
+) -> None:
+    transport = FakeTransport(
+        refuse={PERSON.address: Undelivered(Reason.UNREACHABLE, transient=True)}
+    )
+    app = await _app(tmp_path / "o.db", library, transport)
+    app.outbox.policy = RetryPolicy(window=0.2, first=0.02, cap=0.05)
+    outcome = await asyncio.wait_for(await app.deliver(PERSON, Reply("x")), 5)
+    assert outcome.reason is Reason.UNREACHABLE
+    await _close(app)
+
+
+async def test_a_failing_staff_room_holds_up_nothing_and_the_other_room_is_told(
+    tmp_path: Path, library: Library
+) -> None:
+    transport = FakeTransport(refuse={ROOM_A.address: Undelivered(Reason.REMOVED)})
+    app = await _app(tmp_path / "o.db", library, transport)
+    app.outbox.policy = RetryPolicy(window=60.0, first=0.02, cap=0.05)
+    stuck = await app.deliver(ROOM_A, Reply("New case HRD-1"), kind="alert")
+    arrived = await app.deliver(ROOM_B, Reply("New case HRD-1"), kind="alert")
+    assert (await asyncio.wait_for(arrived, 5)).delivered
+    await asyncio.sleep(0.2)
+    assert not stuck.done(), "a staff room is retried through the window, even after a 403"
+    del transport.refuse[ROOM_A.address]
+    assert (await asyncio.wait_for(stuck, 5)).delivered
+    await app.outbox.drain()
+    said = _texts(transport, ROOM_B)
+    assert said[0] == "New case HRD-1"
+    assert said[1].startswith("Staff room 1 (fake) cannot be reached: the bot is no longer")
+    assert said[2] == "Staff room 1 (fake) can be reached again."
+    assert _texts(transport, ROOM_A) == ["New case HRD-1"]
+    await _close(app)
+
+
+async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to_staff(
+    tmp_path: Path, library: Library
+) -> None:
+    """Queued alerts survive a stop; a sensitive message (held only in memory) cannot,
+    and staff are told exactly which to send again. Its text never reached the disk."""
+    path = tmp_path / "o.db"
+    down = FakeTransport(refuse={PERSON.address: Undelivered(Reason.UNREACHABLE, transient=True)})
+    down.refuse[ROOM_A.address] = down.refuse[PERSON.address]
+    app = await _app(path, library, down)
+    await app.deliver(
+        ROOM_A, Reply("New case HRD-AAAA-BBBB"), kind="alert", case_id="HRD-AAAA-BBBB"
+    )
+    reply = Reply("Protection team: CANARY-SECRET come at six", sensitive=True)
+    await app.deliver(PERSON, reply, kind="reply", case_id="HRD-AAAA-BBBB", person="fake:x")
+    bodies = await app.db.run(lambda c: c.execute("SELECT body FROM outbox").fetchall())
+    assert not any("CANARY-SECRET" in (body or "") for (body,) in bodies)
+    await _close(app)
+
+    up = FakeTransport()
+    app = await _app(path, library, up)
+    await app.outbox.drain()
+    assert _texts(up, ROOM_A)[0] == "New case HRD-AAAA-BBBB", "once, after the restart"
+    notice = _texts(up, ROOM_B)[0]
+    assert _texts(up, ROOM_A)[1:] == [notice], "every alert room is told"
+    assert notice.startswith("After a restart, 1 message(s) had not gone out.")
+    assert "team reply to the reporter · HRD-AAAA-BBBB" in notice
+    assert _texts(up, PERSON) == [], "nothing of the lost reply is invented"
+    states = await _states(app)
+    assert states[:2] == [("delivered", None, 1), ("failed", "lost", 0)]
+    assert {state for state, _, _ in states[2:]} == {"delivered"}
+    await _close(app)
+
+
+async def test_forget_takes_what_was_queued_for_the_person(
+    tmp_path: Path, library: Library
+) -> None:
+    transport = FakeTransport()
+    app = await _app(tmp_path / "o.db", library, transport)
+    user = app.pseudonyms.user("fake", "ana")
+    await (await app.deliver(PERSON, Reply("x", sensitive=True), kind="reply", person=user.key))
+    await app.sessions.forget(user)
+    assert await app.db.run(lambda c: c.execute("SELECT count(*) FROM outbox").fetchone()[0]) == 0
+    await _close(app)
