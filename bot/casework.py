@@ -306,9 +306,10 @@ class Casework:
     async def note(self, case_id: str, actor: UserRef, text: str) -> None:
         await self._act(case_id, actor, "case.note", item=("note", text.encode()))
 
-    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> int:
-        """Queue the team's words for the reporter (in parts, each marked); the case
-        history and `room` learn the outcome when it is known. Returns the part count."""
+    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> None:
+        """Queue the team's words for the reporter (in parts, each marked), and tell `room`
+        "queued"; that notice becomes "delivered" or "not delivered: why" when it is
+        known, and the case history records which."""
         await self._meta(case_id)
 
         def read(conn: Connection) -> tuple[str, str, str, str] | None:
@@ -338,11 +339,18 @@ class Casework:
             sent.append(
                 await self.deliver(target, reply, kind="reply", case_id=case_id, person=person)
             )
-        self.after(self._confirm_reply(case_id, actor, room, sent))
-        return len(parts)
+        staff = self.staff_translator()
+        queued = Reply(staff("staff.done.reply", case=case_id, value=len(parts)))
+        notice = await self.deliver(room, queued, kind="notice", case_id=case_id)
+        self.after(self._confirm_reply(case_id, actor, room, sent, notice))
 
     async def _confirm_reply(
-        self, case_id: str, actor: UserRef, room: ChatRef, sent: list[asyncio.Future[Outcome]]
+        self,
+        case_id: str,
+        actor: UserRef,
+        room: ChatRef,
+        sent: list[asyncio.Future[Outcome]],
+        queued: asyncio.Future[Outcome],
     ) -> None:
         """The history records delivered or failed (never "sent"); the room is told."""
         outcomes = await asyncio.gather(*sent)
@@ -355,7 +363,9 @@ class Casework:
             detail = {"reason": ",".join(sorted(reasons))}
             await self.store.record_action(case_id, actor.key, "case.reply.failed", detail=detail)
             text = t("staff.reply_failed", case=case_id, reason=self._reasons(reasons))
-        await self.deliver(room, Reply(text), kind="notice", case_id=case_id)
+        shown = (await queued).message_ids
+        replaces = shown[-1] if shown else None
+        await self.deliver(room, Reply(text, replaces=replaces), kind="notice", case_id=case_id)
 
     async def lost(self, rows: list[Row]) -> None:
         """After a restart: the team's replies that never left are recorded as failed."""

@@ -113,6 +113,7 @@ class Reply:
     sensitive: bool = False
     rtl: bool = False
     erase_chat: bool = False
+    replaces: str | None = None
     files: tuple[Attachment, ...] = ()
 
     def __repr__(self) -> str:

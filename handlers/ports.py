@@ -144,8 +144,8 @@ class StaffDesk(Protocol):
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None: ...
 
-    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> int:
-        """Queue it (the number of parts); `room` hears "delivered" or why not later."""
+    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> None:
+        """Queue it; `room` is told "queued", then "delivered" or why not."""
         ...
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None: ...

@@ -47,7 +47,9 @@ def _detail(t: Translator, case: CaseView) -> str:
     return "\n".join([_line(case, time.time()), t("staff.history"), *events])
 
 
-Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str]]
+Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str | None]]
+"""Runs a command; returns the answer's string key (`key:value`), or None when the
+engine answers the room itself."""
 
 
 def _simple(method: str) -> Action:
@@ -68,12 +70,11 @@ def _with_text(method: str) -> Action:
     return run
 
 
-async def _reply(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
-    """Answered at once with "queued"; the room hears "delivered" or why not later."""
+async def _reply(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> None:
+    """The engine tells the room "queued", then edits that into the outcome."""
     if not rest:
         raise CaseworkError("staff.needs_text")
-    parts = await desk.reply(case, msg.user, rest, msg.chat)
-    return f"staff.done.reply:{parts}"
+    await desk.reply(case, msg.user, rest, msg.chat)
 
 
 async def _escalate(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
@@ -119,5 +120,7 @@ async def respond_staff(msg: Incoming, desk: StaffDesk, t: Translator) -> Reply 
         outcome = await ACTIONS[command](desk, case_id.upper(), msg, rest.strip())
     except CaseworkError as refusal:
         return Reply(t(refusal.key))
+    if outcome is None:
+        return None
     key, _, value = outcome.partition(":")
     return Reply(t(key, case=case_id.upper(), value=value))

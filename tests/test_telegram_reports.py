@@ -116,6 +116,16 @@ async def says(member: SimUser, text: str, count: int = 1) -> str:
     return (await member.answer(count=count)).text
 
 
+async def reply_outcome(member: SimUser, text: str) -> tuple[str, str]:
+    """`/reply` in the staff group: the bot's "queued" notice, and what it is edited into
+    once the outcome is known."""
+    await member.send(text)
+    message = (await member.answer(count=1)).messages[-1]
+    queued = message.text
+    await member.world.wait_for(lambda: message.text != queued)
+    return queued or "", message.text or ""
+
+
 def bot_texts(user: SimUser) -> list[str]:
     return [m.text or "" for m in user.world.messages[user.chat.id] if m.sender is user.world.bot]
 
@@ -136,8 +146,8 @@ async def test_a_report_is_alerted_without_content_then_triaged_answered_and_clo
     assert "acknowledged" in await says(team.alice, f"/ack {case}")
     assert "assigned" in await says(team.alice, f"/assign@hrd_test_bot {case} Bruno")
     assert "sealed" in await says(team.bruno, f"/note {case} CANARY-NOTE checked")
-    said = await says(team.bruno, f"/reply {case} CANARY-REPLY we are on it", count=2)
-    assert "queued" in said and f"Reply to the reporter of {case}: delivered." in said
+    queued, outcome = await reply_outcome(team.bruno, f"/reply {case} CANARY-REPLY we are on it")
+    assert "queued" in queued and outcome == f"Reply to the reporter of {case}: delivered."
     relayed = (await activist.answer(count=1)).last
     assert relayed.text == "Protection team: CANARY-REPLY we are on it"
 

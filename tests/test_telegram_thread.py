@@ -20,7 +20,14 @@ from bot.crypto.bundle import open_bundle
 from bot.crypto.keys import PrivateKey
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, running_bot
-from tests.test_telegram_reports import bot_texts, finish_report, says, start_report, tap
+from tests.test_telegram_reports import (
+    bot_texts,
+    finish_report,
+    reply_outcome,
+    says,
+    start_report,
+    tap,
+)
 
 pytest_plugins = ["tests.conftest_telegram"]
 PHOTO = b"\xff\xd8\xff\xe0 the car again " + bytes(range(256)) * 32
@@ -63,8 +70,8 @@ async def test_reporter_and_team_talk_both_ways(
     await start_report(activist)
     case = await finish_report(activist)
 
-    said = await says(alice, f"/reply {case} Are you safe tonight?", count=2)
-    assert "queued" in said and "delivered." in said
+    queued, outcome = await reply_outcome(alice, f"/reply {case} Are you safe tonight?")
+    assert "queued" in queued and outcome.endswith("delivered.")
     relayed = await activist.answer(count=1)
     assert relayed.text == "Protection team: Are you safe tonight?"
     assert relayed.buttons == ["Answer the team"]

@@ -40,7 +40,8 @@ def body(reply: Reply) -> str | None:
         return None
     ttl = None if reply.ttl is None else reply.ttl.total_seconds()
     choices = [[c.id, c.label] for c in reply.choices]
-    return json.dumps({"text": reply.text, "choices": choices, "ttl": ttl, "rtl": reply.rtl})
+    data = {"text": reply.text, "choices": choices, "ttl": ttl, "rtl": reply.rtl}
+    return json.dumps(data | {"replaces": reply.replaces})
 
 
 def _reply(text: str | None) -> Reply | None:
@@ -49,7 +50,8 @@ def _reply(text: str | None) -> Reply | None:
     data = json.loads(text)
     ttl = None if data["ttl"] is None else timedelta(seconds=data["ttl"])
     choices = tuple(Choice(str(i), str(label)) for i, label in data["choices"])
-    return Reply(data["text"], choices, ttl=ttl, rtl=bool(data["rtl"]))
+    replaces = data.get("replaces")
+    return Reply(data["text"], choices, ttl=ttl, rtl=bool(data["rtl"]), replaces=replaces)
 
 
 def insert(

@@ -99,7 +99,7 @@ async def test_report_alert_triage_and_relay_in_encrypted_rooms(
     assert "sealed" in await room.say(f"/note {case} {NOTE}")
     assert "queued" in await room.say(f"/reply {case} {ANSWER}")
     assert await dm.reply() == f"Protection team: {ANSWER}\n\n1. Answer the team"
-    assert await room.reply() == f"Reply to the reporter of {case}: delivered."
+    assert await room.reply() == f"* Reply to the reporter of {case}: delivered.", "an edit"
     relay_id = dm.log.bot_events[-1]
     expiring = await bot.app.db.run(
         lambda c: c.execute(

@@ -23,7 +23,7 @@ from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
 from bot.model import Attachment, ChatRef, Reply
 from bot.transports.matrix.media import upload_encrypted
-from bot.transports.matrix.render import MSGTYPE, contents, file_content
+from bot.transports.matrix.render import MSGTYPE, contents, edit_content, file_content
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import TrustPolicy, apply_trust
 
@@ -65,6 +65,9 @@ class Outbound:
             if (reason := self._rooms.withheld(room_id)) is not None:
                 log.warning("withheld a sensitive reply: the room %s", reason)
                 reply, withheld = Reply(WITHHELD.format(reason=reason)), True
+        edit = None if reply.replaces is None else edit_content(reply, reply.replaces)
+        if edit is not None and not withheld:
+            return (await self._post(room_id, edit, _tx(key, 0)),)
         sent: list[str] = []
         for content in contents(reply):
             sent.append(await self._post_kept(room_id, content, reply, _tx(key, len(sent))))

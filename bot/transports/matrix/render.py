@@ -13,7 +13,7 @@ from typing import Any
 from bot.model import Attachment, Reply
 from handlers.output import RLM, paginate
 
-__all__ = ["MAX_BODY_CHARS", "contents", "file_content"]
+__all__ = ["MAX_BODY_CHARS", "contents", "edit_content", "file_content"]
 
 MAX_BODY_CHARS = 8000
 MSGTYPE = "m.notice"
@@ -38,6 +38,21 @@ def contents(reply: Reply, limit: int = MAX_BODY_CHARS) -> list[dict[str, str]]:
         else:
             parts += paginate(choices, limit)
     return [{"msgtype": MSGTYPE, "body": part} for part in parts]
+
+
+def edit_content(reply: Reply, event_id: str) -> dict[str, Any] | None:
+    """An `m.replace` edit of an earlier event (spec 11.37), or None when the reply does
+    not fit one event. Clients that do not show edits show the "* " fallback body."""
+    parts = contents(reply)
+    if len(parts) != 1:
+        return None
+    new = parts[0]
+    return {
+        "msgtype": new["msgtype"],
+        "body": f"* {new['body']}",
+        "m.new_content": new,
+        "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
+    }
 
 
 def file_content(attachment: Attachment, url: str, keys: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,7 @@ DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
 RETRY_SOON = timedelta(seconds=1)
 _NO_PREVIEW = {"is_disabled": True}
 SEND = "sendMessage"
+EDIT = "editMessageText"
 
 
 class Outbox:
@@ -84,12 +85,29 @@ class Outbox:
         if reply.sensitive and _is_group(chat):
             log.warning("telegram: a confidential message for a group was refused")
             raise Undelivered(Reason.WITHHELD)
+        if reply.replaces is not None and await self._edited(chat, reply, reply.replaces):
+            return (reply.replaces,)
         sent: list[int] = []
         try:
             await self._send_pieces(chat.address, reply, sent, self._post_one(chat))
         finally:
             self._note(chat.address, reply, sent)
         return tuple(str(message_id) for message_id in sent)
+
+    async def _edited(self, chat: ChatRef, reply: Reply, message_id: str) -> bool:
+        """Update the earlier message in place; False when Telegram will not (too old,
+        deleted, too long, with buttons), so the caller sends a new one instead."""
+        pieces = split_text(reply.text)
+        if len(pieces) > 1 or reply.choices:
+            return False
+        params = {"chat_id": int(chat.address), "message_id": int(message_id), "text": pieces[0]}
+        try:
+            await self._bot.do_api_request(EDIT, params)
+        except BadRequest as exc:
+            return "not modified" in exc.message
+        except TelegramError as exc:
+            raise undelivered(exc, group=_is_group(chat)) from None
+        return True
 
     def _post_one(self, chat: ChatRef) -> SendOne:
         async def post_one(address: str, text: str, markup: Markup | None) -> int:
@@ -236,7 +254,8 @@ def _quiet_send_hint() -> None:
     parses every answer into objects the bot does not use (see `Outbox._send_one`).
     Set when an outbox is made, not at import, as imports may run inside a
     `warnings.catch_warnings` block that would undo it (pytest collects that way)."""
-    warnings.filterwarnings("ignore", f"Please use 'Bot.{SEND}' instead", PTBUserWarning)
+    for method in (SEND, EDIT):
+        warnings.filterwarnings("ignore", f"Please use 'Bot.{method}' instead", PTBUserWarning)
 
 
 def _is_group(chat: ChatRef) -> bool:
