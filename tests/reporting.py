@@ -64,8 +64,9 @@ async def staff_says(
     msg = Incoming(user=app.pseudonyms.user("fake", who), chat=room, text=text)
     replies = await app.handle(msg)
     for reply in replies:
-        await transport.send(room, reply)
-    await app.outbox.drain()
+        transport.answer(room, reply)
+    if transport.settle:
+        await app.outbox.drain()
     return "\n".join(r.text for r in replies)
 
 

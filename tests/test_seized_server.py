@@ -19,6 +19,7 @@ from bot.content.library import Library
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.errors import CryptoError
 from bot.crypto.keys import PrivateKey
+from bot.delivery import Reason, Undelivered
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, staff_key, staff_says
@@ -60,9 +61,17 @@ async def _session(app: App, transport: FakeTransport) -> str:
     return case
 
 
+@pytest.mark.parametrize("queued", [False, True], ids=["delivered", "queued"])
 async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
-    tmp_path: Path, library: Library, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    library: Library,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    queued: bool,
 ) -> None:
+    """`queued`: the staff room and the reporter cannot be reached, so the alert, the
+    answers for the room and the team's reply are all still in the outbox when the
+    server is taken."""
     caplog.set_level(logging.DEBUG)
     data = tmp_path / "data"
     db_key = secrets.token_bytes(32)
@@ -73,6 +82,11 @@ async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
     db = await Database.open(data / "hrd-bot.db", DbKey(db_key.hex()))
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), exports=data / "exports")
     transport = FakeTransport()
+    if queued:
+        monkeypatch.setattr("bot.casework.TOLD_WITHIN", 0.05)
+        down = Undelivered(Reason.UNREACHABLE, transient=True)
+        transport.refuse = {STAFF_ROOM.address: down, "chat-seized-reporter": down}
+        transport.settle = False
     app.attach(transport)
     store = app.casework.store
     await store.add_staff("Probe-Label-5e1d", [staff_key(app, "staff-a")], staff.public)
@@ -80,7 +94,11 @@ async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
     await store.set_recovery(recovery.public)
     await store.remove_staff(gone.id)
     case = await _session(app, transport)
-    assert any(CANARIES["reply"] in r.text for _, r in transport.sent), "the reply was relayed"
+    relayed = any(CANARIES["reply"] in r.text for _, r in transport.sent)
+    assert relayed != queued, "the reply was relayed, or is still queued"
+    if queued:
+        states = await db.run(lambda c: c.execute("SELECT kind, state FROM outbox").fetchall())
+        assert {("alert", "queued"), ("answers", "queued"), ("reply", "queued")} <= set(states)
 
     server = _raw_view(data) + config.read_bytes() + "\n".join(caplog.messages).encode()
     for view in (server, _keyed_view(data, db_key)):
@@ -89,6 +107,7 @@ async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
                 assert encoded not in view, f"{canary!r} is recoverable"
     assert b"Probe-Label-5e1d" in _keyed_view(data, db_key), "the keyed view sees plaintext"
     assert b"Probe-Label-5e1d" not in server
+    await app.outbox.close()
     await db.close()
 
     bundle = Bundle.from_json((data / "exports" / f"{case}.bundle.json").read_text())
