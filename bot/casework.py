@@ -270,25 +270,35 @@ class Casework:
         changes = {"state": "assigned", "assignee": label}
         await self._act(case_id, actor, "case.assign", changes=changes)
 
-    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str]:
-        """The new urgency, and which string says who was told: `told` when an on-call
-        chat has the message, `trying` while none has it yet (the room hears the end),
-        `alone` when no on-call chat is configured."""
+    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:
+        """The new urgency; `told` (with who has the message: the on-call chats by number),
+        `trying` while none has it yet (the room hears the end), or `alone` when no
+        on-call chat is configured."""
         meta = await self._meta(case_id)
         urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
         await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
         if not self._oncall:
-            return urgency, "alone"
+            return urgency, "alone", ""
         t = self.staff_translator()
         notice = Reply(t("staff.escalated", case=case_id, urgency=urgency))
-        sent = [
-            await self.deliver(chat, notice, kind="escalation", case_id=case_id)
-            for chat in self._oncall
-        ]
-        if _same_chat(room, self._oncall) or await any_delivered(sent, TOLD_WITHIN):
-            return urgency, "told"  # the room that asked is on call: its answer says so
-        self.after(self._confirm_escalation(case_id, room, sent))
-        return urgency, "trying"
+        sent = {
+            await self.deliver(chat, notice, kind="escalation", case_id=case_id): number
+            for number, chat in enumerate(self._oncall, 1)
+            if not _same_chat(chat, (room,))  # the room that asked reads its own answer
+        }
+        if sent:
+            await asyncio.wait(sent, timeout=TOLD_WITHIN)
+        told = [n for n, chat in enumerate(self._oncall, 1) if _same_chat(chat, (room,))]
+        told += [n for f, n in sent.items() if f.done() and not f.cancelled() and _ok(f)]
+        if not told:
+            self.after(self._confirm_escalation(case_id, room, list(sent)))
+            return urgency, "trying", ""
+        platforms = [self._oncall[n - 1].platform for n in sorted(told)]
+        who = ", ".join(
+            t("staff.oncall_label", n=n, platform=p)
+            for n, p in zip(sorted(told), platforms, strict=True)
+        )
+        return urgency, "told", who
 
     async def _confirm_escalation(
         self, case_id: str, room: ChatRef, sent: list[asyncio.Future[Outcome]]
@@ -395,6 +405,10 @@ class Casework:
     def forget_statement(self) -> str:
         """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
         return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+def _ok(outcome: asyncio.Future[Outcome]) -> bool:
+    return outcome.exception() is None and outcome.result().delivered
 
 
 def _same_chat(chat: ChatRef, among: Iterable[ChatRef]) -> bool:

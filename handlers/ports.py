@@ -138,8 +138,8 @@ class StaffDesk(Protocol):
 
     async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None: ...
 
-    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str]:
-        """The new urgency, and `told`, `trying` (`room` hears the end) or `alone`."""
+    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:
+        """The new urgency; `told` (and who was), `trying` (`room` hears the end) or `alone`."""
         ...
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None: ...

@@ -78,8 +78,8 @@ async def _reply(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> None:
 
 
 async def _escalate(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
-    urgency, told = await desk.escalate(case, msg.user, msg.chat)
-    return f"staff.done.escalate_{told}:{urgency}"
+    urgency, told, who = await desk.escalate(case, msg.user, msg.chat)
+    return f"staff.done.escalate_{told}:{urgency}:{who}"
 
 
 async def _export(desk: StaffDesk, case: str, msg: Incoming, rest: str) -> str:
@@ -123,4 +123,5 @@ async def respond_staff(msg: Incoming, desk: StaffDesk, t: Translator) -> Reply 
     if outcome is None:
         return None
     key, _, value = outcome.partition(":")
-    return Reply(t(key, case=case_id.upper(), value=value))
+    value, _, who = value.partition(":")
+    return Reply(t(key, case=case_id.upper(), value=value, who=who))

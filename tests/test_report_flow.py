@@ -56,7 +56,8 @@ async def test_report_is_sealed_alerted_triaged_and_answered(
     relayed = room_messages(transport, reporter.chat)[-1]
     assert relayed.text == "Protection team: CANARY-REPLY we are on it"
     assert "Bruno" not in relayed.text and relayed.sensitive
-    assert "escalated" in await staff_says(app, transport, "staff-alice", f"/escalate {case}")
+    escalated = await staff_says(app, transport, "staff-alice", f"/escalate {case}")
+    assert escalated.endswith("escalated to critical; told: on-call chat 1 (fake).")
     assert room_messages(transport, ONCALL), "the on-call list was notified"
     detail = await staff_says(app, transport, "staff-alice", f"/case {case}")
     assert "case.acknowledge (Alice)" in detail and "case.note (Bruno)" in detail
