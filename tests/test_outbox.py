@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.app import App
 from bot.content.library import Library
-from bot.delivery import Reason, RetryPolicy, Undelivered
+from bot.delivery import Reason, RetryPolicy, Undelivered, rows
 from bot.model import ChatRef, Reply
 from bot.storage import Database
 from tests.conftest import TEST_KEY
@@ -160,4 +160,23 @@ async def test_forget_takes_what_was_queued_for_the_person(
     await (await app.deliver(PERSON, Reply("x", sensitive=True), kind="reply", person=user.key))
     await app.sessions.forget(user)
     assert await app.db.run(lambda c: c.execute("SELECT count(*) FROM outbox").fetchone()[0]) == 0
+    await _close(app)
+
+
+async def test_settled_rows_go_after_a_week_and_queued_ones_stay(
+    tmp_path: Path, library: Library
+) -> None:
+    app = await _app(tmp_path / "o.db", library, FakeTransport())
+    await (await app.deliver(PERSON, Reply("old")))
+    week_ago = "UPDATE outbox SET updated_at = updated_at - 8 * 86400, created_at = 0"
+    await app.db.run(lambda c: c.execute(week_ago))
+    await app.db.run(
+        lambda c: c.execute(
+            "INSERT INTO outbox (platform, address, private, encrypted, kind, body, state,"
+            " created_at, updated_at) VALUES ('fake', 'x', 1, 0, 'notice', NULL, 'queued', 0, 0)"
+        )
+    )
+    await app.db.transaction(rows.prune)
+    left = await app.db.run(lambda c: c.execute("SELECT state FROM outbox").fetchall())
+    assert left == [("queued",)]
     await _close(app)

@@ -35,6 +35,7 @@ __all__ = ["Deliver", "Outbox", "Parcel", "any_delivered"]
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
+PRUNE_EVERY = 3600.0
 
 
 @dataclass(slots=True)
@@ -78,6 +79,7 @@ class Outbox:
         self._lanes: dict[Place, _Lane] = {}
         self._down: dict[Place, Reason] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._pruned = time.monotonic()
 
     async def start(self) -> list[rows.Row]:
         """Resume what was queued before a stop; return what was lost (sensitive content
@@ -160,6 +162,7 @@ class Outbox:
                 parcel = lane.queue[0]
                 outcome = await self._deliver(parcel)
                 await self._db.transaction(rows.settle(parcel.id, outcome, parcel.attempts))
+                await self._prune_now_and_then()
                 lane.queue.popleft()
                 if not parcel.done.done():
                     parcel.done.set_result(outcome)
@@ -175,6 +178,11 @@ class Outbox:
             lane.task = None
             if self._lanes.get(place) is lane and not lane.queue:
                 del self._lanes[place]
+
+    async def _prune_now_and_then(self) -> None:
+        if time.monotonic() - self._pruned > PRUNE_EVERY:
+            self._pruned = time.monotonic()
+            await self._db.transaction(rows.prune)
 
     async def _deliver(self, parcel: Parcel) -> Outcome:
         transport = self._transports.get(parcel.chat.platform)

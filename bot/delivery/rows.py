@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -98,8 +98,7 @@ def settle(row_id: int, outcome: Outcome, attempts: int) -> Callable[[Connection
 
 
 def pending(conn: Connection) -> list[Row]:
-    """Queued rows, oldest first; those whose content was only in memory become `lost`,
-    and settled rows older than a week go (their message ids live on in the chat trail)."""
+    """Queued rows, oldest first; those whose content was only in memory become `lost`."""
     found = conn.execute(
         "SELECT id, platform, address, private, encrypted, kind, case_id, created_at, body"
         " FROM outbox WHERE state = 'queued' ORDER BY id"
@@ -119,11 +118,16 @@ def pending(conn: Connection) -> list[Row]:
     conn.executemany(
         "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?", lost
     )
+    prune(conn)
+    return rows
+
+
+def prune(conn: Connection) -> None:
+    """Settled rows go after a week: their message ids live on in the chat trail."""
     conn.execute(
         "DELETE FROM outbox WHERE state != 'queued' AND updated_at < ?",
         (int(time.time()) - KEEP_SETTLED,),
     )
-    return rows
 
 
 def counts(conn: Connection) -> dict[str, int]:
@@ -134,7 +138,3 @@ def counts(conn: Connection) -> dict[str, int]:
 def forget_statement() -> str:
     """For `/forget`: what was queued for or sent to this person goes with them."""
     return "DELETE FROM outbox WHERE person = ?"
-
-
-def chats(rows: Sequence[Row]) -> set[tuple[str, str]]:
-    return {(row.chat.platform, row.chat.address) for row in rows}
