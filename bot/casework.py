@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
+from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.model import ChatRef, Reply, UserRef
@@ -80,24 +80,19 @@ class Casework:
 
     async def open_draft(self, reporter: UserRef, chat: ChatRef, language: str) -> str | None:
         """None when no staff key and no recovery key exist: nobody could read the report."""
+        link = Reporter(reporter.key, chat.platform, chat.address, language)
         try:
-            case = await self.store.create_case(actor=SYSTEM)
+            case = await self.store.open_draft(link)
         except CaseStoreError:
             log.error("a report was refused: no staff and no recovery key are configured")
             return None
-        await self.store.record_action(case.id, SYSTEM, "case.draft", changes={"state": "draft"})
-        row = (case.id, reporter.key, chat.platform, chat.address, language)
-
-        def link(conn: Connection) -> None:
-            conn.execute("INSERT INTO case_reporters VALUES (?, ?, ?, ?, ?)", row)
-
-        await self._db.run(link)
         self._drafts[case.id] = {}
         return case.id
 
     async def record(self, case_id: str, field: str, data: bytes) -> None:
+        """Each field of a draft holds the reporter's last word on it (see `add_item`)."""
         with _draft_gone():
-            await self.store.add_item(case_id, field, data)
+            await self.store.add_item(case_id, field, data, replace=True)
         if field.startswith("answer."):
             self._drafts.setdefault(case_id, {})[field] = data.decode("utf-8", errors="replace")
 
@@ -116,9 +111,11 @@ class Casework:
         self._drafts.pop(case_id, None)
 
     async def submit(self, case_id: str) -> None:
-        changes = {"state": "new", "submitted_at": int(time.time())}
         with _draft_gone():
-            case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
+            submitted = await self.store.submit(case_id)
+        if not submitted.first:
+            return
+        case = submitted.case
         answers = self._drafts.pop(case_id, None)
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         t = self.staff_translator()

@@ -131,4 +131,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX telegram_updates_age ON telegram_updates (seen_at);
     """,
+    # Crash-exact drafts (bot/cases_drafts.py): a case is now born a draft, linked to its
+    # reporter in the same transaction. Before, a kill between the three steps left an
+    # `open` case with no items that staff saw in /cases and retention never purged: such
+    # never-submitted cases become drafts, which staff never see and retention deletes.
+    """
+    UPDATE cases SET state = 'draft' WHERE state = 'open' AND submitted_at IS NULL;
+    """,
 )
