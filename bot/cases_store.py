@@ -23,6 +23,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import sqlcipher3
 
@@ -46,6 +47,7 @@ __all__ = [
     "Submitted",
 ]
 
+T = TypeVar("T")
 MAX_ITEM_BYTES = 16 * 1024 * 1024
 _IDENTITY = re.compile(r"^[a-z][a-z0-9]{1,15}:\S{1,255}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -107,6 +109,11 @@ class CasesStore:
     def _now(self) -> int:
         return int(self._clock())
 
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        """Every change to a case is durable before it returns: its caller tells someone
+        it is saved (a reporter's "Saved and locked", a staff member's confirmation)."""
+        return await self._db.transaction(work, durable=True)
+
     async def add_staff(
         self, label: str, identities: Sequence[str], public_key: PublicKey, actor: str = SYSTEM
     ) -> StaffMember:
@@ -128,7 +135,7 @@ class CasesStore:
             append_audit(conn, now, actor, "staff.add", detail=detail)
             return member
 
-        return await self._db.transaction(add)
+        return await self._write(add)
 
     async def list_staff(self, *, include_removed: bool = False) -> list[StaffMember]:
         query = rows.STAFF_ALL if include_removed else rows.STAFF_ACTIVE
@@ -158,7 +165,7 @@ class CasesStore:
             append_audit(conn, now, actor, "staff.remove", detail={"staff": member.name})
             return member
 
-        return await self._db.transaction(remove)
+        return await self._write(remove)
 
     async def set_recovery(self, public_key: PublicKey, actor: str = SYSTEM) -> None:
         """Set (or replace) the organisation recovery key for cases created from now on."""
@@ -176,7 +183,7 @@ class CasesStore:
             detail = {"fingerprint": public_key.fingerprint}
             append_audit(conn, now, actor, "recovery.set", detail=detail)
 
-        await self._db.transaction(put)
+        await self._write(put)
 
     async def recovery(self) -> PublicKey | None:
         return await self._db.run(rows.recovery_key)
@@ -190,9 +197,7 @@ class CasesStore:
         if urgency is not None and not _URGENCY.match(urgency):
             raise CaseStoreError("an urgency is a short lower-case word")
         now, _ = self._now(), check_actor(actor)
-        return await self._db.transaction(
-            lambda c: rows.create_case(c, now, actor, country, urgency)
-        )
+        return await self._write(lambda c: rows.create_case(c, now, actor, country, urgency))
 
     async def add_item(
         self, case_id: str, field: str, data: bytes, *, replace: bool = False
@@ -205,12 +210,12 @@ class CasesStore:
         def add(conn: Connection) -> int:
             return rows.add_item(conn, now, case_id, field, data, replace=replace)
 
-        return await self._db.transaction(add)
+        return await self._write(add)
 
     async def open_draft(self, reporter: Reporter) -> CaseMeta:
         """A new draft case linked to its reporter, in one transaction."""
         now = self._now()
-        return await self._db.transaction(lambda c: drafts.open_draft(c, now, reporter))
+        return await self._write(lambda c: drafts.open_draft(c, now, reporter))
 
     async def submit(
         self,
@@ -223,7 +228,7 @@ class CasesStore:
         `then` (which runs in the same transaction: put what must follow a submission
         exactly once there, such as a queued alert)."""
         now, _ = self._now(), check_actor(actor)
-        return await self._db.transaction(lambda c: drafts.submit(c, now, case_id, actor, then))
+        return await self._write(lambda c: drafts.submit(c, now, case_id, actor, then))
 
     async def record_action(
         self,
@@ -253,11 +258,11 @@ class CasesStore:
             append_audit(conn, now, actor, action, case, detail)
             return case
 
-        return await self._db.transaction(act)
+        return await self._write(act)
 
     async def delete_draft(self, case_id: str) -> bool:
         """Remove an unsent draft and everything sealed to it (cascade); audit rows remain."""
-        return await self._db.transaction(lambda c: drafts.delete_draft(c, case_id))
+        return await self._write(lambda c: drafts.delete_draft(c, case_id))
 
     async def case(self, case_id: str) -> CaseMeta:
         return await self._db.run(lambda c: rows.case_meta(c, case_id))
@@ -287,7 +292,7 @@ class CasesStore:
                 audit=rows.audit_rows(conn, case_id),
             )
 
-        return await self._db.transaction(export)
+        return await self._write(export)
 
     async def apply_reseal(self, reseal: Reseal, actor: str = SYSTEM) -> list[str]:
         """Replace a case's sealed keys with those made on a staff machine; returns recipients."""
@@ -302,4 +307,4 @@ class CasesStore:
             conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case.id))
             return names
 
-        return await self._db.transaction(apply)
+        return await self._write(apply)
