@@ -142,7 +142,7 @@ class SessionStore:
             for statement in statements:
                 conn.execute(statement, (user.key,))
 
-        await self._db.transaction(erase)
+        await self._db.transaction(erase, durable=True)  # "erased" must stay true
 
 
 def draft_of(state: dict[str, Any]) -> str | None:

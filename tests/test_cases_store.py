@@ -351,3 +351,25 @@ async def test_old_phantom_open_cases_become_drafts(tmp_path: Path) -> None:
         assert (await store.case(sent)).state == "open"
     finally:
         await database.close()
+
+
+async def test_case_writes_are_synced_before_they_return(store: CasesStore, db: Database) -> None:
+    """What a person is told is saved commits with synchronous = FULL (the WAL is synced
+    before COMMIT returns); other commits keep NORMAL, also after a failed case write."""
+
+    def synchronous(conn: Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    await store.set_recovery(PrivateKey.generate().public)
+    case = (await store.open_draft(REPORTER)).id
+    during: list[int] = []
+
+    def then(conn: Connection, meta: CaseMeta) -> None:
+        during.append(synchronous(conn))
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await store.submit(case, then=then)
+    assert during == [2], "FULL while the case write commits"
+    assert await db.run(synchronous) == 1, "NORMAL again afterwards"
+    assert (await store.submit(case)).first and await db.run(synchronous) == 1

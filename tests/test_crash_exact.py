@@ -49,7 +49,7 @@ from tests.processes import bot_env
 from tests.reporting import STAFF_ROOM, WHAT, Team, room_messages, start_report
 
 STRACE = shutil.which("strace")
-POINTS = 36  # kill points per run by default: about 60 s on two cores
+POINTS = 48  # kill points per run by default: under 60 s on two cores
 WORKERS = 2
 DB = "hrd-bot.db"
 CLOSING_WRITES = 40
