@@ -15,6 +15,10 @@ staff labels and platform identities, and routing metadata (state, country,
 urgency, times). Everything a reporter says is a sealed blob. Audit rows are
 append-only (SQLite triggers) and their detail is sealed to the case key (case
 events) or the recovery key (staff events; none when no recovery key is set).
+
+Every write is one transaction, and durable before it returns (`_write`): whoever called
+it may tell a person it is saved. The rows themselves are read and written in
+`bot.cases_rows`; a draft's life (open, submit, discard) is in `bot.cases_drafts`.
 """
 
 from __future__ import annotations
