@@ -11,8 +11,10 @@ that alternate so all three see the same machine:
   (`atomically(durable=True)`), sessions with NORMAL: one sync per answer, and it also
   makes every commit before it durable.
 Each is measured with one reporter at a time (the latency a person sees) and with 20
-answering at once (the database thread's throughput). Printed: answers per second and
-p50/p99 per acknowledgement, and each against NORMAL. Set HRD_BENCH_DIR to measure on
+answering at once (the database thread's throughput), and so is a message that only
+moves a person through the menus (its session saved, nothing told as saved): what
+syncing every commit would cost the bot's commonest message. Printed: answers (and
+menu messages) per second and p50/p99 each, and each against NORMAL. Set HRD_BENCH_DIR to measure on
 the disk that will hold the data (the default is the system's temporary folder).
 """
 
@@ -65,8 +67,10 @@ class Mode:
     sessions: SessionStore
     sequential: list[float] = field(default_factory=list)
     concurrent: list[float] = field(default_factory=list)
+    menu: list[float] = field(default_factory=list)
     sequential_s: float = 0.0
     concurrent_s: float = 0.0
+    menu_s: float = 0.0
     turns: int = 0
 
     async def reporter(self, number: int) -> tuple[str, Session]:
@@ -82,6 +86,14 @@ class Mode:
         began = time.perf_counter()
         await self.casework.record(case, f"answer.q{self.turns % 7}", ANSWER)
         session.state["report"]["answered"] = [self.turns]
+        await self.sessions.save(session)
+        return time.perf_counter() - began
+
+    async def navigate(self, session: Session) -> float:
+        """A menu message: only the session is saved before the reply."""
+        self.turns += 1
+        began = time.perf_counter()
+        session.state["page"] = self.turns
         await self.sessions.save(session)
         return time.perf_counter() - began
 
@@ -106,6 +118,14 @@ async def _sequential(mode: Mode, count: int) -> None:
     for _ in range(count):
         mode.sequential.append(await mode.acknowledge(case, session))
     mode.sequential_s += time.perf_counter() - began
+
+
+async def _menus(mode: Mode, count: int) -> None:
+    session = Session(UserRef("bench", f"{mode.name}-menu"), "en", {"at": ["menu", {}]})
+    began = time.perf_counter()
+    for _ in range(count):
+        mode.menu.append(await mode.navigate(session))
+    mode.menu_s += time.perf_counter() - began
 
 
 async def _concurrent(mode: Mode, count: int, reporters: list[tuple[str, Session]]) -> None:
@@ -137,6 +157,7 @@ async def measure(rounds: int = 10, block: int = 100) -> dict[str, Any]:
                 for mode in modes:
                     await _sequential(mode, block)
                     await _concurrent(mode, block * 2, crowds[mode.name])
+                    await _menus(mode, block)
         finally:
             for mode in modes:
                 await mode.db.close()
@@ -153,6 +174,9 @@ async def measure(rounds: int = 10, block: int = 100) -> dict[str, Any]:
             "conc_per_s": len(mode.concurrent) / mode.concurrent_s,
             "conc_p50_ms": statistics.median(mode.concurrent) * 1e3,
             "conc_p99_ms": _pct(mode.concurrent, 0.99),
+            "menu_per_s": len(mode.menu) / mode.menu_s,
+            "menu_p50_ms": statistics.median(mode.menu) * 1e3,
+            "menu_p99_ms": _pct(mode.menu, 0.99),
         }
     return result
 
@@ -177,7 +201,9 @@ def report(r: dict[str, Any]) -> str:
             f"vs NORMAL {m['seq_per_s'] / base['seq_per_s']:.2f}× / "
             f"{m['conc_per_s'] / base['conc_per_s']:.2f}× answers/s, "
             f"p99 {m['seq_p99_ms'] / base['seq_p99_ms']:.2f}× / "
-            f"{m['conc_p99_ms'] / base['conc_p99_ms']:.2f}×"
+            f"{m['conc_p99_ms'] / base['conc_p99_ms']:.2f}×; "
+            f"menu message {m['menu_per_s']:.0f}/s (p50 {m['menu_p50_ms']:.2f} ms, "
+            f"p99 {m['menu_p99_ms']:.2f} ms; {m['menu_per_s'] / base['menu_per_s']:.2f}×)"
         )
     return "\n".join(lines)
 
