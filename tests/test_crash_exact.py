@@ -28,13 +28,15 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.cases_store import CasesStore
+from bot.cases_store import CasesStore, CaseStoreError
 from bot.casework import Casework
 from bot.content.library import Library
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef, Reply
+from bot.retention import Cutoffs, Retention
 from bot.storage import Database
+from tests.conftest import ROOT
 from tests.crash_session import (
     KEY,
     PHOTO,
@@ -179,7 +181,9 @@ def _script(data: Path, transcript: Path, kill_at: int | None = None) -> int:
         injection = f"inject=pwrite64:signal=KILL:when={kill_at}"
         trace = ["-P", str(data / DB), "-P", str(data / f"{DB}-wal")]
         command = [STRACE, "-f", "-qq", "-o", "/dev/null", "-e", injection, *trace, *command]
-    run = subprocess.run(command, env=_env(), capture_output=True, timeout=120, check=False)
+    run = subprocess.run(
+        command, env=_env(), cwd=ROOT, capture_output=True, timeout=120, check=False
+    )
     if kill_at is None and run.returncode != 0:
         raise AssertionError(run.stderr.decode(errors="replace")[-3000:])
     return run.returncode
@@ -206,7 +210,7 @@ def _writes_per_thread(data: Path, transcript: Path, trace: Path) -> int:
         str(data),
         str(transcript),
     ]
-    subprocess.run(command, env=_env(), capture_output=True, timeout=120, check=True)
+    subprocess.run(command, env=_env(), cwd=ROOT, capture_output=True, timeout=120, check=True)
     threads = Counter(line.split()[0] for line in trace.read_text().splitlines())
     return max(threads.values())
 
@@ -318,3 +322,20 @@ async def test_send_pressed_again_on_a_stale_screen_alerts_once(
     assert len(room_messages(transport, STAFF_ROOM)) == alerts, "no second alert"
     audit = [e.action for e in await app.casework.store.audit(case)]
     assert audit.count("case.submit") == 1
+
+
+async def test_a_draft_whose_reply_never_left_is_never_listed_and_is_purged(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    """Killed after the draft was opened, before the session pointed at it: staff never
+    see it, and retention deletes it with the other old drafts."""
+    app, _ = team_app
+    reporter = app.pseudonyms.user("fake", "reporter-7")
+    orphan = await app.casework.open_draft(reporter, ChatRef("fake", "chat-7"), "en")
+    assert orphan is not None
+    assert orphan not in [view.id for view in await app.casework.open_cases()]
+    later = int(time.time()) + 10
+    report = await Retention(app.db).purge(Cutoffs(0, drafts_before=later, idle_before=0))
+    assert report.removed == 1
+    with pytest.raises(CaseStoreError):
+        await app.casework.store.case(orphan)
