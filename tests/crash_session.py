@@ -56,6 +56,7 @@ STAFF_STEPS = (
 )
 STAFF_ITEMS = {"case.note": "note", "case.reply": "reply", "case.close": "outcome"}
 FAILED = ("went wrong", "storage fault", "could not")
+ALERT = "New case HRD-"
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Memory:
         events = [json.loads(line) for line in lines if line.endswith("}")]
         acked = {e["ack"] for e in events if "ack" in e}
         cases = [e["case"] for e in events if "case" in e]
-        alerts = sum(1 for e in events if e.get("to") == "room")
+        alerts = sum(1 for e in events if e.get("to") == "room" and ALERT in e["text"])
         return cls(acked, cases[-1] if cases else None, alerts)
 
 
