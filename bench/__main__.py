@@ -11,6 +11,7 @@ BENCHES = (
     "bench.telegram_path",
     "bench.matrix_path",
     "bench.sealing",
+    "bench.durability",
     "bench.retention",
     "bench.content_reload",
 )

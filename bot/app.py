@@ -66,7 +66,7 @@ class App:
             db,
             lambda: self.library,
             self.deliver,
-            self.outbox.after,
+            self.outbox,
             staff_rooms=staff_rooms,
             oncall=oncall,
             exports=exports,

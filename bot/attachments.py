@@ -152,6 +152,11 @@ class HeldFiles:
         if held is not None and held.data is not None:
             self._total -= len(held.data)
 
+    def peek(self, case_id: str) -> list[Held]:
+        """The draft's files in order, still held."""
+        files = self._held.get(case_id, {})
+        return [files[i] for i in sorted(files)]
+
     def pop(self, case_id: str) -> list[Held]:
         """The draft's files in order, forgotten here (the caller sends them on, or not)."""
         files = self._held.pop(case_id, {})

@@ -16,17 +16,16 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 from bot.attachments import HeldFiles, alert_lines, files_reply
 from bot.case_thread import CaseThread
-from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
+from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
-from bot.delivery.outbox import Deliver, any_delivered
+from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row
 from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.storage.database import Connection, Database
@@ -52,7 +51,7 @@ class Casework:
         db: Database,
         library: Callable[[], Library],
         deliver: Deliver,
-        after: Callable[[Coroutine[Any, Any, None]], None],
+        outbox: Outbox,
         *,
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
@@ -63,7 +62,8 @@ class Casework:
         self._db = db
         self._library = library
         self.deliver = deliver
-        self.after = after
+        self.outbox = outbox
+        self.after = outbox.after
         self.staff_rooms = staff_rooms
         self._oncall = oncall
         self._exports = exports
@@ -95,24 +95,19 @@ class Casework:
 
     async def open_draft(self, reporter: UserRef, chat: ChatRef, language: str) -> str | None:
         """None when no staff key and no recovery key exist: nobody could read the report."""
+        link = Reporter(reporter.key, chat.platform, chat.address, language)
         try:
-            case = await self.store.create_case(actor=SYSTEM)
+            case = await self.store.open_draft(link)
         except CaseStoreError:
             log.error("a report was refused: no staff and no recovery key are configured")
             return None
-        await self.store.record_action(case.id, SYSTEM, "case.draft", changes={"state": "draft"})
-        row = (case.id, reporter.key, chat.platform, chat.address, language)
-
-        def link(conn: Connection) -> None:
-            conn.execute("INSERT INTO case_reporters VALUES (?, ?, ?, ?, ?)", row)
-
-        await self._db.run(link)
         self._drafts[case.id] = {}
         return case.id
 
     async def record(self, case_id: str, field: str, data: bytes) -> None:
+        """Each field of a draft holds the reporter's last word on it (see `add_item`)."""
         with _draft_gone():
-            await self.store.add_item(case_id, field, data)
+            await self.store.add_item(case_id, field, data, replace=True)
         if field.startswith("answer."):
             self._drafts.setdefault(case_id, {})[field] = data.decode("utf-8", errors="replace")
         self._files.note(case_id, field, data)
@@ -134,39 +129,42 @@ class Casework:
 
     async def submit(self, case_id: str) -> bool:
         """True once a staff room has the alert (within `TOLD_WITHIN`); until then, or if
-        none can be reached, the outbox goes on trying and tells the other rooms."""
-        changes = {"state": "new", "submitted_at": int(time.time())}
-        with _draft_gone():
-            case = await self.store.record_action(case_id, SYSTEM, "case.submit", changes=changes)
-        answers = self._drafts.pop(case_id, None)
-        files = self._files.pop(case_id)
-        log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
+        none can be reached, the outbox goes on trying and tells the other rooms.
+
+        The alerts are queued in the submission's own transaction, so a case is never
+        submitted without them, nor alerted twice."""
         t = self.staff_translator()
-        head = Reply(
-            t("staff.alert", case=case.id, urgency=case.urgency or "?", country=case.country or "?")
-            + alert_lines(t, files, await self._sealed_files(case_id) - len(files))
-        )
-        relay = files_reply(t, case.id, files)
-        alerts = []
-        for room in self.staff_rooms:
-            alerts.append(await self.deliver(room, head, kind="alert", case_id=case.id))
-            if answers and room.encrypted:
-                await self.deliver(room, self._answers(answers), kind="answers", case_id=case.id)
-            if relay is not None and room.encrypted:
-                await self.deliver(room, relay, kind="files", case_id=case.id)
+        files = self._files.peek(case_id)
+        staged: list[Staged] = []
+
+        def alert(conn: Connection, case: CaseMeta) -> None:
+            head = Reply(
+                t(
+                    "staff.alert",
+                    case=case.id,
+                    urgency=case.urgency or "?",
+                    country=case.country or "?",
+                )
+                + alert_lines(t, files, _sealed_files(conn, case.id) - len(files))
+            )
+            for room in self.staff_rooms:
+                staged.append(self.outbox.stage(room, head, kind="alert", case_id=case.id))
+                staged[-1].write(conn)
+
+        with _draft_gone():
+            submitted = await self.store.submit(case_id, then=alert)
+        if not submitted.first:
+            return True  # pressed twice: the first press alerted
+        alerts = [self.outbox.launch(one) for one in staged]
+        answers = self._drafts.pop(case_id, None)
+        relay = files_reply(t, case_id, self._files.pop(case_id))
+        log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
+        for room in (r for r in self.staff_rooms if r.encrypted):
+            if answers:
+                await self.deliver(room, self._answers(answers), kind="answers", case_id=case_id)
+            if relay is not None:
+                await self.deliver(room, relay, kind="files", case_id=case_id)
         return await any_delivered(alerts, TOLD_WITHIN)
-
-    async def _sealed_files(self, case_id: str) -> int:
-        """How many files the sealed case holds: memory misses those sent before a restart."""
-
-        def count(conn: Connection) -> int:
-            row = conn.execute(
-                "SELECT count(*) FROM case_items WHERE case_id = ? AND field LIKE 'attachment.%'",
-                (case_id,),
-            ).fetchone()
-            return int(row[0])
-
-        return await self._db.run(count)
 
     def _answers(self, answers: Mapping[str, str]) -> Reply:
         """A message of its own: if a transport must withhold it, the alert still arrives."""
@@ -405,6 +403,15 @@ class Casework:
     def forget_statement(self) -> str:
         """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
         return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+def _sealed_files(conn: Connection, case_id: str) -> int:
+    """How many files the sealed case holds: memory misses those sent before a restart."""
+    row = conn.execute(
+        "SELECT count(*) FROM case_items WHERE case_id = ? AND field LIKE 'attachment.%'",
+        (case_id,),
+    ).fetchone()
+    return int(row[0])
 
 
 def _ok(outcome: asyncio.Future[Outcome]) -> bool:

@@ -16,6 +16,9 @@ from bot.storage.database import Connection, Database
 SaveRow = tuple[str, str | None, str, int]
 EXPIRED = "report_expired"
 """Set in a session whose unsent report retention deleted; the router tells the user once."""
+SENT = "report_sent"
+"""Set (to the case id) in a session whose report was submitted, in the submission's own
+transaction: if the reply saying so never left, the router says it at the next message."""
 EXPIRE_SQL = f"json_set(json_remove(state, '$.report'), '$.{EXPIRED}', json('true'))"
 """The same change in SQL, for retention's batches."""
 _UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
@@ -139,7 +142,7 @@ class SessionStore:
             for statement in statements:
                 conn.execute(statement, (user.key,))
 
-        await self._db.transaction(erase)
+        await self._db.transaction(erase, durable=True)  # "erased" must stay true
 
 
 def draft_of(state: dict[str, Any]) -> str | None:

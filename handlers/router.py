@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
-from bot.sessions import EXPIRED, Session
+from bot.sessions import EXPIRED, SENT, Session
 from handlers import checkin, contacts, guides, legal, menu, report, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
@@ -105,6 +105,8 @@ async def _command(ctx: Context, command: str) -> None:
 async def _handle(ctx: Context) -> None:
     if ctx.state.pop(EXPIRED, None) and _report_expired(ctx):
         return
+    if (sent := ctx.state.pop(SENT, None)) and _report_sent(ctx, str(sent)):
+        return
     try:
         await thread.enter_on_reply(ctx)
         await _dispatch(ctx)
@@ -118,6 +120,17 @@ def _report_expired(ctx: Context) -> bool:
     """Retention deleted this user's unsent report: say so once. On a report screen the
     message was meant for that report, so it goes no further (True)."""
     ctx.notice("report.expired")
+    if not ctx.at[0].startswith("report_"):
+        return False
+    ctx.home()
+    return True
+
+
+def _report_sent(ctx: Context, case: str) -> bool:
+    """The report was submitted but the reply saying so was lost (the bot stopped): say it
+    now. On a report screen the message was meant for that report, so it goes no further."""
+    ctx.notice("report.sent", case=case)
+    ctx.sensitive = True
     if not ctx.at[0].startswith("report_"):
         return False
     ctx.home()

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import astuple
 from functools import partial
 from pathlib import Path
 
 import pytest
 import sqlcipher3
 
-from bot.cases_store import MAX_ITEM_BYTES, CasesStore, CaseStoreError
+from bot.cases_store import MAX_ITEM_BYTES, CasesStore, CaseStoreError, Reporter
 from bot.crypto.bundle import Bundle, Reseal, open_bundle, reseal_bundle
 from bot.crypto.cases import RECOVERY, CaseKey
 from bot.crypto.errors import BundleError
 from bot.crypto.keys import PrivateKey
+from bot.crypto.records import CaseMeta
+from bot.sessions import SENT
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
+from bot.storage.migrations import MIGRATIONS
 
 
 class Clock:
@@ -216,3 +221,155 @@ async def test_audit_rows_cannot_be_changed_or_deleted(store: CasesStore, db: Da
         with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
             await db.run(partial(_execute, statement))
     assert [e.actor for e in await store.audit()] == ["system"]
+
+
+REPORTER = Reporter("telegram:" + "cd" * 16, "telegram", "chat-1", "en")
+
+
+async def _session(db: Database, key: str, state: dict[str, object]) -> None:
+    row = (key, "en", json.dumps(state), 1)
+    await db.transaction(lambda c: c.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", row))
+
+
+async def _state(db: Database, key: str) -> dict[str, object]:
+    row = await db.run(
+        lambda c: c.execute("SELECT state FROM sessions WHERE user_key = ?", (key,)).fetchone()
+    )
+    loaded: dict[str, object] = json.loads(row[0])
+    return loaded
+
+
+async def test_a_draft_is_born_a_draft_with_its_reporter(store: CasesStore, db: Database) -> None:
+    with pytest.raises(CaseStoreError, match="unreadable"):
+        await store.open_draft(REPORTER)
+    assert await db.run(lambda c: c.execute("SELECT count(*) FROM cases").fetchone()[0]) == 0
+    recovery = PrivateKey.generate()
+    await store.set_recovery(recovery.public)
+    case = await store.open_draft(REPORTER)
+    assert case.state == "draft" and (await store.case(case.id)).state == "draft"
+    linked = await db.run(
+        lambda c: c.execute("SELECT * FROM case_reporters WHERE case_id = ?", (case.id,)).fetchall()
+    )
+    assert [tuple(r) for r in linked] == [(case.id, *astuple(REPORTER))]
+    assert [e.action for e in await store.audit(case.id)] == ["case.create", "case.draft"]
+
+
+async def test_a_drafts_field_keeps_the_last_item_and_a_sent_case_appends(
+    store: CasesStore,
+) -> None:
+    recovery = PrivateKey.generate()
+    await store.set_recovery(recovery.public)
+    case = (await store.open_draft(REPORTER)).id
+    assert await store.add_item(case, "answer.what", b"first", replace=True) == 0
+    assert await store.add_item(case, "answer.what", b"again", replace=True) == 1
+    await store.add_item(case, "attachment.0", b"photo one", replace=True)
+    await store.add_item(case, "caption.0", b"caption of photo one", replace=True)
+    await store.add_item(case, "attachment.0", b"photo resent", replace=True)
+    await store.add_item(case, "answer.when", b"today")
+    await store.add_item(case, "answer.when", b"today, again")
+    assert await _open(store, case, recovery) == [
+        b"again",
+        b"photo resent",
+        b"today",
+        b"today, again",
+    ], "replace: one item per field, a file's old caption goes with it; without: appended"
+    assert (await store.submit(case)).first
+    await store.add_item(case, "answer.what", b"after sending", replace=True)
+    assert (await _open(store, case, recovery))[-1] == b"after sending"
+    assert len(await store.items(case)) == 5, "nothing is replaced once the case is sent"
+
+
+async def test_submitting_happens_once_and_tells_the_reporters_session(
+    store: CasesStore, db: Database
+) -> None:
+    await store.set_recovery(PrivateKey.generate().public)
+    case = (await store.open_draft(REPORTER)).id
+    other = "telegram:" + "ef" * 16
+    await _session(db, REPORTER.user_key, {"at": ["report_review", {}], "report": {"case": case}})
+    await _session(db, other, {"at": ["menu", {}], "report": {"case": "HRD-AAAA-AAAA"}})
+    ran: list[str] = []
+
+    def then(conn: Connection, meta: CaseMeta) -> None:
+        ran.append(meta.state)
+
+    first = await store.submit(case, then=then)
+    assert first.first and first.case.state == "new" and ran == ["new"]
+    again = await store.submit(case, then=then)
+    assert not again.first and again.case.state == "new" and ran == ["new"]
+    assert [e.action for e in await store.audit(case)].count("case.submit") == 1
+    assert await _state(db, REPORTER.user_key) == {"at": ["report_review", {}], SENT: case}
+    assert (await _state(db, other))["report"] == {"case": "HRD-AAAA-AAAA"}
+
+
+async def test_a_submission_whose_follow_up_fails_did_not_happen(store: CasesStore) -> None:
+    await store.set_recovery(PrivateKey.generate().public)
+    case = (await store.open_draft(REPORTER)).id
+
+    def fails(conn: Connection, meta: CaseMeta) -> None:
+        raise RuntimeError("the outbox is full")
+
+    with pytest.raises(RuntimeError):
+        await store.submit(case, then=fails)
+    assert (await store.case(case)).state == "draft"
+    assert "case.submit" not in [e.action for e in await store.audit(case)]
+    assert (await store.submit(case)).first
+
+
+async def test_discarding_a_draft_lets_the_session_go(store: CasesStore, db: Database) -> None:
+    await store.set_recovery(PrivateKey.generate().public)
+    case = (await store.open_draft(REPORTER)).id
+    await _session(
+        db, REPORTER.user_key, {"at": ["report_question", {"i": 2}], "report": {"case": case}}
+    )
+    assert await store.delete_draft(case)
+    assert await _state(db, REPORTER.user_key) == {"at": ["report_question", {"i": 2}]}
+    with pytest.raises(CaseStoreError):
+        await store.case(case)
+
+
+async def test_old_phantom_open_cases_become_drafts(tmp_path: Path) -> None:
+    """Before one transaction opened a draft, a kill could leave an `open` case with no
+    items that staff saw in /cases; the migration makes those drafts (retention's)."""
+    path, key = tmp_path / "old.db", DbKey(secrets.token_hex(32))
+    database = await Database.open(path, key)
+    store = CasesStore(database)
+    await store.set_recovery(PrivateKey.generate().public)
+    phantom = (await store.create_case()).id
+    sent = (await store.create_case()).id
+    version = len(MIGRATIONS) - 1
+
+    def downgrade(conn: Connection) -> None:
+        conn.execute("UPDATE cases SET submitted_at = 5 WHERE id = ?", (sent,))
+        conn.execute(f"PRAGMA user_version = {version}")
+
+    await database.run(downgrade)
+    await database.close()
+    database = await Database.open(path, key)
+    store = CasesStore(database)
+    try:
+        assert (await store.case(phantom)).state == "draft"
+        assert (await store.case(sent)).state == "open"
+    finally:
+        await database.close()
+
+
+async def test_case_writes_are_synced_before_they_return(store: CasesStore, db: Database) -> None:
+    """What a person is told is saved commits with synchronous = FULL (the WAL is synced
+    before COMMIT returns); other commits keep NORMAL, also after a failed case write."""
+
+    def synchronous(conn: Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    await store.set_recovery(PrivateKey.generate().public)
+    case = (await store.open_draft(REPORTER)).id
+    during: list[int] = []
+
+    def then(conn: Connection, meta: CaseMeta) -> None:
+        during.append(synchronous(conn))
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        await store.submit(case, then=then)
+    assert during == [2], "FULL while the case write commits"
+    assert await db.run(synchronous) == 1, "NORMAL again afterwards"
+    assert (await store.submit(case)).first and await db.run(synchronous) == 1

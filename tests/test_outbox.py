@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import App
@@ -179,4 +180,33 @@ async def test_settled_rows_go_after_a_week_and_queued_ones_stay(
     await app.db.transaction(rows.prune)
     left = await app.db.run(lambda c: c.execute("SELECT state FROM outbox").fetchall())
     assert left == [("queued",)]
+    await _close(app)
+
+
+@dataclass
+class _Hanging(FakeTransport):
+    """A platform that takes the request and never answers."""
+
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        await asyncio.Event().wait()
+        return ()
+
+
+async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it_could_double(
+    tmp_path: Path, library: Library
+) -> None:
+    path = tmp_path / "o.db"
+    app = await _app(path, library, _Hanging(idempotent=False))
+    await app.deliver(PERSON, Reply("Check-in: are you safe?"), kind="checkin", case_id="HRD-X")
+    await asyncio.sleep(0.05)  # the try has left
+    await _close(app)
+
+    after = FakeTransport(idempotent=False)
+    app = await _app(path, library, after)
+    await app.outbox.drain()
+    assert _texts(after, PERSON) == [], "not resent: it may have arrived"
+    notice = _texts(after, ROOM_A)[0]
+    assert notice.startswith("After a restart, 1 message(s) may or may not have gone out")
+    assert "check-in · HRD-X" in notice
+    assert (await _states(app))[0][:2] == ("failed", "uncertain")
     await _close(app)

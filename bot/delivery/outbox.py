@@ -28,9 +28,9 @@ from bot.delivery import rows
 from bot.delivery.outcome import Outcome, Reason, Undelivered
 from bot.delivery.policy import RetryPolicy
 from bot.model import ChatRef, Reply, Transport
-from bot.storage.database import Database
+from bot.storage.database import Connection, Database
 
-__all__ = ["Deliver", "Outbox", "Parcel", "any_delivered"]
+__all__ = ["Deliver", "Outbox", "Parcel", "Staged", "any_delivered"]
 
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
@@ -50,6 +50,21 @@ class Parcel:
     created_at: float
     done: asyncio.Future[Outcome] = field(repr=False)
     attempts: int = 0
+
+
+@dataclass(slots=True)
+class Staged:
+    """A message written in someone else's transaction (see `Outbox.stage`)."""
+
+    chat: ChatRef
+    reply: Reply
+    kind: str
+    case_id: str | None
+    person: str | None
+    row_id: int | None = None
+
+    def write(self, conn: Connection) -> None:
+        self.row_id = rows.insert(self.chat, self.reply, self.kind, self.case_id, self.person)(conn)
 
 
 @dataclass(slots=True)
@@ -82,17 +97,26 @@ class Outbox:
         self._pruned = time.monotonic()
 
     async def start(self) -> list[rows.Row]:
-        """Resume what was queued before a stop; return what was lost (sensitive content
-        held only in memory when the process ended), after telling the alert rooms."""
+        """Resume what was queued before a stop. Not resent: sensitive content (held only
+        in memory, so lost), and a message that may have left on a platform that cannot
+        deduplicate it (resending could double it). The alert rooms are told exactly
+        which; the lost ones are returned."""
         found = await self._db.transaction(rows.pending)
         lost = [row for row in found if row.reply is None]
+        unsure = [row for row in found if row.reply is not None and self._unsure(row)]
+        ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
+        await self._db.transaction(rows.give_up(ended))
         for row in found:
-            if row.reply is not None:
+            if row.reply is not None and row not in unsure:
                 self._enqueue(row.id, row.chat, row.reply, row.kind, row.case_id, row.created_at)
-        if lost:
-            log.warning("outbox: %d sensitive messages were lost in a stop", len(lost))
-            await self._announce(self._lost_notice(lost))
+        if lost or unsure:
+            log.warning("outbox: %d lost and %d uncertain in a stop", len(lost), len(unsure))
+            await self._announce(self._stop_notice(lost, unsure))
         return lost
+
+    def _unsure(self, row: rows.Row) -> bool:
+        transport = self._transports.get(row.chat.platform)
+        return row.attempts > 0 and transport is not None and not transport.idempotent
 
     async def post(
         self,
@@ -106,6 +130,27 @@ class Outbox:
         """Queue a message (its row is committed before this returns) and return its outcome."""
         row_id = await self._db.transaction(rows.insert(chat, reply, kind, case_id, person))
         return self._enqueue(row_id, chat, reply, kind, case_id, time.time()).done
+
+    def stage(
+        self,
+        chat: ChatRef,
+        reply: Reply,
+        *,
+        kind: str,
+        case_id: str | None = None,
+        person: str | None = None,
+    ) -> Staged:
+        """A message whose row the caller writes in its own transaction (`Staged.write`),
+        so it is queued exactly when that commits; `launch` it after the commit."""
+        return Staged(chat, reply, kind, case_id, person)
+
+    def launch(self, staged: Staged) -> asyncio.Future[Outcome]:
+        if staged.row_id is None:
+            raise RuntimeError("a staged message was launched before its row was written")
+        parcel = self._enqueue(
+            staged.row_id, staged.chat, staged.reply, staged.kind, staged.case_id, time.time()
+        )
+        return parcel.done
 
     async def announce(self, reply: Reply, *, skip: Iterable[ChatRef] = ()) -> list[ChatRef]:
         """Queue a notice for every alert room (but `skip`); return those it was queued for."""
@@ -189,6 +234,8 @@ class Outbox:
         if transport is None:
             return Outcome(reason=Reason.NO_TRANSPORT)
         deadline = parcel.created_at + self.policy.window
+        if not transport.idempotent:
+            await self._db.transaction(rows.trying(parcel.id))
         while True:
             parcel.attempts += 1
             try:
@@ -259,14 +306,19 @@ class Outbox:
             told.append(room)
         return told
 
-    def _lost_notice(self, lost: list[rows.Row]) -> Reply:
+    def _stop_notice(self, lost: list[rows.Row], unsure: list[rows.Row]) -> Reply:
         t = self._staff()
-        lines = [t("delivery.lost", count=len(lost))]
-        for row in lost:
-            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
-            what = t(f"delivery.kind.{row.kind}")
-            lines.append(f"• {what} · {row.case_id or '—'} · {when} UTC")
-        return Reply("\n".join(lines))
+        blocks = [
+            "\n".join([t(key, count=len(found)), *(self._listed(t, row) for row in found)])
+            for key, found in (("delivery.lost", lost), ("delivery.unsure", unsure))
+            if found
+        ]
+        return Reply("\n\n".join(blocks))
+
+    @staticmethod
+    def _listed(t: Translator, row: rows.Row) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
+        return f"• {t(f'delivery.kind.{row.kind}')} · {row.case_id or '—'} · {when} UTC"
 
 
 def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -25,7 +25,8 @@ KEEP_SETTLED = 7 * 86_400
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """A queued message as read back at start: `reply` is None when it was sensitive."""
+    """A queued message as read back at start: `reply` is None when it was sensitive;
+    `attempts` is above 0 when a try may have left before the stop."""
 
     id: int
     chat: ChatRef
@@ -33,6 +34,7 @@ class Row:
     case_id: str | None
     created_at: float
     reply: Reply | None
+    attempts: int = 0
 
 
 def body(reply: Reply) -> str | None:
@@ -98,12 +100,13 @@ def settle(row_id: int, outcome: Outcome, attempts: int) -> Callable[[Connection
 
 
 def pending(conn: Connection) -> list[Row]:
-    """Queued rows, oldest first; those whose content was only in memory become `lost`."""
+    """Queued rows, oldest first (settled rows older than a week are pruned on the way)."""
     found = conn.execute(
-        "SELECT id, platform, address, private, encrypted, kind, case_id, created_at, body"
-        " FROM outbox WHERE state = 'queued' ORDER BY id"
+        "SELECT id, platform, address, private, encrypted, kind, case_id, created_at, body,"
+        " attempts FROM outbox WHERE state = 'queued' ORDER BY id"
     ).fetchall()
-    rows = [
+    prune(conn)
+    return [
         Row(
             int(r[0]),
             ChatRef(str(r[1]), str(r[2]), private=bool(r[3]), encrypted=bool(r[4])),
@@ -111,15 +114,34 @@ def pending(conn: Connection) -> list[Row]:
             None if r[6] is None else str(r[6]),
             float(r[7]),
             _reply(r[8]),
+            int(r[9]),
         )
         for r in found
     ]
-    lost = [(Reason.LOST.value, int(time.time()), row.id) for row in rows if row.reply is None]
-    conn.executemany(
-        "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ? WHERE id = ?", lost
-    )
-    prune(conn)
-    return rows
+
+
+def give_up(found: list[tuple[int, Reason]]) -> Callable[[Connection], None]:
+    """After a stop: these will not be sent again (lost, or perhaps already sent)."""
+    values = [(reason.value, int(time.time()), row_id) for row_id, reason in found]
+
+    def run(conn: Connection) -> None:
+        conn.executemany(
+            "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ?, body = NULL"
+            " WHERE id = ?",
+            values,
+        )
+
+    return run
+
+
+def trying(row_id: int) -> Callable[[Connection], None]:
+    """Noted before a first try on a platform that cannot deduplicate: if the bot dies
+    before the outcome is written, the next start knows the message may have left."""
+
+    def run(conn: Connection) -> None:
+        conn.execute("UPDATE outbox SET attempts = 1 WHERE id = ? AND attempts = 0", (row_id,))
+
+    return run
 
 
 def prune(conn: Connection) -> None:

@@ -17,7 +17,7 @@ from bot.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import StorageError, WrongKeyError, classify, report
 from bot.storage.migrations import MIGRATIONS
-from bot.storage.opening import open_checked
+from bot.storage.opening import SYNC_DEFAULT, SYNC_DURABLE, open_checked
 
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.storage")
@@ -82,16 +82,26 @@ class _Worker:
         self._thread.join()
 
 
-def atomically(conn: Connection, work: Callable[[Connection], T]) -> T:
-    """`work(conn)` inside BEGIN IMMEDIATE … COMMIT, rolled back on error; on the DB thread."""
-    conn.execute("BEGIN IMMEDIATE")
+def atomically(conn: Connection, work: Callable[[Connection], T], *, durable: bool = False) -> T:
+    """`work(conn)` inside BEGIN IMMEDIATE … COMMIT, rolled back on error; on the DB thread.
+
+    `durable`: the commit returns only once it is on disk (the WAL is synced, and with it
+    every commit before it). Other commits are synced at the next checkpoint or durable
+    commit, so a power loss can take back the last few of those, never a durable one."""
+    if durable:
+        conn.execute(SYNC_DURABLE)
     try:
-        result = work(conn)
-    except BaseException:
-        if conn.in_transaction:  # SQLite may already have rolled back (disk full)
-            conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+        except BaseException:
+            if conn.in_transaction:  # SQLite may already have rolled back (disk full)
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if durable:
+            conn.execute(SYNC_DEFAULT)
     return result
 
 
@@ -160,9 +170,10 @@ class Database:
         self.calls += 1
         return await self._worker.submit(_reporting(self.path, work))
 
-    async def transaction(self, work: Callable[[Connection], T]) -> T:
-        """Like `run`, inside BEGIN IMMEDIATE … COMMIT (rolled back on error)."""
-        return await self.run(lambda conn: atomically(conn, work))
+    async def transaction(self, work: Callable[[Connection], T], *, durable: bool = False) -> T:
+        """Like `run`, inside BEGIN IMMEDIATE … COMMIT (rolled back on error). `durable`
+        for what a person is told is saved: see `atomically`."""
+        return await self.run(lambda conn: atomically(conn, work, durable=durable))
 
     async def setting(self, name: str, make: Callable[[], bytes]) -> bytes:
         """A server-side secret kept inside the encrypted file, created on first use."""

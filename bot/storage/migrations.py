@@ -156,4 +156,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_queued ON outbox (state, updated_at);
     CREATE INDEX outbox_person ON outbox (person) WHERE person IS NOT NULL;
     """,
+    # Crash-exact drafts (bot/cases_drafts.py): a case is now born a draft, linked to its
+    # reporter in the same transaction. Before, a kill between the three steps left an
+    # `open` case with no items that staff saw in /cases and retention never purged: such
+    # never-submitted cases become drafts, which staff never see and retention deletes.
+    """
+    UPDATE cases SET state = 'draft' WHERE state = 'open' AND submitted_at IS NULL;
+    """,
 )

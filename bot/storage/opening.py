@@ -29,14 +29,20 @@ from bot.storage import keycheck
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import SQLITE_NOTADB, DamagedError, WrongKeyError, classify, damaged
 
-__all__ = ["PAGE_SIZE", "keyed", "open_checked"]
+__all__ = ["PAGE_SIZE", "SYNC_DEFAULT", "SYNC_DURABLE", "keyed", "open_checked"]
 
 Connection = Any  # sqlcipher3.Connection has no stubs
 PAGE_SIZE = 4096  # SQLCipher 4's default page size, used for every file this bot creates
 _PAGE = re.compile(r"page (\d+)")
+SYNC_DEFAULT = "PRAGMA synchronous = NORMAL"
+"""Most commits (sessions, message ids) are synced at the next checkpoint, or with the
+next durable commit: losing the last few in a power cut costs a repeated question."""
+SYNC_DURABLE = "PRAGMA synchronous = FULL"
+"""For commits a person is told are saved (`atomically(durable=True)`): the WAL is synced
+before the commit returns. Measured in `bench/durability.py`."""
 _PRAGMAS = (
     "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = NORMAL",
+    SYNC_DEFAULT,
     "PRAGMA journal_size_limit = 33554432",  # a WAL grown by a big write shrinks back
     "PRAGMA secure_delete = ON",
     "PRAGMA foreign_keys = ON",

@@ -1,0 +1,240 @@
+"""Rows of sealed cases, read and written inside a transaction on the DB thread.
+
+The pieces `CasesStore` and `bot.cases_drafts` build their transactions from: staff
+and recovery keys as stored, a case's row and sealed keys, its items, and the audit.
+Each function takes the open connection and never commits: its caller decides what
+one transaction holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.crypto.cases import (
+    RECOVERY,
+    CaseKey,
+    Recipient,
+    SealedCaseKey,
+    new_case_id,
+    seal_audit_detail,
+    seal_item,
+)
+from bot.crypto.keys import PublicKey
+from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from bot.storage.database import Connection
+
+SYSTEM = "system"
+_ACTOR = re.compile(r"^(system|[a-z][a-z0-9]{1,15}:[0-9a-f]{16,64})$")
+
+
+class CaseStoreError(Exception):
+    """A request the store refuses; the message is safe to print and holds no content."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """A protection team member as the server knows them: public key and identities only."""
+
+    id: int
+    label: str
+    identities: tuple[str, ...]
+    public_key: PublicKey
+    added_at: int
+    removed_at: int | None
+
+    @property
+    def name(self) -> str:
+        return f"staff:{self.id}"
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+    def __repr__(self) -> str:
+        """No label or platform identity: a logged member shows only id and fingerprint."""
+        state = "active" if self.active else "removed"
+        return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
+
+
+def check_actor(actor: str) -> str:
+    """Only 'system' or a keyed pseudonym: a raw platform id must never reach the audit."""
+    if not _ACTOR.match(actor):
+        raise CaseStoreError("an audit actor is 'system' or a pseudonym key")
+    return actor
+
+
+def staff_member(row: Sequence[Any]) -> StaffMember:
+    sid, label, identities, public_key, added_at, removed_at = row
+    return StaffMember(
+        id=sid,
+        label=label,
+        identities=tuple(json.loads(identities)),
+        public_key=PublicKey.from_text(public_key, check_point=False),
+        added_at=added_at,
+        removed_at=removed_at,
+    )
+
+
+STAFF = "SELECT id, label, identities, public_key, added_at, removed_at FROM staff"
+STAFF_ALL = STAFF + " ORDER BY id"
+STAFF_ACTIVE = STAFF + " WHERE removed_at IS NULL ORDER BY id"
+STAFF_ONE = STAFF + " WHERE id = ?"
+_CASE_ONE = (
+    "SELECT id, public_key, created_at, updated_at, state, country, urgency FROM cases WHERE id = ?"
+)
+_CASE_INSERT = (
+    "INSERT INTO cases (id, public_key, created_at, updated_at, state, country, urgency) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_AUDIT = "SELECT at, actor, action, case_id, detail FROM audit"
+_AUDIT_ALL = _AUDIT + " ORDER BY id"
+_AUDIT_CASE = _AUDIT + " WHERE case_id = ? ORDER BY id"
+
+
+def recovery_key(conn: Connection) -> PublicKey | None:
+    row = conn.execute("SELECT public_key FROM org_keys WHERE name = 'recovery'").fetchone()
+    return None if row is None else PublicKey.from_text(row[0], check_point=False)
+
+
+def current_recipients(conn: Connection) -> list[Recipient]:
+    """Who a case created now is sealed to: every active staff member, then recovery."""
+    rows = conn.execute(STAFF_ACTIVE).fetchall()
+    found = [Recipient(m.name, m.public_key) for m in map(staff_member, rows)]
+    if (recovery := recovery_key(conn)) is not None:
+        found.append(Recipient(RECOVERY, recovery))
+    return found
+
+
+def case_meta(conn: Connection, case_id: str) -> CaseMeta:
+    row = conn.execute(_CASE_ONE, (case_id,)).fetchone()
+    if row is None:
+        raise CaseStoreError(f"no case {case_id}")
+    cid, public, created, updated, state, country, urgency = row
+    key = PublicKey.from_raw(bytes(public), check_point=False)
+    return CaseMeta(cid, key, created, updated, state, country, urgency)
+
+
+def insert_sealed_keys(conn: Connection, case_id: str, sealed: Sequence[SealedCaseKey]) -> None:
+    conn.executemany(
+        "INSERT INTO case_recipients (case_id, recipient, fingerprint, sealed_key) "
+        "VALUES (?, ?, ?, ?)",
+        [(case_id, s.recipient, s.fingerprint, s.blob) for s in sealed],
+    )
+
+
+def sealed_keys(conn: Connection, case_id: str) -> list[SealedCaseKey]:
+    rows = conn.execute(
+        "SELECT recipient, fingerprint, sealed_key FROM case_recipients WHERE case_id = ? "
+        "ORDER BY recipient",
+        (case_id,),
+    ).fetchall()
+    return [SealedCaseKey(r, f, bytes(b)) for r, f, b in rows]
+
+
+def items(conn: Connection, case_id: str) -> list[SealedItem]:
+    rows = conn.execute(
+        "SELECT field, seq, created_at, sealed FROM case_items WHERE case_id = ? "
+        "ORDER BY created_at, id",
+        (case_id,),
+    ).fetchall()
+    return [SealedItem(f, s, c, bytes(b)) for f, s, c, b in rows]
+
+
+def audit_rows(conn: Connection, case_id: str | None) -> list[AuditEntry]:
+    if case_id is None:
+        rows = conn.execute(_AUDIT_ALL).fetchall()
+    else:
+        rows = conn.execute(_AUDIT_CASE, (case_id,)).fetchall()
+    return [AuditEntry(a, w, x, c, None if d is None else bytes(d)) for a, w, x, c, d in rows]
+
+
+def append_audit(
+    conn: Connection,
+    at: int,
+    actor: str,
+    action: str,
+    case: CaseMeta | None = None,
+    detail: Mapping[str, object] | None = None,
+) -> None:
+    """Add one audit row; `detail` is sealed to the case key, else to the recovery key."""
+    sealed = None
+    if detail is not None:
+        plain = json.dumps(detail, sort_keys=True).encode("utf-8")
+        if case is not None:
+            sealed = seal_audit_detail(case.public_key, case.id, action, at, plain)
+        elif (recovery := recovery_key(conn)) is not None:
+            sealed = seal_audit_detail(recovery, "", action, at, plain)
+    conn.execute(
+        "INSERT INTO audit (at, actor, action, case_id, detail) VALUES (?, ?, ?, ?, ?)",
+        (at, actor, action, None if case is None else case.id, sealed),
+    )
+
+
+def create_case(
+    conn: Connection,
+    now: int,
+    actor: str,
+    country: str | None,
+    urgency: str | None,
+    state: str = "open",
+) -> CaseMeta:
+    """A new case with its own key pair, sealed to current staff and recovery, then dropped."""
+    recipients = current_recipients(conn)
+    if not recipients:
+        raise CaseStoreError("no active staff and no recovery key: a case would be unreadable")
+    while True:
+        case_id = new_case_id()
+        if conn.execute("SELECT 1 FROM cases WHERE id = ?", (case_id,)).fetchone() is None:
+            break
+    key = CaseKey.create(case_id)
+    case = CaseMeta(case_id, key.public, now, now, state, country, urgency)
+    conn.execute(
+        _CASE_INSERT,
+        (case_id, key.public.raw, now, now, case.state, country, urgency),
+    )
+    insert_sealed_keys(conn, case_id, key.seal_to(recipients))
+    del key
+    append_audit(conn, now, actor, "case.create", case, {"sealed_to": [r.name for r in recipients]})
+    return case
+
+
+def _replaced_fields(field: str) -> tuple[str, ...]:
+    """What a new item of `field` replaces in a draft: the earlier item of that field, and
+    for a file, the caption sent with the earlier one."""
+    if field.startswith("attachment."):
+        return field, "caption." + field.removeprefix("attachment.")
+    return (field,)
+
+
+def add_item(
+    conn: Connection, now: int, case_id: str, field: str, data: bytes, *, replace: bool = False
+) -> int:
+    """Seal `data` at the next position for `field`; returns that position.
+
+    With `replace`, while the case is a draft, earlier items of the field go in the same
+    transaction: a draft holds one item per interview step, the reporter's last word on
+    it, so an answer given again (after a crash took the reply, or from the review screen)
+    is never stored twice."""
+    case = case_meta(conn, case_id)
+    row = conn.execute(
+        "SELECT COALESCE(MAX(seq) + 1, 0) FROM case_items WHERE case_id = ? AND field = ?",
+        (case_id, field),
+    ).fetchone()
+    seq = int(row[0])
+    if replace and case.state == "draft":
+        fields = _replaced_fields(field)
+        marks = ", ".join("?" * len(fields))
+        conn.execute(
+            f"DELETE FROM case_items WHERE case_id = ? AND field IN ({marks})",  # noqa: S608
+            (case_id, *fields),
+        )
+    conn.execute(
+        "INSERT INTO case_items (case_id, field, seq, sealed, created_at) VALUES (?, ?, ?, ?, ?)",
+        (case_id, field, seq, seal_item(case.public_key, case_id, field, seq, data), now),
+    )
+    conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
+    return seq
