@@ -24,7 +24,7 @@ from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
-from bot.delivery import Outcome
+from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row
 from bot.model import ChatRef, Choice, Reply, UserRef
@@ -375,12 +375,14 @@ class Casework:
         replaces = shown[-1] if shown else None
         await self.deliver(room, Reply(text, replaces=replaces), kind="notice", case_id=case_id)
 
-    async def lost(self, rows: list[Row]) -> None:
-        """After a restart: the team's replies that never left are recorded as failed."""
-        for case_id in sorted({r.case_id for r in rows if r.kind == "reply" and r.case_id}):
+    async def lost(self, ended: list[tuple[Row, Reason]]) -> None:
+        """After a restart: the team's replies a stop took (lost, or perhaps sent) are
+        recorded as failed, with that reason."""
+        replies = {(r.case_id, why.value) for r, why in ended if r.kind == "reply" and r.case_id}
+        for case_id, reason in sorted(replies):
             with contextlib.suppress(CaseStoreError):
                 await self.store.record_action(
-                    case_id, SYSTEM, "case.reply.failed", detail={"reason": "lost"}
+                    str(case_id), SYSTEM, "case.reply.failed", detail={"reason": reason}
                 )
 
     def _reasons(self, reasons: Iterable[str]) -> str:

@@ -67,6 +67,8 @@ class Memory:
     case: str | None
     alerts: int
     keys: set[str]
+    relays: int
+    """How many times the team's reply reached the reporter."""
 
     @classmethod
     def read(cls, transcript: Path) -> Memory:
@@ -76,7 +78,8 @@ class Memory:
         cases = [e["case"] for e in events if "case" in e]
         alerts = sum(1 for e in events if e.get("to") == "room" and ALERT in e["text"])
         keys = {e["key"] for e in events if "key" in e}
-        return cls(acked, cases[-1] if cases else None, alerts, keys)
+        relays = sum(1 for e in events if e.get("to") == "reporter" and "CRASH-REPLY" in e["text"])
+        return cls(acked, cases[-1] if cases else None, alerts, keys, relays)
 
 
 class Recorder:

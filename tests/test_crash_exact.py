@@ -132,6 +132,7 @@ def _check(seen: Observed, memory: Memory, where: str) -> None:
     submitted = [c for c in seen.cases.values() if c.state != "draft"]
     assert len(submitted) <= 1, f"{where}: a report became {len(submitted)} cases"
     assert memory.alerts <= 1, f"{where}: staff were alerted {memory.alerts} times"
+    assert memory.relays <= 1, f"{where}: the team's reply reached the reporter twice"
     for case in seen.cases.values():
         assert case.state != "open", f"{where}: a phantom open case"
         twice = [f for f, n in Counter(case.fields).items() if n > 1]

@@ -96,14 +96,14 @@ class Outbox:
         self._background: set[asyncio.Task[None]] = set()
         self._pruned = time.monotonic()
 
-    async def start(self) -> list[rows.Row]:
+    async def start(self) -> list[tuple[rows.Row, Reason]]:
         """Resume what was queued before a stop. Not resent: sensitive content (held only
-        in memory, so lost), and a message that may have left on a platform that cannot
-        deduplicate it (resending could double it). The alert rooms are told exactly
-        which; the lost ones are returned."""
+        in memory, so lost, or uncertain if a try had left), and a message that may have
+        left on a platform that cannot deduplicate it (resending could double it). The
+        alert rooms are told exactly which; those rows are returned."""
         found = await self._db.transaction(rows.pending)
-        lost = [row for row in found if row.reply is None]
-        unsure = [row for row in found if row.reply is not None and self._unsure(row)]
+        unsure = [row for row in found if self._unsure(row)]
+        lost = [row for row in found if row.reply is None and row not in unsure]
         ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
         await self._db.transaction(rows.give_up(ended))
         for row in found:
@@ -112,11 +112,15 @@ class Outbox:
         if lost or unsure:
             log.warning("outbox: %d lost and %d uncertain in a stop", len(lost), len(unsure))
             await self._announce(self._stop_notice(lost, unsure))
-        return lost
+        return _ended(lost, Reason.LOST) + _ended(unsure, Reason.UNCERTAIN)
 
     def _unsure(self, row: rows.Row) -> bool:
+        """A try may have left, and it cannot be repeated exactly: its content is gone
+        (sensitive), or the platform cannot deduplicate a repeat."""
+        if row.attempts == 0:
+            return False
         transport = self._transports.get(row.chat.platform)
-        return row.attempts > 0 and transport is not None and not transport.idempotent
+        return row.reply is None or (transport is not None and not transport.idempotent)
 
     async def post(
         self,
@@ -234,15 +238,18 @@ class Outbox:
         if transport is None:
             return Outcome(reason=Reason.NO_TRANSPORT)
         deadline = parcel.created_at + self.policy.window
-        if not transport.idempotent:
-            await self._db.transaction(rows.trying(parcel.id))
+        marked = parcel.reply.sensitive or not transport.idempotent
         while True:
             parcel.attempts += 1
+            if marked:
+                await self._db.transaction(rows.trying(parcel.id))
             try:
                 ids = await self._try(transport, parcel)
             except Undelivered as failure:
                 if failure.uncertain and not transport.idempotent:
                     return Outcome(reason=Reason.UNCERTAIN)
+                if marked and not failure.uncertain:
+                    await self._db.transaction(rows.trying(parcel.id, left=False))
                 if not self._retries(parcel.chat, failure):
                     return Outcome(reason=failure.reason)
                 await self._trouble(parcel.chat, failure.reason)
@@ -319,6 +326,10 @@ class Outbox:
     def _listed(t: Translator, row: rows.Row) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
         return f"• {t(f'delivery.kind.{row.kind}')} · {row.case_id or '—'} · {when} UTC"
+
+
+def _ended(found: list[rows.Row], reason: Reason) -> list[tuple[rows.Row, Reason]]:
+    return [(row, reason) for row in found]
 
 
 def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -134,12 +134,14 @@ def give_up(found: list[tuple[int, Reason]]) -> Callable[[Connection], None]:
     return run
 
 
-def trying(row_id: int) -> Callable[[Connection], None]:
-    """Noted before a first try on a platform that cannot deduplicate: if the bot dies
-    before the outcome is written, the next start knows the message may have left."""
+def trying(row_id: int, *, left: bool = True) -> Callable[[Connection], None]:
+    """Noted before a try that could not be repeated exactly (on a platform that cannot
+    deduplicate, or of content held only in memory), and cleared (`left=False`) when the
+    try surely did not leave: if the bot dies before the outcome is written, the next
+    start knows whether the message may have left."""
 
     def run(conn: Connection) -> None:
-        conn.execute("UPDATE outbox SET attempts = 1 WHERE id = ? AND attempts = 0", (row_id,))
+        conn.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (int(left), row_id))
 
     return run
 
