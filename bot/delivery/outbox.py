@@ -156,18 +156,11 @@ class Outbox:
         )
         return parcel.done
 
-    async def announce(self, reply: Reply, *, skip: Iterable[ChatRef] = ()) -> list[ChatRef]:
-        """Queue a notice for every alert room (but `skip`); return those it was queued for."""
-        return await self._announce(reply, skip={_place(chat) for chat in skip})
-
     def after(self, work: Coroutine[Any, Any, None]) -> None:
         """Run follow-up work (a confirmation once outcomes are known) beside the lanes."""
         task = _detached(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    def is_down(self, chat: ChatRef) -> bool:
-        return _place(chat) in self._down
 
     async def drain(self) -> None:
         """Wait until every lane is empty (tests, benches, a clean stop)."""
@@ -184,9 +177,6 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
-
-    async def counts(self) -> dict[str, int]:
-        return await self._db.run(rows.counts)
 
     def _enqueue(
         self,
@@ -303,15 +293,12 @@ class Outbox:
         text = t("delivery.room_up", room=self._rooms[place], platform=chat.platform)
         await self._announce(Reply(text), skip={place})
 
-    async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> list[ChatRef]:
-        told = []
+    async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> None:
+        """A notice for every alert room but `skip` and those known to be down."""
         for room in self._alert_rooms:
             place = _place(room)
-            if place in (skip or set()) or place in self._down:
-                continue
-            await self.post(room, reply, kind="notice")
-            told.append(room)
-        return told
+            if place not in (skip or set()) and place not in self._down:
+                await self.post(room, reply, kind="notice")
 
     def _stop_notice(self, lost: list[rows.Row], unsure: list[rows.Row]) -> Reply:
         t = self._staff()

@@ -154,11 +154,6 @@ def prune(conn: Connection) -> None:
     )
 
 
-def counts(conn: Connection) -> dict[str, int]:
-    found = conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
-    return {str(state): int(n) for state, n in found}
-
-
 def forget_statement() -> str:
     """For `/forget`: what was queued for or sent to this person goes with them."""
     return "DELETE FROM outbox WHERE person = ?"
