@@ -4,16 +4,25 @@ The pieces `CasesStore` and `bot.cases_drafts` build their transactions from: st
 and recovery keys as stored, a case's row and sealed keys, its items, and the audit.
 Each function takes the open connection and never commits: its caller decides what
 one transaction holds.
+
+Every item and audit entry of a case takes the next position of the case's tamper-evident
+log (`bot.crypto.caselog`) in the transaction that adds it, and the link key of that
+position is replaced by the next one there too. An audit entry's link binds the case's
+metadata as it stands when the entry is added, so a change to a case's state, country,
+urgency or `updated_at` must be followed, in its transaction, by an audit entry or an
+item (which moves `updated_at`): otherwise its next export is refused as altered.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.crypto.caselog import audit_link, end_of_log, item_link, next_key
 from bot.crypto.cases import (
     RECOVERY,
     CaseKey,
@@ -24,7 +33,7 @@ from bot.crypto.cases import (
     seal_item,
 )
 from bot.crypto.keys import PublicKey
-from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink, SealedItem
 from bot.storage.database import Connection
 
 SYSTEM = "system"
@@ -87,10 +96,10 @@ _CASE_ONE = (
     "SELECT id, public_key, created_at, updated_at, state, country, urgency FROM cases WHERE id = ?"
 )
 _CASE_INSERT = (
-    "INSERT INTO cases (id, public_key, created_at, updated_at, state, country, urgency) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO cases (id, public_key, created_at, updated_at, state, country, urgency, "
+    "log_key, log_next) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
-_AUDIT = "SELECT at, actor, action, case_id, detail FROM audit"
+_AUDIT = "SELECT at, actor, action, case_id, detail, log_pos, log_tag, log_after FROM audit"
 _AUDIT_ALL = _AUDIT + " ORDER BY id"
 _AUDIT_CASE = _AUDIT + " WHERE case_id = ? ORDER BY id"
 
@@ -135,13 +144,46 @@ def sealed_keys(conn: Connection, case_id: str) -> list[SealedCaseKey]:
     return [SealedCaseKey(r, f, bytes(b)) for r, f, b in rows]
 
 
+def _log_next(conn: Connection, case_id: str) -> tuple[int, bytes] | None:
+    """The case's next log position and its link key; None for a case made before logs."""
+    row = conn.execute("SELECT log_next, log_key FROM cases WHERE id = ?", (case_id,)).fetchone()
+    return None if row is None or row[1] is None else (int(row[0]), bytes(row[1]))
+
+
+def _log_used(conn: Connection, case_id: str, pos: int, key: bytes) -> None:
+    """Position `pos` is taken: its key is overwritten by the next one's."""
+    conn.execute(
+        "UPDATE cases SET log_key = ?, log_next = ? WHERE id = ?",
+        (next_key(key), pos + 1, case_id),
+    )
+
+
+def log_end(conn: Connection, case_id: str, exported_at: int) -> LogEnd | None:
+    """The end of the case's log for an export made now (None for a case made before)."""
+    found = _log_next(conn, case_id)
+    return None if found is None else end_of_log(found[1], case_id, found[0], exported_at)
+
+
+def _link(pos: int | None, tag: bytes | None, replaces: str | None) -> LogLink | None:
+    if pos is None or tag is None:
+        return None
+    return LogLink(pos, bytes(tag), tuple(json.loads(replaces or "[]")))
+
+
+def _audit_link(pos: int | None, tag: bytes | None, after: str | None) -> LogLink | None:
+    if pos is None or tag is None or after is None:
+        return None
+    return LogLink(pos, bytes(tag), after=CaseState(**json.loads(after)))
+
+
 def items(conn: Connection, case_id: str) -> list[SealedItem]:
+    """In log order (a case made before logs: in the order they were added)."""
     rows = conn.execute(
-        "SELECT field, seq, created_at, sealed FROM case_items WHERE case_id = ? "
-        "ORDER BY created_at, id",
+        "SELECT field, seq, created_at, sealed, log_pos, log_tag, log_replaces FROM case_items "
+        "WHERE case_id = ? ORDER BY log_pos, created_at, id",
         (case_id,),
     ).fetchall()
-    return [SealedItem(f, s, c, bytes(b)) for f, s, c, b in rows]
+    return [SealedItem(f, s, c, bytes(b), _link(p, t, r)) for f, s, c, b, p, t, r in rows]
 
 
 def audit_rows(conn: Connection, case_id: str | None) -> list[AuditEntry]:
@@ -149,7 +191,10 @@ def audit_rows(conn: Connection, case_id: str | None) -> list[AuditEntry]:
         rows = conn.execute(_AUDIT_ALL).fetchall()
     else:
         rows = conn.execute(_AUDIT_CASE, (case_id,)).fetchall()
-    return [AuditEntry(a, w, x, c, None if d is None else bytes(d)) for a, w, x, c, d in rows]
+    return [
+        AuditEntry(a, w, x, c, None if d is None else bytes(d), _audit_link(p, t, f))
+        for a, w, x, c, d, p, t, f in rows
+    ]
 
 
 def append_audit(
@@ -160,7 +205,8 @@ def append_audit(
     case: CaseMeta | None = None,
     detail: Mapping[str, object] | None = None,
 ) -> None:
-    """Add one audit row; `detail` is sealed to the case key, else to the recovery key."""
+    """Add one audit row; `detail` is sealed to the case key, else to the recovery key.
+    A case's entry takes its next log position, bound to the case as it is now."""
     sealed = None
     if detail is not None:
         plain = json.dumps(detail, sort_keys=True).encode("utf-8")
@@ -168,10 +214,24 @@ def append_audit(
             sealed = seal_audit_detail(case.public_key, case.id, action, at, plain)
         elif (recovery := recovery_key(conn)) is not None:
             sealed = seal_audit_detail(recovery, "", action, at, plain)
+    case_id = None if case is None else case.id
+    entry = AuditEntry(at, actor, action, case_id, sealed)
+    link, after = None, None
+    if case_id is not None and (found := _log_next(conn, case_id)) is not None:
+        pos, key = found
+        now = case_meta(conn, case_id)
+        link = audit_link(key, case_id, pos, entry, now)
+        after = json.dumps(dataclasses.asdict(CaseState.of(now)))
+        _log_used(conn, case_id, pos, key)
     conn.execute(
-        "INSERT INTO audit (at, actor, action, case_id, detail) VALUES (?, ?, ?, ?, ?)",
-        (at, actor, action, None if case is None else case.id, sealed),
+        "INSERT INTO audit (at, actor, action, case_id, detail, log_pos, log_tag, log_after) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, action, case_id, sealed, *_link_columns(link), after),
     )
+
+
+def _link_columns(link: LogLink | None) -> tuple[int | None, bytes | None]:
+    return (None, None) if link is None else (link.pos, link.tag)
 
 
 def create_case(
@@ -194,7 +254,7 @@ def create_case(
     case = CaseMeta(case_id, key.public, now, now, state, country, urgency)
     conn.execute(
         _CASE_INSERT,
-        (case_id, key.public.raw, now, now, case.state, country, urgency),
+        (case_id, key.public.raw, now, now, case.state, country, urgency, key.log_key()),
     )
     insert_sealed_keys(conn, case_id, key.seal_to(recipients))
     del key
@@ -225,16 +285,32 @@ def add_item(
         (case_id, field),
     ).fetchone()
     seq = int(row[0])
+    replaced: list[int] = []
     if replace and case.state == "draft":
-        fields = _replaced_fields(field)
-        marks = ", ".join("?" * len(fields))
-        conn.execute(
-            f"DELETE FROM case_items WHERE case_id = ? AND field IN ({marks})",  # noqa: S608
-            (case_id, *fields),
-        )
+        replaced = _delete_replaced(conn, case_id, _replaced_fields(field))
+    item = SealedItem(field, seq, now, seal_item(case.public_key, case_id, field, seq, data))
+    link = None
+    if (found := _log_next(conn, case_id)) is not None:
+        pos, key = found
+        link = item_link(key, case_id, pos, item, replaced)
+        _log_used(conn, case_id, pos, key)
     conn.execute(
-        "INSERT INTO case_items (case_id, field, seq, sealed, created_at) VALUES (?, ?, ?, ?, ?)",
-        (case_id, field, seq, seal_item(case.public_key, case_id, field, seq, data), now),
+        "INSERT INTO case_items (case_id, field, seq, sealed, created_at, log_pos, log_tag, "
+        "log_replaces) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (case_id, field, seq, item.sealed, now, *_link_columns(link), json.dumps(replaced)),
     )
     conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
     return seq
+
+
+def _delete_replaced(conn: Connection, case_id: str, fields: Sequence[str]) -> list[int]:
+    """Delete a draft's earlier items of `fields`; their log positions, for the new item's
+    link to name (the log shows they were replaced, not lost)."""
+    marks = ", ".join("?" * len(fields))
+    where = f"WHERE case_id = ? AND field IN ({marks})"
+    found = conn.execute(
+        f"SELECT log_pos FROM case_items {where} AND log_pos IS NOT NULL ORDER BY log_pos",  # noqa: S608
+        (case_id, *fields),
+    ).fetchall()
+    conn.execute(f"DELETE FROM case_items {where}", (case_id, *fields))  # noqa: S608
+    return [int(r[0]) for r in found]

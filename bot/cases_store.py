@@ -16,6 +16,11 @@ urgency, times). Everything a reporter says is a sealed blob. Audit rows are
 append-only (SQLite triggers) and their detail is sealed to the case key (case
 events) or the recovery key (staff events; none when no recovery key is set).
 
+Every item and case audit entry is also bound into the case's tamper-evident log
+(`bot.crypto.caselog`, kept by `bot.cases_rows`): the store holds only the link key of
+each case's next log position, never the case private key or an earlier link key, so
+whoever takes the database later cannot rewrite what was recorded before.
+
 Every write is one transaction, and durable before it returns (`_write`): whoever called
 it may tell a person it is saved. The rows themselves are read and written in
 `bot.cases_rows`; a draft's life (open, submit, discard) is in `bot.cases_drafts`.
@@ -294,6 +299,7 @@ class CasesStore:
                 recipients=rows.current_recipients(conn),
                 items=rows.items(conn, case_id),
                 audit=rows.audit_rows(conn, case_id),
+                log=rows.log_end(conn, case_id, now),
             )
 
         return await self._write(export)
@@ -307,8 +313,8 @@ class CasesStore:
             conn.execute("DELETE FROM case_recipients WHERE case_id = ?", (case.id,))
             rows.insert_sealed_keys(conn, case.id, reseal.sealed_keys)
             names = [s.recipient for s in reseal.sealed_keys]
-            append_audit(conn, now, actor, "case.reseal", case, {"sealed_to": names})
             conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case.id))
+            append_audit(conn, now, actor, "case.reseal", case, {"sealed_to": names})
             return names
 
         return await self._write(apply)

@@ -15,6 +15,12 @@ removed since the case opened lose their server copy and new members gain one. A
 removed member who kept an earlier bundle can still read what it held; rotating
 the case key itself is not done.
 
+`open` checks the case's tamper-evident log before it prints or saves anything: a bundle
+with an item or audit entry removed, added, duplicated, reordered or changed, or other
+metadata, is refused with one line (`error: HRD-…: tampered bundle, nothing is shown:
+…`, exit status 2). A case created before cases kept a log opens with a warning on
+stderr that none of this could be checked.
+
 Item text is printed with control characters escaped, so a reporter's message
 cannot drive the staff member's terminal; binary items are counted, not printed.
 A file sent with the report is listed by kind and size; `--save-files DIR` writes each
@@ -48,6 +54,10 @@ from bot.crypto.files import write_new_private_file
 __all__ = ["dispatch_cases", "register_cases", "save_files"]
 
 ATTACHMENT = re.compile(r"^attachment\.(0|[1-9]\d{0,5})$")
+NOT_TAMPER_EVIDENT = (
+    "{case} is not tamper-evident: it was created before cases kept a log (database "
+    "schema 10); a removed, reordered or changed item, audit entry or metadata would not show"
+)
 
 
 class SaveError(Exception):
@@ -125,6 +135,8 @@ def _print_case(opened: OpenedCase, saved: Mapping[tuple[str, int], Path]) -> No
 def open_command(settings: Settings, args: argparse.Namespace) -> int:
     bundle = Bundle.read(args.bundle)
     opened = open_bundle(bundle, private_key(settings, args.key))
+    if not opened.tamper_evident:
+        print(f"warning: {NOT_TAMPER_EVIDENT.format(case=opened.case.id)}", file=sys.stderr)
     saved: dict[tuple[str, int], Path] = {}
     files, folder = sent_files(opened), getattr(args, "save_files", None)
     if folder is not None and not files:

@@ -21,7 +21,7 @@ from bot.crypto.records import CaseMeta
 from bot.sessions import SENT
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
-from bot.storage.migrations import MIGRATIONS
+from tests.old_schema import migration_that, old_database
 
 
 class Clock:
@@ -331,19 +331,17 @@ async def test_old_phantom_open_cases_become_drafts(tmp_path: Path) -> None:
     """Before one transaction opened a draft, a kill could leave an `open` case with no
     items that staff saw in /cases; the migration makes those drafts (retention's)."""
     path, key = tmp_path / "old.db", DbKey(secrets.token_hex(32))
-    database = await Database.open(path, key)
-    store = CasesStore(database)
-    await store.set_recovery(PrivateKey.generate().public)
-    phantom = (await store.create_case()).id
-    sent = (await store.create_case()).id
-    version = len(MIGRATIONS) - 1
+    phantom, sent = "HRD-2222-2222", "HRD-3333-3333"
 
-    def downgrade(conn: Connection) -> None:
-        conn.execute("UPDATE cases SET submitted_at = 5 WHERE id = ?", (sent,))
-        conn.execute(f"PRAGMA user_version = {version}")
+    def fill(conn: Connection) -> None:
+        for case_id, submitted in ((phantom, None), (sent, 5)):
+            conn.execute(
+                "INSERT INTO cases (id, public_key, created_at, updated_at, state, submitted_at) "
+                "VALUES (?, ?, 1, 1, 'open', ?)",
+                (case_id, PrivateKey.generate().public.raw, submitted),
+            )
 
-    await database.run(downgrade)
-    await database.close()
+    old_database(path, key, migration_that("SET state = 'draft'"), fill)
     database = await Database.open(path, key)
     store = CasesStore(database)
     try:

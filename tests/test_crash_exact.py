@@ -23,11 +23,13 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from bot.app import App
+from bot.cases_rows import log_end
 from bot.cases_store import CasesStore, CaseStoreError
 from bot.casework import Casework
 from bot.content.library import Library
@@ -105,6 +107,7 @@ async def _observe(data: Path, library: Library) -> Observed:
                 [],
                 await store.items(case_id),
                 await store.audit(case_id),
+                await db.run(partial(log_end, case_id=case_id, exported_at=0)),
             )
             opened = open_bundle(bundle, RECOVERY)
             fields = [item.field for item in opened.items]

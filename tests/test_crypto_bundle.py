@@ -7,6 +7,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from bot.crypto.bundle import (
 from bot.crypto.cases import RECOVERY, CaseKey, Recipient, new_case_id, seal_item
 from bot.crypto.errors import BundleError
 from bot.crypto.keys import PrivateKey
-from bot.crypto.records import CaseMeta, SealedItem
+from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from tests.logged import logged_bundle
 
 CANARY = "CANARY-bundle-7f3a"
 
@@ -40,7 +42,8 @@ def _bundle(members: list[PrivateKey], now: list[PrivateKey] | None = None) -> B
         for f, s in (("answer.what", 0), ("answer.what", 1), ("note", 0))
     ]
     meta = CaseMeta(case.case_id, case.public, 100, 105, "open", "KE", "high")
-    return Bundle(200, meta, case.seal_to(recipients), current, items, [])
+    audit = [AuditEntry(100, "system", "case.create", case.case_id, None)]
+    return logged_bundle(200, case, meta, recipients, current, items, audit)
 
 
 def test_json_round_trip_holds_no_plaintext() -> None:
@@ -121,14 +124,7 @@ def test_reseal_to_the_current_recipients() -> None:
     reseal = Reseal.from_json(reseal_bundle(bundle, alice).to_json())
     assert reseal.case_id == bundle.case.id
     assert [s.recipient for s in reseal.sealed_keys] == ["staff:1", "staff:2"]
-    resealed = Bundle(
-        bundle.exported_at,
-        bundle.case,
-        reseal.sealed_keys,
-        bundle.recipients,
-        bundle.items,
-        bundle.audit,
-    )
+    resealed = replace(bundle, sealed_keys=reseal.sealed_keys)
     assert open_bundle(resealed, carol).items[0].data.startswith(CANARY.encode())
     with pytest.raises(BundleError, match="not sealed to your key"):
         open_bundle(resealed, bob)

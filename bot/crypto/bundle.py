@@ -3,15 +3,22 @@
 A bundle (`hrd-bot cases export`) is JSON: the case's routing metadata and public
 key, the case private key sealed to each recipient, every item and audit detail as
 sealed base64 blobs, and the recipients the server would seal to today (active
-staff and recovery, public keys only). It holds no plaintext content. It is not
-signed: a bundle altered in transit can lose items, but cannot make one read as
-another (HPKE info binds case, field and position).
+staff and recovery, public keys only). It holds no plaintext content.
+
+Each item and audit entry carries its place in the case's tamper-evident log, and the
+bundle the log's end (`bot.crypto.caselog`). `open_bundle` checks them before it
+decrypts anything: a bundle with an item or audit entry removed, added, duplicated,
+reordered or changed, or with other metadata, is refused with one line naming what
+differs. A case created before the log existed (its case key is sealed without the
+`logged` mark, which only a holder of the private key could add) opens with
+`tamper_evident` False, for the caller to warn.
 
 On a staff machine, `open_bundle` recovers the case key with the member's own key
 and decrypts everything; `reseal_bundle` seals the same case key to the bundle's
 current recipients and produces a reseal file, which the operator applies on the
 server (`hrd-bot cases apply-reseal`) so members removed since the case was opened
-lose their server-side copy and members added since gain one.
+lose their server-side copy and members added since gain one. The recipient list is
+not covered by the log: `cases reseal` prints each fingerprint for the member to check.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from bot.crypto.caselog import check_log
 from bot.crypto.cases import CaseKey, Recipient, SealedCaseKey, is_case_id
 from bot.crypto.errors import BundleError, KeyFormatError
 from bot.crypto.jsonfile import parse_json, read_json_file
 from bot.crypto.keys import PrivateKey, PublicKey
-from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink, SealedItem
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
@@ -103,6 +111,16 @@ class _Fields:
 
     def child(self, name: str) -> _Fields:
         return _Fields(self._value.get(name), f"{self._where}.{name}")
+
+    def optional_child(self, name: str) -> _Fields | None:
+        return None if self._value.get(name) is None else self.child(name)
+
+    def numbers(self, name: str) -> tuple[int, ...]:
+        value = self._value.get(name)
+        if not isinstance(value, list):
+            raise BundleError(f"{self._where}.{name}: expected a list")
+        listed = _Fields({str(i): v for i, v in enumerate(value)}, f"{self._where}.{name}")
+        return tuple(listed.number(str(i)) for i in range(len(value)))
 
     def public_key(self, name: str) -> PublicKey:
         try:
@@ -176,12 +194,56 @@ def _case(fields: _Fields) -> CaseMeta:
     )
 
 
+def _state_json(state: CaseState) -> dict[str, object]:
+    return {
+        "created_at": state.created_at,
+        "updated_at": state.updated_at,
+        "state": state.state,
+        "country": state.country,
+        "urgency": state.urgency,
+    }
+
+
+def _state(fields: _Fields) -> CaseState:
+    return CaseState(
+        created_at=fields.time("created_at"),
+        updated_at=fields.time("updated_at"),
+        state=fields.text("state"),
+        country=fields.optional_text("country"),
+        urgency=fields.optional_text("urgency"),
+    )
+
+
+def _link_json(link: LogLink | None) -> dict[str, object] | None:
+    if link is None:
+        return None
+    shown: dict[str, object] = {"pos": link.pos, "tag": _b64(link.tag)}
+    if link.after is None:
+        shown["replaces"] = list(link.replaces)
+    else:
+        shown["case"] = _state_json(link.after)
+    return shown
+
+
+def _item_link(fields: _Fields | None) -> LogLink | None:
+    if fields is None:
+        return None
+    return LogLink(fields.number("pos"), fields.blob("tag"), fields.numbers("replaces"))
+
+
+def _audit_link(fields: _Fields | None) -> LogLink | None:
+    if fields is None:
+        return None
+    return LogLink(fields.number("pos"), fields.blob("tag"), after=_state(fields.child("case")))
+
+
 def _item_json(item: SealedItem) -> dict[str, object]:
     return {
         "field": item.field,
         "seq": item.seq,
         "created_at": item.created_at,
         "sealed": _b64(item.sealed),
+        "log": _link_json(item.log),
     }
 
 
@@ -191,7 +253,18 @@ def _item(fields: _Fields) -> SealedItem:
         fields.number("seq"),
         fields.time("created_at"),
         fields.blob("sealed"),
+        _item_link(fields.optional_child("log")),
     )
+
+
+def _audit_json(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "detail": None if entry.detail is None else _b64(entry.detail),
+        "log": _link_json(entry.log),
+    }
 
 
 def _audit(fields: _Fields, case_id: str) -> AuditEntry:
@@ -201,12 +274,22 @@ def _audit(fields: _Fields, case_id: str) -> AuditEntry:
         action=fields.text("action"),
         case_id=case_id,
         detail=fields.optional_blob("detail"),
+        log=_audit_link(fields.optional_child("log")),
     )
+
+
+def _end_json(end: LogEnd | None) -> dict[str, object] | None:
+    return None if end is None else {"count": end.count, "tag": _b64(end.tag)}
+
+
+def _end(fields: _Fields | None) -> LogEnd | None:
+    return None if fields is None else LogEnd(fields.number("count"), fields.blob("tag"))
 
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
-    """Everything about one case that a staff machine needs, all content sealed."""
+    """Everything about one case that a staff machine needs, all content sealed.
+    `log` is the end of the case's log at export (None for a case made before logs)."""
 
     exported_at: int
     case: CaseMeta
@@ -214,6 +297,7 @@ class Bundle:
     recipients: Sequence[Recipient]
     items: Sequence[SealedItem]
     audit: Sequence[AuditEntry]
+    log: LogEnd | None = None
 
     def to_json(self) -> str:
         document = {
@@ -225,24 +309,9 @@ class Bundle:
             "recipients": [
                 {"recipient": r.name, "public_key": r.public_key.text} for r in self.recipients
             ],
-            "items": [
-                {
-                    "field": i.field,
-                    "seq": i.seq,
-                    "created_at": i.created_at,
-                    "sealed": _b64(i.sealed),
-                }
-                for i in self.items
-            ],
-            "audit": [
-                {
-                    "at": a.at,
-                    "actor": a.actor,
-                    "action": a.action,
-                    "detail": None if a.detail is None else _b64(a.detail),
-                }
-                for a in self.audit
-            ],
+            "items": [_item_json(i) for i in self.items],
+            "audit": [_audit_json(a) for a in self.audit],
+            "log": _end_json(self.log),
         }
         return json.dumps(document, indent=1) + "\n"
 
@@ -269,6 +338,7 @@ class Bundle:
             ],
             items=[_item(f) for f in top.objects("items")],
             audit=[_audit(f, case.id) for f in top.objects("audit")],
+            log=_end(top.optional_child("log")),
         )
 
     def __repr__(self) -> str:
@@ -288,12 +358,14 @@ class OpenedItem:
 
 @dataclass(frozen=True, slots=True)
 class OpenedCase:
-    """A decrypted case, on a staff machine only; `opened_as` names the sealed copy used."""
+    """A decrypted case, on a staff machine only; `opened_as` names the sealed copy used.
+    `tamper_evident` is False for a case made before logs: nothing could be checked."""
 
     case: CaseMeta
     opened_as: str
     items: Sequence[OpenedItem]
     audit: Sequence[tuple[AuditEntry, bytes | None]]
+    tamper_evident: bool
 
     def __repr__(self) -> str:
         return f"OpenedCase({self.case.id!r}, {len(self.items)} items)"
@@ -327,11 +399,16 @@ def _open_detail(key: CaseKey, entry: AuditEntry) -> bytes | None:
 
 
 def open_bundle(bundle: Bundle, own_key: PrivateKey) -> OpenedCase:
-    """Decrypt a whole case with a staff (or recovery) private key; any altered blob fails."""
+    """Decrypt a whole case with a staff (or recovery) private key, once its log shows
+    nothing was changed; any altered blob fails too."""
     key, opened_as = _case_key(bundle, own_key)
+    if key.logged:
+        check_log(
+            key.log_key(), bundle.case, bundle.items, bundle.audit, bundle.log, bundle.exported_at
+        )
     items = [_open_item(key, item) for item in bundle.items]
     audit = [(entry, _open_detail(key, entry)) for entry in bundle.audit]
-    return OpenedCase(bundle.case, opened_as, items, audit)
+    return OpenedCase(bundle.case, opened_as, items, audit, tamper_evident=key.logged)
 
 
 @dataclass(frozen=True, slots=True)

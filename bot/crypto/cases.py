@@ -9,6 +9,10 @@ HPKE `info` binds every blob to its place: an item to (case, field, seq), a seal
 case key to (case, case public key), an audit detail to (case, action, time). A
 blob moved anywhere else does not open.
 
+A case created since tamper-evident logs (`bot.crypto.caselog`) has its key sealed
+with a `logged` mark in the info. Only a holder of the private key can seal it, so a
+server cannot pass such a case off as one made before, whose bundles carry no log.
+
 Python cannot promise to wipe memory; the private key object is dropped as soon as
 the sealed copies exist, and OpenSSL clears its own copy when it is freed.
 """
@@ -21,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.crypto.errors import BundleError, KeyFormatError
 from bot.crypto.hpke import encode_info, open_sealed, seal
@@ -65,7 +71,9 @@ def _item_info(case_id: str, field: str, seq: int) -> bytes:
     return encode_info("item", case_id, check_field(field), seq)
 
 
-def _case_key_info(case_id: str, case_public: PublicKey) -> bytes:
+def _case_key_info(case_id: str, case_public: PublicKey, logged: bool) -> bytes:
+    if logged:
+        return encode_info("case-key", case_id, case_public.raw, "logged")
     return encode_info("case-key", case_id, case_public.raw)
 
 
@@ -108,11 +116,13 @@ class SealedCaseKey:
 class CaseKey:
     """A case's key pair while someone legitimately holds it; never stored on the server."""
 
-    __slots__ = ("_private", "case_id")
+    __slots__ = ("_private", "case_id", "logged")
 
-    def __init__(self, case_id: str, private: PrivateKey) -> None:
+    def __init__(self, case_id: str, private: PrivateKey, *, logged: bool = True) -> None:
+        """`logged`: the case keeps a tamper-evident log; False only for older cases."""
         self.case_id = case_id
         self._private = private
+        self.logged = logged
 
     @classmethod
     def create(cls, case_id: str) -> CaseKey:
@@ -122,15 +132,18 @@ class CaseKey:
     def open(
         cls, case_id: str, case_public: PublicKey, sealed: bytes, own_key: PrivateKey
     ) -> CaseKey:
-        """Recover the case key from the copy sealed to `own_key`, and check it is this case's."""
-        try:
-            raw = open_sealed(sealed, own_key.key, _case_key_info(case_id, case_public))
-            private = PrivateKey.from_raw(raw)
-        except (InvalidTag, KeyFormatError):
-            raise BundleError(f"{case_id}: the case key does not open with this key") from None
-        if not private.public.same_as(case_public):
-            raise BundleError(f"{case_id}: the sealed case key is not this case's key")
-        return cls(case_id, private)
+        """Recover the case key from the copy sealed to `own_key`, and check it is this case's.
+        The info it opens with says whether the case keeps a log."""
+        for logged in (True, False):
+            try:
+                raw = open_sealed(sealed, own_key.key, _case_key_info(case_id, case_public, logged))
+                private = PrivateKey.from_raw(raw)
+            except (InvalidTag, KeyFormatError):
+                continue
+            if not private.public.same_as(case_public):
+                raise BundleError(f"{case_id}: the sealed case key is not this case's key")
+            return cls(case_id, private, logged=logged)
+        raise BundleError(f"{case_id}: the case key does not open with this key")
 
     @property
     def public(self) -> PublicKey:
@@ -138,12 +151,22 @@ class CaseKey:
 
     def seal_to(self, recipients: Iterable[Recipient]) -> list[SealedCaseKey]:
         """One sealed copy per recipient; also how a staff machine re-seals an open case."""
-        info = _case_key_info(self.case_id, self.public)
+        info = _case_key_info(self.case_id, self.public, self.logged)
         raw = self._private.raw()
         return [
             SealedCaseKey(r.name, r.public_key.fingerprint, seal(raw, r.public_key.key, info))
             for r in recipients
         ]
+
+    def log_key(self) -> bytes:
+        """The first link key of the case's log (`bot.crypto.caselog`): the server derives
+        it at creation, before it drops this key; a staff machine derives it to check."""
+        return HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=encode_info("case-log/key", self.case_id, self.public.raw),
+        ).derive(self._private.raw())
 
     def open_item(self, field: str, seq: int, blob: bytes) -> bytes:
         """Plaintext of one item; `InvalidTag` if it was sealed elsewhere or altered."""

@@ -1,6 +1,8 @@
 """Plain records shared by the server's store and the staff machine's bundle reader.
 
-None of them holds plaintext content: items and audit details are sealed blobs.
+None of them holds plaintext content: items and audit details are sealed blobs. An
+item's or audit entry's `log` is its place in the case's tamper-evident log
+(`bot.crypto.caselog`); it is None for cases made before the log existed.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 
 from bot.crypto.keys import PublicKey
 
-__all__ = ["AuditEntry", "CaseMeta", "SealedItem"]
+__all__ = ["AuditEntry", "CaseMeta", "CaseState", "LogEnd", "LogLink", "SealedItem"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,48 @@ class CaseMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseState:
+    """A case's metadata as an audit entry left it; the log binds it to that entry."""
+
+    created_at: int
+    updated_at: int
+    state: str
+    country: str | None
+    urgency: str | None
+
+    @classmethod
+    def of(cls, case: CaseMeta) -> CaseState:
+        return cls(case.created_at, case.updated_at, case.state, case.country, case.urgency)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLink:
+    """An entry's position in its case log and the tag that proves it was recorded there.
+
+    `replaces`: for a draft item, the positions of the earlier items it took the place of.
+    `after`: for an audit entry, the case's metadata once the action was done."""
+
+    pos: int
+    tag: bytes
+    replaces: tuple[int, ...] = ()
+    after: CaseState | None = None
+
+    def __repr__(self) -> str:
+        return f"LogLink({self.pos})"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEnd:
+    """How many positions the log had at export, tagged with the next position's key."""
+
+    count: int
+    tag: bytes
+
+    def __repr__(self) -> str:
+        return f"LogEnd({self.count})"
+
+
+@dataclass(frozen=True, slots=True)
 class SealedItem:
     """One answer, note or attachment, sealed to its case at (field, seq)."""
 
@@ -33,6 +77,7 @@ class SealedItem:
     seq: int
     created_at: int
     sealed: bytes
+    log: LogLink | None = None
 
     def __repr__(self) -> str:
         return f"SealedItem({self.field!r}, {self.seq}, <{len(self.sealed)} bytes>)"
@@ -47,6 +92,7 @@ class AuditEntry:
     action: str
     case_id: str | None
     detail: bytes | None
+    log: LogLink | None = None
 
     def __repr__(self) -> str:
         size = "none" if self.detail is None else f"<{len(self.detail)} bytes>"

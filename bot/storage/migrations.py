@@ -163,4 +163,19 @@ MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE cases SET state = 'draft' WHERE state = 'open' AND submitted_at IS NULL;
     """,
+    # Tamper-evident case logs (bot/crypto/caselog.py). A case's `log_key` is the link key
+    # of its log's next position `log_next`, replaced as it is used (NULL: a case made
+    # before, which keeps no log). Each item and case audit entry keeps its position and
+    # tag; an item the positions of the draft items it replaced, an audit entry the case's
+    # metadata once its action was done (`log_after`, JSON).
+    """
+    ALTER TABLE cases ADD COLUMN log_key BLOB;
+    ALTER TABLE cases ADD COLUMN log_next INTEGER;
+    ALTER TABLE case_items ADD COLUMN log_pos INTEGER;
+    ALTER TABLE case_items ADD COLUMN log_tag BLOB;
+    ALTER TABLE case_items ADD COLUMN log_replaces TEXT;
+    ALTER TABLE audit ADD COLUMN log_pos INTEGER;
+    ALTER TABLE audit ADD COLUMN log_tag BLOB;
+    ALTER TABLE audit ADD COLUMN log_after TEXT;
+    """,
 )

@@ -27,6 +27,7 @@ from bot.crypto.cases import CaseKey, Recipient, new_case_id, seal_audit_detail,
 from bot.crypto.errors import BundleError, CryptoError
 from bot.crypto.keys import PrivateKey
 from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from tests.logged import logged_bundle
 from tests.security.fuzz_keyfiles_and_bundles import variants
 
 MEMBER = PrivateKey.generate()
@@ -52,7 +53,7 @@ def _valid_bundle() -> Bundle:
         AuditEntry(150, "staff:1", "case.note", case.case_id, detail),
     ]
     meta = CaseMeta(case.case_id, case.public, 100, 150, "open", "KE", "high")
-    return Bundle(200, meta, case.seal_to(recipients), recipients, items, audit)
+    return logged_bundle(200, case, meta, recipients, recipients, items, audit)
 
 
 BUNDLE = _valid_bundle().to_json().encode()
