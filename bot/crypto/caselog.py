@@ -39,6 +39,13 @@ from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink,
 __all__ = ["audit_link", "check_log", "end_of_log", "item_link", "next_key"]
 
 _NEXT = encode_info("case-log/next")
+_METADATA = (
+    ("state", "state"),
+    ("urgency", "urgency"),
+    ("country", "country"),
+    ("created_at", "creation time"),
+    ("updated_at", "update time"),
+)
 
 
 def next_key(key: bytes) -> bytes:
@@ -120,11 +127,17 @@ class _Entry:
     item: SealedItem | None = None
     audit: AuditEntry | None = None
 
-    def tag(self, key: bytes, case_id: str) -> bytes:
-        if self.item is not None:
-            return _item_tag(key, case_id, self.link.pos, self.item, self.link.replaces)
-        assert self.audit is not None and self.link.after is not None
-        return _audit_tag(key, case_id, self.link.pos, self.audit, self.link.after)
+    def matches(self, key: bytes, case_id: str) -> bool:
+        """Its tag is the one `key` gives it (a part too long to encode gives none)."""
+        try:
+            if self.item is not None:
+                tag = _item_tag(key, case_id, self.link.pos, self.item, self.link.replaces)
+            else:
+                assert self.audit is not None and self.link.after is not None
+                tag = _audit_tag(key, case_id, self.link.pos, self.audit, self.link.after)
+        except ValueError:
+            return False
+        return hmac.compare_digest(tag, self.link.tag)
 
 
 def _item_name(index: int, item: SealedItem) -> str:
@@ -171,7 +184,7 @@ def _check_tags(
     key = first
     for pos in range(end.count):
         for entry in at.get(pos, ()):
-            if not hmac.compare_digest(entry.tag(key, case_id), entry.link.tag):
+            if not entry.matches(key, case_id):
                 return (
                     f"{entry.where} does not open as part of this case: altered or moved "
                     "(it does not match the case's log)"
@@ -186,13 +199,14 @@ def _check_tags(
 
 
 def _check_places(entries: list[_Entry], end: LogEnd) -> str | None:
-    """Bounds first (so walking the key chain stays short), then each position once."""
+    """No more positions than entries and replaced drafts, and each entry's below the count:
+    checked before the walk along the key chain, so the walk stays short."""
     replaced = {p for e in entries for p in e.link.replaces}
     if end.count > len(entries) + len(replaced):
         held = len(entries)
         return (
-            f"the case's log has {end.count} entries and this bundle {held}: "
-            "items or audit entries were removed"
+            f"the case's log has {end.count} entries and this bundle only {held}: "
+            "items or audit entries were removed (or the count was changed)"
         )
     for entry in entries:
         if entry.link.pos >= end.count:
@@ -250,13 +264,10 @@ def _check_metadata(case: CaseMeta, entries: list[_Entry]) -> str | None:
             expected.urgency,
         )
     shown = CaseState.of(case)
-    names = [
-        name
-        for name in ("state", "urgency", "country", "created_at", "updated_at")
-        if getattr(shown, name) != getattr(expected, name)
-    ]
+    names = [name for field, name in _METADATA if getattr(shown, field) != getattr(expected, field)]
     if names:
-        return f"the case's {', '.join(names)} differ from its log: metadata was changed"
+        verb = "does" if len(names) == 1 else "do"
+        return f"the case's {' and '.join(names)} {verb} not match its log: metadata was changed"
     return None
 
 

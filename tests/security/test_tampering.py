@@ -177,14 +177,27 @@ CHANGES: dict[str, tuple[Callable[[Document], object], str]] = {
     ),
     "the state changed": (
         lambda d: d["case"].update(state="closed"),
-        r"the case's state differ from its log: metadata was changed",
+        r"the case's state does not match its log: metadata was changed",
     ),
-    "the urgency changed": (lambda d: d["case"].update(urgency="normal"), r"case's urgency differ"),
-    "the country changed": (lambda d: d["case"].update(country="CO"), r"case's country differ"),
-    "the country removed": (lambda d: d["case"].update(country=None), r"case's country differ"),
+    "a critical case shown closed and normal": (
+        lambda d: d["case"].update(state="closed", urgency="normal"),
+        r"the case's state and urgency do not match its log: metadata was changed",
+    ),
+    "the urgency changed": (
+        lambda d: d["case"].update(urgency="normal"),
+        r"case's urgency does not match",
+    ),
+    "the country changed": (
+        lambda d: d["case"].update(country="CO"),
+        r"case's country does not match",
+    ),
+    "the country removed": (
+        lambda d: d["case"].update(country=None),
+        r"case's country does not match",
+    ),
     "the update time changed": (
         lambda d: d["case"].update(updated_at=d["case"]["updated_at"] - 3600),
-        r"case's updated_at differ",
+        r"case's update time does not match",
     ),
     "an item's time changed": (
         lambda d: d["items"][0].update(created_at=d["items"][0]["created_at"] - 86_400),
@@ -338,7 +351,7 @@ async def test_reseal_still_works_and_the_case_stays_tamper_evident(
     assert f"{CANARY} second telling" in out
     assert "case.reseal" in out
     again["case"]["state"] = "closed"
-    _refused(_open(capsys, machine, carol, again), r"state differ")
+    _refused(_open(capsys, machine, carol, again), r"state does not match")
     _strip_links(again)
     again["log"] = None
     _refused(_open(capsys, machine, carol, again), r"tamper-evident log was removed")
