@@ -99,9 +99,12 @@ _CASE_INSERT = (
     "INSERT INTO cases (id, public_key, created_at, updated_at, state, country, urgency, "
     "log_key, log_next) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
-_AUDIT = "SELECT at, actor, action, case_id, detail, log_pos, log_tag, log_after FROM audit"
-_AUDIT_ALL = _AUDIT + " ORDER BY id"
-_AUDIT_CASE = _AUDIT + " WHERE case_id = ? ORDER BY id"
+_AUDIT = (
+    "SELECT a.at, a.actor, a.action, a.case_id, a.detail, a.log_pos, a.log_tag, s.after "
+    "FROM audit a LEFT JOIN case_log_states s ON s.case_id = a.case_id AND s.pos = a.log_pos"
+)
+_AUDIT_ALL = _AUDIT + " ORDER BY a.id"
+_AUDIT_CASE = _AUDIT + " WHERE a.case_id = ? ORDER BY a.id"
 
 
 def recovery_key(conn: Connection) -> PublicKey | None:
@@ -216,17 +219,20 @@ def append_audit(
             sealed = seal_audit_detail(recovery, "", action, at, plain)
     case_id = None if case is None else case.id
     entry = AuditEntry(at, actor, action, case_id, sealed)
-    link, after = None, None
+    link = None
     if case_id is not None and (found := _log_next(conn, case_id)) is not None:
         pos, key = found
         now = case_meta(conn, case_id)
         link = audit_link(key, case_id, pos, entry, now)
-        after = json.dumps(dataclasses.asdict(CaseState.of(now)))
+        conn.execute(
+            "INSERT INTO case_log_states (case_id, pos, after) VALUES (?, ?, ?)",
+            (case_id, pos, json.dumps(dataclasses.asdict(CaseState.of(now)))),
+        )
         _log_used(conn, case_id, pos, key)
     conn.execute(
-        "INSERT INTO audit (at, actor, action, case_id, detail, log_pos, log_tag, log_after) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (at, actor, action, case_id, sealed, *_link_columns(link), after),
+        "INSERT INTO audit (at, actor, action, case_id, detail, log_pos, log_tag) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, action, case_id, sealed, *_link_columns(link)),
     )
 
 

@@ -166,8 +166,9 @@ MIGRATIONS: tuple[str, ...] = (
     # Tamper-evident case logs (bot/crypto/caselog.py). A case's `log_key` is the link key
     # of its log's next position `log_next`, replaced as it is used (NULL: a case made
     # before, which keeps no log). Each item and case audit entry keeps its position and
-    # tag; an item the positions of the draft items it replaced, an audit entry the case's
-    # metadata once its action was done (`log_after`, JSON).
+    # tag; an item the positions of the draft items it replaced. The case's metadata once
+    # an audit entry's action was done (JSON) goes with the case when it is deleted, while
+    # the append-only audit row stays: a purged case's country or urgency must not.
     """
     ALTER TABLE cases ADD COLUMN log_key BLOB;
     ALTER TABLE cases ADD COLUMN log_next INTEGER;
@@ -176,6 +177,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE case_items ADD COLUMN log_replaces TEXT;
     ALTER TABLE audit ADD COLUMN log_pos INTEGER;
     ALTER TABLE audit ADD COLUMN log_tag BLOB;
-    ALTER TABLE audit ADD COLUMN log_after TEXT;
+    CREATE TABLE case_log_states (
+        case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        pos INTEGER NOT NULL,
+        after TEXT NOT NULL,
+        PRIMARY KEY (case_id, pos)
+    ) WITHOUT ROWID;
     """,
 )

@@ -476,3 +476,24 @@ async def test_the_store_keeps_only_the_next_link_key(
     values = await db.run(every_value)
     assert sum(keys[-1] in v for v in values) == 1, "the next position's key, once"
     assert not [k for k in keys[:-1] if any(k in v for v in values)]
+
+
+async def test_a_deleted_case_leaves_no_metadata_in_its_log(
+    store: CasesStore, db: Database
+) -> None:
+    """Audit rows are append-only and outlive their case; the metadata each entry's tag
+    covers goes with the case, so a purged case's country or urgency does not stay."""
+    case = (await store.open_draft(REPORTER)).id
+    await store.record_action(case, SYSTEM, "case.route", changes={"country": "KE"})
+    assert await store.delete_draft(case)
+
+    def left(conn: Connection) -> tuple[int, list[tuple[Any, ...]]]:
+        states = conn.execute("SELECT count(*) FROM case_log_states").fetchone()[0]
+        rows = conn.execute("SELECT * FROM audit WHERE case_id = ?", (case,)).fetchall()
+        return int(states), [tuple(r) for r in rows]
+
+    states, rows = await db.run(left)
+    assert states == 0
+    assert len(rows) == 3, "case.create, case.draft, case.route remain"
+    texts = [v for r in rows for v in r if isinstance(v, str)]
+    assert texts and not [t for t in texts if "KE" in t], "no text of the audit names it"
