@@ -6,6 +6,12 @@
     staff machine  cases reseal BUNDLE --key FILE --out FILE
     server         cases apply-reseal FILE
 
+`open` checks the case's tamper-evident log before it prints or saves anything: a bundle
+with an item or audit entry removed, added, duplicated, reordered or changed, or other
+metadata, is refused with one line (`error: HRD-…: tampered bundle, nothing is shown:
+…`, exit status 2). A case created before cases kept a log opens with a warning on
+stderr that none of this could be checked.
+
 Reseal, kept simple: the bundle lists who the server would seal a new case to at
 export time (active staff and the recovery key). `reseal` opens the case key with
 the member's own key and seals it to exactly that list, printing each recipient's
@@ -14,12 +20,6 @@ copies with those, after checking each is still a current recipient, so members
 removed since the case opened lose their server copy and new members gain one. A
 removed member who kept an earlier bundle can still read what it held; rotating
 the case key itself is not done.
-
-`open` checks the case's tamper-evident log before it prints or saves anything: a bundle
-with an item or audit entry removed, added, duplicated, reordered or changed, or other
-metadata, is refused with one line (`error: HRD-…: tampered bundle, nothing is shown:
-…`, exit status 2). A case created before cases kept a log opens with a warning on
-stderr that none of this could be checked.
 
 Item text is printed with control characters escaped, so a reporter's message
 cannot drive the staff member's terminal; binary items are counted, not printed.
