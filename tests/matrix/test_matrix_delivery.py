@@ -1,0 +1,286 @@
+"""What staff are told matches what arrived, on a real Synapse, under faults.
+
+The bot's client reaches Synapse through `FaultyProxy` (tests/matrix/faulty_proxy.py),
+which breaks chosen event sends to one room: 5xx, 429 with retry_after, an answer lost
+after the send arrived, a minute in which no connection is taken. The reporter and the
+staff member talk to Synapse directly. Exactly-once is judged on Synapse's own tables:
+the bot's events in each room, against what the person's client decrypted and read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import Event, MatrixRoom, RoomKickResponse
+
+from bot.content.library import Library
+from bot.delivery import RetryPolicy
+from tests.matrix.activist import Activist, Chat
+from tests.matrix.conftest import Bot, unique
+from tests.matrix.faulty_proxy import FaultyProxy
+from tests.matrix.homeserver import Synapse
+from tests.matrix.staff import Desk, invite, joined, open_desk, room_holds
+from tests.matrix.test_matrix_flows import homeserver_rows
+
+POLICY = RetryPolicy(window=600.0, first=0.1, cap=2.0, attempt=10.0)
+BOT_EVENTS = (
+    "SELECT event_id FROM events WHERE room_id = ? AND sender = ? "
+    "AND type IN ('m.room.message', 'm.room.encrypted') ORDER BY stream_ordering"
+)
+MEMBERSHIP = "SELECT membership FROM local_current_membership WHERE room_id = ? AND user_id = ?"
+WAIT = 30.0
+
+
+@pytest.fixture
+async def proxy(synapse: Synapse) -> AsyncIterator[FaultyProxy]:
+    running = await FaultyProxy(synapse.url).start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def bot(
+    synapse: Synapse, proxy: FaultyProxy, tmp_path: Path, library: Library
+) -> AsyncIterator[Bot]:
+    """The bot behind the proxy, retrying within seconds rather than minutes."""
+    account = synapse.register(unique("bot"))
+    running = Bot(synapse, account, tmp_path / "bot", library, homeserver=proxy.url)
+    running.delivery = POLICY
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
+    opened = await open_desk(synapse, bot, tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.staff.stop()
+
+
+class Seen:
+    """Every event of the bot's a person's client received, by room: its body, or ""."""
+
+    def __init__(self, person: Activist) -> None:
+        self.bot_id = person.bot_id
+        self.rooms: dict[str, dict[str, str]] = {}
+        person.client.add_event_callback(self._on_event, Event)
+
+    async def _on_event(self, room: MatrixRoom, event: Any) -> None:
+        if event.sender == self.bot_id:
+            body = getattr(event, "body", "")
+            self.rooms.setdefault(room.room_id, {})[event.event_id] = str(body)
+
+    async def view(self, synapse: Synapse, room_id: str, since: int = 0) -> list[str]:
+        """The bodies of the messages the bot put in the room (from the `since`th on), once
+        this client has them all; the list is Synapse's, so one stored twice shows twice."""
+        stored = bot_events(synapse, self.bot_id, room_id)[since:]
+        await until(lambda: all(e in self.rooms.get(room_id, {}) for e in stored))
+        return [self.rooms[room_id][event_id] for event_id in stored]
+
+
+def bot_events(synapse: Synapse, bot_id: str, room_id: str) -> list[str]:
+    return [row[0] for row in homeserver_rows(synapse, BOT_EVENTS, room_id, bot_id)]
+
+
+async def until(check: Callable[[], bool], wait: float = WAIT) -> None:
+    """Wait until `check()` holds, looking again every tenth of a second (it reads Synapse's
+    tables or the proxy's log, which signal nothing)."""
+    async with asyncio.timeout(wait):
+        while not check():  # noqa: ASYNC110 - nothing to wait on but time
+            await asyncio.sleep(0.1)
+
+
+async def drain(chat: Chat, count: int) -> list[str]:
+    return [await chat.reply() for _ in range(count)]
+
+
+async def reported(activist: Activist, desk: Desk) -> tuple[Chat, str]:
+    """A report, without files; the staff rooms have read its alert (and answers)."""
+    dm = await activist.open_dm()
+    await dm.pick("English")
+    await dm.pick("Report a risk")
+    assert "Question 1 of 7" in await dm.pick("Start the report")
+    assert "Question 2 of 7" in await dm.say("CANARY-WHAT they followed me")
+    await dm.say("yesterday evening")
+    await dm.say("Colombia")
+    await dm.say("me and two colleagues")
+    await dm.pick("Danger now")
+    await dm.say("here, evenings")
+    await dm.pick("Yes, if it helps")
+    found = re.search(r"HRD-[0-9A-Z]{4}-[0-9A-Z]{4}", await dm.pick("Send the report"))
+    assert found, dm.last
+    case = found.group(0)
+    assert case in (await drain(desk.room, 2))[0]
+    assert case in (await drain(desk.plain, 2))[0]
+    return dm, case
+
+
+async def history(bot: Bot, case: str) -> list[str]:
+    assert bot.app is not None
+    return [entry.action for entry in await bot.app.casework.store.audit(case)]
+
+
+def delivered(case: str) -> str:
+    return f"Reply to the reporter of {case}: delivered."
+
+
+def team(text: str) -> str:
+    return f"Protection team: {text}\n\n1. Answer the team"
+
+
+async def test_a_reply_to_a_reporter_who_left_the_room_says_not_delivered_and_why(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    dm, case = await reported(activist, desk)
+    bot_id = bot.account.user_id
+    await activist.client.room_leave(dm.room_id)
+    await until(lambda: homeserver_rows(synapse, MEMBERSHIP, dm.room_id, bot_id) == [("leave",)])
+    stored, tried = bot_events(synapse, bot_id, dm.room_id), proxy.sends(dm.room_id)
+
+    assert "queued" in await desk.room.say(f"/reply {case} CANARY-GONE are you safe?")
+    assert await desk.room.reply() == (
+        f"Reply to the reporter of {case}: not delivered: the person blocked the bot or left "
+        f"the chat. /case {case} shows the history."
+    )
+    assert "case.reply.failed" in await history(bot, case)
+    assert "case.reply.delivered" not in await history(bot, case)
+    assert bot_events(synapse, bot_id, dm.room_id) == stored, "nothing arrived"
+    assert proxy.sends(dm.room_id) == tried, "nothing was sent to a room nobody reads"
+
+
+async def test_five_server_errors_in_a_row_then_the_reply_arrives_once(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    dm, case = await reported(activist, desk)
+    stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
+    proxy.fail(dm.room_id, 502, times=5)
+
+    assert "queued" in await desk.room.say(f"/reply {case} CANARY-5XX hello")
+    assert await dm.reply() == team("CANARY-5XX hello")
+    assert await desk.room.reply() == delivered(case)
+    sends = proxy.sends(dm.room_id)[len(tried) :]
+    assert [s.status for s in sends] == [502] * 5 + [200]
+    assert len({s.txn for s in sends}) == 1, "every try under one transaction id"
+    new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
+    assert new == [sends[-1].event_id], "one event in the room"
+    assert "case.reply.delivered" in await history(bot, case)
+
+
+async def test_a_429_with_retry_after_is_waited_out_and_the_reply_arrives_once(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    dm, case = await reported(activist, desk)
+    stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
+    proxy.fail(dm.room_id, 429, times=3, retry_after_ms=1000)
+
+    assert "queued" in await desk.room.say(f"/reply {case} CANARY-429 hello")
+    assert await dm.reply() == team("CANARY-429 hello")
+    assert await desk.room.reply() == delivered(case)
+    sends = proxy.sends(dm.room_id)[len(tried) :]
+    assert [s.status for s in sends] == [429, 429, 429, 200]
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(sends)]
+    assert min(gaps) >= 0.95, "no try sooner than the homeserver asked"
+    new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
+    assert new == [sends[-1].event_id]
+
+
+async def test_a_lost_answer_is_retried_and_synapse_keeps_the_message_once(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    """The send arrived and its answer was lost: the retry carries the same transaction
+    id, so Synapse answers with the event it already has instead of storing a second."""
+    dm, case = await reported(activist, desk)
+    stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
+    proxy.lose_answer(dm.room_id)
+
+    assert "queued" in await desk.room.say(f"/reply {case} CANARY-LOST hello")
+    assert await dm.reply() == team("CANARY-LOST hello")
+    assert await desk.room.reply() == delivered(case)
+    lost, retried = proxy.sends(dm.room_id)[len(tried) :]
+    assert (lost.status, retried.status) == (0, 200)
+    assert lost.txn == retried.txn and lost.event_id == retried.event_id is not None
+    new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
+    assert new == [retried.event_id], "stored once"
+
+
+async def test_a_staff_room_refusing_then_recovering_gets_the_alert_once_and_the_other_is_told(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    bot_id, plain = bot.account.user_id, desk.plain.room_id
+    staff = Seen(desk.staff)
+    since = {room: len(bot_events(synapse, bot_id, room)) for room in (plain, desk.room.room_id)}
+    kicked = await desk.staff.client.room_kick(plain, bot_id)
+    assert isinstance(kicked, RoomKickResponse), kicked
+    dm = await activist.open_dm()
+    case = await _report_only(dm)
+    await until(lambda: [s.status for s in proxy.sends(plain)][:2] == [403, 403])
+    told = await drain(desk.room, 3)  # the alert, the answers and the notice, in some order
+    assert any("Staff room 2 (matrix) cannot be reached" in text for text in told)
+
+    await invite(desk.staff, plain, bot_id)
+    await room_holds(desk.staff, plain, joined(bot_id))
+    assert await desk.room.reply() == "Staff room 2 (matrix) can be reached again."
+    assert bot.app is not None
+    await bot.app.outbox.drain()
+
+    statuses = [s.status for s in proxy.sends(plain)]
+    assert statuses[-2:] == [200, 200] and set(statuses[:-2]) == {403}
+    seen_plain = await staff.view(synapse, plain, since[plain])
+    assert [t for t in seen_plain if case in t] == [seen_plain[-2]], "one alert, after recovery"
+    assert f"New case {case}" in seen_plain[-2]
+    seen_room = await staff.view(synapse, desk.room.room_id, since[desk.room.room_id])
+    assert len([t for t in seen_room if f"New case {case}" in t]) == 1
+    assert [t for t in seen_room if "Staff room 2" in t] == [
+        "Staff room 2 (matrix) cannot be reached: the bot is no longer in that room or group. "
+        "Alerts still go to the other rooms; the bot keeps trying that room for 1 hours.",
+        "Staff room 2 (matrix) can be reached again.",
+    ]
+
+
+async def _report_only(dm: Chat) -> str:
+    """`reported` without reading the staff rooms (one of them is refusing)."""
+    await dm.pick("English")
+    await dm.pick("Report a risk")
+    await dm.pick("Start the report")
+    for answer in ("CANARY-WHAT they followed me", "yesterday evening", "Colombia", "us"):
+        await dm.say(answer)
+    await dm.pick("Danger now")
+    await dm.say("here, evenings")
+    await dm.pick("Yes, if it helps")
+    found = re.search(r"HRD-[0-9A-Z]{4}-[0-9A-Z]{4}", await dm.pick("Send the report"))
+    assert found, dm.last
+    return found.group(0)
+
+
+async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubles_nothing(
+    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+) -> None:
+    assert bot.app is not None
+    dm, case = await reported(activist, desk)
+    stored = bot_events(synapse, bot.account.user_id, dm.room_id)
+    await proxy.outage()
+    actor = bot.app.pseudonyms.user("matrix", desk.staff.account.user_id)
+    await bot.app.casework.reply(case, actor, "CANARY-OUTAGE are you safe?", desk.ref(desk.room))
+    await asyncio.sleep(60)
+    assert (await bot.app.outbox.counts()).get("queued", 0) >= 1, "still being tried"
+    assert bot_events(synapse, bot.account.user_id, dm.room_id) == stored
+
+    await proxy.restore()
+    assert await dm.reply(wait=60) == team("CANARY-OUTAGE are you safe?")
+    assert await desk.room.reply(wait=60) == delivered(case)
+    new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
+    assert len(new) == 1, "arrived once"
+    assert "case.reply.delivered" in await history(bot, case)
