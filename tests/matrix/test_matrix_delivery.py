@@ -200,18 +200,21 @@ async def test_a_429_with_retry_after_is_waited_out_and_the_reply_arrives_once(
 async def test_a_lost_answer_is_retried_and_synapse_keeps_the_message_once(
     bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
 ) -> None:
-    """The send arrived and its answer was lost: the retry carries the same transaction
-    id, so Synapse answers with the event it already has instead of storing a second."""
+    """The send arrived and its answer was lost. nio sends again at once and gets a 502;
+    the outbox then tries again itself. Every try carries the same transaction id, so
+    Synapse answers with the event it already has instead of storing a second."""
     dm, case = await reported(activist, desk)
     stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
     proxy.lose_answer(dm.room_id)
+    proxy.fail(dm.room_id, 502, times=1)
 
     assert "queued" in await desk.room.say(f"/reply {case} CANARY-LOST hello")
     assert await dm.reply() == team("CANARY-LOST hello")
     assert await desk.room.reply() == delivered(case)
-    lost, retried = proxy.sends(dm.room_id)[len(tried) :]
-    assert (lost.status, retried.status) == (0, 200)
-    assert lost.txn == retried.txn and lost.event_id == retried.event_id is not None
+    lost, refused, retried = proxy.sends(dm.room_id)[len(tried) :]
+    assert (lost.status, refused.status, retried.status) == (0, 502, 200)
+    assert lost.txn == refused.txn == retried.txn
+    assert lost.event_id == retried.event_id is not None
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert new == [retried.event_id], "stored once"
 
