@@ -27,6 +27,7 @@ from tests.matrix.faulty_proxy import FaultyProxy
 from tests.matrix.homeserver import Synapse
 from tests.matrix.staff import Desk, invite, joined, open_desk, room_holds
 from tests.matrix.test_matrix_flows import homeserver_rows
+from tests.matrix.test_matrix_reports import WITHHELD
 
 POLICY = RetryPolicy(window=600.0, first=0.1, cap=2.0, attempt=10.0)
 BOT_EVENTS = (
@@ -70,11 +71,19 @@ async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk
         await opened.staff.stop()
 
 
-class Seen:
-    """Every event of the bot's a person's client received, by room: its body, or ""."""
+@pytest.fixture
+def staff(desk: Desk, synapse: Synapse) -> Seen:
+    return Seen(desk.staff, synapse, (desk.room.room_id, desk.plain.room_id))
 
-    def __init__(self, person: Activist) -> None:
+
+class Seen:
+    """Every event of the bot's a person's client receives from now on, by room: its body,
+    or "" (a file, or what it could not decrypt)."""
+
+    def __init__(self, person: Activist, synapse: Synapse, rooms: tuple[str, ...]) -> None:
         self.bot_id = person.bot_id
+        self.synapse = synapse
+        self.since = {room: len(bot_events(synapse, self.bot_id, room)) for room in rooms}
         self.rooms: dict[str, dict[str, str]] = {}
         person.client.add_event_callback(self._on_event, Event)
 
@@ -83,10 +92,10 @@ class Seen:
             body = getattr(event, "body", "")
             self.rooms.setdefault(room.room_id, {})[event.event_id] = str(body)
 
-    async def view(self, synapse: Synapse, room_id: str, since: int = 0) -> list[str]:
-        """The bodies of the messages the bot put in the room (from the `since`th on), once
-        this client has them all; the list is Synapse's, so one stored twice shows twice."""
-        stored = bot_events(synapse, self.bot_id, room_id)[since:]
+    async def view(self, room_id: str) -> list[str]:
+        """The bodies of the messages the bot has put in the room since, once this client
+        has them all; the list is Synapse's, so a message stored twice shows twice."""
+        stored = bot_events(self.synapse, self.bot_id, room_id)[self.since.get(room_id, 0) :]
         await until(lambda: all(e in self.rooms.get(room_id, {}) for e in stored))
         return [self.rooms[room_id][event_id] for event_id in stored]
 
@@ -107,22 +116,25 @@ async def drain(chat: Chat, count: int) -> list[str]:
     return [await chat.reply() for _ in range(count)]
 
 
-async def reported(activist: Activist, desk: Desk) -> tuple[Chat, str]:
-    """A report, without files; the staff rooms have read its alert (and answers)."""
-    dm = await activist.open_dm()
+async def submit(dm: Chat) -> str:
+    """A whole report, without files; returns the case reference."""
     await dm.pick("English")
     await dm.pick("Report a risk")
     assert "Question 1 of 7" in await dm.pick("Start the report")
-    assert "Question 2 of 7" in await dm.say("CANARY-WHAT they followed me")
-    await dm.say("yesterday evening")
-    await dm.say("Colombia")
-    await dm.say("me and two colleagues")
+    for answer in ("CANARY-WHAT they followed me", "yesterday evening", "Colombia", "us"):
+        await dm.say(answer)
     await dm.pick("Danger now")
     await dm.say("here, evenings")
     await dm.pick("Yes, if it helps")
     found = re.search(r"HRD-[0-9A-Z]{4}-[0-9A-Z]{4}", await dm.pick("Send the report"))
     assert found, dm.last
-    case = found.group(0)
+    return found.group(0)
+
+
+async def reported(activist: Activist, desk: Desk) -> tuple[Chat, str]:
+    """A report in a new DM; the staff rooms have read its alert, and answers or why not."""
+    dm = await activist.open_dm()
+    case = await submit(dm)
     assert case in (await drain(desk.room, 2))[0]
     assert case in (await drain(desk.plain, 2))[0]
     return dm, case
@@ -131,6 +143,19 @@ async def reported(activist: Activist, desk: Desk) -> tuple[Chat, str]:
 async def history(bot: Bot, case: str) -> list[str]:
     assert bot.app is not None
     return [entry.action for entry in await bot.app.casework.store.audit(case)]
+
+
+async def told_once(bot: Bot, staff: Seen, desk: Desk, case: str, *notices: str) -> None:
+    """Once the outbox is idle: each staff room has the case's alert once, and the
+    encrypted one each notice once."""
+    assert bot.app is not None
+    await bot.app.outbox.drain()
+    await bot.app.outbox.drain()  # what the confirmations queued
+    for chat in (desk.room, desk.plain):
+        seen = await staff.view(chat.room_id)
+        assert len([text for text in seen if f"New case {case}" in text]) == 1, seen
+    seen = await staff.view(desk.room.room_id)
+    assert [seen.count(notice) for notice in notices] == [1] * len(notices), seen
 
 
 def delivered(case: str) -> str:
@@ -142,7 +167,12 @@ def team(text: str) -> str:
 
 
 async def test_a_reply_to_a_reporter_who_left_the_room_says_not_delivered_and_why(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     dm, case = await reported(activist, desk)
     bot_id = bot.account.user_id
@@ -151,10 +181,12 @@ async def test_a_reply_to_a_reporter_who_left_the_room_says_not_delivered_and_wh
     stored, tried = bot_events(synapse, bot_id, dm.room_id), proxy.sends(dm.room_id)
 
     assert "queued" in await desk.room.say(f"/reply {case} CANARY-GONE are you safe?")
-    assert await desk.room.reply() == (
+    failed = (
         f"Reply to the reporter of {case}: not delivered: the person blocked the bot or left "
         f"the chat. /case {case} shows the history."
     )
+    assert await desk.room.reply() == failed
+    await told_once(bot, staff, desk, case, failed)
     assert "case.reply.failed" in await history(bot, case)
     assert "case.reply.delivered" not in await history(bot, case)
     assert bot_events(synapse, bot_id, dm.room_id) == stored, "nothing arrived"
@@ -162,7 +194,12 @@ async def test_a_reply_to_a_reporter_who_left_the_room_says_not_delivered_and_wh
 
 
 async def test_five_server_errors_in_a_row_then_the_reply_arrives_once(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     dm, case = await reported(activist, desk)
     stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
@@ -176,11 +213,17 @@ async def test_five_server_errors_in_a_row_then_the_reply_arrives_once(
     assert len({s.txn for s in sends}) == 1, "every try under one transaction id"
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert new == [sends[-1].event_id], "one event in the room"
+    await told_once(bot, staff, desk, case, delivered(case))
     assert "case.reply.delivered" in await history(bot, case)
 
 
 async def test_a_429_with_retry_after_is_waited_out_and_the_reply_arrives_once(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     dm, case = await reported(activist, desk)
     stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
@@ -195,10 +238,16 @@ async def test_a_429_with_retry_after_is_waited_out_and_the_reply_arrives_once(
     assert min(gaps) >= 0.95, "no try sooner than the homeserver asked"
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert new == [sends[-1].event_id]
+    await told_once(bot, staff, desk, case, delivered(case))
 
 
 async def test_a_lost_answer_is_retried_and_synapse_keeps_the_message_once(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     """The send arrived and its answer was lost. nio sends again at once and gets a 502;
     the outbox then tries again itself. Every try carries the same transaction id, so
@@ -217,18 +266,22 @@ async def test_a_lost_answer_is_retried_and_synapse_keeps_the_message_once(
     assert lost.event_id == retried.event_id is not None
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert new == [retried.event_id], "stored once"
+    await told_once(bot, staff, desk, case, delivered(case))
 
 
 async def test_a_staff_room_refusing_then_recovering_gets_the_alert_once_and_the_other_is_told(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     bot_id, plain = bot.account.user_id, desk.plain.room_id
-    staff = Seen(desk.staff)
-    since = {room: len(bot_events(synapse, bot_id, room)) for room in (plain, desk.room.room_id)}
     kicked = await desk.staff.client.room_kick(plain, bot_id)
     assert isinstance(kicked, RoomKickResponse), kicked
     dm = await activist.open_dm()
-    case = await _report_only(dm)
+    case = await submit(dm)
     await until(lambda: [s.status for s in proxy.sends(plain)][:2] == [403, 403])
     told = await drain(desk.room, 3)  # the alert, the answers and the notice, in some order
     assert any("Staff room 2 (matrix) cannot be reached" in text for text in told)
@@ -236,40 +289,28 @@ async def test_a_staff_room_refusing_then_recovering_gets_the_alert_once_and_the
     await invite(desk.staff, plain, bot_id)
     await room_holds(desk.staff, plain, joined(bot_id))
     assert await desk.room.reply() == "Staff room 2 (matrix) can be reached again."
-    assert bot.app is not None
-    await bot.app.outbox.drain()
+    down = (
+        "Staff room 2 (matrix) cannot be reached: the bot is no longer in that room or group. "
+        "Alerts still go to the other rooms; the bot keeps trying that room for 1 hours."
+    )
+    await told_once(bot, staff, desk, case, down, "Staff room 2 (matrix) can be reached again.")
 
     statuses = [s.status for s in proxy.sends(plain)]
     assert statuses[-2:] == [200, 200] and set(statuses[:-2]) == {403}
-    seen_plain = await staff.view(synapse, plain, since[plain])
-    assert [t for t in seen_plain if case in t] == [seen_plain[-2]], "one alert, after recovery"
-    assert f"New case {case}" in seen_plain[-2]
-    seen_room = await staff.view(synapse, desk.room.room_id, since[desk.room.room_id])
-    assert len([t for t in seen_room if f"New case {case}" in t]) == 1
-    assert [t for t in seen_room if "Staff room 2" in t] == [
-        "Staff room 2 (matrix) cannot be reached: the bot is no longer in that room or group. "
-        "Alerts still go to the other rooms; the bot keeps trying that room for 1 hours.",
-        "Staff room 2 (matrix) can be reached again.",
-    ]
-
-
-async def _report_only(dm: Chat) -> str:
-    """`reported` without reading the staff rooms (one of them is refusing)."""
-    await dm.pick("English")
-    await dm.pick("Report a risk")
-    await dm.pick("Start the report")
-    for answer in ("CANARY-WHAT they followed me", "yesterday evening", "Colombia", "us"):
-        await dm.say(answer)
-    await dm.pick("Danger now")
-    await dm.say("here, evenings")
-    await dm.pick("Yes, if it helps")
-    found = re.search(r"HRD-[0-9A-Z]{4}-[0-9A-Z]{4}", await dm.pick("Send the report"))
-    assert found, dm.last
-    return found.group(0)
+    seen_plain = await staff.view(plain)
+    assert f"New case {case}" in seen_plain[-2], "the alert, once the room took it again"
+    assert WITHHELD in seen_plain[-1] and "CANARY" not in seen_plain[-1]
+    seen_room = await staff.view(desk.room.room_id)
+    assert [t for t in seen_room if "Staff room 2" in t] == [down, seen_room[-1]]
 
 
 async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubles_nothing(
-    bot: Bot, desk: Desk, activist: Activist, synapse: Synapse, proxy: FaultyProxy
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
 ) -> None:
     assert bot.app is not None
     dm, case = await reported(activist, desk)
@@ -287,3 +328,4 @@ async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubl
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert len(new) == 1, "arrived once"
     assert "case.reply.delivered" in await history(bot, case)
+    await told_once(bot, staff, desk, case, delivered(case))
