@@ -53,8 +53,8 @@ async def bot(
 ) -> AsyncIterator[Bot]:
     """The bot behind the proxy, retrying within seconds rather than minutes."""
     account = synapse.register(unique("bot"))
-    running = Bot(synapse, account, tmp_path / "bot", library, homeserver=proxy.url)
-    running.delivery = POLICY
+    folder = tmp_path / "bot"
+    running = Bot(synapse, account, folder, library, homeserver=proxy.url, delivery=POLICY)
     await running.start()
     try:
         yield running
@@ -77,8 +77,8 @@ def staff(desk: Desk, synapse: Synapse) -> Seen:
 
 
 class Seen:
-    """Every event of the bot's a person's client receives from now on, by room: its body,
-    or "" (a file, or what it could not decrypt)."""
+    """The bot's events one person's client receives from now on, by room: each one's
+    body, or "" (a file, or an event it could not decrypt)."""
 
     def __init__(self, person: Activist, synapse: Synapse, rooms: tuple[str, ...]) -> None:
         self.bot_id = person.bot_id
@@ -312,6 +312,8 @@ async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubl
     synapse: Synapse,
     proxy: FaultyProxy,
 ) -> None:
+    """The reply is queued the way `/reply` queues it (a staff command could not reach the
+    bot while its homeserver is away); the staff room learns the outcome afterwards."""
     assert bot.app is not None
     dm, case = await reported(activist, desk)
     stored = bot_events(synapse, bot.account.user_id, dm.room_id)
