@@ -3,10 +3,11 @@
 Test infrastructure in front of the real homeserver, not a stand-in for it: every request
 is forwarded, unless a rule aimed at one room's event sends (`PUT …/rooms/{room}/send/…`)
 answers in Synapse's place (a 5xx, or a 429 with `retry_after_ms`), or forwards the send
-and then cuts the connection before the answer: a response lost after the request
-arrived. `outage()` refuses every connection until `restore()`. Each send to a room is
-logged with its transaction id, the status the bot saw (0: the answer was lost) and the
-event id Synapse gave, so a test can tell a deduplicated retry from a double.
+and then cuts the connection before the answer (a response lost after the request
+arrived), or forwards it and never answers (a send that hangs until the bot gives up).
+`outage()` refuses every connection until `restore()`. Each send to a room is logged
+with its transaction id, the status the bot saw (0: no answer) and the event id Synapse
+gave, so a test can tell a deduplicated retry from a double.
 The people in the tests talk to Synapse directly.
 """
 
@@ -25,6 +26,7 @@ import aiohttp
 __all__ = ["FaultyProxy", "Sent"]
 
 LOST = 0
+HELD = -1
 SEND = re.compile(r"^/_matrix/client/(?:r0|v3)/rooms/([^/]+)/send/[^/]+/([^/?]+)")
 HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "upgrade"}
 REASONS = {429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway"}
@@ -109,6 +111,11 @@ class FaultyProxy:
         """Forward the next `times` sends to `room`, then cut the connection unanswered."""
         self._rules.append(_Rule(room, LOST, times, None))
 
+    def hold_answer(self, room: str, *, times: int = 1) -> None:
+        """Forward the next `times` sends to `room`, then answer nothing until the bot
+        closes the connection."""
+        self._rules.append(_Rule(room, HELD, times, None))
+
     def sends(self, room: str) -> list[Sent]:
         return list(self._sends.get(room, []))
 
@@ -116,7 +123,10 @@ class FaultyProxy:
         self._open.add(writer)
         try:
             while (request := await _read_request(reader)) is not None:
-                if not await self._answer(request, writer):
+                kept = await self._answer(request, writer)
+                if kept is not None:
+                    if kept == HELD:
+                        await reader.read()  # until the bot gives up and hangs up
                     break
         except (ConnectionError, asyncio.IncompleteReadError, aiohttp.ClientError):
             pass
@@ -124,24 +134,24 @@ class FaultyProxy:
             self._open.discard(writer)
             writer.transport.abort()
 
-    async def _answer(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
-        """Answer one request; False when the connection was cut on purpose."""
+    async def _answer(self, request: _Request, writer: asyncio.StreamWriter) -> int | None:
+        """Answer one request; or return the rule (`LOST`, `HELD`) that keeps the answer."""
         send = SEND.match(urlsplit(request.target).path) if request.method == "PUT" else None
         room, txn = (unquote(send.group(1)), unquote(send.group(2))) if send else ("", "")
         rule = self._rule(room) if send else None
-        if rule is not None and rule.status != LOST:
+        if rule is not None and rule.status > 0:
             status, body, kind = _refusal(rule)
             self._log(room, txn, status, None)
             await _respond(writer, status, [("Content-Type", kind)], body)
-            return True
+            return None
         status, headers, body = await self._forward(request)
         if send:
             event_id = _event_id(body) if status == 200 else None
             self._log(room, txn, LOST if rule is not None else status, event_id)
         if rule is not None:
-            return False
+            return rule.status
         await _respond(writer, status, headers, body)
-        return True
+        return None
 
     def _rule(self, room: str) -> _Rule | None:
         for rule in self._rules:

@@ -269,6 +269,34 @@ async def test_a_lost_answer_is_retried_and_synapse_keeps_the_message_once(
     await told_once(bot, staff, desk, case, delivered(case))
 
 
+async def test_a_send_that_hangs_after_it_arrived_is_given_up_and_stored_once(
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+    proxy: FaultyProxy,
+) -> None:
+    """Synapse stored the event, its answer never comes: the outbox gives the try up after
+    `RetryPolicy.attempt` and sends again under the same transaction id."""
+    assert bot.app is not None
+    dm, case = await reported(activist, desk)
+    stored, tried = bot_events(synapse, bot.account.user_id, dm.room_id), proxy.sends(dm.room_id)
+    bot.app.outbox.policy = RetryPolicy(window=600.0, first=0.1, cap=2.0, attempt=2.0)
+    proxy.hold_answer(dm.room_id)
+
+    assert "queued" in await desk.room.say(f"/reply {case} CANARY-HUNG hello")
+    assert await dm.reply() == team("CANARY-HUNG hello")
+    assert await desk.room.reply() == delivered(case)
+    held, answered = proxy.sends(dm.room_id)[len(tried) :]
+    assert (held.status, answered.status) == (0, 200)
+    assert held.txn == answered.txn and held.event_id == answered.event_id is not None
+    assert answered.at - held.at >= 2.0, "given up after the attempt bound, not before"
+    new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
+    assert new == [answered.event_id], "stored once"
+    await told_once(bot, staff, desk, case, delivered(case))
+
+
 async def test_a_staff_room_refusing_then_recovering_gets_the_alert_once_and_the_other_is_told(
     bot: Bot,
     desk: Desk,
