@@ -17,7 +17,12 @@ import logging
 from typing import Any
 
 from aiohttp import ClientError
-from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
+from nio import (
+    JoinedMembersError,
+    OlmUnverifiedDeviceError,
+    RoomRedactResponse,
+    RoomSendResponse,
+)
 
 from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
@@ -116,9 +121,13 @@ class Outbound:
         raise _failure(response, staff)
 
     async def _know_members(self, room_id: str) -> None:
+        """Fetch the member list once. A refusal is the send's failure: nio's `room_send`
+        would otherwise raise `MembersSyncError` for an encrypted room it cannot list."""
         room = self._client.rooms.get(room_id)
         if room is not None and not room.members_synced:
-            await self._client.joined_members(room_id)
+            response = await self._client.joined_members(room_id)
+            if isinstance(response, JoinedMembersError):
+                raise _failure(response, self._rooms.is_staff_room(room_id))
 
     async def _prepare(self, room_id: str) -> None:
         """Know every device in the room, then apply the trust policy to each."""
