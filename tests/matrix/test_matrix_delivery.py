@@ -176,6 +176,8 @@ async def test_a_reply_to_a_reporter_who_left_the_room_says_not_delivered_and_wh
     synapse: Synapse,
     proxy: FaultyProxy,
 ) -> None:
+    """The bot then leaves the DM too. (In a DM the bot and the reporter have equal power,
+    so the reporter cannot remove the bot; leaving is how a reporter shuts it out.)"""
     dm, case = await reported(activist, desk)
     bot_id = bot.account.user_id
     await activist.client.room_leave(dm.room_id)
