@@ -19,6 +19,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
@@ -69,6 +70,7 @@ class FaultyProxy:
         self._sends: dict[str, list[Sent]] = {}
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
 
@@ -83,9 +85,13 @@ class FaultyProxy:
         return self
 
     async def stop(self) -> None:
+        """Close everything and let each connection's handler end (a handler cancelled at
+        loop close makes asyncio log an error)."""
         await self.outage()
         if self._session is not None:
             await self._session.close()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=10)
 
     async def outage(self) -> None:
         """Refuse every connection (the port is closed) and cut those in flight."""
@@ -121,6 +127,9 @@ class FaultyProxy:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._open.add(writer)
+        if (task := asyncio.current_task()) is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             while (request := await _read_request(reader)) is not None:
                 kept = await self._answer(request, writer)
