@@ -106,10 +106,14 @@ class Bot:
         if self._task.done():
             self._task.result()
         assert ready.done(), "the bot did not finish its first sync"
+        await self.app.start_delivery()
         self.starts.append(str(self.transport.device_id))
         return self
 
     async def stop(self) -> None:
+        """As the service stops: the outbox first (what is queued stays on disk)."""
+        if self.app is not None:
+            await self.app.outbox.close()
         if self.transport is not None and self._task is not None:
             await self.transport.stop()
             await asyncio.wait_for(self._task, 30)

@@ -344,6 +344,39 @@ async def test_a_staff_room_refusing_then_recovering_gets_the_alert_once_and_the
     assert [t for t in await staff.view(other.room_id) if name in t] == [down, up]
 
 
+async def test_an_alert_waiting_for_a_refusing_room_survives_a_restart_and_arrives_once(
+    bot: Bot,
+    desk: Desk,
+    staff: Seen,
+    activist: Activist,
+    synapse: Synapse,
+) -> None:
+    """The bot restarts while a staff room refuses it. The alert waited on disk (it holds
+    no report content) and arrives once when the room takes the bot back; the answers
+    were kept only in memory, and the staff rooms are told so."""
+    bot_id, plain, name = bot.account.user_id, desk.plain.room_id, "Staff room 2 (matrix)"
+    assert isinstance(await desk.staff.client.room_kick(plain, bot_id), RoomKickResponse)
+    case = await submit(await activist.open_dm())
+    said = await drain(desk.room, 3)  # the alert, the answers, the notice
+    assert any(f"{name} cannot be reached" in text for text in said)
+
+    await bot.restart()
+    lost = await desk.room.reply()
+    assert lost.startswith("After a restart, 1 message(s) had not gone out.")
+    assert f"report answers for the staff room · {case}" in lost
+    assert f"{name} cannot be reached" in await desk.room.reply(), "still refusing"
+    await invite(desk.staff, plain, bot_id)
+    await room_holds(desk.staff, plain, joined(bot_id))
+    assert await desk.room.reply() == f"{name} can be reached again."
+
+    await told_once(bot, staff, desk, case, lost, f"{name} can be reached again.")
+    alert, *rest = await staff.view(plain)
+    assert f"New case {case}" in alert
+    assert rest in ([], [lost]), "the notice skips a room already known to refuse"
+    assert bot.app is not None
+    assert (await bot.app.outbox.counts()).get("queued", 0) == 0
+
+
 async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubles_nothing(
     bot: Bot,
     desk: Desk,
