@@ -135,7 +135,7 @@ async def test_a_staff_group_refusing_then_recovering_gets_the_alert_once_and_th
     down = [t for t in bruno_saw if "cannot be reached" in t]
     assert down == [
         "Staff room 1 (telegram) cannot be reached: the bot is no longer in that room or "
-        "group. Alerts still go to the other rooms; the bot keeps trying that room for 1 hours."
+        "group. Alerts still go to the other rooms; the bot keeps trying that room for 1 h."
     ]
     assert "Staff room 1 (telegram) can be reached again." in bruno_saw
 
