@@ -400,6 +400,7 @@ async def test_a_minute_without_the_homeserver_delays_a_reply_and_loses_or_doubl
 
     await proxy.restore()
     assert await dm.reply(wait=60) == team("CANARY-OUTAGE are you safe?")
+    assert "queued" in await desk.room.reply(wait=60), "the room's notice waited too"
     assert await desk.room.reply(wait=60) == delivered(case)
     new = bot_events(synapse, bot.account.user_id, dm.room_id)[len(stored) :]
     assert len(new) == 1, "arrived once"
