@@ -47,7 +47,8 @@ _SPACES = re.compile(" {2,}")
 
 
 def _letter(char: str) -> bool:
-    return not char.isascii() and unicodedata.category(char)[0] in "LM"
+    """A letter or mark a joiner may sit beside: not ASCII, and shown as it is."""
+    return not char.isascii() and unicodedata.category(char)[0] in "LM" and char not in FILLERS
 
 
 def _hidden(char: str) -> bool:
