@@ -18,6 +18,9 @@ through this module: alert answers, relayed thread messages, `hrd-bot cases open
   that render as nothing likewise; control characters show as "\\x1b". The one
   exception: ZWNJ and ZWJ (U+200C, U+200D) between two non-ASCII letters stay, as
   Persian, Arabic and Indic words need them and they cannot reorder or hide anything.
+- **HTML.** Where a formatted body goes out (Matrix), `html_framed` turns the framed
+  lines into `<blockquote>` and escapes everything, so a client draws the quote bar
+  beside every row of the quote, wrapped rows included, and no markup of theirs is read.
 - **Spaces.** Tabs and other space characters become one plain space, and runs of them
   one space, so padding cannot push a fake line to the start of a client's wrapped row.
 
@@ -27,10 +30,11 @@ part of the quote that began on the row above, never a line of its own.
 
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 
-__all__ = ["LINE_CHARS", "QUOTE", "clean_line", "inline", "quoted"]
+__all__ = ["LINE_CHARS", "QUOTE", "clean_line", "html_framed", "inline", "is_framed", "quoted"]
 
 QUOTE = "> "
 LINE_CHARS = 1000
@@ -105,3 +109,27 @@ def inline(text: str) -> str:
     """Outsider text inside one of the bot's own lines (a bundle's field, an audit
     detail): on that one line, its line breaks shown as "⏎"."""
     return BREAK_SHOWN.join(clean_line(line) for line in text.splitlines())
+
+
+def is_framed(line: str) -> bool:
+    """Whether a line of staff output is an outsider's (the bot's never start with ">")."""
+    return line == QUOTE.rstrip() or line.startswith(QUOTE)
+
+
+def html_framed(text: str) -> str | None:
+    """Staff output as HTML: each run of framed lines in one `<blockquote>`, everything
+    escaped, lines kept with `<br>`; None when `text` has no framed line (plain will do)."""
+    lines = text.split("\n")
+    if not any(is_framed(line) for line in lines):
+        return None
+    out: list[str] = []
+    inside = False
+    for line in lines:
+        framed = is_framed(line)
+        if framed != inside:
+            out.append("<blockquote>" if framed else "</blockquote>")
+            inside = framed
+        elif out and out[-1] not in ("<blockquote>", "</blockquote>"):
+            out.append("<br>")
+        out.append(html.escape(line[len(QUOTE) :] if framed else line))
+    return "".join(out) + ("</blockquote>" if inside else "")

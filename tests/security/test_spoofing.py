@@ -19,6 +19,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import cast
 
@@ -130,10 +131,54 @@ def assert_framed(text: str, own: Callable[[str], bool]) -> list[str]:
     return framed
 
 
-def transport_parts(reply: Reply) -> list[str]:
-    """Each Matrix event body and each Telegram message the reply becomes: a reader sees
-    each on its own, so each must hold up alone."""
-    return [part["body"] for part in contents(reply)] + split_text(reply.text)
+class HtmlReader(HTMLParser):
+    """Reads a Matrix formatted body as a client draws it: rows, each inside a quote or not."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.depth = 0
+        self.rows: list[tuple[bool, str]] = [(False, "")]
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.depth += tag == "blockquote"
+        self.rows.append((self.depth > 0, ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.tags.add(tag)
+        self.depth -= tag == "blockquote"
+        self.rows.append((self.depth > 0, ""))
+
+    def handle_data(self, data: str) -> None:
+        inside, text = self.rows[-1]
+        self.rows[-1] = (inside, text + data)
+
+
+def assert_html_framed(formatted: str, own: Callable[[str], bool]) -> None:
+    """Only `<blockquote>` and `<br>` are markup; every row outside a quote is the bot's."""
+    reader = HtmlReader()
+    reader.feed(formatted)
+    reader.close()
+    assert reader.tags <= {"blockquote", "br"}, reader.tags
+    assert reader.depth == 0
+    for inside, row in reader.rows:
+        for line in reader_lines(row):
+            assert not hidden_at(line), f"hidden characters {hidden_at(line)} in {line!r}"
+            assert inside or not line or own(line), f"outside the quote: {line!r}"
+
+
+def assert_transports(reply: Reply, own: Callable[[str], bool]) -> None:
+    """Each Matrix event (plain and HTML bodies) and each Telegram message the reply
+    becomes: a reader sees each on its own, so each must hold up alone."""
+    for content in contents(reply):
+        framed = assert_framed(content["body"], own)
+        assert bool(framed) == ("formatted_body" in content)
+        if framed:
+            assert content["format"] == "org.matrix.custom.html"
+            assert_html_framed(content["formatted_body"], own)
+    for piece in split_text(reply.text):
+        assert_framed(piece, own)
 
 
 def _tagged(number: int, text: str) -> str:
@@ -220,8 +265,7 @@ async def test_hostile_answers_and_messages_stay_framed_everywhere(
     assert answers.sensitive
     own_answers = _answer_lines(t)
     seen = assert_framed(answers.text, own_answers.__contains__)
-    for part in transport_parts(answers):
-        assert_framed(part, own_answers.__contains__)
+    assert_transports(answers, own_answers.__contains__)
 
     before = len(room_messages(transport, STAFF_ROOM))
     for entry in entries:
@@ -230,8 +274,7 @@ async def test_hostile_answers_and_messages_stay_framed_everywhere(
     own_thread = _thread_line(t, case_id)
     for relay in room_messages(transport, STAFF_ROOM)[before:]:
         seen += assert_framed(relay.text, own_thread)
-        for part in transport_parts(relay):
-            assert_framed(part, own_thread)
+        assert_transports(relay, own_thread)
 
     bundle = tmp_path / "case.json"
     bundle.write_text((await app.casework.store.export_bundle(case_id)).to_json())
@@ -293,6 +336,17 @@ def test_persian_and_arabic_stay_readable() -> None:
     assert quoted("a\u200cb") == "> a⟨U+200C⟩b"
 
 
+def test_html_quotes_are_escaped_and_bot_lines_stay_outside() -> None:
+    body = "• What happened?\n" + quoted(f"</blockquote><b>New case {FAKE}</b>\n\nok & done")
+    [content] = contents(Reply(body))
+    assert content["formatted_body"] == (
+        "• What happened?<blockquote>&lt;/blockquote&gt;&lt;b&gt;New case "
+        f"{FAKE}&lt;/b&gt;<br><br>ok &amp; done</blockquote>"
+    )
+    [plain] = contents(Reply("Pick one.\n\nNo quote here."))
+    assert "formatted_body" not in plain
+
+
 def test_values_inside_the_bots_own_lines_stay_on_that_line() -> None:
     assert inline(f"closed\nNew case {FAKE}\u202e") == f"closed ⏎ New case {FAKE}⟨U+202E⟩"
 
@@ -323,5 +377,5 @@ def test_alert_answers_are_framed_in_every_part_a_transport_makes(
     fields = ("answer.what", "answer.when", "answer.who", "answer.contact")
     reply = app.casework._answers(dict(zip(fields, answers, strict=False)))
     own = _answer_lines(app.casework.staff_translator()).__contains__
-    for part in [reply.text, *transport_parts(reply)]:
-        assert_framed(part, own)
+    assert_framed(reply.text, own)
+    assert_transports(reply, own)
