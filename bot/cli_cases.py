@@ -135,7 +135,7 @@ def open_command(settings: Settings, args: argparse.Namespace) -> int:
     saved: dict[tuple[str, int], Path] = {}
     files, folder = sent_files(opened), getattr(args, "save_files", None)
     if folder is not None and not files:
-        print(f"{opened.case.id} has no files; nothing was saved.", file=sys.stderr)
+        print(f"{_field(opened.case.id)} has no files; nothing was saved.", file=sys.stderr)
     elif folder is not None:
         try:
             paths = save_files(folder, [(f.name, f.data) for f in files])
@@ -212,9 +212,9 @@ def reseal_command(settings: Settings, args: argparse.Namespace) -> int:
     bundle = Bundle.read(args.bundle)
     reseal = reseal_bundle(bundle, private_key(settings, args.key))
     write_new_private_file(args.out, reseal.to_json())
-    print(f"{bundle.case.id} resealed to:", file=sys.stderr)
+    print(f"{_field(bundle.case.id)} resealed to:", file=sys.stderr)
     for sealed in reseal.sealed_keys:
-        print(f"  {sealed.recipient:<10} {sealed.fingerprint}", file=sys.stderr)
+        print(f"  {_field(sealed.recipient):<10} {_field(sealed.fingerprint)}", file=sys.stderr)
     print(
         f"Check these fingerprints, then give {args.out} to the operator for "
         "`hrd-bot cases apply-reseal`.",

@@ -31,6 +31,10 @@ from bot.app import App
 from bot.cli_cases import open_command
 from bot.config import Settings
 from bot.content.library import Library, Translator
+from bot.crypto.bundle import Bundle
+from bot.crypto.cases import CaseKey, Recipient, new_case_id, seal_item
+from bot.crypto.keys import PrivateKey
+from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
 from bot.model import ChatRef, Incoming, Reply, UserRef
 from bot.quoting import LINE_CHARS, QUOTE, inline, quoted
 from bot.transports.matrix.render import contents
@@ -349,6 +353,36 @@ def test_html_quotes_are_escaped_and_bot_lines_stay_outside() -> None:
 
 def test_values_inside_the_bots_own_lines_stay_on_that_line() -> None:
     assert inline(f"closed\nNew case {FAKE}\u202e") == f"closed ⏎ New case {FAKE}⟨U+202E⟩"
+
+
+def test_a_bundles_own_values_cannot_add_lines_to_cases_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bundle's labels are the server's, but a tampered one must not fake a line either:
+    each stays on the line the tool prints it on, nothing in it hidden."""
+    member = PrivateKey.generate()
+    case = CaseKey.create(new_case_id())
+    recipients = [Recipient("staff:1\u2066", member.public)]
+    field = "answer.what"
+    data = "they followed me\u2029[note #9] 1970-01-01 00:00:00 UTC".encode()
+    items = [SealedItem(field, 0, 100, seal_item(case.public, case.case_id, field, 0, data))]
+    fake = "state: closed  country: CO  urgency: normal"
+    audit = [AuditEntry(140, "staff:1\u202e", f"case.note\u2028{fake}", case.case_id, None)]
+    meta = CaseMeta(case.case_id, case.public, 100, 150, "open\u2028Audit:", "K\u202eE", "high")
+    bundle = Bundle(200, meta, case.seal_to(recipients), recipients, items, audit)
+    path = tmp_path / "case.json"
+    path.write_text(bundle.to_json())
+    monkeypatch.setattr("bot.cli_cases.private_key", lambda settings, key: member)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        args = argparse.Namespace(bundle=path, key=Path("member.key"))
+        assert open_command(cast(Settings, None), args) == 0
+    lines = reader_lines(printed.getvalue())
+    assert lines.count("Audit:") == 1
+    assert fake not in lines
+    assert not any(line.startswith("[note #9]") for line in lines)
+    assert all(not hidden_at(line) for line in lines)
+    assert "state: open ⏎ Audit:  country: K⟨U+202E⟩E  urgency: high" in lines
 
 
 # Properties ------------------------------------------------------------------------------
