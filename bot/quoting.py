@@ -16,8 +16,10 @@ through this module: alert answers, relayed thread messages, `hrd-bot cases open
   U+200F, U+061C) and every other format character (category Cf: zero-width space,
   U+FEFF, tag characters, soft hyphen...) show as "⟨U+202E⟩"; Hangul filler letters
   that render as nothing likewise; control characters show as "\\x1b". The one
-  exception: ZWNJ and ZWJ (U+200C, U+200D) between two non-ASCII letters stay, as
-  Persian, Arabic and Indic words need them and they cannot reorder or hide anything.
+  exception: ZWNJ and ZWJ (U+200C, U+200D) between two non-ASCII letters, marks or
+  emoji stay, as Persian, Arabic and Indic words and emoji sequences need them, and
+  they cannot reorder or hide anything. (Subdivision flags, such as England's, still
+  show their tag characters.)
 - **HTML.** Where a formatted body goes out (Matrix), `html_framed` turns the framed
   lines into `<blockquote>` and escapes everything, so a client draws the quote bar
   beside every row of the quote, wrapped rows included, and no markup of theirs is read.
@@ -50,9 +52,14 @@ BREAK_SHOWN = " ⏎ "
 _SPACES = re.compile(" {2,}")
 
 
-def _letter(char: str) -> bool:
-    """A letter or mark a joiner may sit beside: not ASCII, and shown as it is."""
-    return not char.isascii() and unicodedata.category(char)[0] in "LM" and char not in FILLERS
+def _joinable(char: str) -> bool:
+    """A letter, mark or emoji a joiner may sit beside: not ASCII, and shown as it is."""
+    category = unicodedata.category(char)
+    return (
+        not char.isascii()
+        and (category[0] in "LM" or category in ("So", "Sk"))
+        and (char not in FILLERS)
+    )
 
 
 def _hidden(char: str) -> bool:
@@ -79,7 +86,7 @@ def _shown(line: str, index: int) -> str:
 
 
 def _between_letters(line: str, index: int) -> bool:
-    return 0 < index < len(line) - 1 and _letter(line[index - 1]) and _letter(line[index + 1])
+    return 0 < index < len(line) - 1 and _joinable(line[index - 1]) and _joinable(line[index + 1])
 
 
 def clean_line(line: str) -> str:

@@ -104,7 +104,8 @@ def reader_lines(text: str) -> list[str]:
 
 
 def _letter(char: str) -> bool:
-    return not char.isascii() and unicodedata.category(char)[0] in "LM"
+    category = unicodedata.category(char)
+    return not char.isascii() and (category[0] in "LM" or category in ("So", "Sk"))
 
 
 def hidden_at(line: str) -> list[str]:
@@ -338,6 +339,8 @@ def test_persian_and_arabic_stay_readable() -> None:
     shown = quoted("می‌خواهم\u200cبروم\nسلام")
     assert shown == "> می‌خواهم\u200cبروم\n> سلام"
     assert quoted("a\u200cb") == "> a⟨U+200C⟩b"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert quoted(family) == f"> {family}"
 
 
 def test_html_quotes_are_escaped_and_bot_lines_stay_outside() -> None:
