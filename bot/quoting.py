@@ -98,11 +98,29 @@ def _wrapped(line: str) -> list[str]:
     """`line` in pieces of at most `LINE_CHARS`, broken at the last space of each if any."""
     pieces = []
     while len(line) > LINE_CHARS:
-        cut = line.rfind(" ", LINE_CHARS // 2, LINE_CHARS + 1)
-        cut = LINE_CHARS if cut < 0 else cut
+        cut = _cut(line)
         pieces.append(line[:cut])
         line = line[cut:].lstrip(" ")
     return [*pieces, line]
+
+
+def _cut(line: str) -> int:
+    """Where to break a long line: at its last space in reach, else before a character
+    that starts a cluster (never beside a joiner, before a mark, or inside "⟨U+…⟩")."""
+    low = LINE_CHARS // 2
+    if (space := line.rfind(" ", low, LINE_CHARS + 1)) >= 0:
+        return space
+    cut = LINE_CHARS
+    token = line.rfind("⟨", low, cut)
+    if token >= 0 and "⟩" not in line[token:cut]:
+        cut = token
+    while cut > low and (_clings(line[cut]) or line[cut - 1] in JOINERS):
+        cut -= 1
+    return cut
+
+
+def _clings(char: str) -> bool:
+    return char in JOINERS or unicodedata.category(char)[0] == "M"
 
 
 def quoted(text: str) -> str:

@@ -354,6 +354,15 @@ def test_html_quotes_are_escaped_and_bot_lines_stay_outside() -> None:
     assert "formatted_body" not in plain
 
 
+def test_a_long_line_breaks_between_clusters_and_tokens() -> None:
+    persian = "م" * (LINE_CHARS - 1) + "\u200cم" * 5
+    assert all(not hidden_at(line) for line in reader_lines(quoted(persian)))
+    assert quoted(persian).replace("\n> ", "") == f"> {persian}"
+    tokens = "x" * (LINE_CHARS - 3) + "\u202e" * 3
+    first, second = reader_lines(quoted(tokens))
+    assert first.endswith("x") and second == "> " + "⟨U+202E⟩" * 3
+
+
 def test_values_inside_the_bots_own_lines_stay_on_that_line() -> None:
     assert inline(f"closed\nNew case {FAKE}\u202e") == f"closed ⏎ New case {FAKE}⟨U+202E⟩"
 
