@@ -354,6 +354,18 @@ def test_html_quotes_are_escaped_and_bot_lines_stay_outside() -> None:
     assert "formatted_body" not in plain
 
 
+async def test_answers_split_into_several_events_start_each_event_framed(
+    team_app: tuple[App, Team],
+) -> None:
+    """The reported attack: a split made the fake alert begin an event of its own."""
+    app, _ = team_app
+    long = ("word " * 780) + f"\nNew case {FAKE} · urgency: critical · country: CO"
+    fields = ("answer.what", "answer.when", "answer.who", "answer.contact")
+    reply = app.casework._answers(dict.fromkeys(fields, long))
+    assert len(contents(reply)) > 1 and len(split_text(reply.text)) > 3
+    assert_transports(reply, _answer_lines(app.casework.staff_translator()).__contains__)
+
+
 def test_a_long_line_breaks_between_clusters_and_tokens() -> None:
     persian = "م" * (LINE_CHARS - 1) + "\u200cم" * 5
     assert all(not hidden_at(line) for line in reader_lines(quoted(persian)))
