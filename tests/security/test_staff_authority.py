@@ -7,15 +7,21 @@
 - A platform with no device identity (`verified_device=None`: Telegram) may by default
   only list, show, acknowledge and claim; every other command needs the operator's
   `HRD_BOT_TELEGRAM_STAFF_ACTIONS=all`. Shown here with the App and on the emulator.
+- The Matrix check itself (`sent_from_listed_device`) on nio's device store: only a
+  session received straight from a listed device of the sender counts. The whole path
+  runs on Synapse in tests/matrix/test_matrix_staff_devices.py.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from nio.crypto import DeviceStore, OlmDevice
 
 from bot.app import App
 from bot.config import ConfigError, Settings
@@ -23,6 +29,8 @@ from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
 from bot.model import Incoming
 from bot.storage import Database
+from bot.transports.matrix.inbound import Sealed
+from bot.transports.matrix.trust import sent_from_listed_device
 from handlers.staff import StaffScope
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
@@ -198,3 +206,74 @@ async def test_a_telegram_staff_group_by_default_triages_only(
         assert "No open cases." in ((await alice.answer(count=1)).text or "")
         await alice.send("/note HRD-2222-2222 x")
         assert TRIAGE_ONLY in ((await alice.answer(count=1)).text or "")
+
+
+@dataclass
+class _Session:
+    ed25519: str
+    forwarding_chain: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Olm:
+    """The two parts of nio's olm machine the check reads: sessions and known devices."""
+
+    sessions: dict[tuple[str, str, str], _Session] = field(default_factory=dict)
+    device_store: DeviceStore = field(default_factory=DeviceStore)
+
+    @property
+    def inbound_group_store(self) -> _Olm:
+        return self
+
+    def get(self, room_id: str, sender_key: str, session_id: str) -> _Session | None:
+        return self.sessions.get((room_id, sender_key, session_id))
+
+
+STAFF_ID, ROOM = "@alice:example.org", "!staff:example.org"
+LISTED = frozenset({"ed-listed"})
+
+
+def _client(session: _Session | None, device_ed25519: str = "ed-listed") -> SimpleNamespace:
+    olm = _Olm()
+    olm.device_store.add(
+        OlmDevice(STAFF_ID, "PHONE", {"ed25519": device_ed25519, "curve25519": "curve-phone"})
+    )
+    if session is not None:
+        olm.sessions[(ROOM, "curve-phone", "s1")] = session
+    return SimpleNamespace(olm=olm)
+
+
+@pytest.mark.parametrize(
+    ("client", "sender", "sealed", "obeyed"),
+    [
+        (_client(_Session("ed-listed")), STAFF_ID, Sealed("curve-phone", "s1"), True),
+        (_client(_Session("ed-listed")), STAFF_ID, None, False),  # not encrypted
+        (_client(_Session("ed-listed", ["curve-x"])), STAFF_ID, Sealed("curve-phone", "s1"), False),
+        (_client(_Session("ed-other")), STAFF_ID, Sealed("curve-phone", "s1"), False),
+        (_client(_Session("ed-new"), "ed-new"), STAFF_ID, Sealed("curve-phone", "s1"), False),
+        (
+            _client(_Session("ed-listed")),
+            "@mallory:example.org",
+            Sealed("curve-phone", "s1"),
+            False,
+        ),
+        (_client(_Session("ed-listed")), STAFF_ID, Sealed("curve-unknown", "s1"), False),
+        (_client(None), STAFF_ID, Sealed("curve-phone", "s1"), False),
+        (SimpleNamespace(olm=None), STAFF_ID, Sealed("curve-phone", "s1"), False),
+    ],
+    ids=[
+        "listed device, its own session",
+        "unencrypted event",
+        "forwarded session",
+        "session signed by another key",
+        "a new login, not listed",
+        "a listed key under another account",
+        "unknown sender key",
+        "unknown session",
+        "encryption off",
+    ],
+)
+def test_the_matrix_device_check(
+    client: SimpleNamespace, sender: str, sealed: Sealed | None, obeyed: bool
+) -> None:
+    assert sent_from_listed_device(client, ROOM, sender, sealed, LISTED) is obeyed

@@ -22,6 +22,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiohttp import ClientError
+from nio import LocalProtocolError
+
 from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.flood import Dropped
@@ -120,7 +123,11 @@ class Dispatch:
             return True
         if said.sealed is None or not self._client.should_query_keys:
             return False
-        await self._client.keys_query()
+        try:
+            await self._client.keys_query()
+        except (ClientError, TimeoutError, LocalProtocolError) as exc:  # refused, not lost
+            log.warning("device keys could not be fetched (%s)", type(exc).__name__)
+            return False
         return sent_from_listed_device(self._client, room_id, said.sender, said.sealed, listed)
 
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
