@@ -36,9 +36,15 @@ async def desk(emu: Emulator, tmp_path: Path) -> AsyncIterator[Desk]:
     (alice,) = emu.group("Team A", "Alice", supergroup=True)
     (bruno,) = emu.group("Team B", "Bruno", supergroup=True)
     rooms = f"telegram:{alice.chat.id},telegram:{bruno.chat.id}"
-    settings = Settings.from_env({"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": rooms})
+    settings = Settings.from_env(
+        {"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": rooms}
+        | {"HRD_BOT_TELEGRAM_STAFF_ACTIONS": "all"}  # /reply from a Telegram group
+    )
     async with running_bot(
-        emu, tmp_path / "d.db", staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS")
+        emu,
+        tmp_path / "d.db",
+        staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+        staff_without_device=settings.telegram_staff_actions,
     ) as running:
         store = running.app.casework.store
         for member in (alice, bruno):
