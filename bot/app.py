@@ -26,7 +26,7 @@ from bot.turns import Turns
 from handlers import respond
 from handlers.output import directed
 from handlers.router import prompt
-from handlers.staff import respond_staff
+from handlers.staff import StaffScope, respond_staff
 
 log = logging.getLogger("hrd_bot.app")
 UNLIMITED = ("console",)
@@ -47,8 +47,10 @@ class App:
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
         delivery: RetryPolicy | None = None,
+        staff_without_device: StaffScope = "triage",
     ) -> None:
         self.db = db
+        self.staff_without_device = staff_without_device
         self.library = library
         self.pseudonyms = pseudonyms
         self.sessions = SessionStore(db)
@@ -90,6 +92,7 @@ class App:
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
         delivery: RetryPolicy | None = None,
+        staff_without_device: StaffScope = "triage",
     ) -> App:
         pseudonyms = Pseudonymizer(await db.secret(PSEUDONYM_SECRET))
         return cls(
@@ -101,6 +104,7 @@ class App:
             oncall=oncall,
             exports=exports,
             delivery=delivery,
+            staff_without_device=staff_without_device,
         )
 
     def attach(self, transport: Transport) -> None:
@@ -148,7 +152,8 @@ class App:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())
         if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
-            staff_reply = await respond_staff(msg, self.casework, self.library.translator("en"))
+            t = self.library.translator("en")
+            staff_reply = await respond_staff(msg, self.casework, t, self.staff_without_device)
             return [] if staff_reply is None else [staff_reply]
         started = time.perf_counter()
         async with self._turns.turn(key):

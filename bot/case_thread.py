@@ -24,6 +24,8 @@ from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Translator
 from bot.delivery.outbox import Deliver
 from bot.model import Attachment, ChatRef, Reply, UserRef
+from bot.quoting import QUOTE as QUOTE
+from bot.quoting import quoted
 from bot.storage.database import Connection
 from handlers.output import paginate
 from handlers.ports import TeamWrote, ThreadCase
@@ -37,7 +39,6 @@ PLAIN_STATES = {
 }
 RELAY_CHARS = 3500
 """Each relayed part stays under Telegram's 4,096 characters, marker and quoting included."""
-QUOTE = "> "
 _MINE = (
     "SELECT c.id, c.state FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.state != 'draft'"
@@ -56,16 +57,10 @@ def plain_state(state: str) -> str:
     return PLAIN_STATES.get(state, "received")
 
 
-def quoted(text: str) -> str:
-    """Every line marked as someone else's words, so none can pass for a bot line. Lines
-    break where any client may break them ("\\r", U+2028...), not only at "\\n"."""
-    lines = text.splitlines() or [""]
-    return "\n".join(QUOTE + line if line else QUOTE.rstrip() for line in lines)
-
-
 def framed(marker: str, words: str, note: str = "", limit: int = RELAY_CHARS) -> list[str]:
     """Parts of at most `limit` characters, each starting with `marker` (and "(n/N)" when
-    there are several), then `note` in the first, then the outsider's words, quoted."""
+    there are several), then `note` in the first, then the outsider's words framed by
+    `bot.quoting` (every line quoted, invisible characters shown)."""
     room = limit - len(marker) - len(note) - 16
     size = room
     while True:

@@ -28,6 +28,7 @@ from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row
 from bot.model import ChatRef, Choice, Reply, UserRef
+from bot.quoting import quoted
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
 from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError
@@ -167,7 +168,8 @@ class Casework:
         return await any_delivered(alerts, TOLD_WITHIN)
 
     def _answers(self, answers: Mapping[str, str]) -> Reply:
-        """A message of its own: if a transport must withhold it, the alert still arrives."""
+        """A message of its own: if a transport must withhold it, the alert still arrives.
+        Each answer is framed by `bot.quoting`, so none of its lines can pass for the bot's."""
         t = self.staff_translator()
         questions = {q.id: q for q in t.interview().questions}
         lines = [t("staff.alert_answers")]
@@ -175,7 +177,7 @@ class Casework:
             question = questions.get(field.removeprefix("answer."))
             label = question.text.split("\n")[0] if question else field
             shown = question.choices.get(value, value) if question else value
-            lines.append(f"• {label}\n  {shown}")
+            lines.append(f"• {label}\n{quoted(shown)}")
         return Reply("\n".join(lines), sensitive=True)
 
     # Staff side (StaffDesk) ---------------------------------------------------------

@@ -132,6 +132,7 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
             oncall=settings.chats("HRD_BOT_ONCALL"),
             exports=settings.data_dir / "exports",
             delivery=settings.delivery,
+            staff_without_device=settings.telegram_staff_actions,
         )
         transports = _transports(settings, app, use_console)
         if not transports:

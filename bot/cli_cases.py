@@ -21,8 +21,11 @@ removed since the case opened lose their server copy and new members gain one. A
 removed member who kept an earlier bundle can still read what it held; rotating
 the case key itself is not done.
 
-Item text is printed with control characters escaped, so a reporter's message
-cannot drive the staff member's terminal; binary items are counted, not printed.
+Item text is printed framed by `bot.quoting` (every line quoted, control and invisible
+characters shown), so a reporter's message can neither drive the staff member's terminal
+nor pass for a header or an audit line; binary items are counted, not printed. Values
+the bundle puts inside the tool's own lines (state, fields, audit entries) are shown on
+that one line, their line breaks as "⏎".
 A file sent with the report is listed by kind and size; `--save-files DIR` writes each
 under a generated name (`HRD-…-attachment-1.jpg`, never the sender's file name, which
 may identify them), mode 0600 in a folder only its owner can open. It refuses to replace
@@ -37,7 +40,6 @@ import os
 import re
 import stat
 import sys
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +52,7 @@ from bot.cli_access import open_store, private_key
 from bot.config import Settings
 from bot.crypto.bundle import Bundle, OpenedCase, OpenedItem, Reseal, open_bundle, reseal_bundle
 from bot.crypto.files import write_new_private_file
+from bot.quoting import inline, quoted
 
 __all__ = ["dispatch_cases", "register_cases", "save_files"]
 
@@ -84,15 +87,18 @@ def _when(timestamp: int) -> str:
 
 
 def safe_text(data: bytes) -> str:
-    """UTF-8 text with control characters (escape sequences, bells) shown as `\\xNN`."""
+    """An item's words framed by `bot.quoting` (every line quoted, controls and invisible
+    characters shown), so they can fake neither a header, an audit line nor the terminal."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return f"<{len(data)} bytes of binary data, not shown>"
-    return "".join(
-        f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" and c not in "\n\t" else c
-        for c in text
-    )
+    return quoted(text)
+
+
+def _field(value: str | None) -> str:
+    """A bundle's value inside one of our lines: one line, nothing hidden."""
+    return "-" if not value else inline(value)
 
 
 def sent_files(opened: OpenedCase) -> list[SentFile]:
@@ -118,18 +124,19 @@ def _file_line(sent: SentFile, saved: Path | None) -> str:
 def _print_case(opened: OpenedCase, saved: Mapping[tuple[str, int], Path]) -> None:
     """`saved` maps each saved file's (field, seq) to where it was saved."""
     case = opened.case
-    print(f"Case {case.id} (opened as {opened.opened_as})")
-    print(f"state: {case.state}  country: {case.country or '-'}  urgency: {case.urgency or '-'}")
+    print(f"Case {_field(case.id)} (opened as {_field(opened.opened_as)})")
+    state, country, urgency = _field(case.state), _field(case.country), _field(case.urgency)
+    print(f"state: {state}  country: {country}  urgency: {urgency}")
     print(f"created: {_when(case.created_at)}  updated: {_when(case.updated_at)}")
     files = {sent.key: sent for sent in sent_files(opened)}
     for item in opened.items:
-        print(f"\n[{item.field} #{item.seq}] {_when(item.created_at)}")
+        print(f"\n[{_field(item.field)} #{item.seq}] {_when(item.created_at)}")
         sent = files.get((item.field, item.seq))
         print(safe_text(item.data) if sent is None else _file_line(sent, saved.get(sent.key)))
     print("\nAudit:")
     for entry, detail in opened.audit:
-        shown = "" if detail is None else " " + safe_text(detail)
-        print(f"{_when(entry.at)}  {safe_text(entry.actor.encode())}  {entry.action}{shown}")
+        shown = "" if detail is None else " " + _field(detail.decode("utf-8", "replace"))
+        print(f"{_when(entry.at)}  {_field(entry.actor)}  {_field(entry.action)}{shown}")
 
 
 def open_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -140,7 +147,7 @@ def open_command(settings: Settings, args: argparse.Namespace) -> int:
     saved: dict[tuple[str, int], Path] = {}
     files, folder = sent_files(opened), getattr(args, "save_files", None)
     if folder is not None and not files:
-        print(f"{opened.case.id} has no files; nothing was saved.", file=sys.stderr)
+        print(f"{_field(opened.case.id)} has no files; nothing was saved.", file=sys.stderr)
     elif folder is not None:
         try:
             paths = save_files(folder, [(f.name, f.data) for f in files])
@@ -217,9 +224,9 @@ def reseal_command(settings: Settings, args: argparse.Namespace) -> int:
     bundle = Bundle.read(args.bundle)
     reseal = reseal_bundle(bundle, private_key(settings, args.key))
     write_new_private_file(args.out, reseal.to_json())
-    print(f"{bundle.case.id} resealed to:", file=sys.stderr)
+    print(f"{_field(bundle.case.id)} resealed to:", file=sys.stderr)
     for sealed in reseal.sealed_keys:
-        print(f"  {sealed.recipient:<10} {sealed.fingerprint}", file=sys.stderr)
+        print(f"  {_field(sealed.recipient):<10} {_field(sealed.fingerprint)}", file=sys.stderr)
     print(
         f"Check these fingerprints, then give {args.out} to the operator for "
         "`hrd-bot cases apply-reseal`.",

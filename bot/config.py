@@ -101,6 +101,9 @@ Level = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 Seconds = Annotated[int, Field(ge=0, le=10**9)]  # about 31 years: within timedelta
 Secret = Annotated[SecretStr | None, Field(json_schema_extra={"secret": True})]
 Passphrase = Annotated[SecretStr | None, Field(json_schema_extra={"secret": "raw"})]
+StaffActions = Literal["triage", "all"]
+"""Staff commands a Telegram group may give (Telegram cannot show the sending device):
+`triage` lists, shows, acknowledges and claims cases; `all` (an operator's choice) all."""
 
 
 class Declared(BaseSettings):
@@ -116,6 +119,7 @@ class Declared(BaseSettings):
     HRD_BOT_LOG_LEVEL: Annotated[Level, BeforeValidator(_upper)] = "INFO"
     HRD_BOT_STAFF_ROOMS: str = ""
     HRD_BOT_ONCALL: str = ""
+    HRD_BOT_TELEGRAM_STAFF_ACTIONS: StaffActions = "triage"
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
     HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli_access
     HRD_BOT_INSECURE_FAST_KDF: Literal["0", "1"] = "0"  # read by bot.crypto.keyfile
@@ -246,6 +250,11 @@ class Settings:
         declared = self.declared
         first = declared.HRD_BOT_DELIVERY_FIRST_RETRY
         return RetryPolicy(window=declared.HRD_BOT_DELIVERY_HOURS * 3600, first=first)
+
+    @property
+    def telegram_staff_actions(self) -> StaffActions:
+        """See `handlers.staff.StaffScope`: what a platform without device identity may do."""
+        return self.declared.HRD_BOT_TELEGRAM_STAFF_ACTIONS
 
     @property
     def log_level(self) -> str:

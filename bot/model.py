@@ -78,6 +78,10 @@ class Incoming:
 
     `forwarded` marks text the user passed on from elsewhere: it is never a command or
     a choice, only text where the screen asks for some (evidence in a report, say).
+    `verified_device` says whether the transport proved the message came from a device
+    the operator listed for staff (True: a listed Matrix device, or the local console;
+    False: any other device, or a message that cannot show its device); None where the
+    platform has no device identity (Telegram). Staff authority depends on it.
     """
 
     user: UserRef
@@ -89,6 +93,7 @@ class Incoming:
     raw_size: int = 0
     attachment: Attachment | None = None
     forwarded: bool = False
+    verified_device: bool | None = None
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"

@@ -1,10 +1,19 @@
-"""Protection staff's commands in their own room. Anyone else, anywhere else, is refused."""
+"""Protection staff's commands in their own room. Anyone else, anywhere else, is refused.
+
+A staff account is not enough: the command must also come from a device the operator
+listed for staff (`Incoming.verified_device`). A password used on another device is
+refused, and the room is told whose account it was. Where the platform has no device
+identity (Telegram), the `StaffScope` decides: by default (`triage`) such a room may
+list, show, acknowledge and claim cases only, since anyone holding a staff member's
+Telegram session could otherwise speak to a reporter as the team.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from bot.content.library import Translator
 from bot.model import Incoming, Reply
@@ -22,6 +31,10 @@ COMMANDS = (
     "/close",
     "/export",
 )
+StaffScope = Literal["triage", "all"]
+"""What staff may do from a platform without device identity: `triage` (the default)
+is /cases, /case, /ack and /assign to oneself; `all` is every command."""
+TRIAGE = frozenset({"/cases", "/case", "/ack"})
 
 
 def is_staff_command(text: str | None) -> bool:
@@ -97,17 +110,46 @@ ACTIONS: dict[str, Action] = {
 }
 
 
-async def respond_staff(msg: Incoming, desk: StaffDesk, t: Translator) -> Reply | None:
-    """Commands from allowlisted staff; chatter between staff is left alone."""
+def _parse(text: str) -> tuple[str, str, str]:
+    """(command, case id as typed, the rest)."""
+    command, _, rest = text.partition(" ")
+    case_id, _, rest = rest.strip().partition(" ")
+    return command.split("@")[0].lower(), case_id, rest.strip()
+
+
+def _device_refusal(
+    msg: Incoming, label: str, command: str, rest: str, scope: StaffScope, t: Translator
+) -> Reply | None:
+    """Why a staff member's command may not run from where it was sent, or None."""
+    if msg.verified_device is True:
+        return None
+    if msg.verified_device is False:
+        log.warning("staff command refused: it did not come from a listed staff device")
+        return Reply(t("staff.unlisted_device", who=label))
+    claims = command == "/assign" and rest.casefold() == label.casefold()
+    if scope == "all" or command in TRIAGE or claims:
+        return None
+    log.info("staff command refused: no device identity here, and only triage is allowed")
+    return Reply(t("staff.triage_only", command=command))
+
+
+async def respond_staff(
+    msg: Incoming, desk: StaffDesk, t: Translator, scope: StaffScope = "triage"
+) -> Reply | None:
+    """Commands from allowlisted staff on a listed device; chatter is left alone.
+
+    `scope` applies where the platform cannot show the sending device (see `StaffScope`).
+    """
     text = (msg.text or "").strip()
     if not is_staff_command(text):
         return None
-    if await desk.staff_label(msg.user) is None:
+    label = await desk.staff_label(msg.user)
+    if label is None:
         log.warning("staff command refused: sender is not on the staff list")
         return Reply(t("staff.refused"))
-    command, _, rest = text.partition(" ")
-    command = command.split("@")[0].lower()
-    case_id, _, rest = rest.strip().partition(" ")
+    command, case_id, rest = _parse(text)
+    if (blocked := _device_refusal(msg, label, command, rest, scope, t)) is not None:
+        return blocked
     try:
         if command == "/cases":
             now = time.time()
@@ -117,7 +159,7 @@ async def respond_staff(msg: Incoming, desk: StaffDesk, t: Translator) -> Reply 
             raise CaseworkError("staff.needs_case")
         if command == "/case":
             return Reply(_detail(t, await desk.case(case_id.upper())))
-        outcome = await ACTIONS[command](desk, case_id.upper(), msg, rest.strip())
+        outcome = await ACTIONS[command](desk, case_id.upper(), msg, rest)
     except CaseworkError as refusal:
         return Reply(t(refusal.key))
     if outcome is None:

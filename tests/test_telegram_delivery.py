@@ -36,9 +36,15 @@ async def desk(emu: Emulator, tmp_path: Path) -> AsyncIterator[Desk]:
     (alice,) = emu.group("Team A", "Alice", supergroup=True)
     (bruno,) = emu.group("Team B", "Bruno", supergroup=True)
     rooms = f"telegram:{alice.chat.id},telegram:{bruno.chat.id}"
-    settings = Settings.from_env({"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": rooms})
+    settings = Settings.from_env(
+        {"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": rooms}
+        | {"HRD_BOT_TELEGRAM_STAFF_ACTIONS": "all"}  # /reply from a Telegram group
+    )
     async with running_bot(
-        emu, tmp_path / "d.db", staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS")
+        emu,
+        tmp_path / "d.db",
+        staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+        staff_without_device=settings.telegram_staff_actions,
     ) as running:
         store = running.app.casework.store
         for member in (alice, bruno):
@@ -135,7 +141,7 @@ async def test_a_staff_group_refusing_then_recovering_gets_the_alert_once_and_th
     down = [t for t in bruno_saw if "cannot be reached" in t]
     assert down == [
         "Staff room 1 (telegram) cannot be reached: the bot is no longer in that room or "
-        "group. Alerts still go to the other rooms; the bot keeps trying that room for 1 hours."
+        "group. Alerts still go to the other rooms; the bot keeps trying that room for 1 h."
     ]
     assert "Staff room 1 (telegram) can be reached again." in bruno_saw
 

@@ -54,6 +54,7 @@ async def team(emu: Emulator, tmp_path: Path) -> AsyncIterator[Team]:
     room = f"telegram:{alice.chat.id}"
     settings = Settings.from_env(
         {"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": room, "HRD_BOT_ONCALL": room}
+        | {"HRD_BOT_TELEGRAM_STAFF_ACTIONS": "all"}  # the operator allows every command
     )
     async with running_bot(
         emu,
@@ -61,6 +62,7 @@ async def team(emu: Emulator, tmp_path: Path) -> AsyncIterator[Team]:
         sweep_interval=FAST_SWEEP,
         staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
         oncall=settings.chats("HRD_BOT_ONCALL"),
+        staff_without_device=settings.telegram_staff_actions,
     ) as running:
         app, keys = running.app, {}
         for member in (alice, bruno):

@@ -39,12 +39,16 @@ async def staff(
 ) -> AsyncIterator[tuple[RunningBot, SimUser, PrivateKey]]:
     (alice,) = emu.group("Protection team", "Alice", supergroup=True)
     room = f"telegram:{alice.chat.id}"
-    settings = Settings.from_env({"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": room})
+    settings = Settings.from_env(
+        {"HRD_BOT_DATA_DIR": str(tmp_path), "HRD_BOT_STAFF_ROOMS": room}
+        | {"HRD_BOT_TELEGRAM_STAFF_ACTIONS": "all"}  # /reply and /close from a Telegram group
+    )
     async with running_bot(
         emu,
         tmp_path / "x.db",
         sweep_interval=timedelta(seconds=0.2),
         staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+        staff_without_device=settings.telegram_staff_actions,
     ) as running:
         store = running.app.casework.store
         identity = running.app.pseudonyms.user("telegram", str(alice.person.id)).key

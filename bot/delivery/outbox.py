@@ -262,6 +262,9 @@ class Outbox:
             raise Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True) from None
         except RuntimeError:  # the transport is starting or restarting
             raise Undelivered(Reason.UNREACHABLE, transient=True) from None
+        except Exception as exc:  # a library's own error: the try may have left
+            log.error("outbox: a send failed unexpectedly (%s)", type(exc).__name__)
+            raise Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True) from None
 
     def _retries(self, chat: ChatRef, failure: Undelivered) -> bool:
         if failure.transient:

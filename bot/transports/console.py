@@ -82,7 +82,13 @@ class ConsoleTransport:
     async def run(self, handle: Handler) -> None:
         self._start_reading(asyncio.get_running_loop())
         try:
-            start = Incoming(self._user, self._chat, text="/start", language_hint=self._hint)
+            start = Incoming(
+                self._user,
+                self._chat,
+                text="/start",
+                language_hint=self._hint,
+                verified_device=True,
+            )
             await self._deliver(handle, start)
             while True:
                 self._prompt()
@@ -129,12 +135,16 @@ class ConsoleTransport:
 
     def _incoming(self, item: bytes | int) -> Incoming:
         if isinstance(item, int):
-            return Incoming(
-                self._user, self._chat, text="", language_hint=self._hint, raw_size=item
-            )
-        text = item.decode("utf-8", errors="replace").rstrip("\r\n")
-        return Incoming(
-            self._user, self._chat, text=text, language_hint=self._hint, raw_size=len(item)
+            text, size = "", item
+        else:
+            text, size = item.decode("utf-8", errors="replace").rstrip("\r\n"), len(item)
+        return Incoming(  # the operator's own terminal: its device is the server itself
+            self._user,
+            self._chat,
+            text=text,
+            language_hint=self._hint,
+            raw_size=size,
+            verified_device=True,
         )
 
     async def _deliver(self, handle: Handler, msg: Incoming) -> None:

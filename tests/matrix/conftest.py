@@ -15,6 +15,7 @@ import pytest
 from bot.app import App
 from bot.config import Settings
 from bot.content.library import Library
+from bot.delivery import RetryPolicy
 from bot.model import ChatRef
 from bot.storage import Database, DbKey
 from bot.transports.matrix import MatrixConfig, MatrixTransport, Tuning
@@ -61,6 +62,9 @@ class Bot:
     staff_rooms: tuple[str, ...] = ()
     staff_user_ids: frozenset[str] = frozenset()
     staff_device_keys: frozenset[str] = frozenset()
+    homeserver: str | None = None
+    """Where the bot's client connects, when not straight to Synapse (a fault proxy)."""
+    delivery: RetryPolicy | None = None
     transport: MatrixTransport | None = None
     app: App | None = None
     _db: Database | None = None
@@ -70,7 +74,7 @@ class Bot:
     @property
     def config(self) -> MatrixConfig:
         return MatrixConfig(
-            homeserver=self.synapse.url,
+            homeserver=self.homeserver or self.synapse.url,
             user_id=self.account.user_id,
             store_dir=self.data / "matrix",
             store_passphrase=PASSPHRASE,
@@ -88,7 +92,11 @@ class Bot:
     async def start(self, tuning: Tuning | None = None) -> Bot:
         self._db = await Database.open(self.data / "x.db", DB_KEY)
         self.app = await App.open(
-            self._db, self.library, sensitive_ttl=self.sensitive_ttl, staff_rooms=self.chats()
+            self._db,
+            self.library,
+            sensitive_ttl=self.sensitive_ttl,
+            staff_rooms=self.chats(),
+            delivery=self.delivery,
         )
         self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)
         self.app.attach(self.transport)
@@ -98,10 +106,14 @@ class Bot:
         if self._task.done():
             self._task.result()
         assert ready.done(), "the bot did not finish its first sync"
+        await self.app.start_delivery()
         self.starts.append(str(self.transport.device_id))
         return self
 
     async def stop(self) -> None:
+        """As the service stops: the outbox first (what is queued stays on disk)."""
+        if self.app is not None:
+            await self.app.outbox.close()
         if self.transport is not None and self._task is not None:
             await self.transport.stop()
             await asyncio.wait_for(self._task, 30)

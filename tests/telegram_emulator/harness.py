@@ -21,6 +21,7 @@ from bot.pseudonym import Pseudonymizer
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 from bot.transports.telegram import TelegramConfig, TelegramTransport, WebhookConfig
+from handlers.staff import StaffScope
 from tests.telegram_emulator import Emulator, Screen, SimUser
 
 TEST_KEY = DbKey("aa" * 32)
@@ -59,6 +60,7 @@ async def running_bot(
     staff_rooms: tuple[ChatRef, ...] = (),
     oncall: tuple[ChatRef, ...] = (),
     delivery: RetryPolicy = FAST_RETRIES,
+    staff_without_device: StaffScope = "triage",
 ) -> AsyncIterator[RunningBot]:
     """Start the bot and wait until it polls (or has set its webhook); stop it cleanly after.
 
@@ -76,6 +78,7 @@ async def running_bot(
             staff_rooms=staff_rooms,
             oncall=oncall,
             delivery=delivery,
+            staff_without_device=staff_without_device,
         )
         config = TelegramConfig(
             token=emu.token,

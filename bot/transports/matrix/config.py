@@ -8,7 +8,8 @@
 - `MATRIX_STORE_PASSPHRASE`: required; encrypts the whole end-to-end key store.
 - `MATRIX_STAFF_USER_IDS`: comma-separated staff accounts, never trusted on first use.
 - `MATRIX_STAFF_DEVICE_KEYS`: comma-separated ed25519 keys of staff devices, checked
-  out of band; only these staff devices receive room keys.
+  out of band; only these staff devices receive room keys, and only their encrypted
+  messages are obeyed as staff commands (`trust.sent_from_listed_device`).
 """
 
 from __future__ import annotations

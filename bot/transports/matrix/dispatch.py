@@ -3,8 +3,10 @@
 Three kinds of room, three treatments:
 
 - **A configured staff room** (`HRD_BOT_STAFF_ROOMS`): every message goes to the App
-  as a group chat that says whether the room really is end-to-end encrypted; the App
-  runs the staff commands and ignores chatter. Nobody there is offered a DM, and
+  as a group chat that says whether the room really is end-to-end encrypted, and
+  whether the message came from a listed staff device (`trust.sent_from_listed_device`;
+  keys the bot does not know yet are asked for once first); the App runs the staff
+  commands from those devices only, and ignores chatter. Nobody there is offered a DM, and
   files are not fetched: reports come in through reporters' private chats.
 - **A private room** (encrypted, the bot and one person): everything the person
   sends, files included, goes to the handlers. A file is downloaded and decrypted
@@ -20,6 +22,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from aiohttp import ClientError
+from nio import LocalProtocolError
+
 from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.flood import Dropped
@@ -28,6 +33,7 @@ from bot.transports.matrix.inbound import Said
 from bot.transports.matrix.media import fetch
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.rooms import Rooms
+from bot.transports.matrix.trust import sent_from_listed_device
 from handlers.output import directed
 from handlers.report import MAX_ATTACHMENT_BYTES
 
@@ -48,6 +54,7 @@ class Dispatch:
         trail: ChatTrail,
         handle: Handler,
         staff_user_ids: frozenset[str],
+        staff_device_keys: frozenset[str] = frozenset(),
     ) -> None:
         self._app = app
         self._client = client
@@ -56,6 +63,7 @@ class Dispatch:
         self._trail = trail
         self._handle = handle
         self._staff_user_ids = staff_user_ids
+        self._staff_device_keys = staff_device_keys
 
     async def said(self, room_id: str, said: Said) -> None:
         if self._rooms.is_staff_room(room_id):
@@ -99,9 +107,28 @@ class Dispatch:
         chat = ChatRef("matrix", room_id, private=False, encrypted=encrypted)
         user = self._app.pseudonyms.user("matrix", said.sender)
         incoming = Incoming(
-            user, chat, text=said.text, message_id=said.event_id or None, raw_size=said.raw_size
+            user,
+            chat,
+            text=said.text,
+            message_id=said.event_id or None,
+            raw_size=said.raw_size,
+            verified_device=await self._listed_device(room_id, said),
         )
         await self._answer(chat, incoming)
+
+    async def _listed_device(self, room_id: str, said: Said) -> bool:
+        """The sending device is listed; a device the bot has not queried yet is queried first."""
+        listed = self._staff_device_keys
+        if sent_from_listed_device(self._client, room_id, said.sender, said.sealed, listed):
+            return True
+        if said.sealed is None or not self._client.should_query_keys:
+            return False
+        try:
+            await self._client.keys_query()
+        except (ClientError, TimeoutError, LocalProtocolError) as exc:  # refused, not lost
+            log.warning("device keys could not be fetched (%s)", type(exc).__name__)
+            return False
+        return sent_from_listed_device(self._client, room_id, said.sender, said.sealed, listed)
 
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
         return await self._send_all(chat, await self._handle(incoming))

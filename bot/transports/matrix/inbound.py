@@ -34,6 +34,7 @@ __all__ = [
     "Item",
     "Membership",
     "Said",
+    "Sealed",
     "Undecryptable",
     "Unreadable",
     "parse",
@@ -43,13 +44,24 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class Sealed:
+    """The Megolm session a decrypted event came in: what ties it to the sending device."""
+
+    sender_key: str
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Said:
+    """`sealed` is None for an event that was not end-to-end encrypted."""
+
     event_id: str
     sender: str
     text: str | None
     raw_size: int
     mentions: tuple[str, ...] = ()
     media: Media | None = None
+    sealed: Sealed | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +130,25 @@ def _mentions(content: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(u) for u in users) if isinstance(users, list) else ()
 
 
+def _sealed(event: Any) -> Sealed | None:
+    sender_key, session_id = event.sender_key, event.session_id
+    if not (event.decrypted and isinstance(sender_key, str) and isinstance(session_id, str)):
+        return None
+    return Sealed(sender_key, session_id)
+
+
 def _said(event: Any) -> Said | None:
     content = _content(event)
     if _is_edit(content):
         return None
-    event_id, sender = str(event.event_id), str(event.sender)
+    event_id, sender, sealed = str(event.event_id), str(event.sender), _sealed(event)
     if isinstance(event, RoomMessageText | RoomMessageEmote):
         raw = _valid_unicode(str(event.body))
         text = strip_reply_fallback(raw) if "m.relates_to" in content else raw
-        return Said(event_id, sender, text, len(raw.encode()), _mentions(content))
+        return Said(event_id, sender, text, len(raw.encode()), _mentions(content), sealed=sealed)
     if isinstance(event, RoomMessageMedia | RoomEncryptedMedia):
-        return Said(event_id, sender, None, 0, media=describe(content))
-    return Said(event_id, sender, None, 0)
+        return Said(event_id, sender, None, 0, media=describe(content), sealed=sealed)
+    return Said(event_id, sender, None, 0, sealed=sealed)
 
 
 def _text(value: Any) -> str:

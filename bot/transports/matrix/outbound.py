@@ -17,7 +17,12 @@ import logging
 from typing import Any
 
 from aiohttp import ClientError
-from nio import OlmUnverifiedDeviceError, RoomRedactResponse, RoomSendResponse
+from nio import (
+    JoinedMembersError,
+    OlmUnverifiedDeviceError,
+    RoomRedactResponse,
+    RoomSendResponse,
+)
 
 from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
@@ -101,9 +106,10 @@ class Outbound:
 
     async def _post(self, room_id: str, content: dict[str, Any], tx_id: str | None) -> str:
         room = self._client.rooms.get(room_id)
-        if room is None:
-            log.warning("send skipped: the bot is not in that room")
-            raise Undelivered(Reason.REMOVED)
+        staff = self._rooms.is_staff_room(room_id)
+        if room is None or not (staff or self._rooms.others_joined(room_id)):
+            log.warning("send skipped: nobody the bot may write to is in that room")
+            raise Undelivered(_shut_out(staff))
         if room.encrypted:
             await self._prepare(room_id)
         try:
@@ -115,12 +121,16 @@ class Outbound:
             raise Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True) from None
         if isinstance(response, RoomSendResponse):
             return str(response.event_id)
-        raise _failure(response)
+        raise _failure(response, staff)
 
     async def _know_members(self, room_id: str) -> None:
+        """Fetch the member list once. A refusal is the send's failure: nio's `room_send`
+        would otherwise raise `MembersSyncError` for an encrypted room it cannot list."""
         room = self._client.rooms.get(room_id)
         if room is not None and not room.members_synced:
-            await self._client.joined_members(room_id)
+            response = await self._client.joined_members(room_id)
+            if isinstance(response, JoinedMembersError):
+                raise _failure(response, self._rooms.is_staff_room(room_id))
 
     async def _prepare(self, room_id: str) -> None:
         """Know every device in the room, then apply the trust policy to each."""
@@ -163,9 +173,15 @@ def _tx(key: str, part: int) -> str | None:
     return f"{key}.{part}" if key else None
 
 
-def _failure(response: Any) -> Undelivered:
-    """A homeserver's refusal: 403 means the bot may no longer post there (it left or was
-    removed); 404 that the room is gone; 429 and 5xx pass; other 4xx are final."""
+def _shut_out(staff_room: bool) -> Reason:
+    """Why the bot may not write to a room: a staff room lost the bot; a private chat was
+    left by the person (the bot then leaves it too) or the person removed the bot."""
+    return Reason.REMOVED if staff_room else Reason.BLOCKED
+
+
+def _failure(response: Any, staff_room: bool) -> Undelivered:
+    """A homeserver's refusal: 403 means the bot may no longer post there (see `_shut_out`);
+    404 that the room is gone; 429 and 5xx pass; other 4xx are final."""
     status = getattr(getattr(response, "transport_response", None), "status", 0) or 0
     code = str(getattr(response, "status_code", "") or "")
     log.warning("send failed (%s %s)", status or "?", code or "?")
@@ -174,7 +190,7 @@ def _failure(response: Any) -> Undelivered:
         after = None if wait is None else float(wait) / 1000
         return Undelivered(Reason.UNREACHABLE, transient=True, retry_after=after)
     if status == 403 or code == "M_FORBIDDEN":
-        return Undelivered(Reason.REMOVED)
+        return Undelivered(_shut_out(staff_room))
     if status == 404 or code == "M_NOT_FOUND":
         return Undelivered(Reason.GONE)
     if 400 <= status < 500:

@@ -3,7 +3,10 @@ and its files as encrypted media events.
 
 Matrix has no buttons every client shows, so choices are numbered lines; the
 handlers accept the number or the label back. Text is split well below the event
-size limit (64 KiB) so no client or server truncates a guide.
+size limit (64 KiB) so no client or server truncates a guide; it is split only between
+lines of outsiders' words framed by `bot.quoting`, never inside one. A part holding such
+lines also gets an HTML body (`bot.quoting.html_framed`): the words in `<blockquote>`,
+escaped, so clients draw the quote bar beside every wrapped row too.
 """
 
 from __future__ import annotations
@@ -11,18 +14,27 @@ from __future__ import annotations
 from typing import Any
 
 from bot.model import Attachment, Reply
+from bot.quoting import html_framed
 from handlers.output import RLM, paginate
 
 __all__ = ["MAX_BODY_CHARS", "contents", "edit_content", "file_content"]
 
 MAX_BODY_CHARS = 8000
 MSGTYPE = "m.notice"
+HTML = "org.matrix.custom.html"
 FILE_MSGTYPES = {"image": "m.image", "video": "m.video", "audio": "m.audio"}
 
 
 def _choice_lines(reply: Reply) -> list[str]:
     mark = RLM if reply.rtl else ""
     return [f"{mark}{i}. {choice.label}" for i, choice in enumerate(reply.choices, 1)]
+
+
+def _content(body: str) -> dict[str, str]:
+    formatted = html_framed(body)
+    if formatted is None:
+        return {"msgtype": MSGTYPE, "body": body}
+    return {"msgtype": MSGTYPE, "body": body, "format": HTML, "formatted_body": formatted}
 
 
 def contents(reply: Reply, limit: int = MAX_BODY_CHARS) -> list[dict[str, str]]:
@@ -37,7 +49,7 @@ def contents(reply: Reply, limit: int = MAX_BODY_CHARS) -> list[dict[str, str]]:
             parts[-1] = f"{parts[-1]}\n\n{choices}"
         else:
             parts += paginate(choices, limit)
-    return [{"msgtype": MSGTYPE, "body": part} for part in parts]
+    return [_content(part) for part in parts]
 
 
 def edit_content(reply: Reply, event_id: str) -> dict[str, Any] | None:
@@ -47,12 +59,15 @@ def edit_content(reply: Reply, event_id: str) -> dict[str, Any] | None:
     if len(parts) != 1:
         return None
     new = parts[0]
-    return {
+    edit: dict[str, Any] = {
         "msgtype": new["msgtype"],
         "body": f"* {new['body']}",
         "m.new_content": new,
         "m.relates_to": {"rel_type": "m.replace", "event_id": event_id},
     }
+    if "formatted_body" in new:
+        edit.update(format=HTML, formatted_body=f"* {new['formatted_body']}")
+    return edit
 
 
 def file_content(attachment: Attachment, url: str, keys: dict[str, Any]) -> dict[str, Any]:

@@ -145,9 +145,9 @@ class MatrixTransport:
                 client.store.close()
 
     def _assemble(self, client: Any, handle: Handler) -> _Live:
-        tuning = self._tuning
+        tuning, config = self._tuning, self._config
         store: EncryptedStore = client.store
-        staff = self._config.staff_user_ids
+        staff = config.staff_user_ids
         rooms = Rooms(client, staff, tuning.limits, self._staff_rooms())
         out = Outbound(client, rooms, self._trail, self._trust)
         return _Live(
@@ -156,7 +156,9 @@ class MatrixTransport:
             handle=handle,
             rooms=rooms,
             out=out,
-            dispatch=Dispatch(self._app, client, rooms, out, self._trail, handle, staff),
+            dispatch=Dispatch(
+                self._app, client, rooms, out, self._trail, handle, staff, config.staff_device_keys
+            ),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
             syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms, self.poison),
             sweeper=Sweeper(self._trail, out.redact, interval=tuning.sweep_interval),

@@ -15,6 +15,12 @@ The default policy, `TofuExceptStaff`, is:
 - **The bot's own other devices are blacklisted**: the bot runs as one device, and
   another login of its account is someone else.
 
+The same list decides who may command: a staff command is obeyed only when its event
+was decrypted with a Megolm session the bot received directly (not forwarded) from
+the curve25519 key of one of the sender's devices, whose self-signed ed25519 key also
+signed that session and is listed (`sent_from_listed_device`). A new login with the
+password alone has none of that; neither has an unencrypted event.
+
 The policy is the only source of truth: before every send to an encrypted room it is
 applied to each device there, and the store (SQLCipher) only caches its answers, so
 listing or unlisting a staff key takes effect at the next message. Any callable with
@@ -28,7 +34,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["TofuExceptStaff", "Trust", "TrustPolicy", "apply_trust"]
+from bot.transports.matrix.inbound import Sealed
+
+__all__ = ["TofuExceptStaff", "Trust", "TrustPolicy", "apply_trust", "sent_from_listed_device"]
 
 log = logging.getLogger("hrd_bot.matrix.trust")
 
@@ -85,3 +93,23 @@ def apply_trust(client: Any, room_id: str, policy: TrustPolicy) -> None:
                 changes[change] = changes.get(change, 0) + 1
     if changes:
         log.info("device trust: %s", ", ".join(f"{n} {c}" for c, n in sorted(changes.items())))
+
+
+def sent_from_listed_device(
+    client: Any, room_id: str, sender: str, sealed: Sealed | None, listed: frozenset[str]
+) -> bool:
+    """Whether this event provably came from a device of `sender` whose ed25519 key is listed.
+
+    False for an unencrypted event, a session that reached the bot forwarded (anyone
+    could have made it), or a device the bot does not know (yet).
+    """
+    olm = client.olm
+    if sealed is None or olm is None:
+        return False
+    session = olm.inbound_group_store.get(room_id, sealed.sender_key, sealed.session_id)
+    if session is None or session.forwarding_chain:
+        return False
+    device = olm.device_store.device_from_sender_key(sender, sealed.sender_key)
+    if device is None:
+        return False
+    return bool(device.ed25519 == session.ed25519 and device.ed25519 in listed)
