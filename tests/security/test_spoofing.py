@@ -31,7 +31,6 @@ from bot.app import App
 from bot.cli_cases import open_command
 from bot.config import Settings
 from bot.content.library import Library, Translator
-from bot.crypto.bundle import Bundle
 from bot.crypto.cases import CaseKey, Recipient, new_case_id, seal_item
 from bot.crypto.keys import PrivateKey
 from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
@@ -41,6 +40,7 @@ from bot.transports.matrix.render import contents
 from bot.transports.telegram.render import split_text
 from handlers.router import input_problem
 from tests.fakes import FakeTransport, FakeUser
+from tests.logged import logged_bundle
 from tests.reporting import STAFF_ROOM, Team, room_messages
 
 FAKE = "HRD-FAKE-0000"
@@ -393,7 +393,7 @@ def test_a_bundles_own_values_cannot_add_lines_to_cases_open(
     fake = "state: closed  country: CO  urgency: normal"
     audit = [AuditEntry(140, "staff:1\u202e", f"case.note\u2028{fake}", case.case_id, None)]
     meta = CaseMeta(case.case_id, case.public, 100, 150, "open\u2028Audit:", "K\u202eE", "high")
-    bundle = Bundle(200, meta, case.seal_to(recipients), recipients, items, audit)
+    bundle = logged_bundle(200, case, meta, recipients, recipients, items, audit)
     path = tmp_path / "case.json"
     path.write_text(bundle.to_json())
     monkeypatch.setattr("bot.cli_cases.private_key", lambda settings, key: member)
