@@ -497,3 +497,22 @@ async def test_a_deleted_case_leaves_no_metadata_in_its_log(
     assert len(rows) == 3, "case.create, case.draft, case.route remain"
     texts = [v for r in rows for v in r if isinstance(v, str)]
     assert texts and not [t for t in texts if "KE" in t], "no text of the audit names it"
+
+
+async def test_nothing_of_a_tampered_case_is_saved(
+    store: CasesStore, alice: Member, machine: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check comes before `--save-files` too: no folder, no file."""
+    case = (await store.open_draft(REPORTER)).id
+    photo = b"image/jpeg\nme.jpg\n\xff\xd8" + CANARY.encode()
+    await store.add_item(case, "attachment.0", photo, replace=True)
+    await store.submit(case)
+    document = json.loads((await store.export_bundle(case)).to_json())
+    document["case"]["state"] = "closed"
+    path, folder = machine / "case.json", machine / "evidence"
+    path.write_text(json.dumps(document))
+    status = main(
+        ["cases", "open", str(path), "--key", str(alice.path), "--save-files", str(folder)]
+    )
+    _refused((status, *capsys.readouterr()), r"state does not match")
+    assert not folder.exists()
