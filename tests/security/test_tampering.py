@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from bot.crypto.cases import CaseKey, Recipient, seal_audit_detail, seal_item
 from bot.crypto.keyfile import read_private_key
 from bot.crypto.keys import PrivateKey
 from bot.crypto.records import AuditEntry
+from bot.logs import NOISY
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 from tests.old_schema import migration_that, old_database
@@ -67,6 +69,23 @@ def _member(folder: Path, name: str) -> Member:
     path = folder / f"{name}.key"
     assert main(["keys", "generate", "--out", str(path)]) == 0
     return Member(path, read_private_key(path, PASSPHRASE))
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """`main()` sets up the CLI's logging (root handler, levels, record factory); the
+    tests after these expect pytest's."""
+    factory, root = logging.getLogRecordFactory(), logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in (*NOISY, "py.warnings")}
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(factory)
+        logging.captureWarnings(False)
+        root.handlers[:], root.level = handlers, level
+        for name, old in levels.items():
+            logging.getLogger(name).setLevel(old)
 
 
 @pytest.fixture
