@@ -113,6 +113,10 @@ class FaultyProxy:
         """Answer the next `times` sends to `room` with `status`, in Synapse's place."""
         self._rules.append(_Rule(room, status, times, retry_after_ms))
 
+    def clear(self) -> None:
+        """Drop every rule not yet used up: the room's sends go through again."""
+        self._rules.clear()
+
     def lose_answer(self, room: str, *, times: int = 1) -> None:
         """Forward the next `times` sends to `room`, then cut the connection unanswered."""
         self._rules.append(_Rule(room, LOST, times, None))
