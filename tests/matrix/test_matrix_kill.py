@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bot.crypto.keys import PrivateKey
-from tests.matrix.activist import Activist
+from tests.matrix.activist import Activist, Chat
 from tests.matrix.conftest import unique
 from tests.matrix.faulty_proxy import FaultyProxy
 from tests.matrix.homeserver import Account, Synapse
@@ -93,11 +94,24 @@ async def stop(process: subprocess.Popen[bytes], how: signal.Signals) -> int:
     return await asyncio.to_thread(process.wait, 30)
 
 
-async def test_a_queued_alert_survives_sigkill_and_arrives_once(
-    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
-) -> None:
-    account, activist, staff = people
-    bot_id = account.user_id
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """A bot configured as an operator would, its one (plain) staff room joined on start."""
+
+    env: dict[str, str]
+    bot_id: str
+    room: str
+    logs: Path
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        return start_cli(self.env, self.logs / f"{name}.log")
+
+    def stored(self, synapse: Synapse) -> list[str]:
+        return bodies(synapse, self.bot_id, self.room)
+
+
+async def configure(synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path) -> Setup:
+    account, _, staff = people
     room = await group_room(staff, encrypted=False)
     assert staff.client.olm is not None
     env = bot_env(synapse, account, tmp_path / "data", "pass phrase") | {
@@ -108,34 +122,86 @@ async def test_a_queued_alert_survives_sigkill_and_arrives_once(
         "HRD_BOT_DELIVERY_FIRST_RETRY": "0.2",
     }
     await set_recovery_key(env)
-    await invite(staff, room, bot_id)
-    proxy.fail(room, 502, times=10_000)
+    await invite(staff, room, account.user_id)
+    return Setup(env, account.user_id, room, tmp_path)
 
-    process = start_cli(env, tmp_path / "first.log")
-    try:
-        await room_holds(staff, room, joined(bot_id), wait=60)
-        dm = await activist.open_dm()
-        case = await submit(dm)
-        assert "could not be reached just now" in dm.last, "the reporter is not told it arrived"
-        await until(lambda: len(proxy.sends(room)) >= 6)
-        await asyncio.sleep(0.3)  # between tries: the sixth failed, the next is seconds away
-    finally:
-        killed = await stop(process, signal.SIGKILL)
-    assert killed == -signal.SIGKILL
-    assert {sent.status for sent in proxy.sends(room)} == {502}
-    assert bot_events(synapse, bot_id, room) == [], "nothing reached the staff room"
-    told = bot_events(synapse, bot_id, dm.room_id)
 
-    proxy.clear()
-    process = start_cli(env, tmp_path / "second.log")
+async def report(setup: Setup, people: People) -> tuple[Chat, str]:
+    """Once the bot has joined its staff room: a whole report in a new DM."""
+    _, activist, staff = people
+    await room_holds(staff, setup.room, joined(setup.bot_id), wait=60)
+    dm = await activist.open_dm()
+    return dm, await submit(dm)
+
+
+async def restarted(setup: Setup, synapse: Synapse, done: Callable[[list[str]], bool]) -> None:
+    """`hrd-bot run` again on the same disk, until the staff room shows `done`, and a
+    little longer (room for a second copy to show)."""
+    process = setup.start("second")
     try:
-        await until(lambda: any(case in text for text in bodies(synapse, bot_id, room)), wait=60)
-        await asyncio.sleep(2)  # room for a second copy to show
+        await until(lambda: done(setup.stored(synapse)), wait=60)
+        await asyncio.sleep(2)
     finally:
-        assert await stop(process, signal.SIGTERM) == 0, (tmp_path / "second.log").read_text()
-    stored = bodies(synapse, bot_id, room)
+        assert await stop(process, signal.SIGTERM) == 0, (setup.logs / "second.log").read_text()
+
+
+def once(stored: list[str], case: str) -> None:
+    """The alert once, the notice of the lost answers once, and nothing twice."""
     assert len([text for text in stored if text.startswith(f"New case {case}")]) == 1, stored
     lost = [text for text in stored if text.startswith("After a restart, 1 message(s)")]
     assert len(lost) == 1 and f"report answers for the staff room · {case}" in lost[0], stored
     assert [text for text, n in Counter(stored).items() if n > 1] == [], "nothing twice"
-    assert bot_events(synapse, bot_id, dm.room_id) == told, "the reporter is told nothing again"
+
+
+async def test_a_queued_alert_survives_sigkill_and_arrives_once(
+    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
+) -> None:
+    setup = await configure(synapse, proxy, people, tmp_path)
+    proxy.fail(setup.room, 502, times=10_000)
+    process = setup.start("first")
+    try:
+        dm, case = await report(setup, people)
+        assert "could not be reached just now" in dm.last, "the reporter is not told it arrived"
+        await until(lambda: len(proxy.sends(setup.room)) >= 6)
+        await asyncio.sleep(0.3)  # between tries: the sixth failed, the next is seconds away
+    finally:
+        assert await stop(process, signal.SIGKILL) == -signal.SIGKILL
+    assert {sent.status for sent in proxy.sends(setup.room)} == {502}
+    assert setup.stored(synapse) == [], "nothing reached the staff room"
+    told = bot_events(synapse, setup.bot_id, dm.room_id)
+
+    proxy.clear()
+    await restarted(setup, synapse, lambda stored: any(case in text for text in stored))
+    once(setup.stored(synapse), case)
+    assert bot_events(synapse, setup.bot_id, dm.room_id) == told, (
+        "the reporter is told nothing again"
+    )
+
+
+async def test_an_alert_synapse_stored_before_the_kill_is_not_stored_again(
+    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
+) -> None:
+    """The alert reached Synapse, and the bot was killed while its answer was held back:
+    the restarted bot sends it again under the same transaction id, and Synapse answers
+    with the event it already has instead of storing a second."""
+    setup = await configure(synapse, proxy, people, tmp_path)
+    proxy.hold_answer(setup.room, times=10_000)
+    process = setup.start("first")
+    try:
+        dm, case = await report(setup, people)
+        assert "could not be reached just now" in dm.last, "the reporter is not told it arrived"
+        await until(lambda: any(sent.event_id for sent in proxy.sends(setup.room)))
+    finally:
+        assert await stop(process, signal.SIGKILL) == -signal.SIGKILL
+    held = proxy.sends(setup.room)
+    assert [text.startswith(f"New case {case}") for text in setup.stored(synapse)] == [True]
+    told = bot_events(synapse, setup.bot_id, dm.room_id)
+
+    proxy.clear()
+    await restarted(setup, synapse, lambda stored: any("After a restart" in t for t in stored))
+    once(setup.stored(synapse), case)
+    again = [sent for sent in proxy.sends(setup.room) if sent.txn == held[0].txn][1:]
+    assert again and {sent.event_id for sent in again} == {held[0].event_id}, "same event"
+    assert bot_events(synapse, setup.bot_id, dm.room_id) == told, (
+        "the reporter is told nothing again"
+    )
