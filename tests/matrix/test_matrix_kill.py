@@ -1,19 +1,20 @@
-"""`hrd-bot run` on Matrix killed with SIGKILL while a case alert waits for a staff room
-whose sends answer 502: after the restart the alert arrives exactly once.
+"""`hrd-bot run` on Matrix killed with SIGKILL while a case alert is queued for a staff
+room (its sends answer 502, or Synapse stored the alert and its answer was held back):
+after the restart on the same disk the alert is in the room exactly once.
 
 The bot's client reaches Synapse through `FaultyProxy`; the reporter and the staff member
-talk to Synapse directly. What arrived is read from Synapse's own tables.
+talk to Synapse directly. What arrived is what Synapse stored (its own tables), as the
+staff member's client decrypted it; in a plain staff room and an encrypted one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,7 @@ from tests.matrix.faulty_proxy import FaultyProxy
 from tests.matrix.homeserver import Account, Synapse
 from tests.matrix.staff import group_room, invite, joined, room_holds
 from tests.matrix.test_matrix_cli import bot_env, start_cli
-from tests.matrix.test_matrix_delivery import bot_events, submit, until
-from tests.matrix.test_matrix_flows import homeserver_rows
-
-BODIES = (
-    "SELECT j.json FROM events e JOIN event_json j USING (event_id) "
-    "WHERE e.room_id = ? AND e.sender = ? AND e.type = 'm.room.message' "
-    "ORDER BY e.stream_ordering"
-)
+from tests.matrix.test_matrix_delivery import Seen, bot_events, submit, until
 
 
 @pytest.fixture
@@ -64,12 +58,6 @@ async def people(synapse: Synapse, tmp_path: Path) -> AsyncIterator[People]:
             await person.stop()
 
 
-def bodies(synapse: Synapse, bot_id: str, room_id: str) -> list[str]:
-    """The text of every plain message the bot stored in the room, in order."""
-    rows = homeserver_rows(synapse, BODIES, room_id, bot_id)
-    return [str(json.loads(row[0])["content"].get("body", "")) for row in rows]
-
-
 async def set_recovery_key(env: dict[str, str]) -> None:
     """As an operator would, with `hrd-bot recovery set`: reports need a key to seal to."""
     public = PrivateKey.generate().public.text
@@ -96,23 +84,30 @@ async def stop(process: subprocess.Popen[bytes], how: signal.Signals) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Setup:
-    """A bot configured as an operator would, its one (plain) staff room joined on start."""
+    """A bot configured as an operator would, its one staff room joined on start."""
 
     env: dict[str, str]
     bot_id: str
     room: str
     logs: Path
+    seen: Seen
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         return start_cli(self.env, self.logs / f"{name}.log")
 
-    def stored(self, synapse: Synapse) -> list[str]:
-        return bodies(synapse, self.bot_id, self.room)
+    def events(self, synapse: Synapse) -> list[str]:
+        return bot_events(synapse, self.bot_id, self.room)
+
+    async def stored(self) -> list[str]:
+        """The bodies of the bot's events in the room, as the staff member read them."""
+        return await self.seen.view(self.room)
 
 
-async def configure(synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path) -> Setup:
+async def configure(
+    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path, *, encrypted: bool
+) -> Setup:
     account, _, staff = people
-    room = await group_room(staff, encrypted=False)
+    room = await group_room(staff, encrypted=encrypted)
     assert staff.client.olm is not None
     env = bot_env(synapse, account, tmp_path / "data", "pass phrase") | {
         "MATRIX_HOMESERVER": proxy.url,
@@ -123,7 +118,7 @@ async def configure(synapse: Synapse, proxy: FaultyProxy, people: People, tmp_pa
     }
     await set_recovery_key(env)
     await invite(staff, room, account.user_id)
-    return Setup(env, account.user_id, room, tmp_path)
+    return Setup(env, account.user_id, room, tmp_path, Seen(staff, synapse, (room,)))
 
 
 async def report(setup: Setup, people: People) -> tuple[Chat, str]:
@@ -134,12 +129,13 @@ async def report(setup: Setup, people: People) -> tuple[Chat, str]:
     return dm, await submit(dm)
 
 
-async def restarted(setup: Setup, synapse: Synapse, done: Callable[[list[str]], bool]) -> None:
-    """`hrd-bot run` again on the same disk, until the staff room shows `done`, and a
-    little longer (room for a second copy to show)."""
+async def restarted(setup: Setup, synapse: Synapse) -> None:
+    """`hrd-bot run` again on the same disk, until the staff room holds two of the bot's
+    events (the alert, the notice of what a stop lost), and a little longer (room for a
+    second copy to show)."""
     process = setup.start("second")
     try:
-        await until(lambda: done(setup.stored(synapse)), wait=60)
+        await until(lambda: len(setup.events(synapse)) >= 2, wait=60)
         await asyncio.sleep(2)
     finally:
         assert await stop(process, signal.SIGTERM) == 0, (setup.logs / "second.log").read_text()
@@ -153,10 +149,11 @@ def once(stored: list[str], case: str) -> None:
     assert [text for text, n in Counter(stored).items() if n > 1] == [], "nothing twice"
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 async def test_a_queued_alert_survives_sigkill_and_arrives_once(
-    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
+    encrypted: bool, synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
 ) -> None:
-    setup = await configure(synapse, proxy, people, tmp_path)
+    setup = await configure(synapse, proxy, people, tmp_path, encrypted=encrypted)
     proxy.fail(setup.room, 502, times=10_000)
     process = setup.start("first")
     try:
@@ -167,24 +164,25 @@ async def test_a_queued_alert_survives_sigkill_and_arrives_once(
     finally:
         assert await stop(process, signal.SIGKILL) == -signal.SIGKILL
     assert {sent.status for sent in proxy.sends(setup.room)} == {502}
-    assert setup.stored(synapse) == [], "nothing reached the staff room"
+    assert setup.events(synapse) == [], "nothing reached the staff room"
     told = bot_events(synapse, setup.bot_id, dm.room_id)
 
     proxy.clear()
-    await restarted(setup, synapse, lambda stored: any(case in text for text in stored))
-    once(setup.stored(synapse), case)
+    await restarted(setup, synapse)
+    once(await setup.stored(), case)
     assert bot_events(synapse, setup.bot_id, dm.room_id) == told, (
         "the reporter is told nothing again"
     )
 
 
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
 async def test_an_alert_synapse_stored_before_the_kill_is_not_stored_again(
-    synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
+    encrypted: bool, synapse: Synapse, proxy: FaultyProxy, people: People, tmp_path: Path
 ) -> None:
     """The alert reached Synapse, and the bot was killed while its answer was held back:
     the restarted bot sends it again under the same transaction id, and Synapse answers
     with the event it already has instead of storing a second."""
-    setup = await configure(synapse, proxy, people, tmp_path)
+    setup = await configure(synapse, proxy, people, tmp_path, encrypted=encrypted)
     proxy.hold_answer(setup.room, times=10_000)
     process = setup.start("first")
     try:
@@ -194,12 +192,12 @@ async def test_an_alert_synapse_stored_before_the_kill_is_not_stored_again(
     finally:
         assert await stop(process, signal.SIGKILL) == -signal.SIGKILL
     held = proxy.sends(setup.room)
-    assert [text.startswith(f"New case {case}") for text in setup.stored(synapse)] == [True]
+    assert [text.startswith(f"New case {case}") for text in await setup.stored()] == [True]
     told = bot_events(synapse, setup.bot_id, dm.room_id)
 
     proxy.clear()
-    await restarted(setup, synapse, lambda stored: any("After a restart" in t for t in stored))
-    once(setup.stored(synapse), case)
+    await restarted(setup, synapse)
+    once(await setup.stored(), case)
     again = [sent for sent in proxy.sends(setup.room) if sent.txn == held[0].txn][1:]
     assert again and {sent.event_id for sent in again} == {held[0].event_id}, "same event"
     assert bot_events(synapse, setup.bot_id, dm.room_id) == told, (
