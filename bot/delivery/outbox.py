@@ -18,10 +18,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bot.content.library import Translator
 from bot.delivery import rows
@@ -30,11 +30,21 @@ from bot.delivery.policy import RetryPolicy
 from bot.model import ChatRef, Reply, Transport
 from bot.storage.database import Database
 
-__all__ = ["Deliver", "Outbox", "Parcel", "any_delivered"]
+__all__ = ["Deliver", "Outbox", "Outgoing", "Parcel", "any_delivered"]
 
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
+
+
+class Outgoing(NamedTuple):
+    """A message to queue with `Outbox.post_many`."""
+
+    chat: ChatRef
+    reply: Reply
+    kind: str
+    case_id: str | None = None
+    person: str | None = None
 
 
 @dataclass(slots=True)
@@ -78,6 +88,7 @@ class Outbox:
         self._lanes: dict[Place, _Lane] = {}
         self._down: dict[Place, Reason] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._writes = rows.GroupCommit(db)
 
     async def start(self) -> list[rows.Row]:
         """Resume what was queued before a stop; return what was lost (sensitive content
@@ -102,8 +113,18 @@ class Outbox:
         person: str | None = None,
     ) -> asyncio.Future[Outcome]:
         """Queue a message (its row is committed before this returns) and return its outcome."""
-        row_id = await self._db.transaction(rows.insert(chat, reply, kind, case_id, person))
-        return self._enqueue(row_id, chat, reply, kind, case_id, time.time()).done
+        return (await self.post_many([Outgoing(chat, reply, kind, case_id, person)]))[0]
+
+    async def post_many(self, messages: Sequence[Outgoing]) -> list[asyncio.Future[Outcome]]:
+        """Queue several messages in one commit (an alert for every staff room): all their
+        rows are on disk before this returns; the outcomes come in the same order."""
+        inserts = [rows.insert(m.chat, m.reply, m.kind, m.case_id, m.person) for m in messages]
+        ids = await self._writes.write(lambda conn: [insert(conn) for insert in inserts])
+        now = time.time()
+        return [
+            self._enqueue(row_id, m.chat, m.reply, m.kind, m.case_id, now).done
+            for row_id, m in zip(ids, messages, strict=True)
+        ]
 
     async def announce(self, reply: Reply, *, skip: Iterable[ChatRef] = ()) -> list[ChatRef]:
         """Queue a notice for every alert room (but `skip`); return those it was queued for."""
@@ -133,6 +154,7 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
+        await self._writes.flush()
 
     async def counts(self) -> dict[str, int]:
         return await self._db.run(rows.counts)
@@ -159,7 +181,7 @@ class Outbox:
             while lane.queue:
                 parcel = lane.queue[0]
                 outcome = await self._deliver(parcel)
-                await self._db.transaction(rows.settle(parcel.id, outcome, parcel.attempts))
+                await self._writes.write(rows.settle(parcel.id, outcome, parcel.attempts))
                 lane.queue.popleft()
                 if not parcel.done.done():
                     parcel.done.set_result(outcome)
@@ -242,13 +264,12 @@ class Outbox:
         await self._announce(Reply(text), skip={place})
 
     async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> list[ChatRef]:
-        told = []
-        for room in self._alert_rooms:
-            place = _place(room)
-            if place in (skip or set()) or place in self._down:
-                continue
-            await self.post(room, reply, kind="notice")
-            told.append(room)
+        told = [
+            room
+            for room in self._alert_rooms
+            if _place(room) not in (skip or set()) and _place(room) not in self._down
+        ]
+        await self.post_many([Outgoing(room, reply, "notice") for room in told])
         return told
 
     def _lost_notice(self, lost: list[rows.Row]) -> Reply:
