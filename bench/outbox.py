@@ -233,13 +233,17 @@ async def _best(
     return {k: min(v, key=lambda r: r["p50_ms"]) for k, v in rounds.items()}
 
 
-async def _measure(fanouts: int, interval: float) -> list[tuple[str, str, str, Any]]:
+async def _measure(
+    fanouts: int, interval: float, only: str | None
+) -> list[tuple[str, str, str, Any]]:
     results: list[tuple[str, str, str, Any]] = []
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         async with Emulator() as emu:
             openers: dict[str, Opener] = {"instant": instant_setup, "telegram": telegram_setup(emu)}
             for transport, opener in openers.items():
+                if only is not None and transport != only:
+                    continue
                 for synchronous in MODES:
                     for load, pace in (("burst", 0.0), ("paced", interval)):
                         best = await _best(opener, synchronous, fanouts, pace, folder)
@@ -248,9 +252,9 @@ async def _measure(fanouts: int, interval: float) -> list[tuple[str, str, str, A
     return results
 
 
-def run(fanouts: int, interval: float) -> list[tuple[str, str, str, Any]]:
-    """Measure every combination; returns the figures (no assertion)."""
-    return asyncio.run(_measure(fanouts, interval))
+def run(fanouts: int, interval: float, only: str | None = None) -> list[tuple[str, str, str, Any]]:
+    """Measure every combination (or those of one transport); returns the figures."""
+    return asyncio.run(_measure(fanouts, interval, only))
 
 
 def _line(name: str, figures: dict[str, float]) -> str:
@@ -277,7 +281,7 @@ def _report(load: str, best: dict[str, dict[str, float]]) -> None:
 def main(argv: Sequence[str]) -> int:
     fanouts = int(argv[0]) if argv else 100
     interval = float(argv[1]) if len(argv) > 1 else 0.05
-    results = run(fanouts, interval)
+    results = run(fanouts, interval, argv[2] if len(argv) > 2 else None)
     print(
         f"outbox: {fanouts} alerts × {ROOMS} rooms; paced: one alert to every room "
         f"each {interval * 1000:.0f} ms; latency is queue → delivered"

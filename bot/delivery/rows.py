@@ -173,6 +173,7 @@ class GroupCommit:
 
     async def _write_pending(self) -> None:
         while self._pending:
+            await asyncio.sleep(0)  # those just told their last write is in write the next
             batch, self._pending = self._pending, []
             try:
                 results = await self._db.transaction(_each(batch))
