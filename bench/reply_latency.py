@@ -46,8 +46,9 @@ WARM_UP = 1.0  # seconds of load before the first reply is timed
 
 @dataclass
 class Stamps:
-    """When each of the bot's messages reached the emulator, by chat."""
+    """When each of the bot's messages to the `watched` chats reached the emulator."""
 
+    watched: set[int] = field(default_factory=set)
     seen: list[tuple[float, int, str]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -57,7 +58,7 @@ class Stamps:
 
         def stamped(chat: Any, sender: Any, text: str | None, **fields: Any) -> Message:
             message = post(chat, sender, text, **fields)
-            if sender is world.bot:
+            if sender is world.bot and chat.id in self.watched:
                 self.seen.append((time.perf_counter(), chat.id, text or ""))
                 self.changed.set()
             return message
@@ -79,9 +80,11 @@ class Stamps:
 class Samples:
     reporter: list[float] = field(default_factory=list)
     delivered: list[float] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)
+    """The load's own messages, answered while replies were timed."""
 
 
-async def _staff_groups(emu: Emulator, count: int) -> list[SimUser]:
+def _staff_groups(emu: Emulator, count: int) -> list[SimUser]:
     return [emu.group(f"Team {n}", f"Staff {n}", supergroup=True)[0] for n in range(count)]
 
 
@@ -104,22 +107,33 @@ async def _replies(
         into.delivered.append(await stamps.first(staff.chat.id, started, ": delivered."))
 
 
+async def _talk(emu: Emulator, person: SimUser, stop: asyncio.Event, answered: list[float]) -> None:
+    """The Telegram path bench's user: the next message of its script once answered."""
+    number = 0
+    while not stop.is_set():
+        await _person(emu, person, [SCRIPT[number % len(SCRIPT)]], answered)
+        number += 1
+
+
 async def _loaded(
-    emu: Emulator, people: Sequence[SimUser], work: Coroutine[Any, Any, None]
-) -> tuple[int, float]:
-    """Run `work` while every person talks to the bot; return the load's answers and time."""
+    emu: Emulator, people: Sequence[SimUser], work: Coroutine[Any, Any, None], into: Samples
+) -> float:
+    """Run `work` while every person talks to the bot; return the load's answers a second,
+    and keep its own latencies. The people stop after their current exchange (not
+    cancelled: the next phase is idle)."""
     answered: list[float] = []
-    texts = [SCRIPT[i % len(SCRIPT)] for i in range(100_000)]
-    load = [asyncio.create_task(_person(emu, p, texts, answered)) for p in people]
+    stop = asyncio.Event()
+    load = [asyncio.create_task(_talk(emu, p, stop, answered)) for p in people]
     await asyncio.sleep(WARM_UP)
     before, started = len(answered), time.perf_counter()
     try:
         await work
     finally:
-        for task in load:
-            task.cancel()
-        await asyncio.gather(*load, return_exceptions=True)
-    return len(answered) - before, time.perf_counter() - started
+        stop.set()
+        elapsed = time.perf_counter() - started
+        await asyncio.gather(*load)
+    into.load += answered[before:]
+    return (len(answered) - before) / elapsed
 
 
 async def _measure(users: int) -> dict[str, Any]:
@@ -129,13 +143,14 @@ async def _measure(users: int) -> dict[str, Any]:
         async with Emulator() as emu:
             stamps = Stamps()
             stamps.watch(emu)
-            staff = await _staff_groups(emu, 2 * ROUNDS * GROUPS)
+            staff = _staff_groups(emu, 2 * ROUNDS * GROUPS)
             rooms = tuple(ChatRef("telegram", str(s.chat.id), private=False) for s in staff)
             flood = FloodGuard(rate=1e9, burst=10**9)
             path = Path(folder) / "bench.db"
             async with running_bot(emu, path, flood=flood, max_rate=0, staff_rooms=rooms) as bot:
                 await _enrol(bot, staff)
                 reporter = emu.user("Ana")
+                stamps.watched = {reporter.chat.id, *(member.chat.id for member in staff)}
                 await start_report(reporter)
                 case = await finish_report(reporter)
                 await bot.app.outbox.drain()
@@ -147,8 +162,7 @@ async def _measure(users: int) -> dict[str, Any]:
                         await _replies(stamps, next(groups), reporter, case, idle)
                     chosen = [next(groups) for _ in range(GROUPS)]
                     timed = _in_turn(stamps, chosen, reporter, case, busy)
-                    answers, seconds = await _loaded(emu, people, timed)
-                    load_rates.append(answers / seconds)
+                    load_rates.append(await _loaded(emu, people, timed, busy))
                     print(f"  round {number + 1}: done", file=sys.stderr, flush=True)
     return {"idle": idle, "busy": busy, "load_msgs_per_s": statistics.mean(load_rates)}
 
@@ -196,6 +210,8 @@ def main(argv: Sequence[str]) -> int:
         print(_line("idle", calm))
         print(_line("loaded", loaded))
         print(f"    ratio loaded/idle at p50 {loaded['p50'] / calm['p50']:.1f}×")
+    print("  the load's own messages meanwhile (message → answer):")
+    print(_line("loaded", _percentiles(busy.load)))
     return 0
 
 
