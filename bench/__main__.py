@@ -9,6 +9,8 @@ import sys
 BENCHES = (
     "bench.pipeline",
     "bench.telegram_path",
+    "bench.reply_latency",
+    "bench.outbox",
     "bench.matrix_path",
     "bench.sealing",
     "bench.durability",

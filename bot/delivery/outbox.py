@@ -18,24 +18,35 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from bot.content.library import Translator
 from bot.delivery import rows
+from bot.delivery.commits import GroupCommit
 from bot.delivery.outcome import Outcome, Reason, Undelivered
 from bot.delivery.policy import RetryPolicy
 from bot.model import ChatRef, Reply, Transport
 from bot.storage.database import Connection, Database
 
-__all__ = ["Deliver", "Outbox", "Parcel", "Staged", "any_delivered"]
+__all__ = ["Deliver", "Outbox", "Outgoing", "Parcel", "Staged", "any_delivered"]
 
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
 PRUNE_EVERY = 3600.0
+
+
+class Outgoing(NamedTuple):
+    """A message to queue with `Outbox.post_many`."""
+
+    chat: ChatRef
+    reply: Reply
+    kind: str
+    case_id: str | None = None
+    person: str | None = None
 
 
 @dataclass(slots=True)
@@ -95,6 +106,7 @@ class Outbox:
         self._down: dict[Place, Reason] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._pruned = time.monotonic()
+        self._writes = GroupCommit(db)
 
     async def start(self) -> list[tuple[rows.Row, Reason]]:
         """Resume what was queued before a stop. Not resent: sensitive content (held only
@@ -132,8 +144,18 @@ class Outbox:
         person: str | None = None,
     ) -> asyncio.Future[Outcome]:
         """Queue a message (its row is committed before this returns) and return its outcome."""
-        row_id = await self._db.transaction(rows.insert(chat, reply, kind, case_id, person))
-        return self._enqueue(row_id, chat, reply, kind, case_id, time.time()).done
+        return (await self.post_many([Outgoing(chat, reply, kind, case_id, person)]))[0]
+
+    async def post_many(self, messages: Sequence[Outgoing]) -> list[asyncio.Future[Outcome]]:
+        """Queue several messages in one commit (an alert for every staff room): all their
+        rows are on disk before this returns; the outcomes come in the same order."""
+        inserts = [rows.insert(m.chat, m.reply, m.kind, m.case_id, m.person) for m in messages]
+        ids = await self._writes.write(lambda conn: [insert(conn) for insert in inserts])
+        now = time.time()
+        return [
+            self._enqueue(row_id, m.chat, m.reply, m.kind, m.case_id, now).done
+            for row_id, m in zip(ids, messages, strict=True)
+        ]
 
     def stage(
         self,
@@ -177,6 +199,7 @@ class Outbox:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
+        await self._writes.flush()
 
     def _enqueue(
         self,
@@ -200,7 +223,7 @@ class Outbox:
             while lane.queue:
                 parcel = lane.queue[0]
                 outcome = await self._deliver(parcel)
-                await self._db.transaction(rows.settle(parcel.id, outcome, parcel.attempts))
+                await self._writes.write(rows.settle(parcel.id, outcome, parcel.attempts))
                 await self._prune_now_and_then()
                 lane.queue.popleft()
                 if not parcel.done.done():
@@ -232,14 +255,14 @@ class Outbox:
         while True:
             parcel.attempts += 1
             if marked:
-                await self._db.transaction(rows.trying(parcel.id))
+                await self._writes.write(rows.trying(parcel.id))
             try:
                 ids = await self._try(transport, parcel)
             except Undelivered as failure:
                 if failure.uncertain and not transport.idempotent:
                     return Outcome(reason=Reason.UNCERTAIN)
                 if marked and not failure.uncertain:
-                    await self._db.transaction(rows.trying(parcel.id, left=False))
+                    await self._writes.write(rows.trying(parcel.id, left=False))
                 if not self._retries(parcel.chat, failure):
                     return Outcome(reason=failure.reason)
                 await self._trouble(parcel.chat, failure.reason)
@@ -297,11 +320,13 @@ class Outbox:
         await self._announce(Reply(text), skip={place})
 
     async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> None:
-        """A notice for every alert room but `skip` and those known to be down."""
-        for room in self._alert_rooms:
-            place = _place(room)
-            if place not in (skip or set()) and place not in self._down:
-                await self.post(room, reply, kind="notice")
+        """A notice for every alert room but `skip` and those known to be down, in one commit."""
+        told = [
+            room
+            for room in self._alert_rooms
+            if _place(room) not in (skip or set()) and _place(room) not in self._down
+        ]
+        await self.post_many([Outgoing(room, reply, "notice") for room in told])
 
     def _stop_notice(self, lost: list[rows.Row], unsure: list[rows.Row]) -> Reply:
         t = self._staff()

@@ -20,6 +20,7 @@ from bot.storage.database import Connection
 
 __all__ = ["Row", "insert", "pending", "settle"]
 
+
 KEEP_SETTLED = 7 * 86_400
 
 
