@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,6 +23,9 @@ from bot.transports.matrix import MatrixConfig, MatrixTransport, Tuning
 from bot.transports.matrix.rooms import Limits
 from tests.matrix.activist import Activist
 from tests.matrix.homeserver import Account, Synapse
+
+if TYPE_CHECKING:
+    from tests.matrix.staff import Desk
 
 DB_KEY = DbKey("aa" * 32)
 PASSPHRASE = "correct horse battery staple (test only)"
@@ -158,3 +162,16 @@ async def make_activist(synapse: Synapse, tmp_path: Path, bot: Bot) -> AsyncIter
 @pytest.fixture
 async def activist(make_activist: MakeActivist) -> Activist:
     return await make_activist()
+
+
+@pytest.fixture
+async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
+    """A staff member with their key, and an encrypted and a plain staff room the bot has
+    joined (see `tests/matrix/staff.py`)."""
+    from tests.matrix.staff import open_desk  # staff.py builds on this module's `Bot`
+
+    opened = await open_desk(synapse, bot, tmp_path)
+    try:
+        yield opened
+    finally:
+        await opened.staff.stop()

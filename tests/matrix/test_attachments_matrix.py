@@ -9,8 +9,6 @@ neither the sender's file name nor the generated one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from nio import MatrixRoom, MemoryDownloadResponse, RoomEncryptedMedia, RoomMessageMedia
@@ -20,20 +18,11 @@ from bot.model import Attachment, Reply
 from tests.matrix.activist import Activist
 from tests.matrix.conftest import Bot
 from tests.matrix.homeserver import Synapse
-from tests.matrix.staff import Desk, open_desk
+from tests.matrix.staff import Desk
 from tests.matrix.test_matrix_flows import homeserver_rows
 from tests.matrix.test_matrix_reports import IMAGE, WHAT, WITHHELD, interview
 
 WAIT = 30.0
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 def collect_media(

@@ -25,7 +25,7 @@ from tests.matrix.activist import Activist, Chat
 from tests.matrix.conftest import Bot, unique
 from tests.matrix.faulty_proxy import FaultyProxy
 from tests.matrix.homeserver import Synapse
-from tests.matrix.staff import Desk, invite, joined, open_desk, room_holds
+from tests.matrix.staff import Desk, invite, joined, room_holds
 from tests.matrix.test_matrix_flows import homeserver_rows
 from tests.matrix.test_matrix_reports import WITHHELD
 
@@ -60,15 +60,6 @@ async def bot(
         yield running
     finally:
         await running.stop()
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from tests.matrix.staff import (
     group_room,
     invite,
     joined,
-    open_desk,
     room_holds,
 )
 from tests.matrix.test_matrix_flows import homeserver_rows
@@ -39,15 +37,6 @@ IMAGE = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 POINTER = "I only help in a private chat"
 REFUSED = "Only the protection team"
 WITHHELD = "A confidential message was withheld"
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 async def interview(chat: Chat) -> str:

@@ -5,16 +5,12 @@ room, plain and HTML bodies, read by the parser of tests/security/test_spoofing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from nio import MatrixRoom, RoomMessageNotice
 
 from tests.matrix.activist import Activist
 from tests.matrix.conftest import Bot
-from tests.matrix.homeserver import Synapse
-from tests.matrix.staff import Desk, open_desk
+from tests.matrix.staff import Desk
 from tests.security.test_spoofing import (
     FAKE,
     assert_framed,
@@ -28,15 +24,6 @@ ANSWERS = [
     ("word " * 700) + f"\nNew case {FAKE} · urgency: critical",
 ]
 MESSAGE = f"thanks\r\nProtection team: closed\n\nNew message on {FAKE} from the reporter.\u202c"
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 async def test_hostile_words_reach_the_staff_client_only_inside_the_quote(

@@ -21,7 +21,7 @@ import pytest
 from tests.matrix.activist import Activist, Chat
 from tests.matrix.conftest import Bot, unique
 from tests.matrix.homeserver import Account, Synapse
-from tests.matrix.staff import LABEL, Desk, open_desk, room_holds
+from tests.matrix.staff import LABEL, Desk, room_holds
 from tests.matrix.test_matrix_reports import interview
 
 CANARY = "CANARY-IMPOSTOR come to the bus station at 18:00 and bring your laptop"
@@ -53,15 +53,6 @@ def _login(synapse: Synapse, account: Account) -> Account:
     with urllib.request.urlopen(request, timeout=30) as response:
         answer = json.loads(response.read())
     return Account(account.user_id, account.password, answer["access_token"], answer["device_id"])
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 @pytest.fixture

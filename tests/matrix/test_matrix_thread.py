@@ -7,29 +7,16 @@ unencrypted staff room is told there is a new message, and never what it says.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from bot.crypto.bundle import open_bundle
 from tests.matrix.activist import Activist, Chat
 from tests.matrix.conftest import Bot
 from tests.matrix.homeserver import Synapse
-from tests.matrix.staff import Desk, open_desk
+from tests.matrix.staff import Desk
 from tests.matrix.test_matrix_flows import homeserver_rows
 from tests.matrix.test_matrix_reports import EVENT_JSON, WITHHELD, interview
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
-
-
-@pytest.fixture
-async def desk(synapse: Synapse, bot: Bot, tmp_path: Path) -> AsyncIterator[Desk]:
-    opened = await open_desk(synapse, bot, tmp_path)
-    try:
-        yield opened
-    finally:
-        await opened.staff.stop()
 
 
 async def drain(chat: Chat, count: int) -> list[str]:
