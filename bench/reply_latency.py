@@ -35,6 +35,7 @@ from bot.flood import FloodGuard
 from bot.model import ChatRef
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, running_bot
+from tests.telegram_emulator.methods import METHODS
 from tests.telegram_emulator.world import Message
 from tests.test_telegram_reports import finish_report, start_report
 
@@ -64,6 +65,17 @@ class Stamps:
             return message
 
         world.post = stamped  # type: ignore[method-assign]
+        edit = METHODS["editmessagetext"]
+
+        async def stamped_edit(world: Any, params: Any) -> Any:
+            """The room's "queued" notice becomes "delivered" by an edit."""
+            result = await edit(world, params)
+            if int(params["chat_id"]) in self.watched:
+                self.seen.append((time.perf_counter(), int(params["chat_id"]), params["text"]))
+                self.changed.set()
+            return result
+
+        METHODS["editmessagetext"] = stamped_edit
 
     async def first(self, chat: int, after: float, containing: str) -> float:
         """When the first bot message to `chat` holding `containing` arrived after `after`."""
@@ -147,7 +159,9 @@ async def _measure(users: int) -> dict[str, Any]:
             rooms = tuple(ChatRef("telegram", str(s.chat.id), private=False) for s in staff)
             flood = FloodGuard(rate=1e9, burst=10**9)
             path = Path(folder) / "bench.db"
-            async with running_bot(emu, path, flood=flood, max_rate=0, staff_rooms=rooms) as bot:
+            async with running_bot(
+                emu, path, flood=flood, max_rate=0, staff_rooms=rooms, staff_without_device="all"
+            ) as bot:
                 await _enrol(bot, staff)
                 reporter = emu.user("Ana")
                 stamps.watched = {reporter.chat.id, *(member.chat.id for member in staff)}
