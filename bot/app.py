@@ -179,6 +179,7 @@ class App:
 
         async def forget() -> None:
             await self.sessions.forget(msg.user)
+            await self.db.truncate_wal()  # no older copy of the rows left in the WAL
             log.info("forget: erased a user's data")
 
         try:

@@ -191,6 +191,18 @@ class Database:
     async def secret(self, name: str) -> bytes:
         return await self.setting(name, lambda: secrets.token_bytes(32))
 
+    async def truncate_wal(self, tries: int = 20, pause: float = 0.05) -> bool:
+        """Copy the WAL into the file and empty it, so rows just deleted leave no older
+        copy in its frames (in the file, `secure_delete` has overwritten them). A
+        background checkpoint under way holds it up for a moment: tried again."""
+        for _ in range(tries):
+            busy = await self.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+            if not busy[0]:
+                return True
+            await asyncio.sleep(pause)
+        log.warning("storage: the WAL could not be emptied now; the next checkpoint will")
+        return False
+
     async def close(self) -> None:
         """Merge the WAL and close. On a full disk the merge fails and the WAL stays:
         nothing is lost, the next open replays it."""
