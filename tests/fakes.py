@@ -23,6 +23,8 @@ class FakeTransport:
     faults: list[Undelivered] = field(default_factory=list)
     refuse: dict[str, Undelivered] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)
+    tried: list[str] = field(default_factory=list)
+    """The address of every send asked for, refused ones too."""
     settle: bool = True
     """Whether a person's message waits until the outbox has nothing left to send (off
     when a test keeps messages queued on purpose)."""
@@ -31,6 +33,7 @@ class FakeTransport:
         return None
 
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        self.tried.append(chat.address)
         if self.faults:
             raise self.faults.pop(0)
         if chat.address in self.refuse:

@@ -128,14 +128,22 @@ async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to
     down = FakeTransport(refuse={PERSON.address: Undelivered(Reason.UNREACHABLE, transient=True)})
     down.refuse[ROOM_A.address] = down.refuse[PERSON.address]
     app = await _app(path, library, down)
-    await app.deliver(
+    app.outbox.policy = RetryPolicy(window=60.0, first=10.0, cap=10.0)
+    alert = await app.deliver(
         ROOM_A, Reply("New case HRD-AAAA-BBBB"), kind="alert", case_id="HRD-AAAA-BBBB"
     )
     reply = Reply("Protection team: CANARY-SECRET come at six", sensitive=True)
     await app.deliver(PERSON, reply, kind="reply", case_id="HRD-AAAA-BBBB", person="fake:x")
     bodies = await app.db.run(lambda c: c.execute("SELECT body FROM outbox").fetchall())
     assert not any("CANARY-SECRET" in (body or "") for (body,) in bodies)
-    await asyncio.sleep(0.05)  # tried and refused, so surely not sent: lost, not uncertain
+    cleared = "SELECT count(*) FROM outbox WHERE kind = 'reply' AND attempts = 0"
+    for _ in range(500):  # the refusal, then its note: surely not sent, so lost
+        if PERSON.address in down.tried and await app.db.run(
+            lambda c: c.execute(cleared).fetchone()[0]
+        ):
+            break
+        await asyncio.sleep(0.01)
+    assert not alert.done()
     await _close(app)
 
     up = FakeTransport()
@@ -189,6 +197,7 @@ class _Hanging(FakeTransport):
     """A platform that takes the request and never answers."""
 
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        self.tried.append(chat.address)
         await asyncio.Event().wait()
         return ()
 
@@ -197,9 +206,13 @@ async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it
     tmp_path: Path, library: Library
 ) -> None:
     path = tmp_path / "o.db"
-    app = await _app(path, library, _Hanging(idempotent=False))
+    hanging = _Hanging(idempotent=False)
+    app = await _app(path, library, hanging)
     await app.deliver(PERSON, Reply("Check-in: are you safe?"), kind="checkin", case_id="HRD-X")
-    await asyncio.sleep(0.05)  # the try has left
+    for _ in range(500):  # until the try has left (its note is written before it)
+        if PERSON.address in hanging.tried:
+            break
+        await asyncio.sleep(0.01)
     await _close(app)
 
     after = FakeTransport(idempotent=False)
