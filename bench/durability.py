@@ -31,13 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot.app import App
 from bot.cases_store import CasesStore
 from bot.casework import Casework
 from bot.content.loader import load_library
 from bot.crypto.keys import PrivateKey
-from bot.delivery import Outcome
-from bot.delivery.outbox import Outbox
-from bot.model import ChatRef, Reply, UserRef
+from bot.model import ChatRef, UserRef
 from bot.sessions import Session, SessionStore
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
@@ -55,17 +54,6 @@ class _UnsyncedStore(CasesStore):
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
         return await self.database.transaction(work)
-
-
-async def _nothing(
-    chat: ChatRef,
-    reply: Reply,
-    *,
-    kind: str = "notice",
-    case_id: str | None = None,
-    person: str | None = None,
-) -> asyncio.Future[Outcome]:
-    raise AssertionError("nothing is delivered here")
 
 
 @dataclass
@@ -112,9 +100,7 @@ async def _mode(name: str, folder: Path) -> Mode:
     if library is None:
         raise SystemExit("\n".join(map(str, problems)))
     db = await Database.open(folder / f"{name}.db", KEY)
-    casework = Casework(
-        db, lambda: library, _nothing, Outbox(db, {}, lambda: library.translator("en"))
-    )
+    casework = (await App.open(db, library)).casework
     if name != "durable":
         casework.store = _UnsyncedStore(db)
     if name == "full":

@@ -31,13 +31,10 @@ import pytest
 from bot.app import App
 from bot.cases_rows import log_end
 from bot.cases_store import CasesStore, CaseStoreError
-from bot.casework import Casework
 from bot.content.library import Library
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.keys import PrivateKey
-from bot.delivery import Outcome
-from bot.delivery.outbox import Outbox
-from bot.model import ChatRef, Reply
+from bot.model import ChatRef
 from bot.retention import Cutoffs, Retention
 from bot.storage import Database
 from tests.conftest import ROOT
@@ -81,17 +78,6 @@ class Observed:
     draft_in_session: str | None
 
 
-async def _nothing(
-    chat: ChatRef,
-    reply: Reply,
-    *,
-    kind: str = "notice",
-    case_id: str | None = None,
-    person: str | None = None,
-) -> asyncio.Future[Outcome]:
-    raise AssertionError("nothing is delivered here")
-
-
 async def _observe(data: Path, library: Library) -> Observed:
     db = await Database.open(data / DB, KEY)
     try:
@@ -114,9 +100,7 @@ async def _observe(data: Path, library: Library) -> Observed:
             data_ = {item.field: item.data for item in opened.items}
             actions = [entry.action for entry, _ in opened.audit]
             cases[case_id] = Case(case_id, meta.state, submitted, fields, data_, actions)
-        desk = Casework(
-            db, lambda: library, _nothing, Outbox(db, {}, lambda: library.translator("en"))
-        )
+        desk = (await App.open(db, library)).casework
         listed = [view.id for view in await desk.open_cases()]
         session = await db.run(
             lambda c: c.execute(
