@@ -14,7 +14,7 @@ from bot.content.loader import load_library
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 
-pytest_plugins = ("tests.reporting",)
+pytest_plugins = ("tests.reporting", "tests.conftest_telegram", "tests.matrix.fixtures")
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = Path(os.environ.get("HRD_BOT_CONTENT_DIR") or ROOT / "content")

@@ -49,12 +49,6 @@ async def test_pressing_a_choice_from_an_old_message_is_answered_not_obeyed(user
     assert "What is happening" in reply.text
 
 
-async def test_forged_choice_is_refused(user: FakeUser) -> None:
-    reply = await user.press_id("forget:yes")
-    assert "from an earlier message" in reply.text
-    assert "How can I help" in reply.text
-
-
 async def test_answer_by_number_or_label(user: FakeUser) -> None:
     assert "What is happening" in (await user.say("2")).text
     assert "How can I help" in (await user.say("main MENU")).text

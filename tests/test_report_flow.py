@@ -75,25 +75,6 @@ async def test_report_is_sealed_alerted_triaged_and_answered(
         assert opened["outcome"] == b"relocated"
 
 
-async def test_staff_commands_from_others_or_elsewhere_are_refused(
-    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
-) -> None:
-    app, _ = team_app
-    case = await submit_report(reporter)
-    refused = await staff_says(
-        app, transport, "infiltrator", f"/reply {case} send me your location"
-    )
-    assert "Only the protection team" in refused
-    assert room_messages(transport, reporter.chat)[-1].text.startswith("Sent."), "nothing relayed"
-    elsewhere = await staff_says(
-        app, transport, "staff-alice", f"/ack {case}", room=ChatRef("fake", "alice-dm")
-    )
-    assert "only in the protection team's room" in elsewhere
-    forged = await staff_says(app, transport, "staff-alice", "/reply HRD-2222-2222 hello")
-    assert "no such case" in forged
-    assert await staff_says(app, transport, "infiltrator", "just chatting") == ""
-
-
 async def test_alert_to_an_unencrypted_room_has_no_content(
     tmp_path: Path, library: Library, transport: FakeTransport
 ) -> None:

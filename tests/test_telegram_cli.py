@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tests.telegram_emulator import Emulator
 
-pytest_plugins = ["tests.conftest_telegram"]
 HRD_BOT = Path(sys.executable).with_name("hrd-bot")
 
 

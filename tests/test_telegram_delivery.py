@@ -21,8 +21,6 @@ from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, chat_of, running_bot
 from tests.test_telegram_reports import bot_texts, finish_report, reply_outcome, start_report
 
-pytest_plugins = ["tests.conftest_telegram"]
-
 
 @dataclass
 class Desk:

@@ -10,8 +10,6 @@ import aiohttp
 
 from tests.telegram_emulator import Emulator
 
-pytest_plugins = ["tests.conftest_telegram"]
-
 
 async def _call(emu: Emulator, method: str, *, token: str | None = None, **kw: Any) -> Any:
     url = f"http://127.0.0.1:{emu.server.port}/bot{token or emu.token}/{method}"

@@ -6,7 +6,6 @@ from bot.countries import country_name
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import RunningBot, library, onboard
 
-pytest_plugins = ["tests.conftest_telegram"]
 STEP = "①"
 
 

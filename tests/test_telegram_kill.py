@@ -13,7 +13,6 @@ from bot.crypto.keys import PrivateKey
 from tests.telegram_emulator import Emulator
 from tests.test_telegram_reports import finish_report, start_report
 
-pytest_plugins = ["tests.conftest_telegram"]
 HRD_BOT = Path(sys.executable).with_name("hrd-bot")
 
 

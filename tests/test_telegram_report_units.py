@@ -29,7 +29,6 @@ from bot.transports.telegram.seen import SeenUpdates
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import TEST_KEY, RunningBot
 
-pytest_plugins = ["tests.conftest_telegram"]
 POINTER = "I only help in a private chat"
 
 

@@ -28,7 +28,6 @@ from tests.telegram_emulator.harness import (
     trail_rows,
 )
 
-pytest_plugins = ["tests.conftest_telegram"]
 FAST_SWEEP = timedelta(seconds=0.2)
 WHAT = "CANARY-WHAT: they followed me after the meeting"
 WHEN = "CANARY-WHEN yesterday evening"

@@ -29,7 +29,6 @@ from tests.test_telegram_reports import (
     tap,
 )
 
-pytest_plugins = ["tests.conftest_telegram"]
 PHOTO = b"\xff\xd8\xff\xe0 the car again " + bytes(range(256)) * 32
 
 

@@ -18,7 +18,7 @@ from nio import MatrixRoom, RoomCreateResponse, RoomInviteResponse, RoomPreset
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef
 from tests.matrix.activist import ENCRYPTION, Activist, Chat
-from tests.matrix.conftest import Bot, unique
+from tests.matrix.fixtures import Bot, unique
 from tests.matrix.homeserver import Synapse
 
 __all__ = ["LABEL", "Desk", "open_desk", "room_holds"]

@@ -16,7 +16,7 @@ from nio.crypto.attachments import decrypt_attachment
 
 from bot.model import Attachment, Reply
 from tests.matrix.activist import Activist
-from tests.matrix.conftest import Bot
+from tests.matrix.fixtures import Bot
 from tests.matrix.homeserver import Synapse
 from tests.matrix.staff import Desk
 from tests.matrix.test_matrix_flows import homeserver_rows

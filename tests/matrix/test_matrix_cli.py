@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import CONTENT
 from tests.matrix.activist import Activist
-from tests.matrix.conftest import unique
+from tests.matrix.fixtures import unique
 from tests.matrix.homeserver import Account, Synapse
 
 CANARY = "Kenya"

@@ -22,8 +22,8 @@ from nio import Event, MatrixRoom, RoomKickResponse
 from bot.content.library import Library
 from bot.delivery import RetryPolicy
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot, unique
 from tests.matrix.faulty_proxy import FaultyProxy
+from tests.matrix.fixtures import Bot, unique
 from tests.matrix.homeserver import Synapse
 from tests.matrix.staff import Desk, invite, joined, room_holds
 from tests.matrix.test_matrix_flows import homeserver_rows

@@ -7,7 +7,7 @@ import sqlite3
 
 from bot.content.library import Library
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot
+from tests.matrix.fixtures import Bot
 from tests.matrix.homeserver import Synapse
 
 CANARY = "Kenya"

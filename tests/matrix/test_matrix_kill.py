@@ -22,8 +22,8 @@ import pytest
 
 from bot.crypto.keys import PrivateKey
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import unique
 from tests.matrix.faulty_proxy import FaultyProxy
+from tests.matrix.fixtures import unique
 from tests.matrix.homeserver import Account, Synapse
 from tests.matrix.staff import group_room, invite, joined, room_holds
 from tests.matrix.test_matrix_cli import bot_env, start_cli

@@ -18,7 +18,7 @@ from bot.crypto.keys import PrivateKey
 from bot.delivery import Reason, Undelivered
 from bot.model import Reply
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot, MakeActivist, unique
+from tests.matrix.fixtures import Bot, MakeActivist, unique
 from tests.matrix.homeserver import Synapse
 from tests.matrix.staff import (
     LABEL,

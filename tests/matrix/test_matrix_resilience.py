@@ -10,7 +10,7 @@ import os
 from bot.model import ChatRef, Reply
 from bot.transports.matrix.store import STORE_FILE, EncryptedStore
 from tests.matrix.activist import Activist
-from tests.matrix.conftest import PASSPHRASE, TUNING, Bot, unique
+from tests.matrix.fixtures import PASSPHRASE, TUNING, Bot, unique
 from tests.matrix.homeserver import Synapse
 from tests.matrix.test_matrix_flows import homeserver_rows
 

@@ -10,7 +10,7 @@ import os
 
 from bot.crypto.bundle import open_bundle
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot
+from tests.matrix.fixtures import Bot
 from tests.matrix.homeserver import Synapse
 from tests.matrix.staff import Desk
 from tests.matrix.test_matrix_flows import homeserver_rows

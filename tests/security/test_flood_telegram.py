@@ -15,8 +15,6 @@ from bot.flood import FloodGuard
 from tests.telegram_emulator import Emulator, Message, SimUser
 from tests.telegram_emulator.harness import RunningBot, eventually, onboard, running_bot, trail_rows
 
-pytest_plugins = ["tests.conftest_telegram"]
-
 
 async def _kept(running: RunningBot, user: SimUser, sent: list[Message]) -> list[Message]:
     rows = {message_id for message_id, _ in await trail_rows(running.app, user.chat.id)}

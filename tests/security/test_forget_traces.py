@@ -10,7 +10,7 @@ from bot.app import App
 from bot.content.library import Library
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
-from tests.test_crypto_seized import _keyed_view
+from tests.security.test_seized_bundles import _keyed_view
 
 
 async def test_forget_leaves_no_copy_of_the_session_in_the_file_or_the_wal(

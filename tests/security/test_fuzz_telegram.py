@@ -41,8 +41,6 @@ from tests.telegram_emulator.harness import TEST_KEY, RunningBot, running_bot
 from tests.telegram_emulator.poison import POLL
 from tests.telegram_emulator.world import JSON
 
-pytest_plugins = ["tests.conftest_telegram"]
-
 BOT_NAME = "hrd_test_bot"
 USER = {"id": 4242, "is_bot": False, "first_name": "Ana", "language_code": "es"}
 PRIVATE = {"id": 4242, "type": "private", "first_name": "Ana"}

@@ -27,18 +27,16 @@ from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
-from bot.model import Incoming
+from bot.model import ChatRef, Incoming
 from bot.storage import Database
 from bot.transports.matrix.inbound import Sealed
 from bot.transports.matrix.trust import sent_from_listed_device
 from handlers.staff import StaffScope
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
-from tests.reporting import STAFF_ROOM, staff_key, submit_report
+from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, staff_says, submit_report
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import running_bot
-
-pytest_plugins = ["tests.conftest_telegram"]
 
 CANARY = "CANARY-IMPOSTOR meet me at the bus station"
 UNLISTED = "A staff command came from an unlisted device of Alice"
@@ -277,3 +275,22 @@ def test_the_matrix_device_check(
     client: SimpleNamespace, sender: str, sealed: Sealed | None, obeyed: bool
 ) -> None:
     assert sent_from_listed_device(client, ROOM, sender, sealed, LISTED) is obeyed
+
+
+async def test_staff_commands_from_others_or_elsewhere_are_refused(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    case = await submit_report(reporter)
+    refused = await staff_says(
+        app, transport, "infiltrator", f"/reply {case} send me your location"
+    )
+    assert "Only the protection team" in refused
+    assert room_messages(transport, reporter.chat)[-1].text.startswith("Sent."), "nothing relayed"
+    elsewhere = await staff_says(
+        app, transport, "staff-alice", f"/ack {case}", room=ChatRef("fake", "alice-dm")
+    )
+    assert "only in the protection team's room" in elsewhere
+    forged = await staff_says(app, transport, "staff-alice", "/reply HRD-2222-2222 hello")
+    assert "no such case" in forged
+    assert await staff_says(app, transport, "infiltrator", "just chatting") == ""

@@ -24,8 +24,6 @@ from tests.telegram_emulator.harness import RunningBot, eventually, onboard, run
 from tests.telegram_emulator.poison import MISTYPED, REJECTED, Shape
 from tests.telegram_emulator.world import JSON, Person
 
-pytest_plugins = ["tests.conftest_telegram"]
-
 CANARY = "Canary-Zq7Xw"
 NAME = "Namecanary-Qp4"
 CANARY_ID = 731_337_424_242

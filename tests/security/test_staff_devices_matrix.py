@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import Bot, unique
+from tests.matrix.fixtures import Bot, unique
 from tests.matrix.homeserver import Account, Synapse
 from tests.matrix.staff import LABEL, Desk, room_holds
 from tests.matrix.test_matrix_reports import interview

@@ -23,7 +23,7 @@ from bot.delivery import Reason, Undelivered
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, staff_key, staff_says
-from tests.test_crypto_seized import _encodings, _keyed_view, _raw_view
+from tests.security.test_seized_bundles import _encodings, _keyed_view, _raw_view
 
 CANARIES = {
     "what": "CANARY-E2E-what-7f3c soldiers came to the office",

@@ -1,4 +1,5 @@
-"""Matrix fixtures: one real Synapse per session; a fresh bot and fresh people per test."""
+"""Matrix fixtures, a pytest plugin of tests/conftest.py: one real Synapse per session,
+a fresh bot and fresh people per test."""
 
 from __future__ import annotations
 

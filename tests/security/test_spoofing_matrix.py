@@ -9,7 +9,7 @@ import asyncio
 from nio import MatrixRoom, RoomMessageNotice
 
 from tests.matrix.activist import Activist
-from tests.matrix.conftest import Bot
+from tests.matrix.fixtures import Bot
 from tests.matrix.staff import Desk
 from tests.security.test_spoofing import (
     FAKE,

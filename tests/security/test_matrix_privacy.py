@@ -14,7 +14,7 @@ from bot.config import ConfigError
 from bot.transports.matrix.rooms import Limits
 from bot.transports.matrix.store import check_passphrase
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.conftest import TUNING, Bot
+from tests.matrix.fixtures import TUNING, Bot
 
 POINTER = "I only help in a private chat"
 OFFER = "invited you to a private, end-to-end encrypted chat"

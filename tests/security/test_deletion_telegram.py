@@ -18,7 +18,6 @@ from tests.telegram_emulator.harness import (
     trail_rows,
 )
 
-pytest_plugins = ["tests.conftest_telegram"]
 SECOND = timedelta(seconds=1)
 FAST = timedelta(seconds=0.1)
 
