@@ -124,7 +124,10 @@ class Casework:
         return self._drafts.get(case_id)
 
     async def discard(self, case_id: str) -> None:
+        """The draft goes at once from the WAL too, not at the next checkpoint: a
+        cancelled report must leave no copy of its reporter link behind."""
         await self.store.delete_draft(case_id)
+        await self._db.truncate_wal()
         self._drafts.pop(case_id, None)
         self._files.drop(case_id)
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from bot.app import App
 from bot.content.library import Library
+from bot.crypto.keys import PrivateKey
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
+from tests.reporting import start_report
 from tests.security.test_seized_bundles import _keyed_view
 
 
@@ -36,6 +38,35 @@ async def test_forget_leaves_no_copy_of_the_session_in_the_file_or_the_wal(
         assert done.erase_chat
         assert trace not in _keyed_view(data, key)
         assert (data / "hrd-bot.db-wal").stat().st_size == 0
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+async def test_a_cancelled_report_leaves_no_copy_of_its_draft_in_the_file_or_the_wal(
+    tmp_path: Path, library: Library
+) -> None:
+    key = secrets.token_bytes(32)
+    data = tmp_path / "data"
+    db = await Database.open(data / "hrd-bot.db", DbKey(key.hex()))
+    app = await App.open(db, library)
+    try:
+        await app.casework.store.set_recovery(PrivateKey.generate().public)
+        transport = FakeTransport()
+        app.attach(transport)
+        person = FakeUser(app, transport, "cancel-reporter-7731")
+        await start_report(person)
+        await person.say("they followed me home")
+        case = (await app.db.run(lambda c: c.execute("SELECT id FROM cases").fetchone()))[0]
+        assert b"cancel-reporter-7731" in _keyed_view(data, key), "the reporter link before"
+        await person.say("/cancel")
+        assert b"cancel-reporter-7731" not in _keyed_view(data, key)
+        assert await app.db.run(lambda c: c.execute("SELECT * FROM cases").fetchall()) == []
+        audit = "SELECT action FROM audit WHERE case_id = ?"
+        left = await app.db.run(lambda c: c.execute(audit, (case,)).fetchall())
+        assert {a for (a,) in left} == {"case.create", "case.draft"}, (
+            "only the append-only audit keeps that a draft was made, linked to nobody"
+        )
     finally:
         await app.outbox.close()
         await db.close()
