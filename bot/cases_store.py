@@ -120,8 +120,13 @@ class CasesStore:
 
     async def _write(self, work: Callable[[Connection], T]) -> T:
         """Every change to a case is durable before it returns: its caller tells someone
-        it is saved (a reporter's "Saved and locked", a staff member's confirmation)."""
-        return await self._db.transaction(work, durable=True)
+        it is saved (a reporter's "Saved and locked", a staff member's confirmation).
+        The link key it replaced leaves the WAL within a checkpoint interval (see
+        `bot.crypto.caselog`: the server keeps no earlier key)."""
+        try:
+            return await self._db.transaction(work, durable=True)
+        finally:
+            self._db.empty_wal_soon()
 
     async def add_staff(
         self, label: str, identities: Sequence[str], public_key: PublicKey, actor: str = SYSTEM

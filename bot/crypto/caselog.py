@@ -12,8 +12,9 @@ export time.
 What the server holds: while it creates a case it has the private key, derives `k(0)`,
 tags the case's first audit entry and keeps only `k(1)`. From then on it keeps only the
 key of the next position, replacing it in the transaction that uses it. It never keeps
-the private key or an earlier link key. Whoever opens the case key (staff, recovery)
-derives `k(0)` and walks the chain (`check_log`).
+the private key or an earlier link key (the WAL frames holding the replaced one are
+emptied within a checkpoint interval: `Database.empty_wal_soon`). Whoever opens the
+case key (staff, recovery) derives `k(0)` and walks the chain (`check_log`).
 
 So a server seized when a case's log had reached position n, with its database key,
 cannot change, remove, reorder or duplicate any entry recorded before n, swap in an

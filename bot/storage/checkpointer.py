@@ -36,6 +36,7 @@ class Checkpointer:
     def __init__(self, path: Path, key: DbKey, interval: float = INTERVAL_S) -> None:
         self._path, self._key, self._interval = path, key, interval
         self._stop = threading.Event()
+        self._empty = threading.Event()
         self._ready = threading.Event()
         self._ok = False
         self._thread = threading.Thread(target=self._serve, name="checkpoint", daemon=True)
@@ -45,6 +46,11 @@ class Checkpointer:
         self._thread.start()
         self._ready.wait()
         return self._ok
+
+    def empty_soon(self) -> None:
+        """At the next tick, copy the whole WAL into the file and cut it to nothing, so
+        the old versions of what was just overwritten go from its frames too."""
+        self._empty.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -69,7 +75,7 @@ class Checkpointer:
         try:
             while not self._stop.wait(self._interval):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self._checkpoint(conn)
                 except sqlcipher3.Error as exc:  # a full disk, say: the WAL keeps the data
                     if not failing:
                         log.warning("background checkpoints fail: %s", type(exc).__name__)
@@ -80,3 +86,14 @@ class Checkpointer:
                     failing = False
         finally:
             conn.close()
+
+    def _checkpoint(self, conn: Any) -> None:
+        """Passive, unless emptying was asked for: that waits for the writer (up to the
+        connection's busy timeout) and, if readers still hold old frames, is tried again."""
+        if not self._empty.is_set():
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        self._empty.clear()
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy[0]:
+            self._empty.set()

@@ -191,6 +191,12 @@ class Database:
     async def secret(self, name: str) -> bytes:
         return await self.setting(name, lambda: secrets.token_bytes(32))
 
+    def empty_wal_soon(self) -> None:
+        """Within a checkpoint interval, without waiting here: for a write that replaced
+        a secret whose old copy must not stay readable in the WAL (a case's link key)."""
+        if self._checkpointer is not None:
+            self._checkpointer.empty_soon()
+
     async def truncate_wal(self, tries: int = 20, pause: float = 0.05) -> bool:
         """Copy the WAL into the file and empty it, so rows just deleted leave no older
         copy in its frames (in the file, `secure_delete` has overwritten them). A

@@ -3,6 +3,7 @@ decrypted with the database key: the WAL is emptied at once, not at the next che
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from pathlib import Path
 
@@ -67,6 +68,40 @@ async def test_a_cancelled_report_leaves_no_copy_of_its_draft_in_the_file_or_the
         assert {a for (a,) in left} == {"case.create", "case.draft"}, (
             "only the append-only audit keeps that a draft was made, linked to nobody"
         )
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+async def test_a_replaced_link_key_leaves_the_file_and_the_wal_within_moments(
+    tmp_path: Path, library: Library
+) -> None:
+    """`bot.crypto.caselog`: a seized server must hold no earlier link key of a case, or
+    it could rewrite the entries recorded since; the WAL kept old ones until a checkpoint
+    happened to restart it."""
+    key = secrets.token_bytes(32)
+    data = tmp_path / "data"
+    db = await Database.open(data / "hrd-bot.db", DbKey(key.hex()))
+    app = await App.open(db, library)
+    try:
+        await app.casework.store.set_recovery(PrivateKey.generate().public)
+        transport = FakeTransport()
+        app.attach(transport)
+        person = FakeUser(app, transport, "linked-reporter")
+        await start_report(person)
+        read = "SELECT log_key FROM cases"
+        earlier = [(await app.db.run(lambda c: c.execute(read).fetchone()))[0]]
+        for answer in ("they followed me home", "last night", "Colombia"):
+            await person.say(answer)
+            earlier.append((await app.db.run(lambda c: c.execute(read).fetchone()))[0])
+        current = earlier.pop()
+        for _ in range(40):
+            view = _keyed_view(data, key)
+            if not any(bytes(k) in view for k in earlier):
+                break
+            await asyncio.sleep(0.05)
+        assert not [k for k in earlier if bytes(k) in view], "an earlier link key is readable"
+        assert bytes(current) in view
     finally:
         await app.outbox.close()
         await db.close()
