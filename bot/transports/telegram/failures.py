@@ -1,7 +1,8 @@
 """What a Telegram error means for a message the bot started: `bot.delivery.Undelivered`.
 
-PTB raises `TimedOut` or `NetworkError` with the httpx error as the cause. A connection
-that was never made cannot have carried the request, so it may be tried again; once the
+PTB raises `TimedOut` or `NetworkError`; the request class (`request.py`) gives the ones
+where no byte left the cause `NotSent`. A connection that was never made cannot have
+carried the request, so it may be tried again; once the
 request may have left (read timeout, a dropped connection), repeating it could post the
 message twice, and Telegram has no way to ask whether it arrived.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import httpx
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -21,17 +21,17 @@ from telegram.error import (
 )
 
 from bot.delivery import Reason, Undelivered
+from bot.transports.telegram.request import NotSent
 
 __all__ = ["retry_safe", "undelivered"]
 
-_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _GONE = ("chat not found", "user not found", "group chat was deactivated", "peer_id_invalid")
 
 
 def retry_safe(exc: NetworkError) -> bool:
     """True when the request surely did not reach Telegram, or Telegram answered (5xx)."""
     cause = exc.__cause__
-    return cause is None or isinstance(cause, _NEVER_LEFT)
+    return cause is None or isinstance(cause, NotSent)
 
 
 def undelivered(exc: TelegramError, *, group: bool) -> Undelivered:

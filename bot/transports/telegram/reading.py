@@ -30,7 +30,9 @@ from typing import Any
 from telegram import Bot, Update
 from telegram._utils.types import ODVInput
 from telegram.error import TelegramError
-from telegram.request import BaseRequest, HTTPXRequest, RequestData
+from telegram.request import BaseRequest, RequestData
+
+from bot.transports.telegram.request import AiohttpRequest
 
 __all__ = [
     "KINDS",
@@ -245,12 +247,21 @@ def _bare(update_id: int, bot: Bot) -> Update:
     return update
 
 
-class ScreeningRequest(HTTPXRequest):
+class QuietRequest(AiohttpRequest):
+    """Every other Bot API call: an answer that is not JSON is refused without being logged
+    (the library would log it whole, and answers echo what the bot sent)."""
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        return _parsed(payload)
+
+
+class ScreeningRequest(QuietRequest):
     """The connection getUpdates uses (and only it): each batch is screened before the
     library reads it, and an answer that is not JSON is refused without being logged."""
 
-    def __init__(self, reader: UpdateReader, **options: Any) -> None:
-        super().__init__(connection_pool_size=1, **options)
+    def __init__(self, reader: UpdateReader) -> None:
+        super().__init__(connections=1)
         self._reader = reader
 
     async def do_request(
@@ -272,20 +283,6 @@ class ScreeningRequest(HTTPXRequest):
         if stalled:
             await asyncio.sleep(STALL_SECONDS)
         return code, screened
-
-    @staticmethod
-    def parse_json_payload(payload: bytes) -> JSONDict:
-        """The library's own logs the whole payload when it is not JSON."""
-        return _parsed(payload)
-
-
-class QuietRequest(HTTPXRequest):
-    """Every other Bot API call: an answer that is not JSON is refused without being logged
-    (the library would log it whole, and answers echo what the bot sent)."""
-
-    @staticmethod
-    def parse_json_payload(payload: bytes) -> JSONDict:
-        return _parsed(payload)
 
 
 def _parsed(payload: bytes) -> JSONDict:

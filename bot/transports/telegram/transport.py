@@ -135,7 +135,7 @@ class TelegramTransport:
             .base_url(config.api_base_url)
             .base_file_url(config.file_base_url)
             .rate_limiter(limiter)
-            .request(QuietRequest(connection_pool_size=256))
+            .request(QuietRequest(connections=256))
             .get_updates_request(ScreeningRequest(self._reader))
             .concurrent_updates(256)
             .job_queue(None)
