@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from bot.countries import country_name
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import RunningBot, library, onboard
@@ -145,3 +147,18 @@ async def test_two_people_at_once_keep_their_own_screens(emu: Emulator, tg: Runn
     ben_menu = await ben.ask("/menu")
     assert "Aide" in ben_menu.buttons
     assert "Which country?" in (await ana.ask("nowhere at all")).text
+
+
+async def test_a_reply_costs_one_bot_api_call_and_a_press_one_more_beside_it(
+    emu: Emulator, tg: RunningBot
+) -> None:
+    """Issue 16: nothing but the `sendMessage` itself on a reply's path (besides polling);
+    a button press adds only its `answerCallbackQuery`, sent beside the reply."""
+    ana = emu.user()
+    await onboard(ana)
+    start = len(emu.world.calls)
+    for text in ("Legal information", "1", "/menu", "/help", "/menu"):
+        await ana.ask(text)
+    await ana.choose("Legal information")
+    made = Counter(c.method for c in emu.world.calls[start:] if c.method != "getUpdates")
+    assert made == {"sendMessage": 6, "answerCallbackQuery": 1}
