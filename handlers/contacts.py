@@ -42,22 +42,20 @@ def _line(ctx: Context, line: Line) -> str:
     return f"• {kind}: {line.channel.value}"
 
 
-def _block(ctx: Context, contact: Contact, shown: list[Line]) -> str:
+def _block(ctx: Context, contact: Contact, shown: list[Line], short: bool) -> str:
+    head = f"{contact.name} · {ctx.t('contacts.scope.' + contact.scope)}"
+    channels = "\n".join(_line(ctx, line) for line in shown)
+    if short:
+        return "\n".join([head, channels, contact.hours])
     timing = ctx.t("contacts.timing", hours=contact.hours, response=contact.response_time)
-    return "\n".join(
-        [
-            f"{contact.name} · {ctx.t('contacts.scope.' + contact.scope)}",
-            contact.description,
-            "\n".join(_line(ctx, line) for line in shown),
-            timing,
-            ctx.t("contacts.languages", languages=", ".join(contact.languages)),
-        ]
-    )
+    languages = ctx.t("contacts.languages", languages=", ".join(contact.languages))
+    return "\n".join([head, contact.description, channels, timing, languages])
 
 
-def contact_blocks(ctx: Context, contacts: Sequence[Contact]) -> list[str]:
-    """One block per contact; a number already shown above is named, not repeated."""
-    return [_block(ctx, contact, shown) for contact, shown in lines(contacts)]
+def contact_blocks(ctx: Context, contacts: Sequence[Contact], *, short: bool = False) -> list[str]:
+    """One block per contact; a number already shown above is named, not repeated.
+    `short`: name, channels and hours only, for a screen read in a hurry."""
+    return [_block(ctx, contact, shown, short) for contact, shown in lines(contacts)]
 
 
 def contact_block(ctx: Context, contact: Contact) -> str:

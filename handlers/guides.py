@@ -60,7 +60,7 @@ def render_danger(ctx: Context, args: Args) -> Screen:
     organisations with two different lines rather than one line twice."""
     country = remembered_country(ctx)
     found = best_contacts(ctx, "physical", None if country == ANYWHERE else country)
-    blocks = contact_blocks(ctx, distinct(found, DANGER_CONTACTS))
+    blocks = contact_blocks(ctx, distinct(found, DANGER_CONTACTS), short=True)
     text = "\n\n".join([ctx.t("danger.text"), *blocks])
     choices = (
         ctx.choice("danger:contacts", "danger.contacts"),
