@@ -7,7 +7,7 @@ from bot.model import Choice
 from handlers.contacts import best_contacts, contact_blocks, remembered_country, show_contacts
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
-from handlers.referrals import ANYWHERE, distinct
+from handlers.referrals import distinct
 from handlers.screens import screen
 
 DANGER_CONTACTS = 2
@@ -58,8 +58,7 @@ async def choose_safety(ctx: Context, args: Args, choice: str) -> bool:
 def render_danger(ctx: Context, args: Args) -> Screen:
     """Physical protection for the country already given (never asked here: no delay), two
     organisations with two different lines rather than one line twice."""
-    country = remembered_country(ctx)
-    found = best_contacts(ctx, "physical", None if country == ANYWHERE else country)
+    found = best_contacts(ctx, "physical", remembered_country(ctx))
     blocks = contact_blocks(ctx, distinct(found, DANGER_CONTACTS), short=True)
     text = "\n\n".join([ctx.t("danger.text"), *blocks])
     choices = (

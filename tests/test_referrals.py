@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.content.library import Library, Translator
 from bot.content.schema import NEEDS, Channel, Contact, Guide, contacts_need
@@ -206,6 +208,35 @@ def test_a_shared_line_is_named_once_and_referred_to_after() -> None:
     assert [line.first_shown_by for line in shown[0][1]] == [None, None]
     assert [line.first_shown_by for line in shown[1][1]] == ["Alpha", None, None]
     assert distinct([first, _contact("gamma", "+353 1 210 0489"), second], 2) == [first, second]
+
+
+_SPELLINGS = st.sampled_from(["+{}", "00{}", "+{} ", "+ {}"])
+
+
+@st.composite
+def _spelled(draw: st.DrawFn) -> str:
+    """One of a few numbers, written as people write them (spaces, dashes, 00 or +)."""
+    digits = draw(st.sampled_from(["35312100489", "96181633133", "221338690322"]))
+    cuts = sorted(draw(st.sets(st.integers(1, len(digits) - 1), max_size=4)))
+    parts = [digits[i:j] for i, j in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+    separator = draw(st.sampled_from([" ", "-", ".", " "]))
+    return draw(_SPELLINGS).format(separator.join(parts)).strip()
+
+
+@given(st.lists(st.lists(_spelled(), min_size=1, max_size=3), min_size=1, max_size=6))
+def test_any_spelling_of_a_number_is_shown_once(numbers: list[list[str]]) -> None:
+    contacts = [_contact(f"c{i}", *mine) for i, mine in enumerate(numbers)]
+    shown = [
+        number_of(line.channel)
+        for _, mine in lines(contacts)
+        for line in mine
+        if line.first_shown_by is None and line.channel.kind == "phone"
+    ]
+    assert (
+        len(shown)
+        == len(set(shown))
+        == len({number_of(Channel(kind="phone", value=n)) for mine in numbers for n in mine})
+    )
 
 
 def test_ranking_sends_nobody_to_a_country_they_are_not_in() -> None:
