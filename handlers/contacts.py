@@ -1,46 +1,65 @@
-"""Emergency contacts filtered by need, country and language, best matches first."""
+"""People who can help: by need, in the user's country (asked once, remembered), nearest first."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from bot.content.schema import NEEDS, Contact
 from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
+from handlers.referrals import ANYWHERE, Line, lines, ranked
 from handlers.screens import screen
 
-ANYWHERE = "*"
+COUNTRY = "country"
+"""Session key of the remembered country: an ISO code, or ANYWHERE ("prefer not to say").
+Sessions are deleted by /forget, so the country goes with them."""
+
+
+def remembered_country(ctx: Context) -> str | None:
+    """The country the user gave, ANYWHERE if they preferred not to say, None if never asked."""
+    value = ctx.state.get(COUNTRY)
+    return value if isinstance(value, str) else None
 
 
 def best_contacts(ctx: Context, need: str, country: str | None) -> list[Contact]:
-    """Serving the country beats international; speaking the user's language breaks ties."""
-    language = ctx.t.code
-    scored: list[tuple[int, int, int, Contact]] = []
-    for order, contact in enumerate(ctx.t.contacts()):
-        if need not in contact.needs:
-            continue
-        if country and country in contact.countries:
-            place = 2
-        elif ANYWHERE in contact.countries:
-            place = 1
-        else:
-            continue
-        scored.append((-place, -(language in contact.languages), order, contact))
-    return [contact for *_, contact in sorted(scored, key=lambda s: s[:3])]
+    """Contacts for `need` in `country`, local first; `None` means international only."""
+    return ranked(ctx.t.contacts(), need, country, ctx.t.code)
+
+
+def show_contacts(ctx: Context, need: str) -> None:
+    """Open the contacts for `need`, asking the country first if it was never given."""
+    if remembered_country(ctx) is None:
+        ctx.go("contacts_country", need=need)
+    else:
+        ctx.go("contacts_results", need=need)
+
+
+def _line(ctx: Context, line: Line) -> str:
+    kind = ctx.t("channel." + line.channel.kind)
+    if line.first_shown_by is not None:
+        return "• " + ctx.t("contacts.same_number", channel=kind, name=line.first_shown_by)
+    return f"• {kind}: {line.channel.value}"
+
+
+def _block(ctx: Context, contact: Contact, shown: list[Line], short: bool) -> str:
+    head = f"{contact.name} · {ctx.t('contacts.scope.' + contact.scope)}"
+    channels = "\n".join(_line(ctx, line) for line in shown)
+    if short:
+        return "\n".join([head, channels, contact.hours])
+    timing = ctx.t("contacts.timing", hours=contact.hours, response=contact.response_time)
+    languages = ctx.t("contacts.languages", languages=", ".join(contact.languages))
+    return "\n".join([head, contact.description, channels, timing, languages])
+
+
+def contact_blocks(ctx: Context, contacts: Sequence[Contact], *, short: bool = False) -> list[str]:
+    """One block per contact; a number already shown above is named, not repeated.
+    `short`: name, channels and hours only, for a screen read in a hurry."""
+    return [_block(ctx, contact, shown, short) for contact, shown in lines(contacts)]
 
 
 def contact_block(ctx: Context, contact: Contact) -> str:
-    channels = "\n".join(f"• {ctx.t('channel.' + c.kind)}: {c.value}" for c in contact.channels)
-    timing = ctx.t("contacts.timing", hours=contact.hours, response=contact.response_time)
-    languages = ", ".join(contact.languages)
-    return "\n".join(
-        [
-            contact.name,
-            contact.description,
-            channels,
-            timing,
-            ctx.t("contacts.languages", languages=languages),
-        ]
-    )
+    return contact_blocks(ctx, [contact])[0]
 
 
 def render_need(ctx: Context, args: Args) -> Screen:
@@ -52,12 +71,14 @@ async def choose_need(ctx: Context, args: Args, choice: str) -> bool:
     need = choice.removeprefix("need:")
     if need not in NEEDS:
         return False
-    ctx.go("contacts_country", need=need)
+    show_contacts(ctx, need)
     return True
 
 
 def _countries_offered(ctx: Context) -> list[str]:
-    served = {code for c in ctx.t.contacts() for code in c.countries if code != ANYWHERE}
+    """Countries with a local organisation or legal information: a short list of buttons
+    (the name of any other country can be typed)."""
+    served = {code for c in ctx.t.contacts() if c.scope == "local" for code in c.countries}
     return sorted(served | set(ctx.library.countries()), key=lambda c: country_name(c, ctx.t.code))
 
 
@@ -68,11 +89,18 @@ def render_country(ctx: Context, args: Args) -> Screen:
     return Screen(ctx.t("contacts.country"), (*choices, *ctx.nav()), typing=True)
 
 
+def _remember(ctx: Context, args: Args, country: str) -> None:
+    """Remember the country and show the contacts in place of this question, so Back
+    leads to where the person asked for help, not to the question again."""
+    ctx.state[COUNTRY] = country
+    ctx.replace("contacts_results", need=args["need"])
+
+
 async def choose_country(ctx: Context, args: Args, choice: str) -> bool:
     country = choice.removeprefix("country:")
-    if country == choice:
+    if country == choice or (country != ANYWHERE and country not in _countries_offered(ctx)):
         return False
-    ctx.go("contacts_results", need=args["need"], country=None if country == ANYWHERE else country)
+    _remember(ctx, args, country)
     return True
 
 
@@ -81,26 +109,39 @@ async def type_country(ctx: Context, args: Args, text: str) -> bool:
     if country is None:
         ctx.notice("country.unknown")
         return True
-    ctx.go("contacts_results", need=args["need"], country=country)
+    _remember(ctx, args, country)
     return True
 
 
+def _shown_country(ctx: Context, args: Args) -> str | None:
+    """A country given with the screen (legal information's), else the remembered one."""
+    given = args.get("country")
+    country = given if isinstance(given, str) else remembered_country(ctx)
+    return None if country == ANYWHERE else country
+
+
 def render_results(ctx: Context, args: Args) -> Screen:
-    need, country = args["need"], args.get("country")
+    need, country = args["need"], _shown_country(ctx, args)
     found = best_contacts(ctx, need, country)
     where = country_name(country, ctx.t.code) if country else ctx.t("contacts.international")
-    head = ctx.t("contacts.results", need=ctx.t(f"need.{need}"), where=where)
-    if not found:
-        head = ctx.t("contacts.none", need=ctx.t(f"need.{need}"), where=where)
-    text = "\n\n".join([head, *(contact_block(ctx, c) for c in found)])
-    choices = (ctx.choice("contacts:other", "contacts.other"), *ctx.nav())
+    key = "contacts.results" if found else "contacts.none"
+    head = ctx.t(key, need=ctx.t(f"need.{need}"), where=where)
+    text = "\n\n".join([head, *contact_blocks(ctx, found)])
+    choices = (
+        ctx.choice("contacts:country", "contacts.change_country"),
+        ctx.choice("contacts:other", "contacts.other"),
+        *ctx.nav(),
+    )
     return Screen(text, choices, sensitive=True)
 
 
 async def choose_result(ctx: Context, args: Args, choice: str) -> bool:
-    if choice != "contacts:other":
+    if choice == "contacts:country":
+        ctx.replace("contacts_country", need=args["need"])
+    elif choice == "contacts:other":
+        ctx.go("contacts_need")
+    else:
         return False
-    ctx.go("contacts_need")
     return True
 
 

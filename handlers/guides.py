@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from bot.content.schema import Guide
+from bot.content.schema import NEEDS, Guide, contacts_need
 from bot.model import Choice
-from handlers.contacts import best_contacts, contact_block
+from handlers.contacts import best_contacts, contact_blocks, remembered_country, show_contacts
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
+from handlers.referrals import distinct
 from handlers.screens import screen
+
+DANGER_CONTACTS = 2
 
 
 def render_guides(ctx: Context, args: Args) -> Screen:
@@ -53,8 +56,10 @@ async def choose_safety(ctx: Context, args: Args, choice: str) -> bool:
 
 
 def render_danger(ctx: Context, args: Args) -> Screen:
-    found = best_contacts(ctx, "physical", None)[:2]
-    blocks = [contact_block(ctx, c) for c in found]
+    """Physical protection for the country already given (never asked here: no delay), two
+    organisations with two different lines rather than one line twice."""
+    found = best_contacts(ctx, "physical", remembered_country(ctx))
+    blocks = contact_blocks(ctx, distinct(found, DANGER_CONTACTS), short=True)
     text = "\n\n".join([ctx.t("danger.text"), *blocks])
     choices = (
         ctx.choice("danger:contacts", "danger.contacts"),
@@ -69,7 +74,7 @@ async def choose_danger(ctx: Context, args: Args, choice: str) -> bool:
         ctx.go("safety", **args)
         return _open(ctx, args["guide"])
     if choice == "danger:contacts":
-        ctx.go("contacts_results", need="physical", country=None)
+        show_contacts(ctx, "physical")
         return True
     return False
 
@@ -110,17 +115,18 @@ async def choose_in_guide(ctx: Context, args: Args, choice: str) -> bool:
         ctx.go("guide", guide=guide.id, node=guide.start)
         return True
     if choice == "guide:contacts":
-        ctx.go("contacts_results", need=guide.needs[0], country=None)
+        show_contacts(ctx, guide.needs[0])
         return True
     options = guide.nodes[args["node"]].options
     index = choice_index(choice, "opt:")
     if index is None or index >= len(options):
         return False
     target = options[index].next
+    need = contacts_need(target)
     if target == "@menu":
         ctx.home()
-    elif target == "@contacts":
-        ctx.go("contacts_results", need=guide.needs[0], country=None)
+    elif need is not None:
+        show_contacts(ctx, need if need in NEEDS else guide.needs[0])
     else:
         ctx.go("guide", guide=guide.id, node=target)
     return True

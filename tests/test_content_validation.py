@@ -80,6 +80,9 @@ def test_minimal_content_loads(content: Path) -> None:
         ("title: Tiny", "title: Tiny\ncolour: red", 3, "Extra inputs are not permitted"),
         ("start: a", "start: [a", 5, "YAML syntax"),
         ("id: tiny", "id: other", 1, "must match the file name"),
+        ("        next: b", '        next: "@contacts:lgal"', 11, "unknown need 'lgal'"),
+        ("        next: b", '        next: "@contacts"', 11, "name the need"),
+        ("        next: b", '        next: "@contacts:Legal aid"', 11, "should match pattern"),
     ],
 )
 def test_problems_name_file_and_line(
@@ -153,6 +156,67 @@ def test_committed_json_schemas_match_the_models() -> None:
         assert committed.read_text(encoding="utf-8") == text, (
             f"run: hrd-bot content schema ({name})"
         )
+
+
+def test_a_translated_option_must_lead_to_the_same_need(content: Path) -> None:
+    path = content / "en" / "guides" / "tiny.yaml"
+    path.write_text(
+        GUIDE.replace(
+            "    steps: [Rest.]\n",
+            '    steps: [Rest.]\n    options:\n      - {label: Help, next: "@contacts:physical"}\n',
+        )
+    )
+    assert _messages(content) == []
+    (content / "es" / "guides").mkdir(parents=True)
+    shutil.copy(content / "en" / "strings.yaml", content / "es" / "strings.yaml")
+    shutil.copy(content / "en" / "interview.yaml", content / "es" / "interview.yaml")
+    spanish = content / "es" / "guides" / "tiny.yaml"
+    spanish.write_text(path.read_text().replace("@contacts:physical", "@contacts:digital"))
+    found = _messages(content)
+    assert any(
+        f"{spanish}:16: leads to '@contacts:digital' where English leads to '@contacts:physical'"
+        in m
+        for m in found
+    ), found
+    assert load_library(content)[0] is None
+
+
+CONTACT = """\
+contacts:
+  - id: near
+    name: Near
+    description: A local group.
+    countries: [PK]
+    languages: [en]
+    needs: [legal]
+    scope: local
+    channels: [{kind: web, value: "https://example.org/"}]
+    hours: Office hours.
+    response_time: A day.
+    source: https://example.org/
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("scope: local", "scope: international", "scope international goes with"),
+        ("countries: [PK]", 'countries: ["*"]', "scope international goes with"),
+        ("scope: local", "scope: national", "Input should be 'local', 'regional'"),
+        ("needs: [legal]", "needs: [lgal]", "Input should be 'digital'"),
+        ("    scope: local\n", "", "scope: Field required"),
+    ],
+)
+def test_contact_scope_and_needs_are_checked(
+    content: Path, old: str, new: str, message: str
+) -> None:
+    path = content / "en" / "contacts.yaml"
+    path.write_text(CONTACT)
+    assert _messages(content) == []
+    path.write_text(CONTACT.replace(old, new))
+    found = _messages(content)
+    assert any(f"{path}:" in m and message in m for m in found), found
+    assert load_library(content)[0] is None
 
 
 @pytest.mark.parametrize(

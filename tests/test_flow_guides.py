@@ -90,8 +90,10 @@ async def test_leaf_offers_contacts_for_the_guides_need(user: FakeUser, library:
         await user.press(option.label)
         node = option.next
     assert "Find people who can help" in user.labels()
-    results = await user.press("Find people who can help")
-    assert "Best matches first" in results.text
+    asked = await user.press("Find people who can help")
+    assert "Which country are you in?" in asked.text
+    results = await user.press("Anywhere")
+    assert "Digital security (international). Best matches first" in results.text
 
 
 async def test_guide_resumes_after_a_restart(

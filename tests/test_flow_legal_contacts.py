@@ -107,3 +107,23 @@ async def test_a_typed_number_picks_on_a_country_screen(user: FakeUser) -> None:
     screen = await user.press("Digital security")
     number = next(i for i, c in enumerate(screen.choices, 1) if "Anywhere" in c.label)
     assert "Best matches first" in (await user.say(str(number))).text
+
+
+async def test_legal_aid_from_legal_information_is_for_that_country(
+    user: FakeUser, library: Library
+) -> None:
+    """The country of the legal information is the one the legal aid is for; a local
+    organisation comes first, and "Change country" asks (and remembers) another."""
+    await user.press("Legal information")
+    await user.say("Colombia")
+    aid = await user.press("Find legal aid")
+    assert "Legal aid (Colombia)" in aid.text
+    first = aid.text.split("\n\n")[1]
+    local = [
+        c
+        for c in library.translator("en").contacts()
+        if c.scope == "local" and "CO" in c.countries and "legal" in c.needs
+    ]
+    assert local and first.startswith(local[0].name)
+    await user.press("Change country")
+    assert "Legal aid (international)" in (await user.press("Anywhere")).text

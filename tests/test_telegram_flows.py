@@ -90,7 +90,9 @@ async def test_contacts_by_need_and_country(emu: Emulator, tg: RunningBot) -> No
     anywhere = await ana.choose("Anywhere / prefer not to say")
     assert "Best matches first" in anywhere.text
     await ana.choose("Another kind of help")
-    await ana.choose("Legal aid")
+    remembered = await ana.choose("Legal aid")
+    assert "Legal aid (international)" in remembered.text, "the country is asked once"
+    await ana.choose("Change country")
     typed = await ana.ask("Kenya")
     assert "Legal aid (Kenya)" in typed.text
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from bot.content.library import FALLBACK, LanguagePack
 from bot.content.problems import Problem
-from bot.content.schema import EXITS, REQUIRED_QUESTIONS, URGENCIES, Guide, Interview
+from bot.content.schema import (
+    NEEDS,
+    REQUIRED_QUESTIONS,
+    URGENCIES,
+    Guide,
+    Interview,
+    contacts_need,
+    exit_of,
+)
 from bot.content.source import Document
 
 SCREEN_CHARS = 900
@@ -23,7 +31,7 @@ def _ends(guide: Guide) -> set[str]:
     return {
         node_id
         for node_id, node in guide.nodes.items()
-        if not node.options or any(o.next in EXITS for o in node.options)
+        if not node.options or any(exit_of(o.next) for o in node.options)
     }
 
 
@@ -35,6 +43,18 @@ def _reachable(starts: set[str], edges: Mapping[str, list[str]]) -> set[str]:
                 seen.add(nxt)
                 todo.append(nxt)
     return seen
+
+
+def _target_problem(guide: Guide, target: str) -> str | None:
+    """Why an option's `next` leads nowhere, if it does: an unknown node or need."""
+    need = contacts_need(target)
+    if need == "":
+        return f"name the need the contacts are for, e.g. @contacts:legal ({', '.join(NEEDS)})"
+    if need is not None and need not in NEEDS:
+        return f"unknown need {need!r} in {target!r}: use one of {', '.join(NEEDS)}"
+    if need is None and target not in guide.nodes and exit_of(target) is None:
+        return f"unknown node {target!r}"
+    return None
 
 
 def check_guide(guide: Guide, doc: Document) -> list[Problem]:
@@ -51,8 +71,8 @@ def check_guide(guide: Guide, doc: Document) -> list[Problem]:
         add(("nodes", guide.start), "the start node must give at least one concrete step")
     for node_id, node in guide.nodes.items():
         for i, option in enumerate(node.options):
-            if option.next not in guide.nodes and option.next not in EXITS:
-                add(("nodes", node_id, "options", i, "next"), f"unknown node {option.next!r}")
+            if (problem := _target_problem(guide, option.next)) is not None:
+                add(("nodes", node_id, "options", i, "next"), problem)
         size = len(node.text) + sum(len(s) for s in node.steps)
         if size > SCREEN_CHARS:
             add(
@@ -114,13 +134,31 @@ def check_translations(
                 message = f"missing {kind} {item!r} that English has (English is shown)"
                 problems.append(Problem(folder, 1, message, warning=True))
         for guide_id, guide in pack.guides.items():
-            if (original := english.guides.get(guide_id)) and set(guide.nodes) != set(
-                original.nodes
-            ):
-                path = folder / "guides" / f"{guide_id}.yaml"
+            if (original := english.guides.get(guide_id)) is None:
+                continue
+            path = folder / "guides" / f"{guide_id}.yaml"
+            if set(guide.nodes) != set(original.nodes):
                 problems.append(
                     Problem(path, 1, "nodes differ from the English guide", warning=True)
                 )
+            problems += _check_needs(guide, original, path, docs.get(path))
+    return problems
+
+
+def _check_needs(guide: Guide, english: Guide, path: Path, doc: Document | None) -> list[Problem]:
+    """A translated option leads to the same kind of help as the English one: a person must
+    not get digital contacts in Arabic where English readers get physical protection."""
+    problems = []
+    for node_id, node in guide.nodes.items():
+        theirs = english.nodes.get(node_id)
+        if theirs is None:
+            continue
+        for i, (mine, original) in enumerate(zip(node.options, theirs.options, strict=False)):
+            want, got = contacts_need(original.next), contacts_need(mine.next)
+            if want is not None and got is not None and want != got:
+                line = _Line(doc, ("nodes", node_id, "options", i, "next"))()
+                message = f"leads to {mine.next!r} where English leads to {original.next!r}"
+                problems.append(Problem(path, line, message))
     return problems
 
 

@@ -5,11 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    model_validator,
+)
 
 NEEDS = ("digital", "legal", "physical", "psychosocial", "medical")
 TOPICS = ("arrest", "protest", "surveillance", "registration")
-EXITS = ("@contacts", "@menu")
+CONTACTS = "@contacts"
+EXITS = (CONTACTS, "@menu")
+SCOPES = ("local", "regional", "international")
 
 Need = Literal["digital", "legal", "physical", "psychosocial", "medical"]
 Topic = Literal["arrest", "protest", "surveillance", "registration"]
@@ -41,11 +51,27 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def contacts_need(target: str) -> str | None:
+    """The need named by an `@contacts:<need>` target ('' for a bare `@contacts`), else None."""
+    if target == CONTACTS:
+        return ""
+    head, colon, need = target.partition(":")
+    return need if head == CONTACTS and colon else None
+
+
+def exit_of(target: str) -> str | None:
+    """The exit an option leaves by (`@contacts` whatever its need, `@menu`), or None."""
+    return CONTACTS if contacts_need(target) is not None else target if target in EXITS else None
+
+
 class Option(Strict):
-    """A button under a guide step: goes to another node, or leaves to contacts or the menu."""
+    """A button under a guide step: goes to another node, or leaves to the menu or to the
+    contacts for a need (`@contacts:legal`); checks report a missing or unknown need."""
 
     label: Text
-    next: Annotated[str, StringConstraints(pattern=r"^(@contacts|@menu|[a-z0-9][a-z0-9-]*)$")]
+    next: Annotated[
+        str, StringConstraints(pattern=r"^(@contacts(:[a-z0-9_-]*)?|@menu|[a-z0-9][a-z0-9-]*)$")
+    ]
 
 
 class Node(Strict):
@@ -90,16 +116,26 @@ class Channel(Strict):
 
 
 class Contact(Strict):
+    """`scope`: local (works on the ground in `countries`), regional (serves the countries of
+    a region), international (anywhere: `countries` is ["*"]); a country sees them in that order."""
+
     id: Slug
     name: Text
     description: Text
     countries: tuple[CountryCode, ...] = Field(min_length=1)
     languages: tuple[LanguageCode, ...] = Field(min_length=1)
     needs: tuple[Need, ...] = Field(min_length=1)
+    scope: Literal["local", "regional", "international"]
     channels: tuple[Channel, ...] = Field(min_length=1)
     hours: Text
     response_time: Text
     source: HttpUrl
+
+    @model_validator(mode="after")
+    def _scope_fits_countries(self) -> Contact:
+        if (self.scope == "international") != ("*" in self.countries):
+            raise ValueError('scope international goes with countries ["*"], and only with it')
+        return self
 
 
 class ContactList(Strict):
