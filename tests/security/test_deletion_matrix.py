@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from nio import RoomPreset
@@ -20,7 +21,9 @@ from bot.transports.matrix.candour import forget_tail
 from bot.transports.matrix.erase import History, Tally, erase
 from bot.transports.matrix.power import can_redact
 from tests.matrix.activist import Activist, Chat
-from tests.matrix.fixtures import Bot
+from tests.matrix.faulty_proxy import FaultyProxy
+from tests.matrix.fixtures import Bot, unique
+from tests.matrix.homeserver import Synapse
 
 BOT = "@bot:hrd.test"
 ANA = "@ana:hrd.test"
@@ -210,3 +213,38 @@ async def test_in_a_dm_the_bot_created_everything_goes_even_after_a_restart(
     assert f"Messages deleted in this chat: {deleted}." in done
     assert "no right to delete" not in done and "could not delete" not in done
     assert "I am leaving this chat now" in done
+
+
+async def test_forget_redacts_a_reply_whose_send_answer_was_lost(
+    synapse: Synapse, tmp_path: Path, library: Library
+) -> None:
+    """Synapse stored the reply, the bot never learned its event id (the answer was lost,
+    nio's retry refused): /forget finds it in the room's history all the same."""
+    proxy = await FaultyProxy(synapse.url).start()
+    account = synapse.register(unique("bot"))
+    bot = Bot(synapse, account, tmp_path / "bot", library, homeserver=proxy.url)
+    await bot.start()
+    name = unique("activist")
+    ana = Activist(synapse.url, synapse.register(name), tmp_path / name, account.user_id)
+    try:
+        await ana.start()
+        chat = await ana.open_dm()
+        await chat.pick("English")
+        proxy.lose_answer(chat.room_id)
+        proxy.fail(chat.room_id, 502, times=1)
+        assert "/forget" in await chat.say("/help"), "the person got it"
+        lost = chat.log.bot_events[-1]
+        assert [s.status for s in proxy.sends(chat.room_id)[-2:]] == [0, 502]
+        done, before = await _forget(chat, list)
+        after = await ana.history(chat.room_id)
+        bot_live_before, _ = _messages(before, account.user_id)
+        theirs_live_before, _ = _messages(before, ana.account.user_id)
+        bot_live_after, bot_gone = _messages(after, account.user_id)
+        assert lost in bot_live_before and lost in bot_gone
+        assert bot_live_after == {chat.log.bot_events[-1]}
+        deleted = len(bot_live_before) + len(theirs_live_before) + 1
+        assert f"Messages deleted in this chat: {deleted}." in done
+    finally:
+        await ana.stop()
+        await bot.stop()
+        await proxy.stop()

@@ -34,8 +34,11 @@ class Candour:
         rooms = self._rooms
         if room_id in self._cautioned or not rooms.is_private(room_id):
             return
+        power = await rooms.redact_power(room_id)
+        if power is None or room_id in self._cautioned:
+            return  # unknown for now: asked again before the next sensitive reply
         self._cautioned.add(room_id)
-        if await rooms.can_redact_others(room_id):
+        if power:
             return
         people = rooms.others_joined(room_id)
         if len(people) != 1:

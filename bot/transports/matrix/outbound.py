@@ -163,6 +163,9 @@ class Outbound:
     async def forget(self, room_id: str, say: Callable[[Tally], Reply]) -> Tally:
         """`/forget`: redact what the bot can in this room, post `say(tally)`, then leave.
 
+        Where the power to redact could not be read, the person's messages are tried too:
+        what the server refuses is counted as not deleted.
+
         The last message is posted after the redactions so it can tell what they did. It
         is not kept: the bot leaves, so it could not redact it later.
         """
@@ -172,9 +175,9 @@ class Outbound:
             log.warning("could not read the room's history (%s)", type(exc).__name__)
             history = History(complete=False)
         recorded = [t.message_id for t in await self._trail.in_chat(room_id)]
-        power = await self._rooms.can_redact_others(room_id)
+        power = await self._rooms.redact_power(room_id, fresh=True)
         redact = functools.partial(self._redact_counted, room_id)
-        tally = await erase(history, self._rooms.own_id, power, recorded, redact)
+        tally = await erase(history, self._rooms.own_id, power is not False, recorded, redact)
         try:
             for content in contents(say(tally)):
                 await self._post(room_id, content, None)
@@ -186,7 +189,10 @@ class Outbound:
     async def _redact_counted(self, room_id: str, event_id: str) -> bool:
         """True only when the server accepted the redaction; a rate limit is waited out."""
         for _ in range(_REDACT_TRIES):
-            response = await self._client.room_redact(room_id, event_id)
+            try:
+                response = await self._client.room_redact(room_id, event_id)
+            except (ClientError, OSError, TimeoutError):
+                return False
             if isinstance(response, RoomRedactResponse):
                 return True
             wait = getattr(response, "retry_after_ms", None)

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import ClientError
 from nio import InviteMemberEvent, RoomCreateResponse, RoomGetStateResponse, RoomPreset
 
 from bot.flood import FloodGuard
@@ -127,22 +128,33 @@ class Rooms:
         return None if len(others) <= 1 else "is not a private chat"
 
     async def can_redact_others(self, room_id: str) -> bool:
-        """Whether the bot may redact the person's messages here (asked once per room and run).
+        """Whether the bot may redact the person's messages here (False while unknown)."""
+        return bool(await self.redact_power(room_id))
 
-        Read from the room's state on the server, so the answer survives a restart; a
-        failed read counts as no power (the bot then says it cannot delete theirs).
+    async def redact_power(self, room_id: str, *, fresh: bool = False) -> bool | None:
+        """The power to redact everyone's events, asked once per room and run (or now, when
+        `fresh`); None when the room's state could not be read (asked again next time).
+
+        Read from the room's state on the server, so the answer survives a restart.
         """
-        if room_id not in self._redact_power:
-            self._redact_power[room_id] = await self._check_redact_power(room_id)
+        if fresh or room_id not in self._redact_power:
+            known = await self._check_redact_power(room_id)
+            if known is None:
+                return None
+            self._redact_power[room_id] = known
         return self._redact_power[room_id]
 
-    async def _check_redact_power(self, room_id: str) -> bool:
+    async def _check_redact_power(self, room_id: str) -> bool | None:
         if room_id not in self._client.rooms:
             return False
-        response = await self._client.room_get_state(room_id)
+        try:
+            response = await self._client.room_get_state(room_id)
+        except (ClientError, OSError, TimeoutError) as exc:
+            log.warning("could not read a room's state (%s)", type(exc).__name__)
+            return None
         if not isinstance(response, RoomGetStateResponse):
             log.warning("could not read a room's state to check the power to redact")
-            return False
+            return None
         return can_redact(response.events, self.own_id)
 
     def on_invite(self, room_id: str, invite_state: list[Any]) -> None:
