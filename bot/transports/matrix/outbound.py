@@ -44,6 +44,7 @@ WITHHELD = (
 )
 _REDACT_TRIES = 5
 _LONGEST_WAIT = 10.0
+_FORGET_BUDGET = 120.0  # seconds of redacting at /forget before what is left is counted
 NOT_UPLOADED = (
     "The file {name} could not be uploaded to this room. It is sealed in the case: "
     "save it with `hrd-bot cases open BUNDLE --save-files DIR`."
@@ -176,7 +177,8 @@ class Outbound:
             history = History(complete=False)
         recorded = [t.message_id for t in await self._trail.in_chat(room_id)]
         power = await self._rooms.redact_power(room_id, fresh=True)
-        redact = functools.partial(self._redact_counted, room_id)
+        deadline = asyncio.get_running_loop().time() + _FORGET_BUDGET
+        redact = functools.partial(self._redact_counted, room_id, deadline)
         tally = await erase(history, self._rooms.own_id, power is not False, recorded, redact)
         try:
             for content in contents(say(tally)):
@@ -186,9 +188,13 @@ class Outbound:
         await self.leave(room_id)
         return tally
 
-    async def _redact_counted(self, room_id: str, event_id: str) -> bool:
-        """True only when the server accepted the redaction; a rate limit is waited out."""
+    async def _redact_counted(self, room_id: str, deadline: float, event_id: str) -> bool:
+        """True only when the server accepted the redaction. A rate limit is waited out
+        until `deadline`, so the person is not left waiting for the last message."""
+        loop = asyncio.get_running_loop()
         for _ in range(_REDACT_TRIES):
+            if loop.time() >= deadline:
+                return False
             try:
                 response = await self._client.room_redact(room_id, event_id)
             except (ClientError, OSError, TimeoutError):
@@ -198,7 +204,7 @@ class Outbound:
             wait = getattr(response, "retry_after_ms", None)
             if wait is None:
                 return False
-            await asyncio.sleep(min(float(wait) / 1000, _LONGEST_WAIT))
+            await asyncio.sleep(min(float(wait) / 1000, _LONGEST_WAIT, deadline - loop.time()))
         return False
 
     async def leave(self, room_id: str) -> None:
