@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from nio import RoomPreset
 
 from bot.content.library import Library
@@ -95,7 +97,43 @@ def test_the_last_words_name_what_is_left(library: Library) -> None:
             t("matrix.forget_unchecked"),
         ):
             assert line in partial
-        assert "start again" not in t("forget.done"), "the platform says how to start again"
+    assert library.translator("en")("forget.done") == (
+        "Done. Everything the bot kept about you is deleted."
+    ), "the transport says how to start again, where that is true"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(
+    create=st.dictionaries(st.sampled_from(["room_version", "additional_creators"]), _JSON),
+    levels=st.dictionaries(st.sampled_from(["users", "users_default", "redact"]), _JSON),
+    sender=st.sampled_from([BOT, ANA, 7]),
+)
+def test_hostile_room_state_grants_nothing_unexpected(
+    create: dict[str, Any], levels: dict[str, Any], sender: Any
+) -> None:
+    """The person shapes the room's state: any of it gives a yes or no, never an error,
+    and a person's room that lists the bot nowhere never grants it the power."""
+    state = [
+        {"type": "m.room.create", "state_key": "", "sender": sender, "content": create},
+        {"type": "m.room.power_levels", "state_key": "", "content": levels},
+        "not an event",
+    ]
+    granted = can_redact(state, BOT)
+    assert isinstance(granted, bool)
+    named = BOT in repr(create) or BOT in repr(levels)
+    default = levels.get("users_default")
+    redact = levels.get("redact")
+    open_door = (isinstance(default, int) and default > 0) or (
+        isinstance(redact, int) and redact <= 0
+    )
+    if sender != BOT and not named and not open_door:
+        assert not granted
 
 
 # --- on Synapse ---------------------------------------------------------------------------

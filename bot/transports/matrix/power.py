@@ -18,8 +18,9 @@ _LEGACY_VERSIONS = frozenset(str(v) for v in range(1, 12))
 _DEFAULT_REDACT = 50
 
 
-def can_redact(state: Iterable[Mapping[str, Any]], user_id: str) -> bool:
-    """True when `user_id` may redact anyone's events, by the room's state events."""
+def can_redact(state: Iterable[Any], user_id: str) -> bool:
+    """True when `user_id` may redact anyone's events, by the room's state events (which
+    the room's other member may have shaped: anything malformed grants nothing)."""
     create = _event(state, "m.room.create")
     if create is None:
         return False
@@ -37,8 +38,10 @@ def can_redact(state: Iterable[Mapping[str, Any]], user_id: str) -> bool:
     return _level(granted, user_id) >= _int(granted.get("redact"), _DEFAULT_REDACT)
 
 
-def _event(state: Iterable[Mapping[str, Any]], kind: str) -> Mapping[str, Any] | None:
+def _event(state: Iterable[Any], kind: str) -> Mapping[str, Any] | None:
     for event in state:
+        if not isinstance(event, Mapping):
+            continue
         if event.get("type") == kind and event.get("state_key", "") == "":
             return event
     return None
