@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from nio import RoomPreset
 
 from bot.content.library import Library
+from bot.model import ChatRef
 from bot.transports.matrix.candour import forget_tail
 from bot.transports.matrix.erase import History, Tally, erase
 from bot.transports.matrix.power import can_redact
@@ -286,3 +287,18 @@ async def test_forget_redacts_a_reply_whose_send_answer_was_lost(
         await ana.stop()
         await bot.stop()
         await proxy.stop()
+
+
+async def test_a_check_in_in_a_dm_the_person_created_comes_after_the_notice(
+    bot: Bot, activist: Activist
+) -> None:
+    """The notice is the transport's, so it comes before any sensitive message, even one
+    the bot sends by itself (a check-in question) rather than in answer."""
+    assert bot.app is not None
+    chat = await activist.open_dm(preset=RoomPreset.private_chat)
+    assert NOTICE not in await chat.pick("English")
+    user = bot.app.pseudonyms.user("matrix", activist.account.user_id)
+    await bot.app.push(user, ChatRef("matrix", chat.room_id, private=True))
+    notice = await chat.reply()
+    assert NOTICE in notice and INVITED in notice
+    assert "are you safe right now?" in await chat.reply()
