@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from nio import RoomPreset
+from nio import RoomGetStateResponse, RoomPreset
 
 from bot.content.library import Library
 from bot.model import ChatRef
@@ -227,6 +227,14 @@ async def test_in_a_dm_the_bot_created_everything_goes_even_after_a_restart(
     plain = await activist.open_dm(encrypted=False)
     await plain.reply()
     chat = await activist.accept_next_invite()
+    state = await activist.client.room_get_state(chat.room_id)
+    assert isinstance(state, RoomGetStateResponse), state
+    create = next(e for e in state.events if e["type"] == "m.room.create")
+    levels = next(e for e in state.events if e["type"] == "m.room.power_levels")
+    assert create["content"]["room_version"] == "12" and create["sender"] == bot.account.user_id
+    assert bot.account.user_id not in levels["content"].get("users", {}), (
+        "a creator is not in the power levels: nio alone would say the bot cannot redact"
+    )
     await bot.restart()  # the power to redact is read from the room, not from memory
     await chat.pick("English")
     results = await _contacts(chat)
