@@ -24,6 +24,7 @@ from nio import (
     InviteMemberEvent,
     MatrixRoom,
     MegolmEvent,
+    MessageDirection,
     RedactionEvent,
     RoomCreateResponse,
     RoomMemberEvent,
@@ -130,19 +131,28 @@ class Activist:
         if event.state_key == self.account.user_id and event.membership == "invite":
             self.invites.put_nowait(room.room_id)
 
-    async def create_room(self, *, encrypted: bool = True, direct: bool = True) -> str:
+    async def create_room(
+        self,
+        *,
+        encrypted: bool = True,
+        direct: bool = True,
+        preset: RoomPreset = RoomPreset.trusted_private_chat,
+    ) -> str:
+        """`preset=private_chat` leaves the bot at power level 0, as some clients do."""
         response = await self.client.room_create(
             is_direct=direct,
-            preset=RoomPreset.trusted_private_chat,
+            preset=preset,
             invite=[self.bot_id],
             initial_state=[ENCRYPTION] if encrypted else [],
         )
         assert isinstance(response, RoomCreateResponse), response
         return str(response.room_id)
 
-    async def open_dm(self, *, encrypted: bool = True) -> Chat:
+    async def open_dm(
+        self, *, encrypted: bool = True, preset: RoomPreset = RoomPreset.trusted_private_chat
+    ) -> Chat:
         """Create a DM, invite the bot, and wait for its first screen."""
-        chat = Chat(self, await self.create_room(encrypted=encrypted))
+        chat = Chat(self, await self.create_room(encrypted=encrypted, preset=preset))
         await chat.reply()
         return chat
 
@@ -199,6 +209,25 @@ class Activist:
         )
         assert isinstance(sent, RoomSendResponse), sent
         return str(sent.event_id)
+
+    async def history(self, room_id: str) -> list[dict[str, Any]]:
+        """Every event of the room as the homeserver serves it to this account, newest first
+        (a redacted event comes back with empty content and `redacted_because`)."""
+        events: list[dict[str, Any]] = []
+        start: str | None = None
+        while True:
+            method, path = Api.room_messages(
+                self.account.access_token,
+                room_id,
+                start,
+                direction=MessageDirection.back,
+                limit=500,
+            )
+            body = await (await self.client.send(method, path)).json()
+            events += body.get("chunk", [])
+            start = body.get("end")
+            if not body.get("chunk") or start is None:
+                return events
 
     async def send_raw(self, room_id: str, event_type: str, content: dict[str, Any]) -> str:
         """An event exactly as given, bypassing this client's own encryption."""

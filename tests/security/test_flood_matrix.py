@@ -33,7 +33,7 @@ class _Recorder:
         self.recorded: list[str] = []
         self.sent: list[Reply] = []
 
-    async def record(self, room_id: str, event_id: str) -> None:
+    async def record(self, room_id: str, event_id: str, delete_after: object = None) -> None:
         self.recorded.append(event_id)
 
     async def answer(self, chat: ChatRef, reply: Reply) -> None:

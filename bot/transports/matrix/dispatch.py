@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import ClientError
@@ -29,6 +30,8 @@ from bot.app import App
 from bot.chat_trail import ChatTrail
 from bot.flood import Dropped
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
+from bot.transports.matrix.candour import Candour, forget_tail
+from bot.transports.matrix.erase import Tally
 from bot.transports.matrix.inbound import Said
 from bot.transports.matrix.media import fetch
 from bot.transports.matrix.outbound import Outbound
@@ -64,6 +67,8 @@ class Dispatch:
         self._handle = handle
         self._staff_user_ids = staff_user_ids
         self._staff_device_keys = staff_device_keys
+        self.candour = Candour(rooms, self._notice)
+        out.caution = self.candour.caution
 
     async def said(self, room_id: str, said: Said) -> None:
         if self._rooms.is_staff_room(room_id):
@@ -96,8 +101,8 @@ class Dispatch:
         if isinstance(replies, Dropped):
             return
         if private and said.event_id and await rooms.can_redact_others(room_id):
-            await self._trail.record(room_id, said.event_id)
-        answered = await self._send_all(chat, replies)
+            await self._trail.record(room_id, said.event_id, delete_after=_ttl(replies))
+        answered = await self._send_all(chat, replies, language)
         if answered and self._offers_dm(private, said.sender) and await rooms.offer_dm(said.sender):
             await self.hint(room_id, said.sender, "matrix.dm_offer")
 
@@ -133,10 +138,27 @@ class Dispatch:
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
         return await self._send_all(chat, await self._handle(incoming))
 
-    async def _send_all(self, chat: ChatRef, replies: Sequence[Reply]) -> bool:
+    async def _send_all(
+        self, chat: ChatRef, replies: Sequence[Reply], language: str | None = None
+    ) -> bool:
         for reply in replies:
-            await self._out.answer(chat, reply)
+            if reply.erase_chat:
+                await self._forget(chat.address, reply, language)
+            else:
+                await self._out.answer(chat, reply)
         return bool(replies)
+
+    async def _forget(self, room_id: str, reply: Reply, language: str | None) -> None:
+        """The handlers' last words, then what happened in this room (the session, and
+        with it the language, is gone by now: `language` was read before)."""
+        t = self._app.library.translator(language or "en")
+
+        def say(tally: Tally) -> Reply:
+            text = f"{reply.text}\n\n{directed(forget_tail(t, tally), t.rtl)}"
+            return Reply(text, rtl=reply.rtl)
+
+        self.candour.forget(room_id)
+        await self._out.forget(room_id, say)
 
     def _addressed(self, room_id: str, said: Said) -> bool:
         """In a group the bot answers only when spoken to (a command or a mention)."""
@@ -155,7 +177,17 @@ class Dispatch:
 
     async def hint(self, room_id: str, sender: str, key: str) -> None:
         """A transport-level notice in the person's stored language."""
+        await self._notice(room_id, sender, (key,))
+
+    async def _notice(self, room_id: str, sender: str, keys: tuple[str, ...]) -> None:
         session = await self._app.sessions.load(self._app.pseudonyms.user("matrix", sender))
         t = self._app.library.translator(session.language or "en")
         chat = ChatRef("matrix", room_id, self._rooms.is_private(room_id))
-        await self._out.answer(chat, Reply(directed(t(key), t.rtl), rtl=t.rtl))
+        text = directed("\n\n".join(t(key) for key in keys), t.rtl)
+        await self._out.answer(chat, Reply(text, rtl=t.rtl))
+
+
+def _ttl(replies: Sequence[Reply]) -> timedelta | None:
+    """The person's message lives as long as the sensitive reply to it; otherwise it is kept
+    on record for `/forget` only."""
+    return next((r.ttl for r in replies if r.sensitive and r.ttl is not None), None)

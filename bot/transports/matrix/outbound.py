@@ -13,7 +13,9 @@ may, uploaded encrypted, and elsewhere nothing of them is sent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError
@@ -27,6 +29,7 @@ from nio import (
 from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
 from bot.model import Attachment, ChatRef, Reply
+from bot.transports.matrix.erase import History, Tally, erase, scan
 from bot.transports.matrix.media import upload_encrypted
 from bot.transports.matrix.render import MSGTYPE, contents, edit_content, file_content
 from bot.transports.matrix.rooms import Rooms
@@ -39,6 +42,9 @@ WITHHELD = (
     "A confidential message was withheld: this room {reason}. Such messages go only to "
     "a private chat, or to an end-to-end encrypted staff room whose members are all staff."
 )
+_REDACT_TRIES = 5
+_LONGEST_WAIT = 10.0
+_FORGET_BUDGET = 120.0  # seconds of redacting at /forget before what is left is counted
 NOT_UPLOADED = (
     "The file {name} could not be uploaded to this room. It is sealed in the case: "
     "save it with `hrd-bot cases open BUNDLE --save-files DIR`."
@@ -52,6 +58,8 @@ class Outbound:
         self._trail = trail
         self._trust = trust
         self._prepare_lock = asyncio.Lock()
+        self.caution: Callable[[str], Awaitable[None]] | None = None
+        """Called before a sensitive reply goes to a room (the transport's notice, if due)."""
 
     async def answer(self, chat: ChatRef, reply: Reply) -> None:
         """An answer to the room that wrote: a failure is logged by kind, nothing more."""
@@ -70,9 +78,14 @@ class Outbound:
             if (reason := self._rooms.withheld(room_id)) is not None:
                 log.warning("withheld a sensitive reply: the room %s", reason)
                 reply, withheld = Reply(WITHHELD.format(reason=reason)), True
+        if reply.sensitive and not (withheld or reply.erase_chat) and self.caution is not None:
+            await self.caution(room_id)
         edit = None if reply.replaces is None else edit_content(reply, reply.replaces)
         if edit is not None and not withheld:
             return (await self._post(room_id, edit, _tx(key, 0)),)
+        if reply.erase_chat:
+            await self.forget(room_id, lambda _: reply)
+            return ()
         sent: list[str] = []
         for content in contents(reply):
             sent.append(await self._post_kept(room_id, content, reply, _tx(key, len(sent))))
@@ -81,8 +94,6 @@ class Outbound:
             missing = {"msgtype": MSGTYPE, "body": NOT_UPLOADED.format(name=attachment.name)}
             posted = await self._post_kept(room_id, media or missing, reply, _tx(key, len(sent)))
             sent.append(posted)
-        if reply.erase_chat:
-            await self.erase(room_id)
         if withheld:
             raise Undelivered(Reason.WITHHELD)
         return tuple(sent)
@@ -92,8 +103,7 @@ class Outbound:
     ) -> str:
         """Post, and note the event in the chat trail for its time to live and `/forget`."""
         event_id = await self._post(room_id, content, tx_id)
-        if not reply.erase_chat:
-            await self._trail.record(room_id, event_id, delete_after=reply.ttl)
+        await self._trail.record(room_id, event_id, delete_after=reply.ttl)
         return event_id
 
     async def _upload(self, room_id: str, attachment: Attachment) -> dict[str, Any] | None:
@@ -151,17 +161,51 @@ class Outbound:
         status = getattr(getattr(response, "transport_response", None), "status", 0)
         return bool(400 <= status < 500 and status != 429)
 
-    async def erase(self, room_id: str) -> None:
-        """`/forget`: redact what the bot can in this room, then leave and forget it.
+    async def forget(self, room_id: str, say: Callable[[Tally], Reply]) -> Tally:
+        """`/forget`: redact what the bot can in this room, post `say(tally)`, then leave.
 
-        The confirmation just sent is not kept: the bot leaves, so it could not redact
-        it later, and it says nothing but that the data is gone.
+        Where the power to redact could not be read, the person's messages are tried too:
+        what the server refuses is counted as not deleted.
+
+        The last message is posted after the redactions so it can tell what they did. It
+        is not kept: the bot leaves, so it could not redact it later.
         """
-        traces = await self._trail.in_chat(room_id)
-        done = [t.row for t in traces if await self.redact(room_id, t.message_id)]
-        await self._trail.drop(done)
+        try:
+            history = await scan(self._client, room_id)
+        except (ClientError, OSError, TimeoutError, ValueError) as exc:
+            log.warning("could not read the room's history (%s)", type(exc).__name__)
+            history = History(complete=False)
+        recorded = [t.message_id for t in await self._trail.in_chat(room_id)]
+        power = await self._rooms.redact_power(room_id, fresh=True)
+        deadline = asyncio.get_running_loop().time() + _FORGET_BUDGET
+        redact = functools.partial(self._redact_counted, room_id, deadline)
+        tally = await erase(history, self._rooms.own_id, power is not False, recorded, redact)
+        try:
+            for content in contents(say(tally)):
+                await self._post(room_id, content, None)
+        except Undelivered as failure:
+            log.warning("the last message after /forget was not delivered (%s)", failure.reason)
         await self.leave(room_id)
-        log.info("erased a chat (%d messages redacted)", len(done))
+        return tally
+
+    async def _redact_counted(self, room_id: str, deadline: float, event_id: str) -> bool:
+        """True only when the server accepted the redaction. A rate limit is waited out
+        until `deadline`, so the person is not left waiting for the last message."""
+        loop = asyncio.get_running_loop()
+        for _ in range(_REDACT_TRIES):
+            if loop.time() >= deadline:
+                return False
+            try:
+                response = await self._client.room_redact(room_id, event_id)
+            except (ClientError, OSError, TimeoutError):
+                return False
+            if isinstance(response, RoomRedactResponse):
+                return True
+            wait = getattr(response, "retry_after_ms", None)
+            if wait is None:
+                return False
+            await asyncio.sleep(min(float(wait) / 1000, _LONGEST_WAIT, deadline - loop.time()))
+        return False
 
     async def leave(self, room_id: str) -> None:
         await self._rooms.leave(room_id)

@@ -23,9 +23,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from nio import InviteMemberEvent, RoomCreateResponse, RoomPreset
+from aiohttp import ClientError
+from nio import InviteMemberEvent, RoomCreateResponse, RoomGetStateResponse, RoomPreset
 
 from bot.flood import FloodGuard
+from bot.transports.matrix.power import can_redact
 
 __all__ = ["Invite", "Limits", "Rooms"]
 
@@ -79,7 +81,6 @@ class Rooms:
         self._waiting: OrderedDict[str, Invite] = OrderedDict()
         self._greet: set[str] = set()
         self._offered: dict[str, str] = {}
-        self._created: set[str] = set()
         self._redact_power: dict[str, bool] = {}
 
     @property
@@ -127,22 +128,34 @@ class Rooms:
         return None if len(others) <= 1 else "is not a private chat"
 
     async def can_redact_others(self, room_id: str) -> bool:
-        """Whether `/forget` can remove the person's messages too (checked once per room)."""
-        if room_id not in self._redact_power:
-            self._redact_power[room_id] = await self._check_redact_power(room_id)
+        """Whether the bot may redact the person's messages here (False while unknown)."""
+        return bool(await self.redact_power(room_id))
+
+    async def redact_power(self, room_id: str, *, fresh: bool = False) -> bool | None:
+        """The power to redact everyone's events, asked once per room and run (or now, when
+        `fresh`); None when the room's state could not be read (asked again next time).
+
+        Read from the room's state on the server, so the answer survives a restart.
+        """
+        if fresh or room_id not in self._redact_power:
+            known = await self._check_redact_power(room_id)
+            if known is None:
+                return None
+            self._redact_power[room_id] = known
         return self._redact_power[room_id]
 
-    async def _check_redact_power(self, room_id: str) -> bool:
-        """nio reads power levels only; since room version 12 creators outrank them all."""
-        room = self._client.rooms.get(room_id)
-        if room is None:
+    async def _check_redact_power(self, room_id: str) -> bool | None:
+        if room_id not in self._client.rooms:
             return False
-        if room.power_levels.can_user_redact(self.own_id) or room_id in self._created:
-            return True
-        response = await self._client.room_get_state_event(room_id, "m.room.create")
-        content = getattr(response, "content", None)
-        creators = content.get("additional_creators") if isinstance(content, dict) else None
-        return isinstance(creators, list) and self.own_id in creators
+        try:
+            response = await self._client.room_get_state(room_id)
+        except (ClientError, OSError, TimeoutError) as exc:
+            log.warning("could not read a room's state (%s)", type(exc).__name__)
+            return None
+        if not isinstance(response, RoomGetStateResponse):
+            log.warning("could not read a room's state to check the power to redact")
+            return None
+        return can_redact(response.events, self.own_id)
 
     def on_invite(self, room_id: str, invite_state: list[Any]) -> None:
         """Queue a new invite, to be taken or declined as the buckets allow."""
@@ -216,9 +229,21 @@ class Rooms:
             if room.room_id not in self._staff_rooms
         )
 
-    async def offer_dm(self, user_id: str) -> bool:
-        """Make sure an encrypted DM with `user_id` exists (create it and invite them)."""
-        if self._encrypted_dm_with(user_id):
+    def has_other_dm(self, user_id: str, room_id: str) -> bool:
+        """Another encrypted DM with `user_id` (joined or invited) than `room_id`."""
+        return self._offered.get(user_id, room_id) != room_id or any(
+            room.encrypted and room.member_count <= 2 and user_id in room.users
+            for room in self._client.rooms.values()
+            if room.room_id not in self._staff_rooms and room.room_id != room_id
+        )
+
+    async def offer_dm(self, user_id: str, *, fresh: bool = False) -> bool:
+        """Make sure an encrypted DM with `user_id` exists (create it and invite them).
+
+        `fresh` creates one even when a DM exists: a room the bot creates makes it a
+        creator, so it may redact everyone's messages there.
+        """
+        if not fresh and self._encrypted_dm_with(user_id):
             return True
         if not (self._offer_each.check(user_id)[0] and self._offers.check(ALL)[0]):
             return False
@@ -232,7 +257,6 @@ class Rooms:
             log.warning("could not create a DM: %s", getattr(response, "status_code", "?"))
             return False
         self._offered[user_id] = str(response.room_id)
-        self._created.add(str(response.room_id))
         self._greet.add(str(response.room_id))
         log.info("created an encrypted DM for a user of an unencrypted room")
         return True
