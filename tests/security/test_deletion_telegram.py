@@ -26,6 +26,8 @@ from tests.telegram_emulator.harness import (
     running_bot,
     trail_rows,
 )
+from tests.telegram_emulator.methods import delete_messages
+from tests.telegram_emulator.world import ApiError, World
 from tests.test_telegram_reports import PHOTO, WHAT, WHEN, finish_report, start_report
 
 SECOND = timedelta(seconds=1)
@@ -378,3 +380,37 @@ async def test_an_expired_message_whose_delete_fails_is_retried(
     contacts = await _contacts(ana)
     await emu.world.wait_for(lambda: contacts.deleted, within=10)
     assert [c.status for c in emu.calls("deleteMessage")][:3] == [502, 502, 502]
+
+
+# The emulator is the only stand-in for Telegram here: where deletion depends on it, it
+# must behave as Telegram does.
+
+
+def test_the_emulator_numbers_private_chats_from_the_bots_message_box() -> None:
+    """Private chats and basic groups share the account's counter; a supergroup counts alone."""
+    world = World()
+    ana, bea = (world.private_chat(world.new_person(n, "en")) for n in ("Ana", "Bea"))
+    group, supergroup = world.new_group("g"), world.new_group("s", supergroup=True)
+    ids = [world.post(chat, world.bot, "x").message_id for chat in (ana, bea, group, ana)]
+    assert ids == [1, 2, 3, 4], "ids increase, and skip what other chats took"
+    assert world.post(supergroup, world.bot, "x").message_id == 1
+
+
+async def test_the_emulator_deletes_messages_as_the_bot_api_does() -> None:
+    """deleteMessages skips ids that are not in the chat; one message it may not delete
+    (older than 48 hours) refuses the whole call."""
+    world = World()
+    person = world.new_person("Ana", "en")
+    ana, bea = world.private_chat(person), world.private_chat(world.new_person("Bea", "en"))
+    old = world.post(ana, world.bot, "old")
+    world.advance(49 * 3600)
+    theirs = world.post(bea, world.bot, "Bea's")
+    mine = world.post(ana, person, "a person's own message")
+    skipping = [mine.message_id, theirs.message_id, 999]
+    assert await delete_messages(world, {"chat_id": ana.id, "message_ids": skipping})
+    assert mine.deleted and not theirs.deleted, "another chat's id is skipped"
+    fresh = world.post(ana, world.bot, "fresh")
+    refused = [old.message_id, fresh.message_id]
+    with pytest.raises(ApiError, match="message can't be deleted"):
+        await delete_messages(world, {"chat_id": ana.id, "message_ids": refused})
+    assert not fresh.deleted and not old.deleted, "a refused call deletes nothing"

@@ -32,8 +32,9 @@ Retrying = Callable[[Callable[[], Awaitable[T]]], Awaitable[T]]
 DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
 MAX_SPAN = 10_000
 """Ids of one lost send's range deleted at most (100 calls): a range wider than this
-(a bot busy in other chats for a long while before its next send) is not reconciled,
-and `/forget` says a message may remain."""
+(a bot busy in other chats for a long while before its next send, or a send lost before
+any id was known since the start) is not reconciled, and `/forget` says a message may
+remain."""
 RETRY_SOON = timedelta(seconds=1)
 
 
@@ -81,6 +82,9 @@ class Deleter:
         if self._blocked(chat):
             return False
         bounds = parse_span(message_id)
+        if bounds is not None and bounds[1] - bounds[0] >= MAX_SPAN:
+            log.warning("telegram: a lost send's range is too wide to delete; it is let go")
+            return True
         if bounds is not None:
             outcome = await self.delete_ids(chat, _ids(*bounds))
             return not outcome.failed
