@@ -18,10 +18,14 @@ import pytest
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef
 from bot.sweeper import Sweeper
+from bot.transports.telegram.deleting import Erased
+from bot.transports.telegram.forgotten import epilogue
+from handlers.output import directed
 from tests.telegram_emulator import Emulator, Message, SimUser
 from tests.telegram_emulator.harness import (
     RunningBot,
     eventually,
+    library,
     onboard,
     running_bot,
     trail_rows,
@@ -277,6 +281,7 @@ async def test_forget_deletes_the_reporters_messages_and_says_what_it_did(
     assert photo.deleted and not on_record & _visible_ids(ana)
     assert f"On Telegram, {len(on_record)} {GONE}" in (done.text or "")
     assert YOURSELF in (done.text or "") and "refused" not in (done.text or "")
+    assert (done.text or "").count(AGAIN) == 1
 
 
 async def _lose_contacts(emu: Emulator, ana: SimUser) -> Message:
@@ -414,3 +419,20 @@ async def test_the_emulator_deletes_messages_as_the_bot_api_does() -> None:
     with pytest.raises(ApiError, match="message can't be deleted"):
         await delete_messages(world, {"chat_id": ana.id, "message_ids": refused})
     assert not fresh.deleted and not old.deleted, "a refused call deletes nothing"
+
+
+@pytest.mark.parametrize("code", ["en", "es", "fr", "ar"])
+def test_the_confirmation_is_completed_in_its_own_language(code: str) -> None:
+    """Every count the erase reports is said, in the confirmation's language, and the
+    invitation to start again is said once, last."""
+    shipped = library()
+    t = shipped.translator(code)
+    neutral = directed(t("forget.done"), t.rtl)
+    text = epilogue(shipped)(neutral, Erased(gone=7, refused=2, retrying=3, unsure=1)) or ""
+    assert text.startswith(neutral.removesuffix(t("telegram.forget.again")).rstrip())
+    for key, count in (("gone", 7), ("refused", 2), ("retrying", 3), ("unsure", 1)):
+        assert directed(t(f"telegram.forget.{key}", count=count), t.rtl) in text, key
+    again = directed(t("telegram.forget.again"), t.rtl)
+    assert text.endswith(again) and text.count(t("telegram.forget.again")) == 1
+    quiet = epilogue(shipped)(neutral, Erased(gone=4)) or ""
+    assert t("telegram.forget.refused", count=0).split("0")[0] not in quiet

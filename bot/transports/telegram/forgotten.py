@@ -30,8 +30,9 @@ def epilogue(library: Library) -> Epilogue:
             lines.append(t("telegram.forget.retrying", count=erased.retrying))
         if erased.unsure:
             lines.append(t("telegram.forget.unsure", count=erased.unsure))
-        lines += [t("telegram.forget.yourself"), t("telegram.forget.again")]
-        return directed("\n\n".join([confirmation, *lines]), t.rtl)
+        again = t("telegram.forget.again")
+        lines += [t("telegram.forget.yourself"), again]
+        return directed("\n\n".join([_without(confirmation, again), *lines]), t.rtl)
 
     return tell
 
@@ -42,3 +43,9 @@ def _language(library: Library, confirmation: str) -> Translator:
         if directed(t("forget.done"), t.rtl) in confirmation:
             return t
     return library.translator(FALLBACK)
+
+
+def _without(confirmation: str, again: str) -> str:
+    """The confirmation without a closing "send any message" sentence, which goes last."""
+    text = confirmation.rstrip()
+    return text[: -len(again)].rstrip() if text.endswith(again) else confirmation
