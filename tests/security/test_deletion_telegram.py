@@ -227,6 +227,16 @@ async def _on_record(running: RunningBot, user: SimUser) -> set[int]:
     return {int(message_id) for message_id, _ in rows if message_id.isdigit()}
 
 
+async def _answer_read(running: RunningBot, user: SimUser, sent: Message) -> None:
+    """Until the bot has read Telegram's answer to the send of `sent` (a person sees the
+    message before the bot learns its id)."""
+
+    async def on_record() -> bool:
+        return sent.message_id in await _on_record(running, user)
+
+    await eventually(on_record)
+
+
 def _visible_ids(user: SimUser) -> set[int]:
     return {message.message_id for message in user.seen()}
 
@@ -247,7 +257,9 @@ async def test_a_reporters_answers_files_and_words_to_the_team_expire_with_the_r
     relayed = (await ana.answer(count=1)).last
     await ana.choose("Answer the team")
     words = await ana.send("CANARY-TEAM we are at a friend's house")
-    assert (await ana.answer()).text.startswith("Delivered to the team, locked.")
+    delivered = await ana.answer()
+    assert delivered.text.startswith("Delivered to the team, locked.")
+    await _answer_read(running, ana, delivered.last)
     written = [m for m in ana.seen() if m.sender is ana.person]
     answers = [m for m in written if m.text in (WHAT, WHEN)]
     assert len(answers) == 2
@@ -306,11 +318,18 @@ async def test_a_send_whose_answer_was_lost_still_expires(
     await onboard(ana)
     await onboard(bea)
     lost = await _lose_contacts(emu, ana)
-    await bea.ask("/help")
-    await ana.ask("/menu")
+    help_ = (await bea.ask("/help")).last
+    await _answer_read(running, bea, help_)
     bea_before = bea.seen()
     assert lost.message_id not in await _on_record(running, ana)
-    assert lost.message_id in await _expiring(running, ana), "its range is on record"
+    closed = [
+        (int(low), int(high))
+        for message_id, _ in await trail_rows(running.app, ana.chat.id)
+        for low, _, high in [message_id.partition("-")]
+        if high
+    ]
+    assert [(low, high) for low, high in closed if low <= lost.message_id <= high], closed
+    assert help_.message_id not in range(*closed[0]), "bounded by Bea's reply"
 
     await _sweep_later(running)
     assert lost.deleted
@@ -332,6 +351,20 @@ async def test_forget_deletes_a_send_whose_answer_was_lost(
     await _told(emu, done)
     assert lost.deleted and ana.seen() == [done]
     assert bea.seen() == bea_before
+
+
+async def test_a_send_lost_just_before_a_stop_is_deleted_after_the_restart(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """Its range is on record at once, and bounded by the first send after the restart."""
+    ana = emu.user("Ana")
+    async with running_bot(emu, tmp_path / "x.db"):
+        await onboard(ana)
+        lost = await _lose_contacts(emu, ana)
+    async with running_bot(emu, tmp_path / "x.db") as running:
+        await _answer_read(running, ana, (await ana.ask("/menu")).last)
+        await _sweep_later(running)
+        assert lost.deleted
 
 
 async def test_forget_says_which_messages_telegram_refused(

@@ -22,7 +22,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.chat_trail import ChatTrail, Trace
-from bot.transports.telegram.gaps import parse_span, span
+from bot.transports.telegram.gaps import Span, parse_span, span
 
 __all__ = ["Deleter", "Erased"]
 
@@ -69,12 +69,14 @@ class Deleter:
         retrying: Retrying[bool],
         blocked: Callable[[str], bool],
         refused: Callable[[str], None],
+        bound: Callable[[str, int], int | None],
     ) -> None:
         self._bot = bot
         self._trail = trail
         self._retrying = retrying
         self._blocked = blocked
         self._refused = refused
+        self._bound = bound
 
     async def delete(self, chat: str, message_id: str) -> bool:
         """For the sweeper: True once the message (or range) is gone or Telegram will
@@ -82,12 +84,8 @@ class Deleter:
         if self._blocked(chat):
             return False
         bounds = parse_span(message_id)
-        if bounds is not None and bounds[1] - bounds[0] >= MAX_SPAN:
-            log.warning("telegram: a lost send's range is too wide to delete; it is let go")
-            return True
         if bounds is not None:
-            outcome = await self.delete_ids(chat, _ids(*bounds))
-            return not outcome.failed
+            return await self._delete_span(chat, bounds)
         try:
             await self._retrying(lambda: self._bot.delete_message(int(chat), int(message_id)))
         except Forbidden:
@@ -99,16 +97,30 @@ class Deleter:
             return False
         return True
 
-    async def erase(self, chat: str, keep: set[str], unbounded: int = 0) -> Erased:
-        """Delete every message on record in the chat (but `keep`), then forget their ids;
-        what cannot be deleted now is recorded again, due in a second, for the sweeper."""
+    async def _delete_span(self, chat: str, bounds: Span) -> bool:
+        low, high = self._bounded(chat, bounds)
+        if high is None:
+            return False  # its gap is still open: wait for the next send
+        if high - low >= MAX_SPAN:
+            log.warning("telegram: a lost send's range is too wide to delete; it is let go")
+            return True
+        return not (await self.delete_ids(chat, _ids(low, high))).failed
+
+    def _bounded(self, chat: str, bounds: Span) -> Span:
+        low, high = bounds
+        return (low, high) if high is not None else (low, self._bound(chat, low))
+
+    async def erase(self, chat: str, keep: set[str]) -> Erased:
+        """Delete every message on record in the chat (but `keep`), lost sends first, then
+        forget their ids; what cannot be deleted now is recorded again, due in a second,
+        for the sweeper. A lost send whose gap is still open is not claimed."""
         traces = [t for t in await self._trail.in_chat(chat) if t.message_id not in keep]
-        spans = [t for t in traces if parse_span(t.message_id) is not None]
+        spans = [s for t in traces if (s := parse_span(t.message_id)) is not None]
         singles = [t for t in traces if parse_span(t.message_id) is None]
-        unsure, retry, refused = unbounded, [], 0
-        for trace in spans:
-            low, high = parse_span(trace.message_id) or (0, -1)
-            if high - low >= MAX_SPAN:
+        unsure, retry, refused = 0, [], 0
+        for bounds in spans:
+            low, high = self._bounded(chat, bounds)
+            if high is None or high - low >= MAX_SPAN:
                 unsure += 1
                 continue
             outcome = await self.delete_ids(chat, _ids(low, high))

@@ -8,10 +8,12 @@ id is above every id the bot knew before the send began, and below the id of any
 message whose send began after the loss was noticed. Between those two bounds,
 `deleteMessages` on that chat removes it and skips every id that is not in the chat.
 
-A gap is open until such a later send tells its upper bound; it is then noted in the
-chat trail as a range row (`"low-high"`, see `span`) with the lost reply's time to
-live, so the sweeper and `/forget` delete it like any message. Open gaps live in
-memory only: a bot stopped before any later send succeeded cannot bound them.
+At once the loss is noted in the chat trail as an open range (`"low-"`), with the lost
+reply's time to live, so it survives a restart. The next send that succeeds closes it:
+a closed range (`"low-high"`) is noted beside it, and the sweeper and `/forget` delete
+it like any message. An open range whose gap is no longer open in memory (closed, or
+left by an earlier run) is bounded by the first send of this run (`bound`): that send
+began after every loss of an earlier run.
 """
 
 from __future__ import annotations
@@ -21,23 +23,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["LostSends", "Note", "is_private", "parse_span", "span"]
+__all__ = ["LostSends", "Note", "Span", "is_private", "parse_span", "span"]
+Span = tuple[int, int | None]
 
 log = logging.getLogger("hrd_bot.telegram")
 Note = Callable[[str, Sequence[tuple[str, timedelta | None]]], None]
 
 
-def span(low: int, high: int) -> str:
-    """A trail row standing for every id from `low` to `high` in its chat."""
-    return f"{low}-{high}"
+def span(low: int, high: int | None = None) -> str:
+    """A trail row standing for every id from `low` to `high` (None: not known yet)."""
+    return f"{low}-{'' if high is None else high}"
 
 
-def parse_span(message_id: str) -> tuple[int, int] | None:
-    """`(low, high)` for a range row; None for the id of one message."""
+def parse_span(message_id: str) -> Span | None:
+    """`(low, high)` for a range row (`high` None while open); None for one message."""
     low, dash, high = message_id.partition("-")
-    if not dash or not low.isdigit() or not high.isdigit():
+    if not dash or not low.isdigit() or not (high.isdigit() or not high):
         return None
-    return int(low), int(high)
+    return int(low), int(high) if high else None
 
 
 def is_private(chat: str) -> bool:
@@ -61,6 +64,8 @@ class LostSends:
         self._newest = 0
         self._clock = 0
         self._open: list[_Gap] = []
+        self._first: int | None = None
+        """The id of this run's first send that succeeded (to a private chat)."""
 
     def begin(self) -> tuple[int, int]:
         """Before a send: the lower bound for its message, and the send's turn number."""
@@ -71,7 +76,10 @@ class LostSends:
         """A message id learned: from an update (`begun` None), or the answer to a send
         that began at `begun`, which closes every gap noticed before it began."""
         self._newest = max(self._newest, message_id)
-        if begun is None or not self._open:
+        if begun is None:
+            return
+        self._first = message_id if self._first is None else self._first
+        if not self._open:
             return
         closing = [gap for gap in self._open if gap.noticed < begun]
         self._open = [gap for gap in self._open if gap.noticed >= begun]
@@ -85,8 +93,12 @@ class LostSends:
             return  # a group gets nothing that must expire (see `Outbox`)
         self._clock += 1
         self._open.append(_Gap(chat, above, ttl, self._clock))
+        self._note(chat, [(span(above + 1), ttl)])
         log.info("telegram: a send's answer was lost; its message is deleted by range")
 
-    def open_in(self, chat: str) -> int:
-        """How many lost sends in the chat are still unbounded."""
-        return sum(1 for gap in self._open if gap.chat == chat)
+    def bound(self, chat: str, low: int) -> int | None:
+        """The highest id an open range row starting at `low` may cover; None while its
+        gap is open in memory, or before this run's first send succeeded."""
+        if any(gap.chat == chat and gap.above + 1 == low for gap in self._open):
+            return None
+        return None if self._first is None else self._first - 1

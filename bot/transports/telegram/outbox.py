@@ -72,7 +72,9 @@ class Outbox:
         """Private chats whose last message from the bot expires: after how long."""
         self.lost = LostSends(trail.note)
         blocked = self._blocked.__contains__
-        self.deleter = Deleter(bot, trail, self._retrying, blocked, self._refused)
+        self.deleter = Deleter(
+            bot, trail, self._retrying, blocked, self._refused, bound=self.lost.bound
+        )
         _quiet_send_hint()
 
     def reachable(self, chat: str, message_id: int | None = None) -> None:
@@ -246,7 +248,7 @@ class Outbox:
 
     async def erase(self, chat: str, keep: set[str]) -> Erased:
         """Delete every message on record in the chat (but `keep`), lost sends first."""
-        erased = await self.deleter.erase(chat, keep, unbounded=self.lost.open_in(chat))
+        erased = await self.deleter.erase(chat, keep)
         self._buttons.forget(chat)
         self._screens.pop(chat, None)
         return erased
