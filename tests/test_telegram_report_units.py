@@ -85,13 +85,22 @@ class _Recorder(Outbox):
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
 
-    async def send(self, chat: ChatRef, reply: Reply, received: Sequence[str] = ()) -> None:
+    async def send(
+        self,
+        chat: ChatRef,
+        reply: Reply,
+        received: Sequence[str] = (),
+        received_ttl: timedelta | None = None,
+    ) -> None:
         await asyncio.sleep(0)
         self.sent.append((chat.address, reply.text))
 
     async def post(self, chat: ChatRef, reply: Reply) -> tuple[str, ...]:
         await self.send(chat, reply)
         return (str(len(self.sent)),)
+
+    def screen_ttl(self, chat: str) -> timedelta | None:
+        """Nothing it sends expires."""
 
 
 @dataclass

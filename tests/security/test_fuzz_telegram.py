@@ -15,6 +15,7 @@ import itertools
 import logging
 import socket
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,14 +167,23 @@ class _Recorder(Outbox):
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    async def send(self, chat: ChatRef, reply: Reply, received: Sequence[str] = ()) -> None:
+    async def send(
+        self,
+        chat: ChatRef,
+        reply: Reply,
+        received: Sequence[str] = (),
+        received_ttl: timedelta | None = None,
+    ) -> None:
         self.sent.append(chat.address)
 
     async def answer(self, query_id: str) -> None:
         """Nothing to stop spinning."""
 
-    def reachable(self, chat: str) -> None:
+    def reachable(self, chat: str, message_id: int | None = None) -> None:
         """Every chat is."""
+
+    def screen_ttl(self, chat: str) -> timedelta | None:
+        """Nothing it sends expires."""
 
 
 async def _answer_all(msg: Incoming) -> Sequence[Reply]:

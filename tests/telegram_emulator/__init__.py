@@ -6,7 +6,10 @@
         screen = await ana.ask("/start")
 
 It keeps the Bot API's JSON shapes, error codes and wording for the methods the bot
-uses, holds the 48-hour delete rule against a clock tests can move (`advance`), and
+uses, numbers messages as Telegram does (private chats and basic groups from one counter
+of the bot's account, see `world`), deletes as the Bot API does (`deleteMessages` skips
+ids not in the chat and refuses a batch holding one it may not delete), holds the
+48-hour delete rule against a clock tests can move (`advance`), and
 can be told to fail (`fail`: 429 with retry_after, 403, 5xx). Tests can queue raw
 update dicts of any shape (`inject`, with `poison` for shapes the library rejects),
 deliver an update again (`redeliver`), and hold delivery so several updates go out in

@@ -174,15 +174,19 @@ async def delete_message(world: World, params: JSON) -> bool:
 
 
 async def delete_messages(world: World, params: JSON) -> bool:
-    """Messages that cannot be found or deleted are skipped, as the Bot API documents."""
+    """Messages that cannot be found (never sent, deleted, in another chat) are skipped, as
+    the Bot API documents; if one that is found cannot be deleted (older than 48 hours,
+    another's in a group), the call is refused and deletes nothing (TDLib checks every
+    message before deleting any)."""
     chat = _reachable_chat(world, params)
     ids = params.get("message_ids")
     if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
         raise bad_request("message_ids must contain 1-100 message identifiers")
-    for message_id in ids:
-        message = world.find(chat, message_id)
-        if message is not None and _deletable(world, chat, message):
-            message.deleted = True
+    found = [m for m in (world.find(chat, message_id) for message_id in ids) if m is not None]
+    if not all(_deletable(world, chat, message) for message in found):
+        raise bad_request("message can't be deleted")
+    for message in found:
+        message.deleted = True
     await world.notify()
     return True
 

@@ -1,10 +1,16 @@
 """What the emulated Telegram knows: people, chats, messages, pending updates, a clock.
 
 Shapes follow the Bot API (https://core.telegram.org/bots/api): a private chat's id is
-the user's id, group ids are negative (supergroups' start with -100), message ids count
-up per chat for both sides, and `date` is Unix time from the emulator's clock, which
+the user's id, group ids are negative (supergroups' start with -100), and `date` is Unix
+time from the emulator's clock, which
 tests can move forward. Files people send are kept here (`StoredFile`) so `getFile`
 and the file download can serve them.
+
+Message ids count up for both sides of a chat, but where they count is Telegram's: a
+supergroup or channel has its own counter, while private chats and basic groups take
+their ids from one counter of the bot's account (its "message box"; MTProto: ids are
+"unique per channel and otherwise unique per account"). So in a private chat the ids
+increase but skip the numbers other chats took meanwhile, as a busy bot sees them.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class Chat:
     title: str
     blocked: bool = False
     next_message_id: int = 1
+    """Used only by supergroups and channels: other chats count in the bot's box."""
 
     def to_json(self) -> JSON:
         if self.type == "private":
@@ -176,6 +183,8 @@ class World:
         self._people = itertools.count(100_000_001)
         self._groups = itertools.count(1_000_000_001)
         self._files = itertools.count(1)
+        self._box = itertools.count(1)
+        """Message ids of private chats and basic groups (see the module)."""
 
     def now(self) -> int:
         return int(time.time() + self.offset)
@@ -216,14 +225,19 @@ class World:
         return self.chats[chat_id]
 
     def post(self, chat: Chat, sender: Person, text: str | None, **fields: Any) -> Message:
-        message = Message(chat.next_message_id, chat, sender, self.now(), text, **fields)
-        chat.next_message_id += 1
+        message = Message(self._message_id(chat), chat, sender, self.now(), text, **fields)
         self.messages[chat.id].append(message)
         if sender is self.bot:
             for watcher in self._watchers.pop(chat.id, []):
                 if not watcher.done():
                     watcher.set_result(message)
         return message
+
+    def _message_id(self, chat: Chat) -> int:
+        if chat.type in ("private", "group"):
+            return next(self._box)
+        chat.next_message_id += 1
+        return chat.next_message_id - 1
 
     def next_from_bot(self, chat: Chat) -> asyncio.Future[Message]:
         """The bot's next message in this chat; one chat's waiters are not woken by others."""

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
+from datetime import timedelta
 
 from telegram import Update
 
@@ -139,10 +140,14 @@ class Dispatcher:
     async def _receive(self, arrival: Arrival) -> None:
         """The user's message is noted in the trail with the first answer (one write for
         both); answering a button press runs beside the handler (it changes nothing it
-        answers)."""
+        answers). The message expires with the shortest time to live of the screen it
+        answered and of the replies to it: what a person writes in a sensitive flow
+        (answers, files, captions, words to the team) goes with what the bot said."""
         chat = arrival.incoming.chat
-        self.outbox.reachable(chat.address)
-        received = [str(arrival.message_id)] if chat.private and arrival.message_id else []
+        private_id = arrival.message_id if chat.private else None
+        self.outbox.reachable(chat.address, private_id)
+        received = [str(private_id)] if private_id else []
+        ttl = self.outbox.screen_ttl(chat.address)
         incoming, refused = arrival.resolve(self._buttons)
         if refused is not None:
             log.info("telegram: a %s button press was refused", refused.value)
@@ -152,12 +157,13 @@ class Dispatcher:
             replies = await self._answers(incoming, arrival.query_id)
             received = [] if isinstance(replies, Dropped) else received  # flooded: no trace
         except Exception:
-            self._trail.note(chat.address, [(m, None) for m in received])
+            self._trail.note(chat.address, [(m, ttl) for m in received])
             raise
+        ttl = _shortest(ttl, *(reply.ttl for reply in replies))
         for reply in replies:
-            await self.outbox.send(chat, reply, received)
+            await self.outbox.send(chat, reply, received, ttl)
             received = []
-        self._trail.note(chat.address, [(m, None) for m in received])
+        self._trail.note(chat.address, [(m, ttl) for m in received])
 
     async def _answers(self, incoming: Incoming, query_id: str | None) -> Sequence[Reply]:
         if query_id is None:
@@ -172,3 +178,8 @@ class Dispatcher:
         if attachment is None:
             return replace(incoming, text=None, raw_size=0)
         return replace(incoming, attachment=attachment)
+
+
+def _shortest(*ttls: timedelta | None) -> timedelta | None:
+    """The shortest time to live of these (None: none of them expires)."""
+    return min((ttl for ttl in ttls if ttl is not None), default=None)

@@ -7,6 +7,12 @@ asked for it: it is refused and logged. Rate limits are the
 `AIORateLimiter`'s job (it waits out a 429 and retries); here, a server error or a
 timeout is retried a few times, a chat that blocked the bot gets nothing more, and a
 refused message is logged by kind only, never with text or ids.
+
+A person's own messages expire with the bot's: each is noted with the shortest time to
+live of the screen it answered and the replies that answer it (`received_ttl`), so a
+typed answer, a photo or a message to the team on a sensitive screen is deleted with
+it. A send whose answer was lost leaves a gap (`gaps`) that is deleted by range. After
+`/forget` the confirmation is edited to say what was and was not deleted (`Epilogue`).
 """
 
 from __future__ import annotations
@@ -22,21 +28,23 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from bot.chat_trail import ChatTrail, Trace
+from bot.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
+from bot.transports.telegram.deleting import Deleter, Erased
 from bot.transports.telegram.failures import retry_safe, undelivered
+from bot.transports.telegram.gaps import LostSends, is_private
 from bot.transports.telegram.render import Markup, keyboard, split_text
 
 __all__ = ["Outbox"]
 
 log = logging.getLogger("hrd_bot.telegram")
 T = TypeVar("T")
-SendOne = Callable[[str, str, Markup | None], Awaitable[int | None]]
+SendOne = Callable[[str, str, Markup | None, timedelta | None], Awaitable[int | None]]
+Epilogue = Callable[[str, Erased], str | None]
+"""The confirmation's text after `/forget` and what the erase did: its new text, or None."""
 TRIES = 3
-DELETE_BATCH = 100  # deleteMessages takes at most 100 ids
-RETRY_SOON = timedelta(seconds=1)
 _NO_PREVIEW = {"is_disabled": True}
 SEND = "sendMessage"
 EDIT = "editMessageText"
@@ -46,26 +54,52 @@ class Outbox:
     """Sends replies, deletes messages, and remembers which chats refuse the bot."""
 
     def __init__(
-        self, bot: Bot, trail: ChatTrail, buttons: ButtonBook, *, backoff: float = 0.2
+        self,
+        bot: Bot,
+        trail: ChatTrail,
+        buttons: ButtonBook,
+        *,
+        backoff: float = 0.2,
+        epilogue: Epilogue | None = None,
     ) -> None:
         self._bot = bot
         self._trail = trail
         self._buttons = buttons
         self._backoff = backoff
+        self._epilogue = epilogue
         self._blocked: set[str] = set()
+        self._screens: dict[str, timedelta] = {}
+        """Private chats whose last message from the bot expires: after how long."""
+        self.lost = LostSends(trail.note)
+        blocked = self._blocked.__contains__
+        self.deleter = Deleter(
+            bot, trail, self._retrying, blocked, self._refused, bound=self.lost.bound
+        )
         _quiet_send_hint()
 
-    def reachable(self, chat: str) -> None:
-        """The chat just wrote to the bot, so it no longer blocks it."""
+    def reachable(self, chat: str, message_id: int | None = None) -> None:
+        """The chat just wrote to the bot (message `message_id`), so it no longer blocks it."""
         self._blocked.discard(chat)
+        if message_id is not None and is_private(chat):
+            self.lost.seen(message_id)
 
-    async def send(self, chat: ChatRef, reply: Reply, received: Sequence[str] = ()) -> None:
+    def screen_ttl(self, chat: str) -> timedelta | None:
+        """When the bot's last message in the chat expires (None: it stays)."""
+        return self._screens.get(chat)
+
+    async def send(
+        self,
+        chat: ChatRef,
+        reply: Reply,
+        received: Sequence[str] = (),
+        received_ttl: timedelta | None = None,
+    ) -> None:
         """An answer to the chat that wrote, as one or more messages; then `erase_chat`.
 
-        `received` are ids of the user's messages this reply answers: they are noted in
-        the chat trail with the messages sent, before an erase reads the trail, so
-        `/forget` also deletes the message that asked for it. Noting does not wait for
-        the database (see `ChatTrail.note`), so the chat's next update need not either."""
+        `received` are ids of the user's messages this reply answers, noted in the chat
+        trail with the messages sent (to expire after `received_ttl`), before an erase
+        reads the trail, so `/forget` also deletes the message that asked for it. Noting
+        does not wait for the database (see `ChatTrail.note`), nor does the next update."""
         address = chat.address
         sent: list[int] = []
         try:
@@ -74,9 +108,11 @@ class Outbox:
             elif address not in self._blocked:
                 await self._send_pieces(address, reply, sent, self._answer_one)
         finally:
-            self._note(address, reply, sent, received)
+            self._note(address, reply, sent, received, received_ttl)
         if reply.erase_chat:
-            await self.erase(address, keep={str(message_id) for message_id in sent})
+            erased = await self.erase(address, keep={str(message_id) for message_id in sent})
+            if sent:
+                await self._tell_erased(address, sent[-1], reply, erased)
 
     async def post(self, chat: ChatRef, reply: Reply) -> tuple[str, ...]:
         """A message the bot starts (for `bot.delivery.Outbox`): the ids sent, or
@@ -110,20 +146,31 @@ class Outbox:
         return True
 
     def _post_one(self, chat: ChatRef) -> SendOne:
-        async def post_one(address: str, text: str, markup: Markup | None) -> int:
+        async def post_one(
+            address: str, text: str, markup: Markup | None, ttl: timedelta | None
+        ) -> int:
             try:
-                return await self._send_one(address, text, markup)
+                return await self._send_one(address, text, markup, ttl)
             except TelegramError as exc:
                 raise undelivered(exc, group=_is_group(chat)) from None
 
         return post_one
 
     def _note(
-        self, chat: str, reply: Reply, sent: Sequence[int], received: Sequence[str] = ()
+        self,
+        chat: str,
+        reply: Reply,
+        sent: Sequence[int],
+        received: Sequence[str] = (),
+        received_ttl: timedelta | None = None,
     ) -> None:
-        kept: list[tuple[str, timedelta | None]] = [(m, None) for m in received]
+        kept: list[tuple[str, timedelta | None]] = [(m, received_ttl) for m in received]
         kept += [(str(message_id), reply.ttl) for message_id in sent]
         self._trail.note(chat, kept)
+        if sent and reply.ttl is not None and is_private(chat):
+            self._screens[chat] = reply.ttl
+        elif sent:
+            self._screens.pop(chat, None)
 
     async def _send_pieces(
         self, chat: str, reply: Reply, sent: list[int], send_one: SendOne
@@ -136,7 +183,7 @@ class Outbox:
             markup = keyboard(reply.choices, payloads)
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
-            message = await send_one(chat, piece, markup if last else None)
+            message = await send_one(chat, piece, markup if last else None, reply.ttl)
             if message is None:
                 break
             sent.append(message)
@@ -145,9 +192,12 @@ class Outbox:
         else:
             self._buttons.forget(chat)
 
-    async def _send_one(self, chat: str, text: str, markup: Markup | None) -> int:
+    async def _send_one(
+        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
+    ) -> int:
         """The new message's id. The answer is read as plain JSON: building PTB objects
-        for a message and its keyboard cost more than all the rest of a reply."""
+        for a message and its keyboard cost more than all the rest of a reply. A send
+        whose answer was lost or unreadable leaves a gap (see `gaps`)."""
         params: dict[str, object] = {
             "chat_id": int(chat),
             "text": text,
@@ -155,17 +205,28 @@ class Outbox:
         }
         if markup is not None:
             params["reply_markup"] = markup
+        above, begun = self.lost.begin()
         try:
             result = await self._bot.do_api_request(SEND, params)
-            return int(result["message_id"])
+            message_id = int(result["message_id"])
+        except NetworkError as exc:
+            if not retry_safe(exc):
+                self.lost.lost(chat, above, ttl)
+            raise
         except (KeyError, TypeError, ValueError):
-            log.error("telegram: a sent message's id could not be read; it cannot expire")
+            log.error("telegram: a sent message's id could not be read; it is deleted by range")
+            self.lost.lost(chat, above, ttl)
             raise Undelivered(Reason.UNCERTAIN, uncertain=True) from None
+        if is_private(chat):
+            self.lost.seen(message_id, begun)
+        return message_id
 
-    async def _answer_one(self, chat: str, text: str, markup: Markup | None) -> int | None:
+    async def _answer_one(
+        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
+    ) -> int | None:
         """An answer to the chat that wrote: server errors retried here, refusals logged."""
         try:
-            return await self._retrying(lambda: self._send_one(chat, text, markup))
+            return await self._retrying(lambda: self._send_one(chat, text, markup, ttl))
         except Forbidden:
             self._refused(chat)
         except TelegramError as exc:
@@ -182,53 +243,27 @@ class Outbox:
             log.info("telegram: a button press was not answered (%s)", _kind(exc))
 
     async def delete(self, chat: str, message_id: str) -> bool:
-        """For the sweeper: True once the message is gone or Telegram will never delete it."""
-        if chat in self._blocked:
-            return False
-        try:
-            await self._retrying(lambda: self._bot.delete_message(int(chat), int(message_id)))
-        except Forbidden:
-            self._refused(chat)
-            return False
-        except BadRequest:
-            return True  # already gone, or older than Telegram allows (48 h)
-        except TelegramError:
-            return False
-        return True
+        """For the sweeper (see `Deleter.delete`)."""
+        return await self.deleter.delete(chat, message_id)
 
-    async def erase(self, chat: str, keep: set[str]) -> None:
-        """Delete every message on record in the chat (but `keep`), then forget their ids.
-
-        What cannot be deleted now is handed to the sweeper, due in a second, to be retried.
-        """
-        traces = [t for t in await self._trail.in_chat(chat) if t.message_id not in keep]
-        handed_over = 0
-        for start in range(0, len(traces), DELETE_BATCH):
-            batch = traces[start : start + DELETE_BATCH]
-            if not await self._delete_many(chat, batch):
-                retry = [(trace.message_id, RETRY_SOON) for trace in batch]
-                await self._trail.record_many(chat, retry)
-                handed_over += len(batch)
-            await self._trail.drop([trace.row for trace in batch])
+    async def erase(self, chat: str, keep: set[str]) -> Erased:
+        """Delete every message on record in the chat (but `keep`), lost sends first."""
+        erased = await self.deleter.erase(chat, keep)
         self._buttons.forget(chat)
-        log.info(
-            "telegram: erased a chat (%d messages, %d left to retry)", len(traces), handed_over
-        )
+        self._screens.pop(chat, None)
+        return erased
 
-    async def _delete_many(self, chat: str, traces: Sequence[Trace]) -> bool:
-        ids = [int(trace.message_id) for trace in traces]
-        if chat in self._blocked:
-            return False
+    async def _tell_erased(self, chat: str, message_id: int, reply: Reply, erased: Erased) -> None:
+        """Edit the confirmation to say what Telegram did; if that fails, the neutral
+        confirmation stays, which is true too."""
+        text = self._epilogue(reply.text, erased) if self._epilogue is not None else None
+        if text is None:
+            return
+        params = {"chat_id": int(chat), "message_id": message_id, "text": split_text(text)[0]}
         try:
-            await self._retrying(lambda: self._bot.delete_messages(int(chat), ids))
-        except Forbidden:
-            self._refused(chat)
-            return False
-        except BadRequest:
-            return True  # none of them can be deleted any more
-        except TelegramError:
-            return False
-        return True
+            await self._retrying(lambda: self._bot.do_api_request(EDIT, params))
+        except TelegramError as exc:
+            log.warning("telegram: the confirmation was not completed (%s)", _kind(exc))
 
     def _refused(self, chat: str) -> None:
         if chat not in self._blocked:

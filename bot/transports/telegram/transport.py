@@ -30,6 +30,7 @@ from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media, fetch
+from bot.transports.telegram.forgotten import epilogue
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
@@ -77,7 +78,7 @@ class TelegramTransport:
         bot = application.bot
         await self._seen.load(bot.id)
         buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
-        outbox = Outbox(bot, self._trail, buttons)
+        outbox = Outbox(bot, self._trail, buttons, epilogue=epilogue(self._app.library))
 
         async def fetch_file(media: Media) -> Attachment | None:
             return await fetch(bot, media, MAX_ATTACHMENT_BYTES)
