@@ -107,7 +107,9 @@ class Reply:
     marks a message whose content must not linger on a seized phone or in a group.
     `rtl` tells transports that render plain text to keep right-to-left order.
     `erase_chat` (after `/forget`) asks the transport to delete what it still can of
-    this chat once the reply is shown, then let the reply itself expire.
+    this chat once the reply is shown, then let the reply itself expire; `language`
+    then names the text's language, for the lines the transport adds to it (the
+    session that held it is gone).
     `files` go after the text, and only where the transport can send them end-to-end
     encrypted to a room where `sensitive` content may go; elsewhere nothing of them is sent.
     """
@@ -118,6 +120,7 @@ class Reply:
     sensitive: bool = False
     rtl: bool = False
     erase_chat: bool = False
+    language: str | None = None
     replaces: str | None = None
     files: tuple[Attachment, ...] = ()
 

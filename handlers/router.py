@@ -207,7 +207,7 @@ async def respond(
     await _handle(ctx)
     if ctx.forgotten:
         done = directed(ctx.t("forget.done"), ctx.t.rtl)
-        return Reply(done, sensitive=True, rtl=ctx.t.rtl, erase_chat=True)
+        return Reply(done, sensitive=True, rtl=ctx.t.rtl, erase_chat=True, language=ctx.t.code)
     await thread.prepare(ctx)
     return render(ctx)
 

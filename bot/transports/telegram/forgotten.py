@@ -6,13 +6,13 @@ on record are gone, which Telegram refused (older than 48 hours) or failed for n
 sweeper keeps trying), a lost send that could not be checked, and what the person can
 do themselves. Nothing is claimed that did not happen.
 
-The confirmation carries no language, so the language is the one whose confirmation it
-is; text from an unknown language gets the English lines.
+The lines are in the confirmation's language (`Reply.language`).
 """
 
 from __future__ import annotations
 
-from bot.content.library import FALLBACK, Library, Translator
+from bot.content.library import FALLBACK, Library
+from bot.model import Reply
 from bot.transports.telegram.deleting import Erased
 from bot.transports.telegram.outbox import Epilogue
 from handlers.output import directed
@@ -21,8 +21,8 @@ __all__ = ["epilogue"]
 
 
 def epilogue(library: Library) -> Epilogue:
-    def tell(confirmation: str, erased: Erased) -> str:
-        t = _language(library, confirmation)
+    def tell(confirmation: Reply, erased: Erased) -> str:
+        t = library.translator(confirmation.language or FALLBACK)
         lines = [t("telegram.forget.gone", count=erased.gone)]
         if erased.refused:
             lines.append(t("telegram.forget.refused", count=erased.refused))
@@ -30,22 +30,7 @@ def epilogue(library: Library) -> Epilogue:
             lines.append(t("telegram.forget.retrying", count=erased.retrying))
         if erased.unsure:
             lines.append(t("telegram.forget.unsure", count=erased.unsure))
-        again = t("telegram.forget.again")
-        lines += [t("telegram.forget.yourself"), again]
-        return directed("\n\n".join([_without(confirmation, again), *lines]), t.rtl)
+        lines += [t("telegram.forget.yourself"), t("telegram.forget.again")]
+        return directed("\n\n".join([confirmation.text.rstrip(), *lines]), t.rtl)
 
     return tell
-
-
-def _language(library: Library, confirmation: str) -> Translator:
-    for code in library.packs:
-        t = library.translator(code)
-        if directed(t("forget.done"), t.rtl) in confirmation:
-            return t
-    return library.translator(FALLBACK)
-
-
-def _without(confirmation: str, again: str) -> str:
-    """The confirmation without a closing "send any message" sentence, which goes last."""
-    text = confirmation.rstrip()
-    return text[: -len(again)].rstrip() if text.endswith(again) else confirmation

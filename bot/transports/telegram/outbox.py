@@ -42,7 +42,7 @@ __all__ = ["Outbox"]
 log = logging.getLogger("hrd_bot.telegram")
 T = TypeVar("T")
 SendOne = Callable[[str, str, Markup | None, timedelta | None], Awaitable[int | None]]
-Epilogue = Callable[[str, Erased], str | None]
+Epilogue = Callable[[Reply, Erased], str | None]
 """The confirmation's text after `/forget` and what the erase did: its new text, or None."""
 TRIES = 3
 _NO_PREVIEW = {"is_disabled": True}
@@ -256,7 +256,7 @@ class Outbox:
     async def _tell_erased(self, chat: str, message_id: int, reply: Reply, erased: Erased) -> None:
         """Edit the confirmation to say what Telegram did; if that fails, the neutral
         confirmation stays, which is true too."""
-        text = self._epilogue(reply.text, erased) if self._epilogue is not None else None
+        text = self._epilogue(reply, erased) if self._epilogue is not None else None
         if text is None:
             return
         params = {"chat_id": int(chat), "message_id": message_id, "text": split_text(text)[0]}
