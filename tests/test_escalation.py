@@ -23,6 +23,9 @@ from bot.storage import Database
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import ONCALL, STAFF_ROOM, room_messages, staff_key, staff_says
+from tests.telegram_emulator import Emulator
+from tests.telegram_emulator.harness import eventually, onboard, running_bot
+from tests.test_telegram_reports import finish_report, start_report
 
 LEADS = ChatRef("fake", "lead-private-chat", private=False)
 MINUTE = 60
@@ -374,3 +377,56 @@ def test_leads_are_a_chat_list_like_on_call() -> None:
     assert [c.platform for c in settings.chats("HRD_BOT_LEADS")] == ["telegram", "matrix"]
     with pytest.raises(ConfigError, match="HRD_BOT_LEADS: unknown platform"):
         Settings.from_env({"HRD_BOT_LEADS": "sms:+15550100"})
+
+
+def _bot_texts(emu: Emulator, chat_id: int) -> list[str]:
+    world = emu.world
+    return [m.text or "" for m in world.messages.get(chat_id, []) if m.sender is world.bot]
+
+
+async def test_on_telegram_on_call_is_reached_in_the_private_chat_of_a_person_who_started_the_bot(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    (alice,) = emu.group("Protection team", "Alice", supergroup=True)
+    oscar = emu.user("Oscar")  # on call: starts the bot below, so it may write to him
+    lena = emu.world.new_person("Lena", "en")  # a lead who never started the bot
+    settings = Settings.from_env(
+        {
+            "HRD_BOT_DATA_DIR": str(tmp_path),
+            "HRD_BOT_STAFF_ROOMS": f"telegram:{alice.chat.id}",
+            "HRD_BOT_ONCALL": f"telegram:{oscar.person.id}",
+            "HRD_BOT_LEADS": f"telegram:{lena.id}",
+        }
+    )
+    async with running_bot(
+        emu,
+        tmp_path / "t.db",
+        staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+        oncall=settings.chats("HRD_BOT_ONCALL"),
+    ) as running:
+        app = running.app
+        await onboard(oscar)
+        identity = app.pseudonyms.user("telegram", str(alice.person.id)).key
+        await app.casework.store.add_staff("Alice", [identity], PrivateKey.generate().public)
+        activist = emu.user("Ana")
+        await start_report(activist)
+        case = await finish_report(activist)
+        clock = Clock()
+        leads = settings.chats("HRD_BOT_LEADS")
+        escalation = Escalation.of(app.db, app.casework, leads=leads, clock=clock)
+        clock.now += 31 * MINUTE
+        assert await escalation.tick() == 2
+        reached = f"Escalation of {case}: on-call chat 1 (telegram) has the message."
+        missed = (
+            f"Escalation of {case}: lead chat 1 (telegram) could not be reached "
+            "(the chat no longer exists). Call them directly."
+        )
+
+        async def told() -> bool:
+            room = " ".join(_bot_texts(emu, alice.chat.id))
+            return reached in room and missed in room
+
+        await eventually(told)
+        pages = [t for t in _bot_texts(emu, oscar.chat.id) if case in t]
+        assert len(pages) == 1 and "Please check the staff room" in pages[0]
+        assert lena.id not in emu.world.messages, "nothing claims the lead was told"
