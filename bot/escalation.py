@@ -131,10 +131,9 @@ class Escalation:
             urgency, submitted = str(found[1] or "normal"), int(found[2])
             ladder = self.ladders.of(urgency)
             due = ladder.due(_next_step(conn, case_id), now - submitted)
+            values = {"case": case_id, "urgency": urgency, "minutes": (now - submitted) // 60}
             for index in due:
-                tier = (ladder.step(index) or (0, 0))[0]
-                values = {"case": case_id, "urgency": urgency, "minutes": (now - submitted) // 60}
-                self._queue(conn, step, t, index, tier, values, now)
+                self._queue(conn, step, t, index, ladder.tier(index), values, now)
             return len(due)
 
         taken = await self._db.transaction(work)
@@ -145,7 +144,7 @@ class Escalation:
             log.warning("escalation: an unacknowledged case took %d step(s)", taken)
         if sent:
             self._outbox.after(self._follow(sent))
-        return int(taken)
+        return taken
 
     def _queue(
         self,

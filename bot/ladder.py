@@ -56,6 +56,10 @@ class Ladder:
         repeat = index - len(self.minutes) + 1
         return len(self.minutes) + 1, self.minutes[-1] + repeat * self.every
 
+    def tier(self, index: int) -> int:
+        """The tier step `index` reaches (repeats reach the last one)."""
+        return min(index + 2, len(self.minutes) + 1)
+
     def due(self, first: int, elapsed_s: int) -> list[int]:
         """The steps from `first` whose time has come. Each tier is reached once even
         after a long stop: of the last tier and its repeats missed meanwhile only the

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app import App
 from bot.config import ConfigError, Settings
@@ -370,6 +372,37 @@ def test_ladders_are_read_from_the_settings(text: str, ladder: Ladder) -> None:
 def test_a_bad_ladder_stops_the_bot_with_one_line(text: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=f"HRD_BOT_ESCALATION_CRITICAL: .*{problem}"):
         Settings.from_env({"HRD_BOT_ESCALATION_CRITICAL": text})
+
+
+LADDERS = st.builds(
+    lambda first, gap, every: Ladder((first, first + gap) if gap else (first,), every),
+    st.integers(1, 600),
+    st.integers(0, 600),
+    st.integers(0, 120),
+)
+
+
+@given(LADDERS, st.lists(st.integers(0, 50_000 * 60), max_size=40))
+def test_any_tick_times_reach_each_tier_once_never_early_and_miss_nothing(
+    ladder: Ladder, ticks: list[int]
+) -> None:
+    taken: list[tuple[int, int]] = []  # (step, elapsed seconds when taken)
+    for elapsed in sorted(ticks):
+        first = taken[-1][0] + 1 if taken else 0
+        due = ladder.due(first, elapsed)
+        taken += [(index, elapsed) for index in due]
+        repeats = [i for i in due if i >= len(ladder.minutes)]
+        assert len(repeats) <= 1, "missed repeats collapse into one"
+        assert not ladder.due(taken[-1][0] + 1 if taken else 0, elapsed), "nothing due is left"
+    for index, elapsed in taken:
+        step = ladder.step(index)
+        assert step is not None and step[1] * 60 <= elapsed, "never before its time"
+    tiers = [ladder.step(i)[0] for i, _ in taken]  # type: ignore[index]
+    end = max(ticks, default=-1)
+    for tier, minutes in enumerate(ladder.minutes, 2):
+        assert tiers.count(tier) >= (1 if minutes * 60 <= end else 0)
+        if tier < len(ladder.minutes) + 1 or not ladder.every:
+            assert tiers.count(tier) <= 1, "a tier below the last is reached once"
 
 
 def test_leads_are_a_chat_list_like_on_call() -> None:
