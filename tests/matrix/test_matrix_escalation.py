@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bot.delivery import RetryPolicy
 from bot.escalation import Escalation
 from bot.model import ChatRef
 from bot.storage.database import Connection
@@ -47,6 +48,7 @@ async def test_on_call_is_reached_in_an_encrypted_dm_the_bot_opens_once_they_joi
 ) -> None:
     oscar, lena = await make_activist(), await make_activist()
     bot.oncall = (_person(oscar),)
+    bot.delivery = RetryPolicy(window=4.0, first=0.2, cap=1.0, attempt=10.0)
     await bot.restart()  # opens on-call DMs at start
     dm = await asyncio.wait_for(oscar.invites.get(), WAIT)
     await oscar.client.join(dm)
@@ -76,6 +78,9 @@ async def test_on_call_is_reached_in_an_encrypted_dm_the_bot_opens_once_they_joi
 
     lead_dm = await asyncio.wait_for(lena.invites.get(), WAIT)  # opened at the first page
     assert lead_dm in lena.client.invited_rooms
-    await asyncio.sleep(1)
-    assert await escalation.report() == 0, "the lead has not joined: not reached, still trying"
+    told = await _until_said(desk.room, f"Escalation of {CASE}:")  # after the retry window
+    assert told == (
+        f"Escalation of {CASE}: lead chat 1 (matrix) could not be reached (the person has not "
+        "yet accepted the bot's invitation to a private chat). Call them directly."
+    )
     assert lena.log(lead_dm).messages.empty()

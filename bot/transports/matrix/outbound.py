@@ -91,8 +91,10 @@ class Outbound:
         """An account listed by user id (on-call, leads) is written to in its encrypted DM;
         until the person has joined it, the message waits (retried, never "delivered")."""
         room_id = await self._rooms.direct_room(user_id)
-        if room_id is None or not self._rooms.others_joined(room_id):
+        if room_id is None:
             raise Undelivered(Reason.UNREACHABLE, transient=True)
+        if not self._rooms.others_joined(room_id):
+            raise Undelivered(Reason.NOT_JOINED, transient=True)
         return room_id
 
     async def _post_kept(
