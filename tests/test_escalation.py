@@ -3,6 +3,8 @@ across restarts and crashes, and the staff room hears truthfully who was reached
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from bot.ladder import DEFAULTS, Ladder
 from bot.model import ChatRef
 from bot.safety_jobs import SafetyJobs
 from bot.storage import Database
-from tests.conftest import TEST_KEY
+from tests.conftest import CONTENT, TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import ONCALL, STAFF_ROOM, room_messages, staff_key, staff_says
 from tests.telegram_emulator import Emulator
@@ -244,6 +246,75 @@ async def test_a_crash_after_the_step_committed_sends_it_once_after_the_restart(
         assert sum("Escalating to tier 2" in text for text in room) == 1
         assert room[-1] == f"Escalation of {case}: on-call chat 1 (fake) has the message."
         assert await again.escalation.report() == 0, "reported once"
+    finally:
+        await _stop(again)
+
+
+KILLED_CHILD = """
+import asyncio, sys
+from pathlib import Path
+from bot.app import App
+from bot.content.loader import load_library
+from bot.escalation import Escalation
+from bot.model import ChatRef
+from bot.storage import Database, DbKey
+
+class Stuck:
+    name, idempotent = "fake", True
+
+    async def send(self, chat, reply, key=""):
+        print("sending", chat.address, flush=True)
+        await asyncio.sleep(3600)  # the parent kills the process here
+
+async def main():
+    db = await Database.open(Path(sys.argv[1]), DbKey(sys.argv[2]))
+    library, _ = load_library(Path(sys.argv[4]))
+    staff, oncall = ChatRef("fake", "staff-room", private=False), ChatRef("fake", "oncall")
+    app = await App.open(db, library, staff_rooms=(staff,), oncall=(oncall,))
+    app.attach(Stuck())
+    escalation = Escalation.of(db, app.casework, clock=lambda: float(sys.argv[3]))
+    await escalation.tick()
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_process_killed_while_sending_a_step_sends_it_once_after_the_restart(
+    world: tuple[World, Clock], tmp_path: Path, library: Library
+) -> None:
+    w, clock = world
+    start = clock.now
+    case = await _submit(w, "r-kill")
+    await _stop(w)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_CHILD,
+        str(tmp_path / "e.db"),
+        TEST_KEY.value,
+        str(start + 16 * MINUTE),
+        str(CONTENT),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert child.stdout is not None
+    line = await asyncio.wait_for(child.stdout.readline(), timeout=60)
+    child.kill()
+    await child.wait()
+    assert line.split()[0] == b"sending", "killed while a message of the step was going out"
+
+    clock.now = start + 16 * MINUTE
+    again = await _start(tmp_path / "e.db", library, clock)  # resumes what was queued
+    try:
+        await again.app.outbox.drain()
+        assert await _tick(again) == 0, "the step is not taken twice"
+        assert _pages(again, ONCALL, case) == 1
+        room = _texts(again, STAFF_ROOM)
+        assert sum("Escalating to tier 2" in text for text in room) == 1
+        assert room[-1] == f"Escalation of {case}: on-call chat 1 (fake) has the message."
+        clock.now = start + 31 * MINUTE
+        assert await _tick(again) == 1, "and the next tier comes on time"
+        assert _pages(again, LEADS, case) == 1
     finally:
         await _stop(again)
 
