@@ -145,9 +145,6 @@ async def measure(
 
             jobs = SafetyJobs(
                 db,
-                lambda: app.library,
-                app.deliver,
-                (),
                 clock=lambda: now + 8 * DAY,
                 casework=app.casework,
                 sessions=app.sessions,

@@ -74,6 +74,11 @@ class Casework:
         self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
 
     @property
+    def oncall(self) -> tuple[ChatRef, ...]:
+        """The on-call chats: `/escalate` and escalation tier 2 (`bot.escalation`)."""
+        return self._oncall
+
+    @property
     def alert_rooms(self) -> tuple[ChatRef, ...]:
         """Where alerts go: the staff rooms and the on-call list."""
         return self.staff_rooms + self._oncall

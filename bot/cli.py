@@ -18,6 +18,7 @@ from bot.config import ConfigError, Settings
 from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
 from bot.content.problems import Problem
+from bot.escalation import Escalation
 from bot.logs import setup_logging
 from bot.model import Transport
 from bot.safety_jobs import SafetyJobs
@@ -142,9 +143,9 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
             app.attach(transport)
         jobs = SafetyJobs(
             db,
-            lambda: app.library,
-            app.deliver,
-            app.casework.alert_rooms,
+            escalation=Escalation.of(
+                db, app.casework, leads=settings.chats("HRD_BOT_LEADS"), ladders=settings.ladders
+            ),
             casework=app.casework,
             sessions=app.sessions,
             checkins=app.checkins,

@@ -28,6 +28,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.delivery.policy import RetryPolicy
+from bot.ladder import Ladder, Ladders
 from bot.model import ChatRef
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,10 @@ class Declared(BaseSettings):
     HRD_BOT_LOG_LEVEL: Annotated[Level, BeforeValidator(_upper)] = "INFO"
     HRD_BOT_STAFF_ROOMS: str = ""
     HRD_BOT_ONCALL: str = ""
+    HRD_BOT_LEADS: str = ""
+    HRD_BOT_ESCALATION_CRITICAL: str = "15,30,every 30"
+    HRD_BOT_ESCALATION_HIGH: str = "60,90"
+    HRD_BOT_ESCALATION_NORMAL: str = "480"
     HRD_BOT_TELEGRAM_STAFF_ACTIONS: StaffActions = "triage"
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
     HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli_access
@@ -141,10 +146,18 @@ class Declared(BaseSettings):
     MATRIX_STAFF_USER_IDS: str = ""
     MATRIX_STAFF_DEVICE_KEYS: str = ""
 
-    @field_validator("HRD_BOT_STAFF_ROOMS", "HRD_BOT_ONCALL")
+    @field_validator("HRD_BOT_STAFF_ROOMS", "HRD_BOT_ONCALL", "HRD_BOT_LEADS")
     @classmethod
     def _chats(cls, value: str, info: ValidationInfo) -> str:
         parse_chats(str(info.field_name), value)
+        return value
+
+    @field_validator(
+        "HRD_BOT_ESCALATION_CRITICAL", "HRD_BOT_ESCALATION_HIGH", "HRD_BOT_ESCALATION_NORMAL"
+    )
+    @classmethod
+    def _ladder(cls, value: str) -> str:
+        Ladder.parse(value)
         return value
 
     @classmethod
@@ -264,9 +277,21 @@ class Settings:
     def database_path(self) -> Path:
         return self.data_dir / "hrd-bot.db"
 
-    def chats(self, name: Literal["HRD_BOT_STAFF_ROOMS", "HRD_BOT_ONCALL"]) -> tuple[ChatRef, ...]:
-        """Staff rooms or the on-call list, already checked by `from_env`."""
+    def chats(
+        self, name: Literal["HRD_BOT_STAFF_ROOMS", "HRD_BOT_ONCALL", "HRD_BOT_LEADS"]
+    ) -> tuple[ChatRef, ...]:
+        """Staff rooms, the on-call list or the leads, already checked by `from_env`."""
         return parse_chats(name, getattr(self.declared, name))
+
+    @property
+    def ladders(self) -> Ladders:
+        """When an unacknowledged case reaches on-call and leads (`bot.ladder`)."""
+        declared = self.declared
+        return Ladders(
+            critical=Ladder.parse(declared.HRD_BOT_ESCALATION_CRITICAL),
+            high=Ladder.parse(declared.HRD_BOT_ESCALATION_HIGH),
+            normal=Ladder.parse(declared.HRD_BOT_ESCALATION_NORMAL),
+        )
 
     def secret(self, name: str) -> str | None:
         """A declared secret, from whichever of its three sources gave it."""

@@ -1,5 +1,5 @@
-"""Timed safety jobs (APScheduler): remind staff of unacknowledged cases, ask check-ins,
-purge old data.
+"""Timed safety jobs (APScheduler): escalate unacknowledged cases tier by tier
+(`bot.escalation`), ask check-ins, purge old data.
 
 Every job reads what it needs from the database, so a restart loses nothing: the first
 run after start-up catches up. Retention (`bot.retention`) is a real DELETE in short
@@ -19,12 +19,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.casework import Casework
 from bot.checkins import Checkins
-from bot.content.library import Library
-from bot.delivery.outbox import Deliver
-from bot.model import ChatRef, Reply
+from bot.escalation import Escalation
 from bot.retention import Cutoffs, Purged, Retention
 from bot.sessions import SessionStore
-from bot.storage.database import Connection, Database
+from bot.storage.database import Database
 
 log = logging.getLogger("hrd_bot.jobs")
 DAY = 86_400
@@ -32,67 +30,40 @@ DAY = 86_400
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """How long a new case may wait for an acknowledgement, and how long data is kept."""
+    """How long data is kept (escalation deadlines are `bot.ladder`'s)."""
 
-    ack_minutes: tuple[tuple[str, int], ...] = (("critical", 15), ("high", 60), ("normal", 480))
     closed_days: int = 90
     draft_days: int = 7
     idle_session_days: int = 180
 
 
-def _overdue(conn: Connection, now: int, policy: Policy) -> list[tuple[str, str, int]]:
-    limits = dict(policy.ack_minutes)
-    rows = conn.execute(
-        "SELECT id, COALESCE(urgency, 'normal'), submitted_at FROM cases "
-        "WHERE state = 'new' AND reminded_at IS NULL AND submitted_at IS NOT NULL"
-    ).fetchall()
-    due = [
-        (str(case), str(urgency), int(at))
-        for case, urgency, at in rows
-        if now - at >= 60 * limits.get(urgency, limits["normal"])
-    ]
-    conn.executemany("UPDATE cases SET reminded_at = ? WHERE id = ?", [(now, c) for c, *_ in due])
-    return due
-
-
 class SafetyJobs:
-    """Runs `remind` every minute and `purge` every hour on an AsyncIOScheduler."""
+    """Runs `escalate` and check-ins every minute and `purge` every hour."""
 
     def __init__(
         self,
         db: Database,
-        library: Callable[[], Library],
-        deliver: Deliver,
-        rooms: tuple[ChatRef, ...],
         *,
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
         casework: Casework | None = None,
         sessions: SessionStore | None = None,
         checkins: Checkins | None = None,
+        escalation: Escalation | None = None,
     ) -> None:
-        self._db, self._library, self._deliver, self._rooms = db, library, deliver, rooms
+        self._db = db
         self._casework, self._sessions = casework, sessions
         self._checkins = checkins
+        self.escalation = escalation
         exports = None if casework is None else casework.exports
         self.retention = Retention(db, on_batch=self._forget_copies, exports=exports)
         self.policy = policy or Policy()
         self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
 
-    async def remind(self) -> int:
-        """Tell staff rooms and on-call about cases nobody acknowledged in time (once each)."""
-        now = int(self._clock())
-        due = await self._db.transaction(lambda conn: _overdue(conn, now, self.policy))
-        t = self._library().translator("en")
-        for case, urgency, submitted in due:
-            minutes = (now - submitted) // 60
-            text = t("staff.unacknowledged", case=case, urgency=urgency, minutes=minutes)
-            for room in self._rooms:
-                await self._deliver(room, Reply(text), kind="reminder", case_id=case)
-        if due:
-            log.warning("%d cases still unacknowledged; staff reminded", len(due))
-        return len(due)
+    async def escalate(self) -> int:
+        """Take the escalation steps whose time has come (see `bot.escalation`)."""
+        return 0 if self.escalation is None else await self.escalation.tick()
 
     async def purge(self) -> int:
         """Delete closed and abandoned cases and idle sessions past their time; compact."""
@@ -122,11 +93,12 @@ class SafetyJobs:
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
         soon = datetime.now(UTC) + timedelta(seconds=5)
-        scheduler.add_job(self.remind, "interval", minutes=1, next_run_time=soon, id="remind")
+        every_minute = {"minutes": 1, "next_run_time": soon, "misfire_grace_time": None}
+        scheduler.add_job(self.escalate, "interval", id="escalate", **every_minute)
         scheduler.add_job(self.purge, "interval", hours=1, next_run_time=soon, id="purge")
         if self._checkins is not None:
             tick = self._checkins.tick
-            scheduler.add_job(tick, "interval", minutes=1, next_run_time=soon, id="checkins")
+            scheduler.add_job(tick, "interval", id="checkins", **every_minute)
         scheduler.start()
         self._scheduler = scheduler
 

@@ -1,4 +1,4 @@
-"""Timed safety jobs: staff are reminded of unacknowledged cases; old data is really purged."""
+"""Timed safety jobs: old data is really purged (escalation: tests/test_escalation.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import (
     STAFF_ROOM,
-    room_messages,
     staff_key,
     staff_says,
     start_report,
@@ -57,9 +56,6 @@ async def setup(
     clock = Clock()
     jobs = SafetyJobs(
         db,
-        lambda: app.library,
-        app.deliver,
-        (STAFF_ROOM,),
         clock=clock,
         casework=app.casework,
         sessions=app.sessions,
@@ -72,36 +68,6 @@ async def setup(
 
 async def _count(app: App, sql: str) -> int:
     return int(await app.db.run(lambda conn: conn.execute(sql).fetchone()[0]))
-
-
-async def test_an_unacknowledged_critical_case_reminds_staff_once(
-    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
-) -> None:
-    app, transport, jobs, clock = setup
-    case = await submit_report(FakeUser(app, transport, "r-1"))
-    assert await jobs.remind() == 0, "not yet overdue"
-    await app.outbox.drain()
-    clock.now += 16 * 60
-    assert await jobs.remind() == 1
-    await app.outbox.drain()
-    assert (
-        f"Case {case} (critical) has not been acknowledged"
-        in room_messages(transport, STAFF_ROOM)[-1].text
-    )
-    clock.now += 60 * 60
-    assert await jobs.remind() == 0, "a case is reminded once"
-    await app.outbox.drain()
-
-
-async def test_an_acknowledged_case_is_not_reminded(
-    setup: tuple[App, FakeTransport, SafetyJobs, Clock],
-) -> None:
-    app, transport, jobs, clock = setup
-    case = await submit_report(FakeUser(app, transport, "r-2"))
-    await staff_says(app, transport, "staff-alice", f"/ack {case}")
-    clock.now += DAY
-    assert await jobs.remind() == 0
-    await app.outbox.drain()
 
 
 async def test_retention_deletes_closed_cases_drafts_and_idle_sessions_then_vacuums(
@@ -276,9 +242,6 @@ async def test_a_purge_killed_midway_resumes_where_it_stopped(
         restarted = await App.open(db, library, exports=tmp_path / "exports")
         jobs = SafetyJobs(
             db,
-            lambda: restarted.library,
-            restarted.deliver,
-            (),
             clock=lambda: now,
             casework=restarted.casework,
             sessions=restarted.sessions,
@@ -352,9 +315,6 @@ async def test_a_purge_process_killed_after_a_batch_resumes_at_the_next_start(
         assert expired.count(True) == 2, "the killed run's batch is whole: cases and sessions"
         jobs = SafetyJobs(
             db,
-            lambda: app.library,
-            app.deliver,
-            (),
             clock=lambda: time.time() + 8 * DAY,
             casework=app.casework,
             sessions=app.sessions,

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     UNCERTAIN = "uncertain"  # the request left, its answer was lost; the platform cannot tell
     LOST = "lost"  # the bot stopped before it left; its content was never stored
     NO_TRANSPORT = "no_transport"  # that platform is not running here
+    NOT_JOINED = "not_joined"  # the person has not yet joined the DM the bot opened for them
 
 
 class Undelivered(Exception):

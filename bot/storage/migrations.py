@@ -184,4 +184,21 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (case_id, pos)
     ) WITHOUT ROWID;
     """,
+    # Escalation tiers (bot/escalation.py): one row per step an unacknowledged case took,
+    # written in the transaction that queued its messages, so a restart neither repeats nor
+    # skips one. `targets` pairs each tier chat's number with its outbox row, `reported`
+    # lists the numbers whose outcome the staff rooms were told; `open` until all were.
+    """
+    CREATE TABLE escalation_steps (
+        case_id TEXT NOT NULL REFERENCES cases (id) ON DELETE CASCADE,
+        step INTEGER NOT NULL,
+        tier INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        targets TEXT NOT NULL,
+        reported TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        PRIMARY KEY (case_id, step)
+    ) WITHOUT ROWID;
+    CREATE INDEX escalation_steps_open ON escalation_steps (open) WHERE open = 1;
+    """,
 )

@@ -67,6 +67,7 @@ class Bot:
     staff_rooms: tuple[str, ...] = ()
     staff_user_ids: frozenset[str] = frozenset()
     staff_device_keys: frozenset[str] = frozenset()
+    oncall: tuple[ChatRef, ...] = ()
     homeserver: str | None = None
     """Where the bot's client connects, when not straight to Synapse (a fault proxy)."""
     delivery: RetryPolicy | None = None
@@ -101,6 +102,7 @@ class Bot:
             self.library,
             sensitive_ttl=self.sensitive_ttl,
             staff_rooms=self.chats(),
+            oncall=self.oncall,
             delivery=self.delivery,
         )
         self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)

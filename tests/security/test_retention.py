@@ -68,9 +68,6 @@ async def world(
     clock = Clock()
     jobs = SafetyJobs(
         db,
-        lambda: app.library,
-        app.deliver,
-        (STAFF_ROOM,),
         clock=clock,
         casework=app.casework,
         sessions=app.sessions,

@@ -71,7 +71,7 @@ class Outbound:
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
         """The event ids posted, or `Undelivered`. `key` becomes each event's transaction
         id, so a retry after a lost answer is deduplicated by the homeserver."""
-        room_id = chat.address
+        room_id = await self._direct(chat.address) if chat.address.startswith("@") else chat.address
         withheld = False
         if reply.sensitive or reply.files:
             await self._know_members(room_id)
@@ -97,6 +97,16 @@ class Outbound:
         if withheld:
             raise Undelivered(Reason.WITHHELD)
         return tuple(sent)
+
+    async def _direct(self, user_id: str) -> str:
+        """An account listed by user id (on-call, leads) is written to in its encrypted DM;
+        until the person has joined it, the message waits (retried, never "delivered")."""
+        room_id = await self._rooms.direct_room(user_id)
+        if room_id is None:
+            raise Undelivered(Reason.UNREACHABLE, transient=True)
+        if not self._rooms.others_joined(room_id):
+            raise Undelivered(Reason.NOT_JOINED, transient=True)
+        return room_id
 
     async def _post_kept(
         self, room_id: str, content: dict[str, Any], reply: Reply, tx_id: str | None

@@ -11,8 +11,10 @@ operator who invites the bot first and lists the room afterwards only restarts i
 (at start the transport looks up invites to listed rooms it is not in). A room is private
 only when it is end-to-end encrypted, holds just the bot and one person and is not a
 staff room; everything else but a staff room gets the handlers' pointer to a private
-chat, and the bot offers an encrypted DM. `withheld` says where a sensitive reply
-may not go: an unencrypted room, a group, or a staff room with anyone who is not staff.
+chat, and the bot offers an encrypted DM. On-call and lead accounts, listed by user id,
+get an encrypted DM the bot opens itself (`direct_room`), for escalations. `withheld`
+says where a sensitive reply may not go: an unencrypted room, a group, or a staff room
+with anyone who is not staff.
 """
 
 from __future__ import annotations
@@ -260,6 +262,34 @@ class Rooms:
         self._greet.add(str(response.room_id))
         log.info("created an encrypted DM for a user of an unencrypted room")
         return True
+
+    def _direct_with(self, user_id: str) -> str | None:
+        if user_id in self._offered:
+            return self._offered[user_id]
+        for room in self._client.rooms.values():
+            private = room.encrypted and room.member_count <= 2
+            if private and user_id in room.users and room.room_id not in self._staff_rooms:
+                return str(room.room_id)
+        return None
+
+    async def direct_room(self, user_id: str) -> str | None:
+        """The encrypted DM with an on-call or lead account (listed by the operator),
+        created with them invited the first time; None if the homeserver refused it."""
+        if (room_id := self._direct_with(user_id)) is not None:
+            return room_id
+        response = await self._client.room_create(
+            is_direct=True,
+            preset=RoomPreset.trusted_private_chat,
+            invite=[user_id],
+            initial_state=[ENCRYPTION_STATE],
+        )
+        if not isinstance(response, RoomCreateResponse):
+            log.warning("could not create an on-call DM: %s", getattr(response, "status_code", "?"))
+            return None
+        self._offered[user_id] = str(response.room_id)
+        self._created.add(str(response.room_id))
+        log.info("created an encrypted DM for an on-call account")
+        return str(response.room_id)
 
     async def leave(self, room_id: str) -> None:
         """Leave and forget the room, so its history goes from the bot's account too."""

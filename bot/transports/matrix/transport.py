@@ -176,6 +176,13 @@ class MatrixTransport:
         for room_id, state in (await live.syncer.pending_invites(missing)).items():
             live.rooms.on_invite(room_id, state)
 
+    async def _oncall_dms(self) -> None:
+        """Open the DMs of on-call accounts at start, so they can accept them before an
+        escalation needs them (leads' DMs open at their first message)."""
+        for chat in self._app.casework.oncall:
+            if chat.platform == self.name and chat.address.startswith("@"):
+                await self._running.rooms.direct_room(chat.address)
+
     async def _serve(self, live: _Live) -> None:
         self._live = live
         log.info("signed in, syncing")
@@ -216,6 +223,7 @@ class MatrixTransport:
         if not self.ready.is_set():
             live.sweeper.start()
             await _guarded(self._staff_invites())
+            await _guarded(self._oncall_dms())
             self.ready.set()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
             live.store.prune_handled()
