@@ -155,7 +155,9 @@ def _messages(events: list[dict[str, Any]], sender: str) -> tuple[set[str], set[
 async def _contacts(chat: Chat) -> str:
     """A sensitive step: the contact list (its reply expires)."""
     await chat.pick("People who can help")
-    await chat.pick("Legal aid")
+    shown = await chat.pick("Legal aid")
+    if "Best matches first" in shown:  # the country is remembered from an earlier step
+        return shown
     return await chat.pick("Anywhere")
 
 

@@ -223,13 +223,7 @@ class Rooms:
         return others[0]
 
     def _encrypted_dm_with(self, user_id: str) -> bool:
-        if user_id in self._offered:
-            return True
-        return any(
-            room.encrypted and room.member_count <= 2 and user_id in room.users
-            for room in self._client.rooms.values()
-            if room.room_id not in self._staff_rooms
-        )
+        return self._direct_with(user_id) is not None
 
     def has_other_dm(self, user_id: str, room_id: str) -> bool:
         """Another encrypted DM with `user_id` (joined or invited) than `room_id`."""
@@ -287,7 +281,6 @@ class Rooms:
             log.warning("could not create an on-call DM: %s", getattr(response, "status_code", "?"))
             return None
         self._offered[user_id] = str(response.room_id)
-        self._created.add(str(response.room_id))
         log.info("created an encrypted DM for an on-call account")
         return str(response.room_id)
 
