@@ -61,7 +61,8 @@ class App:
             db,
             self.transports,
             lambda: self.library.translator("en"),
-            alert_rooms=staff_rooms + oncall,
+            alert_rooms=staff_rooms,
+            oncall=oncall,
             policy=delivery,
         )
         self.casework = Casework(

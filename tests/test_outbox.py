@@ -119,6 +119,28 @@ async def test_a_failing_staff_room_holds_up_nothing_and_the_other_room_is_told(
     await _close(app)
 
 
+async def test_an_unreachable_on_call_chat_is_named_as_one_not_as_a_staff_room(
+    tmp_path: Path, library: Library
+) -> None:
+    oncall = ChatRef("fake", "chat-oncall-person")
+    transport = FakeTransport(refuse={oncall.address: Undelivered(Reason.BLOCKED)})
+    db = await Database.open(tmp_path / "o.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(ROOM_A,), oncall=(oncall,), delivery=QUICK)
+    app.attach(transport)
+    await app.start_delivery()
+    app.outbox.policy = RetryPolicy(window=60.0, first=0.02, cap=0.05)
+    paged = await app.deliver(oncall, Reply("Case HRD-1 needs someone"), kind="alert")
+    await asyncio.sleep(0.2)
+    assert not paged.done(), "an on-call chat is retried through the window"
+    del transport.refuse[oncall.address]
+    assert (await asyncio.wait_for(paged, 5)).delivered
+    await app.outbox.drain()
+    said = _texts(transport, ROOM_A)
+    assert said[0].startswith("On-call chat 1 (fake) cannot be reached: ")
+    assert said[1] == "On-call chat 1 (fake) can be reached again."
+    await _close(app)
+
+
 async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to_staff(
     tmp_path: Path, library: Library
 ) -> None:

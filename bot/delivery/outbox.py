@@ -94,13 +94,17 @@ class Outbox:
         staff: Callable[[], Translator],
         *,
         alert_rooms: tuple[ChatRef, ...] = (),
+        oncall: tuple[ChatRef, ...] = (),
         policy: RetryPolicy | None = None,
     ) -> None:
+        """`alert_rooms` (staff rooms) and `oncall` chats are tried for the whole retry
+        window, and the staff rooms are told when one cannot be reached, by its number."""
         self._db = db
         self._transports = transports
         self._staff = staff
-        self._rooms = {_place(room): i for i, room in enumerate(alert_rooms, 1)}
-        self._alert_rooms = alert_rooms
+        self._rooms = {_place(room): ("room", i) for i, room in enumerate(alert_rooms, 1)}
+        self._rooms |= {_place(chat): ("oncall", i) for i, chat in enumerate(oncall, 1)}
+        self._alert_rooms = alert_rooms + oncall
         self.policy = policy or RetryPolicy()
         self._lanes: dict[Place, _Lane] = {}
         self._down: dict[Place, Reason] = {}
@@ -301,9 +305,10 @@ class Outbox:
         self._down[place] = reason
         t = self._staff()
         hours = max(1, round(self.policy.window / 3600))
+        kind, number = self._rooms[place]
         text = t(
-            "delivery.room_down",
-            room=self._rooms[place],
+            f"delivery.{kind}_down",
+            room=number,
             platform=chat.platform,
             reason=t(f"delivery.reason.{reason.value}"),
             hours=hours,
@@ -316,7 +321,8 @@ class Outbox:
         if self._down.pop(place, None) is None:
             return
         t = self._staff()
-        text = t("delivery.room_up", room=self._rooms[place], platform=chat.platform)
+        kind, number = self._rooms[place]
+        text = t(f"delivery.{kind}_up", room=number, platform=chat.platform)
         await self._announce(Reply(text), skip={place})
 
     async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> None:
