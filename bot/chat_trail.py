@@ -6,7 +6,9 @@ after `keep`, because platforms stop allowing deletion after a while (Telegram: 
 A row names its chat by a keyed pseudonym (`Pseudonymizer.chat`), never by its address.
 The real address is kept in `chat_addresses` only while a message of that chat is due to
 be deleted when its time to live ends (the sweeper must know where to delete it), and goes
-in the same transaction as the last such row (`drop`), or at the next `prune` (every sweep).
+in the same transaction as the last such row (`drop`), or at the next `prune` (every sweep);
+a `prune` after addresses went empties the WAL, so no older copy stays in its frames
+(in the file, `secure_delete` has overwritten them).
 `/forget` needs no stored address: the chat asking gives it. Rows older than this design
 name their chat by a random token (`MOVED`, set by the migration that made
 `chat_addresses`) mapped to its address, which is kept until they expire.
@@ -70,6 +72,7 @@ class ChatTrail:
         self._noted: list[Row] = []
         self._writing: asyncio.Task[None] | None = None
         self._names: Pseudonymizer | None = None
+        self._let_go = 0  # addresses deleted since the WAL was last emptied
 
     async def _pseudonyms(self) -> Pseudonymizer:
         """The server's pseudonym key, read once (the same key as users' pseudonyms)."""
@@ -176,32 +179,36 @@ class ChatTrail:
         """Forget these rows, and the address of a chat none of what is left needs."""
         platform = self.platform
 
-        def delete(conn: Connection) -> None:
+        def delete(conn: Connection) -> int:
             chats: set[str] = set()
             for row in rows:
                 gone = conn.execute(
                     "DELETE FROM chat_messages WHERE id = ? RETURNING chat", (row,)
                 ).fetchall()
                 chats.update(str(r[0]) for r in gone)
-            conn.executemany(_PURGE_CHAT, [(platform, chat) for chat in chats])
+            return sum(conn.execute(_PURGE_CHAT, (platform, c)).rowcount for c in chats)
 
         if rows:
-            await self._db.transaction(delete)
+            self._let_go += await self._db.transaction(delete)
 
     async def prune(self, now: float | None = None) -> int:
         """Forget ids too old to delete any more, and every address no row needs (a chat's
         last due message may have gone with `/forget` or expired); returns how many ids."""
         cutoff = int(time.time() if now is None else now) - int(self.keep.total_seconds())
 
-        def delete(conn: Connection) -> int:
+        def delete(conn: Connection) -> tuple[int, int]:
             cursor = conn.execute(
                 "DELETE FROM chat_messages WHERE platform = ? AND sent_at < ?",
                 (self.platform, cutoff),
             )
-            conn.execute(_PURGE_ALL, (self.platform,))
-            return int(cursor.rowcount)
+            pruned = int(cursor.rowcount)
+            return pruned, int(conn.execute(_PURGE_ALL, (self.platform,)).rowcount)
 
-        return await self._db.transaction(delete)
+        pruned, let_go = await self._db.transaction(delete)
+        self._let_go += let_go
+        if self._let_go and await self._db.truncate_wal():
+            self._let_go = 0
+        return pruned
 
     async def _select(self, sql: str, args: tuple[object, ...]) -> list[Trace]:
         def read(conn: Connection) -> list[Trace]:
