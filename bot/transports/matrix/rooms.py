@@ -26,6 +26,7 @@ from typing import Any
 from nio import InviteMemberEvent, RoomCreateResponse, RoomPreset
 
 from bot.flood import FloodGuard
+from bot.transports.matrix.store import forget_room
 
 __all__ = ["Invite", "Limits", "Rooms"]
 
@@ -244,5 +245,8 @@ class Rooms:
         for user, room in list(self._offered.items()):
             if room == room_id:
                 del self._offered[user]
+        room = self._client.rooms.get(room_id)
+        people = set(room.users) - {self._client.user_id} if room is not None else set()
         await self._client.room_leave(room_id)
         await self._client.room_forget(room_id)
+        forget_room(self._client, room_id, people)

@@ -11,7 +11,9 @@ whole batch was handled, and a replayed event must not be answered twice.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -21,7 +23,9 @@ from playhouse.sqlcipher_ext import SqlCipherDatabase
 
 from bot.config import ConfigError
 
-__all__ = ["STORE_FILE", "EncryptedStore", "check_passphrase"]
+__all__ = ["STORE_FILE", "EncryptedStore", "check_passphrase", "forget_room"]
+
+log = logging.getLogger("hrd_bot.matrix")
 
 STORE_FILE = "e2e-store.db"
 HANDLED_KEEP_SECONDS = 7 * 24 * 3600
@@ -81,6 +85,29 @@ class EncryptedStore(SqliteStore):  # type: ignore[misc]
         cutoff = int(time.time() if now is None else now) - HANDLED_KEEP_SECONDS
         self.database.execute_sql("DELETE FROM handled_events WHERE handled_at < ?", (cutoff,))
 
+    def forget_room(self, room_id: str, people: Iterable[str]) -> None:
+        """After `/forget` the bot has left `room_id`: its Megolm sessions and key requests
+        go, and so do the devices (keys, trust, Olm sessions) of `people`, who share no
+        other room with the bot. nio keeps them all otherwise, naming the room and the
+        person's user and device ids, long after the person asked to be forgotten."""
+        with self.database.atomic():
+            sql = self.database.execute_sql
+            sql("DELETE FROM megolminboundsessions WHERE room_id = ?", (room_id,))
+            sql("DELETE FROM outgoingkeyrequests WHERE room_id = ?", (room_id,))
+            sql("DELETE FROM encryptedrooms WHERE room_id = ?", (room_id,))
+            for user_id in people:
+                devices = "SELECT id FROM devicekeys WHERE user_id = ?"
+                for table in ("olmsessions", "megolminboundsessions"):
+                    sql(
+                        f"DELETE FROM {table} WHERE sender_key IN (SELECT key FROM keys "  # noqa: S608  (constant names)
+                        f"WHERE key_type = 'curve25519' AND device_id IN ({devices}))",
+                        (user_id,),
+                    )
+                for table in ("keys", "devicetruststate"):
+                    sql(f"DELETE FROM {table} WHERE device_id IN ({devices})", (user_id,))  # noqa: S608
+                sql("DELETE FROM devicekeys WHERE user_id = ?", (user_id,))
+        self.database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def commit_sync_token(self, token: str) -> None:
         """Save the sync position once everything before it has been handled."""
         self.save_sync_token(token)
@@ -90,3 +117,17 @@ class EncryptedStore(SqliteStore):  # type: ignore[misc]
 
     def close(self) -> None:
         self.database.close()
+
+
+def forget_room(client: Any, room_id: str, people: Iterable[str]) -> None:
+    """The store's traces of a room the bot left for `/forget`, and of those of `people`
+    who are in no other room with the bot (a staff member's devices stay)."""
+    store = client.store
+    if not isinstance(store, EncryptedStore):
+        return
+    others = [room for rid, room in client.rooms.items() if rid != room_id]
+    alone = [user for user in people if not any(user in room.users for room in others)]
+    try:
+        store.forget_room(room_id, alone)
+    except DatabaseError as exc:  # the room is left anyway; the operator must know
+        log.error("the key store kept a forgotten room's keys (%s)", type(exc).__name__)
