@@ -131,3 +131,7 @@ def forget_room(client: Any, room_id: str, people: Iterable[str]) -> None:
         store.forget_room(room_id, alone)
     except DatabaseError as exc:  # the room is left anyway; the operator must know
         log.error("the key store kept a forgotten room's keys (%s)", type(exc).__name__)
+        return
+    for user in alone:  # nio's memory must not outlive its store: if they come back, it
+        client.device_store[user].clear()  # queries their devices again and saves them
+        client.olm.tracked_users.discard(user)
