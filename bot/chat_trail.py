@@ -228,7 +228,8 @@ def _writer(
     chats with a message due to be deleted."""
 
     def write(conn: Connection) -> None:
-        conn.executemany(_KEEP_ADDRESS, sorted(addresses))
+        if addresses:
+            conn.executemany(_KEEP_ADDRESS, sorted(addresses))
         for chunk in chunks:
             values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
             conn.execute(_INSERT + values, [value for row in chunk for value in row])
