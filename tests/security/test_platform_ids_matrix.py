@@ -16,7 +16,7 @@ from bot.storage import DbKey
 from bot.storage.opening import keyed
 from bot.transports.matrix.store import STORE_FILE
 from tests.matrix.activist import Activist
-from tests.matrix.fixtures import DB_KEY, PASSPHRASE, Bot
+from tests.matrix.fixtures import DB_KEY, PASSPHRASE, Bot, MakeActivist
 from tests.security.test_seized_bundles import _database_pages, _encodings, _wal_frames
 
 KDF_ITERATIONS = 256_000  # SQLCipher 4 defaults: PBKDF2-HMAC-SHA512, a 16-byte salt first
@@ -47,8 +47,10 @@ def _rows(path: Path, key: DbKey) -> str:
 
 
 async def test_a_forgotten_activist_leaves_no_matrix_id_in_the_bots_files(
-    bot: Bot, activist: Activist
+    bot: Bot, activist: Activist, make_activist: MakeActivist
 ) -> None:
+    other = await (await make_activist()).open_dm()
+    await other.pick("English")
     chat = await activist.open_dm()
     await chat.pick("English")
     await chat.pick("People who can help")
@@ -60,6 +62,7 @@ async def test_a_forgotten_activist_leaves_no_matrix_id_in_the_bots_files(
     await chat.say("/forget")
     await chat.pick("Yes, delete everything")
     await asyncio.wait_for(chat.log.bot_left.wait(), 30)
+    assert "How can I help?" in await other.say("/menu"), "another DM goes on"
     await bot.stop()
 
     database = bot.data / "x.db"
@@ -71,6 +74,7 @@ async def test_a_forgotten_activist_leaves_no_matrix_id_in_the_bots_files(
         "raw files": b"".join(p.read_bytes() for p in bot.data.rglob("*") if p.is_file()),
     }
     assert b"megolminboundsessions" in views["store pages"], "the pages decrypted"
+    assert other.activist.account.user_id.encode() in views["store rows"], "who is still here"
     for name, view in views.items():
         for found in ids:
             for form in _encodings(found):

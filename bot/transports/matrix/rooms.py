@@ -239,14 +239,13 @@ class Rooms:
         return True
 
     async def leave(self, room_id: str) -> None:
-        """Leave and forget the room, so its history goes from the bot's account too."""
+        """Leave and forget the room, so its history goes from the bot's account too, and
+        its keys and those of people the bot no longer shares a room with from its store."""
         self._greet.discard(room_id)
         self._redact_power.pop(room_id, None)
         for user, room in list(self._offered.items()):
             if room == room_id:
                 del self._offered[user]
-        room = self._client.rooms.get(room_id)
-        people = set(room.users) - {self._client.user_id} if room is not None else set()
         await self._client.room_leave(room_id)
         await self._client.room_forget(room_id)
-        forget_room(self._client, room_id, people)
+        forget_room(self._client, room_id)
