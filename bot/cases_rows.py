@@ -320,3 +320,11 @@ def _delete_replaced(conn: Connection, case_id: str, fields: Sequence[str]) -> l
     ).fetchall()
     conn.execute(f"DELETE FROM case_items {where}", (case_id, *fields))  # noqa: S608
     return [int(r[0]) for r in found]
+
+
+def let_go_of_reporter(conn: Connection, case_id: str) -> None:
+    """A closed case keeps no way to reach its reporter: the link's chat address goes
+    (the pseudonym key stays, so the reporter can still ask about it and write), and so
+    does a check-in, which only runs for an open case."""
+    conn.execute("UPDATE case_reporters SET chat = '' WHERE case_id = ?", (case_id,))
+    conn.execute("DELETE FROM checkins WHERE case_id = ?", (case_id,))

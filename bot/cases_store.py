@@ -24,6 +24,8 @@ whoever takes the database later cannot rewrite what was recorded before.
 Every write is one transaction, and durable before it returns (`_write`): whoever called
 it may tell a person it is saved. The rows themselves are read and written in
 `bot.cases_rows`; a draft's life (open, submit, discard) is in `bot.cases_drafts`.
+A reporter link holds the chat address only while the case is open: closing the case
+deletes it, in the closing transaction (`rows.let_go_of_reporter`).
 """
 
 from __future__ import annotations
@@ -265,6 +267,8 @@ class CasesStore:
         def act(conn: Connection) -> CaseMeta:
             for column, value in (changes or {}).items():
                 conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (value, case_id))  # noqa: S608
+            if (changes or {}).get("state") == "closed":
+                rows.let_go_of_reporter(conn, case_id)
             if item is not None:
                 rows.add_item(conn, now, case_id, *item)
             case = rows.case_meta(conn, case_id)

@@ -328,11 +328,13 @@ class Casework:
         """Queue the team's words for the reporter (in parts, each marked), and tell `room`
         "queued"; that notice becomes "delivered" or "not delivered: why" when it is
         known, and the case history records which."""
-        await self._meta(case_id)
+        if (await self._meta(case_id, open_only=False)).state == "closed":
+            raise CaseworkError("staff.closed_reply")  # its link lost the chat address
 
         def read(conn: Connection) -> tuple[str, str, str, str] | None:
             row = conn.execute(
-                "SELECT platform, chat, language, user_key FROM case_reporters WHERE case_id = ?",
+                "SELECT platform, chat, language, user_key FROM case_reporters "
+                "WHERE case_id = ? AND chat != ''",
                 (case_id,),
             ).fetchone()
             return None if row is None else (str(row[0]), str(row[1]), str(row[2]), str(row[3]))

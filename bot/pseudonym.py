@@ -1,4 +1,6 @@
-"""Keyed pseudonyms: platform user ids never reach storage or logs in the clear."""
+"""Keyed pseudonyms: platform user ids and chat addresses never reach storage or logs in
+the clear (a chat's real address is kept only while the bot still needs it to write there
+or to delete a message: see `bot.chat_trail`)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ class Pseudonymizer:
         message = f"{platform}\x00{platform_user_id}".encode()
         digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
         return UserRef(platform=platform, pseudonym=digest[:32])
+
+    def chat(self, platform: str, address: str) -> str:
+        """A chat's pseudonym, in a domain of its own: in a Telegram private chat the chat
+        id is the user id, and the chat trail must not join on a user's key."""
+        message = f"chat\x00{platform}\x00{address}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:32]
 
     def __repr__(self) -> str:
         return "Pseudonymizer(***)"

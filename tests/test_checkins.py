@@ -93,6 +93,8 @@ async def test_asking_for_help_after_the_case_closed_never_claims_an_alert(
     await app.outbox.drain()
     case = (await app.casework.open_cases())[0].id
     assert "closed" in await staff_says(app, transport, "staff-alice", f"/close {case} safe")
+    left = await app.db.run(lambda c: c.execute("SELECT count(*) FROM checkins").fetchone())
+    assert left == (0,), "the check-in and its chat address went with the close"
     await checkins.tick()
     await app.outbox.drain()
     staff_before = len(room_messages(transport, STAFF_ROOM))

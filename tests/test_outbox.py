@@ -246,3 +246,23 @@ async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it
     assert "check-in · HRD-X" in notice
     assert (await _states(app))[0][:2] == ("failed", "uncertain")
     await _close(app)
+
+
+async def test_a_row_to_a_person_keeps_their_address_only_while_queued(
+    tmp_path: Path, library: Library
+) -> None:
+    """Delivered or failed, a row to a reporter no longer says where they are; a staff
+    room's row keeps its address (it is no secret)."""
+    transport = FakeTransport()
+    transport.refuse = {"chat-bea": Undelivered(Reason.BLOCKED)}
+    app = await _app(tmp_path / "o.db", library, transport)
+    bea = ChatRef("fake", "chat-bea")
+    for chat, name in ((PERSON, "ana"), (bea, "bea")):
+        person = app.pseudonyms.user("fake", name).key
+        await (await app.deliver(chat, Reply("x", sensitive=True), kind="reply", person=person))
+    await (await app.deliver(ROOM_A, Reply("alert")))
+    found = await app.db.run(
+        lambda c: c.execute("SELECT state, address FROM outbox ORDER BY id").fetchall()
+    )
+    assert found == [("delivered", ""), ("failed", ""), ("delivered", "room-a")]
+    await _close(app)

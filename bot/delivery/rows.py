@@ -4,6 +4,9 @@ A row keeps the message's text only when it is not sensitive (alerts, reminders,
 check-in questions, notices: metadata). A sensitive message (answers, a relay, the
 team's words) is kept in memory only; its row says that it exists, never what it says,
 so after a crash staff can be told exactly which messages to send again.
+
+A row addressed to a person (a reporter: `person` is set) keeps their chat address only
+while it is queued: settled, delivered or not, the address is blanked in the same write.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ __all__ = ["Row", "insert", "pending", "settle"]
 
 
 KEEP_SETTLED = 7 * 86_400
+_LET_GO = "address = CASE WHEN person IS NULL THEN address ELSE '' END"
+"""A settled row to a person no longer needs where they are (staff rooms are no secret)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,8 @@ def settle(row_id: int, outcome: Outcome, attempts: int) -> Callable[[Connection
 
     def run(conn: Connection) -> None:
         conn.execute(
-            "UPDATE outbox SET state = ?, reason = ?, message_ids = ?, attempts = ?,"
-            " updated_at = ?, body = NULL WHERE id = ?",
+            "UPDATE outbox SET state = ?, reason = ?, message_ids = ?, attempts = ?,"  # noqa: S608
+            f" updated_at = ?, body = NULL, {_LET_GO} WHERE id = ?",
             values,
         )
 
@@ -127,8 +132,8 @@ def give_up(found: list[tuple[int, Reason]]) -> Callable[[Connection], None]:
 
     def run(conn: Connection) -> None:
         conn.executemany(
-            "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ?, body = NULL"
-            " WHERE id = ?",
+            "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ?, body = NULL,"  # noqa: S608
+            f" {_LET_GO} WHERE id = ?",
             values,
         )
 

@@ -201,4 +201,31 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX escalation_steps_open ON escalation_steps (open) WHERE open = 1;
     """,
+    # Platform ids minimised (README "What the server keeps"). The chat trail names a chat
+    # by a keyed pseudonym (bot/chat_trail.py), and a real address is kept only while it
+    # is needed: in `chat_addresses` while a message there is due to be deleted, in a
+    # reporter link while the case is open, in a check-in while it runs, in an outbox
+    # row to a person while it is queued. SQL cannot compute the keyed pseudonym, so the
+    # rows found here name their chat by a random token mapped to its address: every
+    # pending deletion (and `/forget`) still finds them, and they expire within 48 h.
+    """
+    CREATE TABLE chat_addresses (
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        address TEXT NOT NULL,
+        PRIMARY KEY (platform, chat)
+    ) WITHOUT ROWID;
+    CREATE INDEX chat_addresses_address ON chat_addresses (platform, address);
+    INSERT INTO chat_addresses (platform, chat, address)
+        SELECT platform, 'moved:' || lower(hex(randomblob(16))), chat
+        FROM chat_messages GROUP BY platform, chat;
+    UPDATE chat_messages SET chat = (
+        SELECT a.chat FROM chat_addresses a
+        WHERE a.platform = chat_messages.platform AND a.address = chat_messages.chat
+    );
+    UPDATE case_reporters SET chat = ''
+        WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
+    DELETE FROM checkins WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
+    UPDATE outbox SET address = '' WHERE person IS NOT NULL AND state != 'queued';
+    """,
 )

@@ -120,13 +120,15 @@ def chat_of(user: SimUser) -> ChatRef:
 
 
 async def trail_rows(app: App, chat: int) -> list[tuple[str, int | None]]:
-    """(message id, delete_at) of every message on record in one chat."""
+    """(message id, delete_at) of every message on record in one chat (named by its
+    pseudonym in the trail)."""
+    name = app.pseudonyms.chat("telegram", str(chat))
 
     def read(conn: Connection) -> list[tuple[str, int | None]]:
         rows = conn.execute(
             "SELECT message_id, delete_at FROM chat_messages WHERE platform = 'telegram' "
             "AND chat = ? ORDER BY id",
-            (str(chat),),
+            (name,),
         )
         return [(str(r[0]), r[1]) for r in rows]
 

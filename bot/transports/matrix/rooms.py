@@ -30,6 +30,7 @@ from nio import InviteMemberEvent, RoomCreateResponse, RoomGetStateResponse, Roo
 
 from bot.flood import FloodGuard
 from bot.transports.matrix.power import can_redact
+from bot.transports.matrix.store import forget_room
 
 __all__ = ["Invite", "Limits", "Rooms"]
 
@@ -285,7 +286,8 @@ class Rooms:
         return str(response.room_id)
 
     async def leave(self, room_id: str) -> None:
-        """Leave and forget the room, so its history goes from the bot's account too."""
+        """Leave and forget the room, so its history goes from the bot's account too, and
+        its keys and those of people the bot no longer shares a room with from its store."""
         self._greet.discard(room_id)
         self._redact_power.pop(room_id, None)
         for user, room in list(self._offered.items()):
@@ -293,3 +295,4 @@ class Rooms:
                 del self._offered[user]
         await self._client.room_leave(room_id)
         await self._client.room_forget(room_id)
+        forget_room(self._client, room_id)

@@ -11,6 +11,7 @@ whole batch was handled, and a replayed event must not be answered twice.
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -21,7 +22,9 @@ from playhouse.sqlcipher_ext import SqlCipherDatabase
 
 from bot.config import ConfigError
 
-__all__ = ["STORE_FILE", "EncryptedStore", "check_passphrase"]
+__all__ = ["STORE_FILE", "EncryptedStore", "check_passphrase", "forget_room"]
+
+log = logging.getLogger("hrd_bot.matrix")
 
 STORE_FILE = "e2e-store.db"
 HANDLED_KEEP_SECONDS = 7 * 24 * 3600
@@ -81,6 +84,33 @@ class EncryptedStore(SqliteStore):  # type: ignore[misc]
         cutoff = int(time.time() if now is None else now) - HANDLED_KEEP_SECONDS
         self.database.execute_sql("DELETE FROM handled_events WHERE handled_at < ?", (cutoff,))
 
+    def forget_room(self, room_id: str, present: set[str]) -> list[str]:
+        """After the bot left `room_id` (`/forget`, or the person left): the room's Megolm
+        sessions and key requests go, and so do the devices (keys, trust, Olm sessions) of
+        everyone not in `present`, the people the bot still shares a room with. nio keeps
+        them all otherwise, naming the room and the person's user and device ids, long
+        after the person asked to be forgotten. Returns the users whose devices went."""
+        sql = self.database.execute_sql
+        with self.database.atomic():
+            sql("DELETE FROM megolminboundsessions WHERE room_id = ?", (room_id,))
+            sql("DELETE FROM outgoingkeyrequests WHERE room_id = ?", (room_id,))
+            sql("DELETE FROM encryptedrooms WHERE room_id = ?", (room_id,))
+            known = [str(r[0]) for r in sql("SELECT DISTINCT user_id FROM devicekeys")]
+            gone = [user for user in known if user not in present]
+            for user_id in gone:
+                devices = "SELECT id FROM devicekeys WHERE user_id = ?"
+                for table in ("olmsessions", "megolminboundsessions"):
+                    sql(
+                        f"DELETE FROM {table} WHERE sender_key IN (SELECT key FROM keys "  # noqa: S608  (constant names)
+                        f"WHERE key_type = 'curve25519' AND device_id IN ({devices}))",
+                        (user_id,),
+                    )
+                for table in ("keys", "devicetruststate"):
+                    sql(f"DELETE FROM {table} WHERE device_id IN ({devices})", (user_id,))  # noqa: S608
+                sql("DELETE FROM devicekeys WHERE user_id = ?", (user_id,))
+        sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return gone
+
     def commit_sync_token(self, token: str) -> None:
         """Save the sync position once everything before it has been handled."""
         self.save_sync_token(token)
@@ -90,3 +120,24 @@ class EncryptedStore(SqliteStore):  # type: ignore[misc]
 
     def close(self) -> None:
         self.database.close()
+
+
+def forget_room(client: Any, room_id: str) -> None:
+    """The store's traces of a room the bot has left, and of the people it now shares no
+    room with (staff and everyone in another room with the bot keep their devices)."""
+    store = client.store
+    if not isinstance(store, EncryptedStore):
+        return
+    present = {str(client.user_id)}
+    for rooms in (client.rooms, client.invited_rooms):
+        for rid, room in rooms.items():
+            if rid != room_id:
+                present.update(room.users)
+    try:
+        gone = store.forget_room(room_id, present)
+    except DatabaseError as exc:  # the room is left anyway; the operator must know
+        log.error("the key store kept a left room's keys (%s)", type(exc).__name__)
+        return
+    for user in gone:  # nio's memory must not outlive its store: if they come back, it
+        client.device_store[user].clear()  # queries their devices again and saves them
+        client.olm.tracked_users.discard(user)
