@@ -175,20 +175,23 @@ class ChatTrail:
 
         return await self._db.run(read)
 
-    async def drop(self, rows: list[int]) -> None:
-        """Forget these rows, and the address of a chat none of what is left needs."""
+    async def drop(self, traces: Sequence[Trace]) -> None:
+        """Forget these rows, and the address of a chat none of what is left needs. A row
+        goes only if it still holds the message read: one dropped meanwhile (by the
+        sweeper, or `/forget`) may have left its row id to a new row."""
         platform = self.platform
 
         def delete(conn: Connection) -> int:
             chats: set[str] = set()
-            for row in rows:
+            for trace in traces:
                 gone = conn.execute(
-                    "DELETE FROM chat_messages WHERE id = ? RETURNING chat", (row,)
+                    "DELETE FROM chat_messages WHERE id = ? AND message_id = ? RETURNING chat",
+                    (trace.row, trace.message_id),
                 ).fetchall()
                 chats.update(str(r[0]) for r in gone)
             return sum(conn.execute(_PURGE_CHAT, (platform, c)).rowcount for c in chats)
 
-        if rows:
+        if traces:
             self._let_go += await self._db.transaction(delete)
 
     async def prune(self, now: float | None = None) -> int:

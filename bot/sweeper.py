@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat_trail import ChatTrail
+from bot.chat_trail import ChatTrail, Trace
 
 __all__ = ["Delete", "Sweeper"]
 
@@ -70,10 +70,10 @@ class Sweeper:
             fresh = [trace for trace in due if trace.row not in failed]
             if not fresh:
                 return deleted
-            done: list[int] = []
+            done: list[Trace] = []
             for trace in fresh:
                 if await self._delete(trace.chat, trace.message_id):
-                    done.append(trace.row)
+                    done.append(trace)
                 else:
                     failed.add(trace.row)
             await self._trail.drop(done)

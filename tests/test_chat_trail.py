@@ -41,7 +41,7 @@ async def test_rows_name_a_pseudonym_and_the_address_lives_as_long_as_a_due_mess
 
         due = await trail.due(time.time() + 3601)
         assert [(t.chat, t.message_id) for t in due] == [("5551234567", "2")]
-        await trail.drop([due[0].row])
+        await trail.drop([due[0]])
         assert await _table(db, "SELECT address FROM chat_addresses") == [], "its last due row"
         assert [t.message_id for t in await trail.in_chat("5551234567")] == ["1"], (
             "/forget finds it"
@@ -116,7 +116,7 @@ async def test_the_migration_moves_addresses_out_and_loses_no_pending_deletion(
         assert [t.message_id for t in await telegram.in_chat("777")] == ["11", "10"]
         assert [t.message_id for t in await telegram.in_chat("888")] == ["12"]
 
-        await telegram.drop([due[0].row])
+        await telegram.drop([due[0]])
         await telegram.record("777", "13", HOUR)  # a new row beside the moved ones
         assert [t.message_id for t in await telegram.in_chat("777")] == ["13", "11"]
         links = await _table(db, "SELECT case_id, chat FROM case_reporters ORDER BY case_id")
@@ -128,5 +128,23 @@ async def test_the_migration_moves_addresses_out_and_loses_no_pending_deletion(
         assert await telegram.prune(time.time() + 49 * 3600) == 3
         assert await matrix.prune(time.time() + 49 * 3600) == 1
         assert await _table(db, "SELECT * FROM chat_addresses") == []
+    finally:
+        await db.close()
+
+
+async def test_a_stale_drop_spares_a_new_row_that_took_the_same_row_id(tmp_path: Path) -> None:
+    """The sweeper and `/forget` may both hold a row read before the other dropped it;
+    SQLite hands the freed last row id to the next row, which must not go with it."""
+    db = await Database.open(tmp_path / "t.db", TEST_KEY)
+    try:
+        trail = ChatTrail(db, "telegram")
+        await trail.record("5551234567", "10", HOUR)
+        (stale,) = await trail.in_chat("5551234567")
+        await trail.drop([stale])
+        await trail.record("5551234567", "11", HOUR)
+        (fresh,) = await trail.in_chat("5551234567")
+        assert fresh.row == stale.row, "the row id was reused (what this test is about)"
+        await trail.drop([stale])
+        assert [t.message_id for t in await trail.in_chat("5551234567")] == ["11"]
     finally:
         await db.close()

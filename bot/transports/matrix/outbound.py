@@ -219,7 +219,7 @@ class Outbound:
 
     async def leave(self, room_id: str) -> None:
         await self._rooms.leave(room_id)
-        await self._trail.drop([t.row for t in await self._trail.in_chat(room_id)])
+        await self._trail.drop(await self._trail.in_chat(room_id))
 
 
 def _tx(key: str, part: int) -> str | None:

@@ -21,7 +21,7 @@ from typing import TypeVar
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.chat_trail import ChatTrail, Trace
+from bot.chat_trail import ChatTrail
 from bot.transports.telegram.gaps import Span, parse_span, span
 
 __all__ = ["Deleter", "Erased"]
@@ -129,7 +129,7 @@ class Deleter:
         known = [int(t.message_id) for t in singles if t.message_id.isdigit()]
         outcome = await self.delete_ids(chat, known)
         retry += [str(message_id) for message_id in sorted(outcome.failed)]
-        await self._drop(chat, traces)
+        await self._trail.drop(traces)
         if retry:
             await self._trail.record_many(chat, [(m, RETRY_SOON) for m in retry])
         erased = Erased(len(outcome.gone), refused + len(outcome.refused), len(retry), unsure)
@@ -141,13 +141,6 @@ class Deleter:
             erased.unsure,
         )
         return erased
-
-    async def _drop(self, chat: str, traces: Sequence[Trace]) -> None:
-        """Forget the rows erased, those still there as read: the sweeper may have dropped
-        some meanwhile, and SQLite may have given a new row (of any chat) a freed row id."""
-        erased = {(trace.row, trace.message_id) for trace in traces}
-        still = await self._trail.in_chat(chat)
-        await self._trail.drop([t.row for t in still if (t.row, t.message_id) in erased])
 
     async def delete_ids(self, chat: str, ids: Iterable[int]) -> Outcome:
         """Delete these ids in batches of 100; say which are gone, refused or failed."""
