@@ -28,6 +28,8 @@ from handlers.output import directed
 from handlers.router import prompt
 from handlers.staff import StaffScope, respond_staff
 
+FORGOTTEN_TTL = timedelta(minutes=10)
+"""How long the confirmation of `/forget` stays at most: long enough to read."""
 log = logging.getLogger("hrd_bot.app")
 UNLIMITED = ("console",)
 
@@ -210,6 +212,9 @@ class App:
         return Reply(directed(t("error.flood"), t.rtl), rtl=t.rtl)
 
     def _with_ttl(self, reply: Reply) -> Reply:
+        """The confirmation of `/forget` goes sooner: deleting it is all its chat's
+        address is still kept for."""
         if reply.sensitive and reply.ttl is None and self.sensitive_ttl:
-            return replace(reply, ttl=self.sensitive_ttl)
+            ttl = min(self.sensitive_ttl, FORGOTTEN_TTL) if reply.erase_chat else None
+            return replace(reply, ttl=ttl or self.sensitive_ttl)
         return reply

@@ -133,8 +133,8 @@ def test_a_second_process_on_the_same_folder_is_refused(tmp_path: Path) -> None:
 
 
 def _small_files() -> None:
-    """In the child: no file may grow past 300 kB, so the database's writes soon fail."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+    """In the child: no file may grow past 400 kB, so the database's writes soon fail."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
 
 
 def test_a_failed_save_is_answered_and_the_console_keeps_going(tmp_path: Path) -> None:
