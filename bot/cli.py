@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_keys
+from bot import cli_data, cli_keys
 from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.content.jsonschema import write_schemas
@@ -201,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
     schema = content_commands.add_parser("schema", help="write JSON Schema files for editors")
     schema.add_argument("folder", nargs="?", type=Path)
     cli_keys.register(commands)
+    cli_data.register(commands)
     return top
 
 
@@ -212,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level)
         if args.command in cli_keys.COMMANDS:
             return cli_keys.dispatch(settings, args)
+        if args.command in cli_data.COMMANDS:
+            return cli_data.dispatch(settings, args)
         if args.command == "content" and args.action == "validate":
             return validate_content(args.folder or settings.content_dir, args.strict)
         if args.command == "content" and args.action == "schema":
