@@ -16,7 +16,6 @@ from bot.content.library import Library
 from bot.delivery import Reason, RetryPolicy, Undelivered
 from bot.model import ChatRef, Reply
 from bot.storage import Database, DataDirLock, DbKey, WrongKeyError
-from bot.storage import backup as backups
 from bot.storage.backup import BackupError, backup, check_copy, rekey, restore
 from bot.storage.opening import keyed
 from tests.conftest import TEST_KEY
@@ -262,13 +261,13 @@ async def test_a_rekey_killed_before_or_after_its_rename_is_recovered_by_running
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(backups.os, "replace", killed)
+        patch.setattr("bot.storage.backup.os.replace", killed)
         with pytest.raises(KeyboardInterrupt):
             rekey(env, TEST_KEY, new)
     check_copy(env, TEST_KEY)  # killed before the rename: the old key still opens it
 
     with monkeypatch.context() as patch:
-        patch.setattr(backups.keycheck, "write", killed)
+        patch.setattr("bot.storage.backup.keycheck.write", killed)
         with pytest.raises(KeyboardInterrupt):
             rekey(env, TEST_KEY, new)
     with pytest.raises(WrongKeyError):
@@ -299,7 +298,7 @@ async def test_a_restore_killed_before_its_rename_is_finished_by_running_it_agai
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(backups.os, "replace", killed)
+        patch.setattr("bot.storage.backup.os.replace", killed)
         with pytest.raises(KeyboardInterrupt):
             restore(env, TEST_KEY, target)
     check_copy(env, TEST_KEY)  # the old database is still in place
