@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_data, cli_keys
+from bot import cli_data, cli_keys, doctor
 from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.content.jsonschema import write_schemas
@@ -202,6 +202,7 @@ def parser() -> argparse.ArgumentParser:
     schema.add_argument("folder", nargs="?", type=Path)
     cli_keys.register(commands)
     cli_data.register(commands)
+    commands.add_parser("doctor", help="list what in this deployment is unsafe; exit 1 if any")
     return top
 
 
@@ -213,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level)
         if args.command in cli_keys.COMMANDS:
             return cli_keys.dispatch(settings, args)
+        if args.command == "doctor":
+            return doctor.report(settings)
         if args.command in cli_data.COMMANDS:
             return cli_data.dispatch(settings, args)
         if args.command == "content" and args.action == "validate":

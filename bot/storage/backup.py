@@ -28,7 +28,7 @@ from bot.storage.faults import SQLITE_NOTADB, DamagedError, StorageError, WrongK
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.opening import Connection, keyed
 
-__all__ = ["Checked", "backup", "check_copy", "new_key", "rekey", "restore"]
+__all__ = ["Checked", "backup", "check_copy", "new_key", "open_existing", "rekey", "restore"]
 
 
 class BackupError(StorageError):
@@ -62,7 +62,7 @@ def _remove(path: Path) -> None:
         name.unlink(missing_ok=True)
 
 
-def _opened(path: Path, key: DbKey, what: str) -> Connection:
+def open_existing(path: Path, key: DbKey, what: str) -> Connection:
     """A connection whose key is proven by reading the schema; never creates a file."""
     if not path.is_file():
         raise BackupError(f"{what} {path} does not exist")
@@ -79,7 +79,7 @@ def _opened(path: Path, key: DbKey, what: str) -> Connection:
 
 def check_copy(path: Path, key: DbKey) -> Checked:
     """Refuse a copy the key does not open, a damaged one, or one of an unknown schema."""
-    conn = _opened(path, key, "the copy")
+    conn = open_existing(path, key, "the copy")
     try:
         failing = conn.execute("PRAGMA cipher_integrity_check").fetchall()
         structure = [str(row[0]) for row in conn.execute("PRAGMA quick_check").fetchall()]
@@ -102,7 +102,7 @@ def check_copy(path: Path, key: DbKey) -> Checked:
 
 def _copy_pages(source: Path, key: DbKey, target: Path) -> None:
     """Source to target (which must not exist) through the backup API, in one step."""
-    src = _opened(source, key, "the database")
+    src = open_existing(source, key, "the database")
     try:
         dst = keyed(str(target), key)
         try:
@@ -139,7 +139,7 @@ def backup(database: Path, key: DbKey, target: Path) -> Checked:
 
 def _merge_wal(database: Path, key: DbKey) -> None:
     """Copy a left-over WAL into the file and remove it (the caller holds the lock)."""
-    conn = _opened(database, key, "the database")
+    conn = open_existing(database, key, "the database")
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
@@ -231,7 +231,7 @@ def new_key(path: Path, data_dir: Path) -> tuple[DbKey, bool]:
 
 def _opens(database: Path, key: DbKey) -> bool:
     try:
-        _opened(database, key, "the database").close()
+        open_existing(database, key, "the database").close()
     except WrongKeyError:
         return False
     return True
