@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from bot.cli_demo import DEMO_FOLDER
 from bot.config import Settings, credential_path
 from bot.storage import DbKey, KeyError_, WrongKeyError, resolve_db_key
 from bot.storage.backup import BackupError, open_existing
@@ -104,6 +105,11 @@ def data_folder(settings: Settings) -> list[Finding]:
                 "staff and recovery private keys belong on staff machines only: move them "
                 "off this server and shred the copies",
             )
+        )
+    if (folder / DEMO_FOLDER).exists():
+        todo = "it is for trying the bot only: start a real deployment from an empty data folder"
+        found.append(
+            Finding("unsafe", "this data folder holds a demo team (a throw-away key pair)", todo)
         )
     if not found:
         found.append(Finding("ok", "data folder: private, no key inside"))
