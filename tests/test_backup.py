@@ -20,6 +20,7 @@ from bot.storage.backup import BackupError, backup, check_copy, rekey, restore
 from bot.storage.opening import keyed
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
+from tests.processes import ConsoleBot, bot_env, run_cli
 from tests.reporting import STAFF_ROOM, WHAT, Team, room_messages, staff_key, submit_report
 
 DOWN = ChatRef("fake", "oncall-down", private=False)
@@ -308,3 +309,28 @@ async def test_a_restore_killed_before_its_rename_is_finished_by_running_it_agai
     row = await db.run(lambda c: c.execute("SELECT 1 FROM settings WHERE name='canary'").fetchone())
     await db.close()
     assert row is None, "the restored database is the backup, not the old file"
+
+
+def test_the_cli_backs_up_a_running_bot_process_and_restore_waits_for_it_to_stop(
+    tmp_path: Path,
+) -> None:
+    env = bot_env(tmp_path / "data", HRD_BOT_DB_KEY=TEST_KEY.value)
+    bot = ConsoleBot(env)
+    try:
+        bot.wait_for("English")
+        bot.type("1", "How can I help")
+        made = run_cli(env, "data", "backup", str(tmp_path / "live.db"))
+        assert made.returncode == 0, made.stderr
+        refused = run_cli(env, "data", "restore", str(tmp_path / "live.db"))
+        assert refused.returncode == 2 and "another hrd-bot process" in refused.stderr
+        bot.type("Language", "Which language")
+    finally:
+        assert bot.terminate() == 0
+    restored = run_cli(env, "data", "restore", str(tmp_path / "live.db"))
+    assert restored.returncode == 0, restored.stderr
+    again = ConsoleBot(env)
+    try:
+        first = again.wait_for("How can I help")
+        assert "Which language" not in first, "the backup kept the chosen language"
+    finally:
+        assert again.terminate() == 0
