@@ -200,7 +200,7 @@ def team(settings: Settings) -> list[Finding]:
 
 
 def chats(settings: Settings) -> list[Finding]:
-    """Staff rooms and on-call, from the configuration; Matrix rooms' state is not read."""
+    """Staff rooms and on-call from the configuration; Matrix rooms from the homeserver."""
     rooms = settings.chats("HRD_BOT_STAFF_ROOMS")
     found: list[Finding] = []
     if not rooms:
@@ -223,15 +223,9 @@ def chats(settings: Settings) -> list[Finding]:
                 "staff in the unencrypted one see less and may ask for content there: use one kind",
             )
         )
-    if encrypted := len(rooms) - plain:
-        found.append(
-            Finding(
-                "unknown",
-                f"{encrypted} Matrix staff room(s): encryption and members",
-                "not checked here (that needs the homeserver); the bot sends content only to "
-                "rooms it sees are encrypted with staff alone in them",
-            )
-        )
+    from bot.doctor_matrix import matrix_rooms  # it builds on this module's Finding
+
+    found += matrix_rooms(settings, rooms)
     if not settings.chats("HRD_BOT_ONCALL"):
         todo = "set HRD_BOT_ONCALL: critical cases then reach a person, not only a room"
         found.append(Finding("unsafe", "no on-call chat", todo))

@@ -3,7 +3,10 @@ and clock seen through fake /proc and /sys trees, and nothing secret in what it 
 
 from __future__ import annotations
 
+import asyncio
+import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -16,6 +19,9 @@ from bot.doctor import TIME_ERROR, Finding, clock, swap
 from bot.storage import Database
 from bot.storage.dbkey import DbKey
 from tests.conftest import TEST_KEY
+from tests.matrix.fixtures import Bot, unique
+from tests.matrix.homeserver import Account, Synapse
+from tests.matrix.staff import Desk, group_room, invite
 
 TG_ROOM = "telegram:-1001234567"
 MX_ROOM = "matrix:!staffroomid:example.org"
@@ -166,3 +172,52 @@ def test_the_clock_says_could_not_tell_when_it_cannot() -> None:
     assert clock(lambda: None, lambda: 0).verdict == "ok"
     unknown = clock(lambda: None, lambda: None)
     assert unknown.verdict == "unknown" and "could not tell" in unknown.line()
+
+
+def _join(synapse: Synapse, account: Account, room_id: str) -> None:
+    request = urllib.request.Request(
+        f"{synapse.url}/_matrix/client/v3/join/{quote(room_id, safe='')}",
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": f"Bearer {account.access_token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+async def test_matrix_staff_rooms_are_read_from_the_homeserver_without_a_sync(
+    synapse: Synapse, bot: Bot, desk: Desk, tmp_path: Path
+) -> None:
+    encrypted, plain = desk.room.room_id, desk.plain.room_id
+    outsider = synapse.register(unique("outsider"))
+    mixed = await group_room(desk.staff, encrypted=True)
+    for user in (bot.account.user_id, outsider.user_id):
+        await invite(desk.staff, mixed, user)
+    await asyncio.to_thread(_join, synapse, bot.account, mixed)
+    await asyncio.to_thread(_join, synapse, outsider, mixed)
+    base = {
+        "HRD_BOT_DATA_DIR": str(tmp_path / "d"),
+        "HRD_BOT_ONCALL": "matrix:!oncall:x",
+        "MATRIX_HOMESERVER": synapse.url,
+        "MATRIX_USER_ID": bot.account.user_id,
+        "MATRIX_STAFF_USER_IDS": desk.staff.account.user_id,
+    }
+
+    def rooms(*ids: str, token: str | None = bot.account.access_token) -> list[str]:
+        env = {**base, "HRD_BOT_STAFF_ROOMS": ",".join(f"matrix:{i}" for i in ids)}
+        if token:
+            env["MATRIX_ACCESS_TOKEN"] = token
+        return [f.line() for f in doctor.chats(Settings.from_env(env)) if "Matrix" in f.what]
+
+    found = await asyncio.to_thread(rooms, encrypted)
+    assert found == ["ok      1 Matrix staff room(s): encrypted, staff only"]
+    found = await asyncio.to_thread(rooms, encrypted, plain, mixed, "!nowhere:localhost")
+    assert [line.split(":")[0] for line in found] == [
+        "UNSAFE  1 Matrix staff room(s) are not end-to-end encrypted",
+        "UNSAFE  1 Matrix staff room(s) hold someone who is not staff",
+        "unknown 1 Matrix staff room(s) could not be read",
+    ]
+    ids = (encrypted, plain, mixed, outsider.user_id, bot.account.user_id, bot.account.access_token)
+    assert not any(i in line for i in ids for line in found), "no room id, user id or token"
+    (unchecked,) = await asyncio.to_thread(rooms, encrypted, token=None)
+    assert unchecked.startswith("unknown 1 Matrix staff room(s): encryption and members: not")
