@@ -161,6 +161,12 @@ def restore(database: Path, key: DbKey, source: Path) -> Checked:
     try:
         _copy_file(source, incoming)
         checked = check_copy(incoming, key)
+    except WrongKeyError:
+        _remove(incoming)
+        raise WrongKeyError(
+            f"the database key does not open the backup {source} "
+            "(a backup taken before a rekey needs the key of its time)"
+        ) from None
     except BaseException:
         _remove(incoming)
         raise
