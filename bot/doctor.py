@@ -106,6 +106,8 @@ def data_folder(settings: Settings) -> list[Finding]:
                 "off this server and shred the copies",
             )
         )
+    if leftovers := _interrupted(settings):
+        found.append(Finding("unsafe", "a restore or rekey was interrupted", leftovers))
     if (folder / DEMO_FOLDER).exists():
         todo = "it is for trying the bot only: start a real deployment from an empty data folder"
         found.append(
@@ -114,6 +116,16 @@ def data_folder(settings: Settings) -> list[Finding]:
     if not found:
         found.append(Finding("ok", "data folder: private, no key inside"))
     return found
+
+
+def _interrupted(settings: Settings) -> str:
+    """What to run again when `data restore` or `data rekey` was killed part-way."""
+    database = settings.database_path
+    if any(database.with_name(database.name + end).exists() for end in (".replaced", ".restoring")):
+        return "run the same hrd-bot data restore again (bot stopped) to finish it"
+    if database.with_name(database.name + ".rekeying").exists():
+        return "run the same hrd-bot data rekey --new-key-file … again (bot stopped)"
+    return ""
 
 
 def key_source(settings: Settings) -> list[Finding]:

@@ -141,6 +141,24 @@ async def test_a_key_file_is_judged_by_where_it_lies(tmp_path: Path) -> None:
     assert "unknown staff and recovery keys: not checked: no database key" in lines
 
 
+async def test_an_interrupted_restore_or_rekey_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    await _database(data, TEST_KEY, staffed=True)
+    settings = Settings.from_env(_env(data, HRD_BOT_DB_KEY=TEST_KEY.value))
+    for leftover, command in [(".rekeying", "data rekey"), (".replaced", "data restore")]:
+        (data / f"hrd-bot.db{leftover}").write_bytes(b"")
+        interrupted = [line for line in _lines(settings) if "was interrupted" in line]
+        assert interrupted == [
+            f"UNSAFE  a restore or rekey was interrupted: run the same hrd-bot {command}"
+            + (
+                " --new-key-file … again (bot stopped)"
+                if "rekey" in command
+                else " again (bot stopped) to finish it"
+            )
+        ]
+        (data / f"hrd-bot.db{leftover}").unlink()
+
+
 def _host(tmp_path: Path, swaps: list[str], dm: dict[str, str]) -> tuple[Path, Path]:
     tmp_path.mkdir(exist_ok=True)
     proc = tmp_path / "swaps"
