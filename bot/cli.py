@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_keys
+from bot import cli_data, cli_demo, cli_keys, doctor
 from bot.app import App
 from bot.config import ConfigError, Settings
 from bot.content.jsonschema import write_schemas
@@ -33,7 +33,7 @@ from bot.storage import (
     resolve_db_key,
 )
 from bot.storage.faults import classify
-from bot.transports.console import ConsoleTransport
+from bot.transports.console import ConsoleTransport, DemoStaff
 
 log = logging.getLogger("hrd_bot")
 
@@ -48,10 +48,12 @@ def _print_problems(problems: Sequence[Problem]) -> None:
         print(problem, file=sys.stderr)
 
 
-def _transports(settings: Settings, app: App, console: bool) -> list[Transport]:
+def _transports(
+    settings: Settings, app: App, console: bool, demo: DemoStaff | None = None
+) -> list[Transport]:
     found: list[Transport] = []
     if console:
-        found.append(ConsoleTransport(app.pseudonyms))
+        found.append(ConsoleTransport(app.pseudonyms, demo=demo))
     if settings.secret("TELEGRAM_BOT_TOKEN"):
         from bot.transports.telegram import TelegramConfig, TelegramTransport  # lazy: PTB is big
 
@@ -101,15 +103,18 @@ async def _serve(settings: Settings, app: App, transports: list[Transport]) -> N
             pid_file.unlink()
 
 
-async def run_bot(settings: Settings, console: bool | None) -> int:
+async def run_bot(settings: Settings, console: bool | None, demo: bool = False) -> int:
+    if refused := cli_demo.refusal(settings, demo):
+        print(f"error: {refused}", file=sys.stderr)
+        return EXIT_REFUSED
     lock = DataDirLock.acquire(settings.data_dir, "running the bot")
     try:
-        return await _run_locked(settings, console)
+        return await _run_locked(settings, True if demo else console, demo)
     finally:
         lock.release()
 
 
-async def _run_locked(settings: Settings, console: bool | None) -> int:
+async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> int:
     use_console = _wants_console(settings, console)
     key = resolve_db_key(settings.env, settings.data_dir, may_create=use_console)
     if key.created_at is not None:
@@ -129,13 +134,16 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
             db,
             library,
             sensitive_ttl=settings.sensitive_ttl,
-            staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS"),
+            staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS") + cli_demo.rooms(demo),
             oncall=settings.chats("HRD_BOT_ONCALL"),
             exports=settings.data_dir / "exports",
             delivery=settings.delivery,
             staff_without_device=settings.telegram_staff_actions,
         )
-        transports = _transports(settings, app, use_console)
+        staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
+        if staff is not None:
+            print(cli_demo.HOW, file=sys.stderr)
+        transports = _transports(settings, app, use_console, staff)
         if not transports:
             print("error: no transport configured", file=sys.stderr)
             return 1
@@ -193,6 +201,11 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command")
     run = commands.add_parser("run", help="start the bot (the console when no token is set)")
     run.add_argument("--console", action=argparse.BooleanOptionalAction, default=None)
+    run.add_argument(
+        "--demo-team",
+        action="store_true",
+        help="try the whole loop on the console: a throw-away staff team; type 'staff: /cases'",
+    )
     content = commands.add_parser("content", help="check or reload content files")
     content_commands = content.add_subparsers(dest="action", required=True)
     validate = content_commands.add_parser("validate", help="check content; exit 1 on errors")
@@ -202,6 +215,8 @@ def parser() -> argparse.ArgumentParser:
     schema = content_commands.add_parser("schema", help="write JSON Schema files for editors")
     schema.add_argument("folder", nargs="?", type=Path)
     cli_keys.register(commands)
+    cli_data.register(commands)
+    commands.add_parser("doctor", help="list what in this deployment is unsafe; exit 1 if any")
     return top
 
 
@@ -213,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging(settings.log_level)
         if args.command in cli_keys.COMMANDS:
             return cli_keys.dispatch(settings, args)
+        if args.command == "doctor":
+            return doctor.report(settings)
+        if args.command in cli_data.COMMANDS:
+            return cli_data.dispatch(settings, args)
         if args.command == "content" and args.action == "validate":
             return validate_content(args.folder or settings.content_dir, args.strict)
         if args.command == "content" and args.action == "schema":
@@ -221,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "content":
             return reload_content(settings)
-        return asyncio.run(run_bot(settings, getattr(args, "console", None)))
+        console, demo = getattr(args, "console", None), getattr(args, "demo_team", False)
+        return asyncio.run(run_bot(settings, console, demo))
     except StorageFullError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TEMPORARY

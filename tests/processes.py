@@ -50,9 +50,9 @@ class ConsoleBot:
     """The console bot in a child process, typed at line by line, read as it answers.
     Its standard input stays open until `close_input`, as on a terminal."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], args: tuple[str, ...] = ("--console",)) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--console"],
+            [sys.executable, "-m", "bot.cli", "run", *args],
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -12,11 +12,12 @@ import asyncio
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 from bot.attachments import ENGLISH as KIND_NAMES
 from bot.attachments import english_size, file_kind
-from bot.model import ChatRef, Handler, Incoming, Reply
+from bot.model import ChatRef, Handler, Incoming, Reply, UserRef
 from bot.pseudonym import Pseudonymizer
 
 MAX_LINE_BYTES = 64 * 1024
@@ -25,6 +26,9 @@ _CLEAR = "\033[2J\033[3J\033[H"
 
 log = logging.getLogger("hrd_bot.console")
 Item = bytes | int | None  # a line, the size of an oversized line, or the end of input
+STAFF_PREFIX = "staff:"
+"""With a demo team, a line typed `staff: /cases` comes from the demo staff member."""
+STAFF_SHOWN = "[staff room] "
 
 
 class _Lines:
@@ -57,8 +61,18 @@ class _Lines:
         self._queue.put_nowait(line if size <= MAX_LINE_BYTES else size)
 
 
+@dataclass(frozen=True, slots=True)
+class DemoStaff:
+    """`hrd-bot run --demo-team`: a staff member and their room, both on this terminal."""
+
+    user: UserRef
+    room: ChatRef
+
+
 class ConsoleTransport:
-    """One local user. Replies are printed; a TTL cannot be honoured on a terminal."""
+    """One local user (and, with a demo team, one staff member whose room's messages are
+    printed with `[staff room]` before each line). Replies are printed; a TTL cannot be
+    honoured on a terminal."""
 
     name = "console"
     idempotent = True
@@ -69,7 +83,9 @@ class ConsoleTransport:
         stdin: BinaryIO | None = None,
         stdout: TextIO | None = None,
         language_hint: str | None = None,
+        demo: DemoStaff | None = None,
     ) -> None:
+        self._demo = demo
         self._stdin = stdin or sys.stdin.buffer
         self._out = stdout or sys.stdout
         self._tty = self._out.isatty()
@@ -95,7 +111,8 @@ class ConsoleTransport:
                 item = await self._queue.get()
                 if item is None:
                     break
-                await self._deliver(handle, self._incoming(item))
+                msg = self._incoming(item)
+                await self._deliver(handle, msg, staff=msg.chat != self._chat)
         finally:
             self._end_reading(asyncio.get_running_loop())
 
@@ -138,16 +155,20 @@ class ConsoleTransport:
             text, size = "", item
         else:
             text, size = item.decode("utf-8", errors="replace").rstrip("\r\n"), len(item)
+        user, chat = self._user, self._chat
+        if self._demo is not None and text.startswith(STAFF_PREFIX):
+            user, chat = self._demo.user, self._demo.room
+            text = text.removeprefix(STAFF_PREFIX).strip()
         return Incoming(  # the operator's own terminal: its device is the server itself
-            self._user,
-            self._chat,
+            user,
+            chat,
             text=text,
             language_hint=self._hint,
             raw_size=size,
             verified_device=True,
         )
 
-    async def _deliver(self, handle: Handler, msg: Incoming) -> None:
+    async def _deliver(self, handle: Handler, msg: Incoming, staff: bool = False) -> None:
         """A failure handling one line is logged and told; it never ends the console."""
         try:
             replies = await handle(msg)
@@ -157,7 +178,7 @@ class ConsoleTransport:
             self._out.flush()
             return
         for reply in replies:
-            self._show(reply)
+            self._show(reply, staff)
 
     def _prompt(self) -> None:
         if self._tty:
@@ -165,11 +186,12 @@ class ConsoleTransport:
             self._out.flush()
 
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
-        self._show(reply)
+        demo = self._demo is not None and chat.address == self._demo.room.address
+        self._show(reply, staff=demo)
         return ()
 
-    def _show(self, reply: Reply) -> None:
-        if reply.erase_chat and self._tty:
+    def _show(self, reply: Reply, staff: bool = False) -> None:
+        if reply.erase_chat and self._tty and not staff:
             self._out.write(_CLEAR)
         lines = [reply.text]
         if reply.choices:
@@ -178,6 +200,8 @@ class ConsoleTransport:
         for sent in reply.files:  # a terminal gets no file: only what it is
             kind = KIND_NAMES[file_kind(sent.media_type)]
             lines.append(f"[{kind}, {english_size(sent.size)}: not shown on the console]")
+        if staff:
+            lines = [STAFF_SHOWN + line for line in "\n".join(lines).split("\n")]
         self._out.write("\n".join(lines) + "\n\n")
         self._out.flush()
 
