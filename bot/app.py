@@ -21,6 +21,7 @@ from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
+from bot.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
 from bot.turns import Turns
 from handlers import respond
@@ -147,7 +148,8 @@ class App:
         keeps no trace of it."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
-            allowed, warn = self.flood.check(key)
+            check = self.flood.check_sos if urgent(msg) else self.flood.check
+            allowed, warn = check(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())

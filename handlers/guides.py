@@ -8,6 +8,8 @@ from handlers.contacts import best_contacts, contact_block
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
 from handlers.screens import screen
+from handlers.sos import OPEN as SOS
+from handlers.sos import open_sos
 
 
 def render_guides(ctx: Context, args: Args) -> Screen:
@@ -57,6 +59,7 @@ def render_danger(ctx: Context, args: Args) -> Screen:
     blocks = [contact_block(ctx, c) for c in found]
     text = "\n\n".join([ctx.t("danger.text"), *blocks])
     choices = (
+        ctx.choice(SOS, "danger.sos"),
         ctx.choice("danger:contacts", "danger.contacts"),
         ctx.choice("danger:continue", "danger.continue"),
         *ctx.nav(back=False),
@@ -70,6 +73,9 @@ async def choose_danger(ctx: Context, args: Args, choice: str) -> bool:
         return _open(ctx, args["guide"])
     if choice == "danger:contacts":
         ctx.go("contacts_results", need="physical", country=None)
+        return True
+    if choice == SOS:
+        await open_sos(ctx)
         return True
     return False
 

@@ -27,6 +27,7 @@ from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.failures import retry_safe, undelivered
+from bot.transports.telegram.priority import request
 from bot.transports.telegram.render import Markup, keyboard, split_text
 
 __all__ = ["Outbox"]
@@ -89,7 +90,7 @@ class Outbox:
             return (reply.replaces,)
         sent: list[int] = []
         try:
-            await self._send_pieces(chat.address, reply, sent, self._post_one(chat))
+            await self._send_pieces(chat.address, reply, sent, self._post_one(chat, reply.urgent))
         finally:
             self._note(chat.address, reply, sent)
         return tuple(str(message_id) for message_id in sent)
@@ -109,10 +110,10 @@ class Outbox:
             raise undelivered(exc, group=_is_group(chat)) from None
         return True
 
-    def _post_one(self, chat: ChatRef) -> SendOne:
+    def _post_one(self, chat: ChatRef, urgent: bool) -> SendOne:
         async def post_one(address: str, text: str, markup: Markup | None) -> int:
             try:
-                return await self._send_one(address, text, markup)
+                return await self._send_one(address, text, markup, urgent=urgent)
             except TelegramError as exc:
                 raise undelivered(exc, group=_is_group(chat)) from None
 
@@ -145,9 +146,12 @@ class Outbox:
         else:
             self._buttons.forget(chat)
 
-    async def _send_one(self, chat: str, text: str, markup: Markup | None) -> int:
+    async def _send_one(
+        self, chat: str, text: str, markup: Markup | None, *, urgent: bool = False
+    ) -> int:
         """The new message's id. The answer is read as plain JSON: building PTB objects
-        for a message and its keyboard cost more than all the rest of a reply."""
+        for a message and its keyboard cost more than all the rest of a reply. An urgent
+        one (an SOS) skips the rate limiter's queues (`priority`)."""
         params: dict[str, object] = {
             "chat_id": int(chat),
             "text": text,
@@ -156,7 +160,7 @@ class Outbox:
         if markup is not None:
             params["reply_markup"] = markup
         try:
-            result = await self._bot.do_api_request(SEND, params)
+            result = await request(self._bot, SEND, params, urgent=urgent)
             return int(result["message_id"])
         except (KeyError, TypeError, ValueError):
             log.error("telegram: a sent message's id could not be read; it cannot expire")

@@ -1,0 +1,247 @@
+"""SOS through the fake transport: menu, confirmation, critical case, message, location,
+staff rooms (the value of a location only in the encrypted all-staff room), the flood
+guard, and the outbox lane's priority."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bot.app import App
+from bot.cases_store import SYSTEM
+from bot.content.library import Library
+from bot.crypto.bundle import open_bundle
+from bot.delivery.outbox import Outgoing
+from bot.flood import FloodGuard
+from bot.model import ChatRef, Location, Reply
+from bot.storage import Database
+from tests.conftest import TEST_KEY
+from tests.fakes import FakeTransport, FakeUser
+from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, submit_report
+
+PLAIN_ROOM = ChatRef("fake", "telegram-like-group", private=False)
+PLACE = Location(4.6097, -74.0817, 25.0)
+WORDS = "CANARY-SOS two men at the door"
+
+
+async def _team(app: App) -> Team:
+    team = Team()
+    store = app.casework.store
+    await store.add_staff("Alice", [staff_key(app, "staff-alice")], team.alice.public)
+    await store.set_recovery(team.recovery.public)
+    return team
+
+
+@pytest.fixture
+async def rooms_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App, Team]]:
+    """An encrypted all-staff room and a plain one (a Telegram group, say)."""
+    db = await Database.open(tmp_path / "s.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(STAFF_ROOM, PLAIN_ROOM))
+    try:
+        yield app, await _team(app)
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+@pytest.fixture
+def activist(rooms_app: tuple[App, Team], transport: FakeTransport) -> FakeUser:
+    app, _ = rooms_app
+    app.attach(transport)
+    return FakeUser(app, transport, "activist-1")
+
+
+async def _menu(person: FakeUser, language: str = "English") -> Reply:
+    await person.say("/start")
+    return await person.press(language)
+
+
+def _case(text: str) -> str:
+    return next(w for w in text.replace("(", " ").replace(")", " ").split() if w.startswith("HRD-"))
+
+
+async def test_sos_is_first_on_the_main_menu_in_every_language(
+    app: App, transport: FakeTransport, library: Library
+) -> None:
+    app.attach(transport)
+    for number, pack in enumerate(sorted(library.packs), 1):
+        person = FakeUser(app, transport, f"lang-{number}", hint=pack)
+        await person.say("/start")
+        menu = await person.press_id(f"lang:{pack}")
+        assert menu.choices[0].id == "sos:open"
+        assert menu.choices[0].label.strip("\u200f\u200e\u2067\u2069") == (
+            library.translator(pack)("menu.sos")
+        )
+
+
+async def test_sos_opens_a_critical_case_and_alerts_at_once(
+    rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
+) -> None:
+    app, team = rooms_app
+    await _menu(activist)
+    confirm = await activist.press("I am in danger now")
+    assert "Send an urgent alert" in confirm.text
+    assert next(c.id for c in confirm.choices) == "sos:confirm"
+    assert not room_messages(transport, STAFF_ROOM), "nothing is sent before the confirmation"
+
+    raised = await activist.press("Yes, alert the team now")
+    case = _case(raised.text)
+    assert f"The protection team has your alert now (case {case})" in raised.text
+    assert "What happens now" in raised.text and "Meanwhile" in raised.text
+    assert "(1/" not in raised.text, "one screen, no pages"
+    assert "Front Line Defenders" in raised.text, "physical-protection contacts are shown"
+    assert raised.sensitive
+
+    for room in (STAFF_ROOM, PLAIN_ROOM):
+        (alert,) = room_messages(transport, room)
+        assert alert.urgent and f"new case {case}" in alert.text and "critical" in alert.text
+    meta = await app.casework.store.case(case)
+    assert (meta.state, meta.urgency) == ("new", "critical")
+
+    told = await activist.say(WORDS)
+    assert "Your message is sealed, and the team has been told it came." in told.text
+    located = await activist.deliver(location=PLACE)
+    assert "Your location is sealed, and the team has been told it came." in located.text
+
+    plain = "\n".join(r.text for r in room_messages(transport, PLAIN_ROOM))
+    assert "added a message" in plain and "shared a location" in plain
+    assert WORDS not in plain and "4.6097" not in plain, "a plain room never gets the content"
+    relayed = [r for r in room_messages(transport, STAFF_ROOM) if r.sensitive]
+    assert any(f"> {WORDS}" in r.text for r in relayed), "quoted for the encrypted room"
+    assert any("> geo:4.609700,-74.081700;u=25" in r.text for r in relayed)
+
+    opened = open_bundle(await app.casework.store.export_bundle(case), team.alice)
+    items = {item.field: item.data for item in opened.items}
+    assert items["sos.message"] == WORDS.encode()
+    assert items["sos.location"] == b"geo:4.609700,-74.081700;u=25"
+    assert "sos" in items
+    actions = [entry.action for entry, _ in opened.audit]
+    assert actions.count("case.sos") == 1 and "sos.message" in actions
+
+
+async def test_sos_with_an_open_case_makes_it_critical(
+    rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
+) -> None:
+    app, team = rooms_app
+    case = await submit_report(activist)
+    await app.casework.store.record_action(case, SYSTEM, "case.route", changes={"urgency": "high"})
+    await activist.say("/sos")
+    raised = await activist.press("Yes, alert the team now")
+    assert _case(raised.text) == case, "no second case is opened"
+    meta = await app.casework.store.case(case)
+    assert meta.urgency == "critical"
+    alert = room_messages(transport, PLAIN_ROOM)[-1]
+    assert f"SOS on case {case}" in alert.text and "now critical" in alert.text
+    opened = open_bundle(await app.casework.store.export_bundle(case), team.alice)
+    last_sos = [entry for entry, _ in opened.audit if entry.action == "case.sos"]
+    assert len(last_sos) == 1, "the change is audited (and the log checks)"
+
+
+async def test_sos_from_the_danger_screen(rooms_app: tuple[App, Team], activist: FakeUser) -> None:
+    await _menu(activist)
+    await activist.press("digital security problem")
+    await activist.press_id(activist.last.choices[0].id)
+    danger = await activist.press("Yes, I may be in danger")
+    assert next(c.id for c in danger.choices if c.id != "nav:more") == "sos:open"
+    confirm = await activist.press("alert the team")
+    assert "Send an urgent alert" in confirm.text
+
+
+async def test_sos_when_reporting_is_not_set_up(app: App, transport: FakeTransport) -> None:
+    app.attach(transport)
+    person = FakeUser(app, transport, "alone")
+    await _menu(person)
+    screen = await person.press("I am in danger now")
+    assert "not set up on this server" in screen.text
+    assert "Front Line Defenders" in screen.text
+    assert "sos:confirm" not in [c.id for c in screen.choices]
+
+
+async def test_a_location_outside_an_sos_asks_to_confirm_first(
+    rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
+) -> None:
+    await _menu(activist)
+    screen = await activist.deliver(location=PLACE)
+    assert "Confirm the alert below, then send your location again." in screen.text
+    assert screen.choices[0].id == "sos:confirm"
+    assert not room_messages(transport, STAFF_ROOM)
+
+
+async def test_a_long_message_is_refused_and_kept_nowhere(
+    rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
+) -> None:
+    await _menu(activist)
+    await activist.say("/sos")
+    await activist.press("Yes, alert the team now")
+    refused = await activist.say("x" * 1001)
+    assert "at most 1000 characters" in refused.text
+    assert len(room_messages(transport, PLAIN_ROOM)) == 1, "only the alert"
+
+
+async def test_the_flood_guard_never_drops_an_sos(tmp_path: Path, library: Library) -> None:
+    db = await Database.open(tmp_path / "f.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
+    app.flood = FloodGuard(rate=0.001, burst=5)
+    transport = FakeTransport()
+    app.attach(transport)
+    try:
+        await _team(app)
+        person = FakeUser(app, transport, "flooder")
+        await _menu(person)
+        for i in range(10):
+            await person.say(f"flood {i}")
+        assert "very fast" in person.last.text, "the flood guard is dropping their messages"
+        confirm = await person.say("/sos")
+        assert "Send an urgent alert" in confirm.text
+        raised = await person.press("Yes, alert the team now")
+        assert "has your alert now" in raised.text
+        located = await person.deliver(location=PLACE)
+        assert "Your location is sealed" in located.text
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+@dataclass
+class GatedTransport(FakeTransport):
+    """Sends wait for `gate`: the first message of a lane stays in flight meanwhile."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
+        await self.gate.wait()
+        return await super().send(chat, reply, key)
+
+
+async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
+    tmp_path: Path, library: Library
+) -> None:
+    db = await Database.open(tmp_path / "p.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
+    transport = GatedTransport(settle=False)
+    app.attach(transport)
+    try:
+        await _team(app)
+        person = FakeUser(app, transport, "in-danger")
+        transport.gate.set()
+        await _menu(person)
+        transport.gate.clear()
+        notices = [Outgoing(PLAIN_ROOM, Reply(f"notice {i}"), "notice") for i in range(10)]
+        await app.outbox.post_many(notices)
+        await person.say("/sos")
+        pressing = asyncio.create_task(person.press("Yes, alert the team now"))
+        await asyncio.sleep(0.2)  # the SOS is queued behind the notice in flight
+        transport.gate.set()
+        await pressing
+        await app.outbox.drain()
+        texts = [r.text for r in room_messages(transport, PLAIN_ROOM)]
+        assert texts[0] == "notice 0", "the message in flight is not overtaken"
+        assert "SOS" in texts[1], texts[:3]
+        assert texts[2:] == [f"notice {i}" for i in range(1, 10)]
+    finally:
+        await app.outbox.close()
+        await db.close()
