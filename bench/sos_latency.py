@@ -1,0 +1,130 @@
+"""SOS press → staff group, against an ordinary reply, idle and under the Telegram path load.
+
+hrd-bot runs as in production on the Bot API emulator (App, SQLCipher file, Telegram
+transport, the rate limiter on at Telegram's 30 messages a second). Each sample is a
+new activist who has opened the SOS screen (outside the clock); the clock starts when
+they press "Yes, alert the team now" and stops when the staff group has the alert (a
+new critical case sealed, its alert queued and sent ahead of everything else). In the
+same run, the same activist's ordinary message ("/menu") is timed until its answer
+arrives in their chat: the baseline. Times are taken where the emulator stores the
+bot's messages (`bench.reply_latency.Stamps`).
+
+Rounds alternate idle and loaded; under load, `bench.telegram_path`'s simulated users
+keep talking to the bot (each sends its next message once answered) while the samples
+are taken. All samples of a kind are pooled. Target: SOS p99 under 1 s under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.reply_latency import Samples as LoadSamples
+from bench.reply_latency import Stamps, _enrol, _line, _loaded, _percentiles
+from bench.telegram_path import _person
+from bot.flood import FloodGuard
+from bot.model import ChatRef
+from tests.telegram_emulator import Emulator, SimUser
+from tests.telegram_emulator.harness import onboard, running_bot
+
+ROUNDS = 2
+SAMPLES = 15  # SOS presses per phase and round
+TARGET_MS = 1000.0
+RATE = 30.0  # Telegram's overall limit, as the transport runs in production
+
+
+@dataclass
+class Samples:
+    sos: list[float] = field(default_factory=list)
+    told: list[float] = field(default_factory=list)
+    """Press → the activist's own answer ("the team has your alert now"): it waits for
+    the staff group's delivery, so it is the SOS plus one message."""
+    ordinary: list[float] = field(default_factory=list)
+
+
+async def _one(emu: Emulator, stamps: Stamps, room: SimUser, number: int, into: Samples) -> None:
+    activist = emu.user(f"A{number}", "en")
+    await onboard(activist)
+    await activist.choose("I am in danger now")
+    stamps.watched |= {activist.chat.id}
+    stamps.seen.clear()
+    started = time.perf_counter()
+    await activist.press("Yes, alert the team now")
+    into.sos.append(await stamps.first(room.chat.id, started, "SOS · new case"))
+    into.told.append(await stamps.first(activist.chat.id, started, "has your alert now"))
+    await activist.answer()
+    started = time.perf_counter()
+    await activist.send("/menu")
+    into.ordinary.append(await stamps.first(activist.chat.id, started, "How can I help?"))
+    await activist.answer()
+
+
+async def _series(emu: Emulator, stamps: Stamps, room: SimUser, first: int, into: Samples) -> None:
+    for number in range(first, first + SAMPLES):
+        await _one(emu, stamps, room, number, into)
+
+
+async def _measure(users: int) -> dict[str, Any]:
+    idle, busy, load = Samples(), Samples(), LoadSamples()
+    rates: list[float] = []
+    with tempfile.TemporaryDirectory() as folder:
+        async with Emulator() as emu:
+            stamps = Stamps()
+            stamps.watch(emu)
+            (staff,) = emu.group("Protection team", "Alice", supergroup=True)
+            stamps.watched = {staff.chat.id}
+            room = ChatRef("telegram", str(staff.chat.id), private=False)
+            flood = FloodGuard(rate=1e9, burst=10**9)
+            path = Path(folder) / "bench.db"
+            async with running_bot(
+                emu, path, flood=flood, max_rate=RATE, staff_rooms=(room,)
+            ) as bot:
+                await _enrol(bot, [staff])
+                people = [emu.user(f"P{i}", "en") for i in range(users)]
+                await asyncio.gather(*(_person(emu, p, ["/start", "1"], []) for p in people))
+                for number in range(ROUNDS):
+                    await _series(emu, stamps, staff, 2 * number * SAMPLES, idle)
+                    timed = _series(emu, stamps, staff, (2 * number + 1) * SAMPLES, busy)
+                    rates.append(await _loaded(emu, people, timed, load))
+                    print(f"  round {number + 1}: done", file=sys.stderr, flush=True)
+    return {"idle": idle, "busy": busy, "load": load, "rate": sum(rates) / len(rates)}
+
+
+def run(users: int) -> dict[str, Any]:
+    """Measure; returns the samples (no assertion: the machine decides them)."""
+    return asyncio.run(_measure(users))
+
+
+def main(argv: Sequence[str]) -> int:
+    users = int(argv[0]) if argv else 100
+    result = run(users)
+    idle, busy = result["idle"], result["busy"]
+    print(
+        f"SOS latency: {len(idle.sos)} presses idle, {len(busy.sos)} under the Telegram path "
+        f"load ({users} users, {result['rate']:.0f} msg/s answered), limiter at {RATE:.0f}/s"
+    )
+    for what, label in (
+        ("sos", "SOS press → staff group"),
+        ("told", "SOS press → 'the team has your alert'"),
+        ("ordinary", "ordinary message → answer"),
+    ):
+        print(f"  {label}:")
+        print(_line("idle", _percentiles(getattr(idle, what))))
+        print(_line("loaded", _percentiles(getattr(busy, what))))
+    sos, ordinary = _percentiles(busy.sos), _percentiles(busy.ordinary)
+    print(f"  loaded: SOS/ordinary at p50 {sos['p50'] / ordinary['p50']:.1f}×")
+    verdict = "met" if sos["p99"] < TARGET_MS else "NOT met"
+    print(f"  target SOS p99 under load < {TARGET_MS:.0f} ms: {verdict}")
+    print("  the load's own messages meanwhile (message → answer):")
+    print(_line("loaded", _percentiles(result["load"].load)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
