@@ -2,7 +2,7 @@
 
 hrd-bot runs as in production on the Bot API emulator (App, SQLCipher file, Telegram
 transport, the rate limiter on at Telegram's 30 messages a second). Each sample is a
-new activist who has opened the SOS screen (outside the clock); the clock starts when
+new activist who has opened the SOS screen (beforehand, idle); the clock starts when
 they press "Yes, alert the team now" and stops when the staff group has the alert (a
 new critical case sealed, its alert queued and sent ahead of everything else). In the
 same run, the same activist's ordinary message ("/menu") is timed until its answer
@@ -48,11 +48,17 @@ class Samples:
     ordinary: list[float] = field(default_factory=list)
 
 
-async def _one(emu: Emulator, stamps: Stamps, room: SimUser, number: int, into: Samples) -> None:
-    activist = emu.user(f"A{number}", "en")
-    await onboard(activist)
-    await activist.choose("I am in danger now")
-    stamps.watched |= {activist.chat.id}
+async def _ready(emu: Emulator, stamps: Stamps, count: int) -> list[SimUser]:
+    """Activists on the SOS screen, one to press for each sample (made while idle)."""
+    people = [emu.user(f"A{number}", "en") for number in range(count)]
+    for activist in people:
+        await onboard(activist)
+        await activist.choose("I am in danger now")
+    stamps.watched |= {activist.chat.id for activist in people}
+    return people
+
+
+async def _one(stamps: Stamps, room: SimUser, activist: SimUser, into: Samples) -> None:
     stamps.seen.clear()
     started = time.perf_counter()
     await activist.press("Yes, alert the team now")
@@ -65,9 +71,11 @@ async def _one(emu: Emulator, stamps: Stamps, room: SimUser, number: int, into: 
     await activist.answer()
 
 
-async def _series(emu: Emulator, stamps: Stamps, room: SimUser, first: int, into: Samples) -> None:
-    for number in range(first, first + SAMPLES):
-        await _one(emu, stamps, room, number, into)
+async def _series(
+    stamps: Stamps, room: SimUser, activists: Sequence[SimUser], into: Samples
+) -> None:
+    for activist in activists:
+        await _one(stamps, room, activist, into)
 
 
 async def _measure(users: int) -> dict[str, Any]:
@@ -88,9 +96,11 @@ async def _measure(users: int) -> dict[str, Any]:
                 await _enrol(bot, [staff])
                 people = [emu.user(f"P{i}", "en") for i in range(users)]
                 await asyncio.gather(*(_person(emu, p, ["/start", "1"], []) for p in people))
+                activists = iter(await _ready(emu, stamps, 2 * ROUNDS * SAMPLES))
                 for number in range(ROUNDS):
-                    await _series(emu, stamps, staff, 2 * number * SAMPLES, idle)
-                    timed = _series(emu, stamps, staff, (2 * number + 1) * SAMPLES, busy)
+                    await _series(stamps, staff, [next(activists) for _ in range(SAMPLES)], idle)
+                    chosen = [next(activists) for _ in range(SAMPLES)]
+                    timed = _series(stamps, staff, chosen, busy)
                     rates.append(await _loaded(emu, people, timed, load))
                     print(f"  round {number + 1}: done", file=sys.stderr, flush=True)
     return {"idle": idle, "busy": busy, "load": load, "rate": sum(rates) / len(rates)}

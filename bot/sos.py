@@ -116,7 +116,7 @@ class Sos:
             log.error("an SOS could not open a case: no staff and no recovery key")
             return None
         alerts = [self._outbox.launch(one) for one in staged]
-        log.warning("SOS raised (%s case); alerting %d staff rooms", _what(opened), len(alerts))
+        log.info("SOS raised (%s case); alerting %d staff rooms", _what(opened), len(alerts))
         return SosRaised(case.id, opened, case.country, await self._told(alerts))
 
     async def add(

@@ -191,7 +191,13 @@ def render(ctx: Context) -> Reply:
     rtl = ctx.t.rtl
     body = "\n\n".join([*ctx.notices, text])
     sensitive = screen.sensitive or ctx.sensitive
-    return Reply(directed(body, rtl), directed_choices(choices, rtl), sensitive=sensitive, rtl=rtl)
+    return Reply(
+        directed(body, rtl),
+        directed_choices(choices, rtl),
+        sensitive=sensitive,
+        rtl=rtl,
+        urgent=screen.urgent,
+    )
 
 
 async def respond(

@@ -54,9 +54,9 @@ def _reach(ctx: Context, contact: Contact) -> str:
 def render_confirm(ctx: Context, args: Args) -> Screen:
     if not args.get("ready"):
         text = "\n\n".join([ctx.t("sos.unavailable"), *_contacts(ctx, None)])
-        return Screen(text, ctx.nav(), sensitive=True)
+        return Screen(text, ctx.nav(), sensitive=True, urgent=True)
     choices = (ctx.choice(CONFIRM, "sos.confirm_yes"), *ctx.nav())
-    return Screen(ctx.t("sos.confirm"), choices, sensitive=True)
+    return Screen(ctx.t("sos.confirm"), choices, sensitive=True, urgent=True)
 
 
 async def choose_confirm(ctx: Context, args: Args, choice: str) -> bool:
@@ -81,7 +81,14 @@ def render_raised(ctx: Context, args: Args) -> Screen:
         *_contacts(ctx, args.get("country")),
         ctx.t(add),
     ]
-    return Screen("\n\n".join(parts), ctx.nav(back=False), sensitive=True, typing=True, words=True)
+    return Screen(
+        "\n\n".join(parts),
+        ctx.nav(back=False),
+        sensitive=True,
+        typing=True,
+        words=True,
+        urgent=True,
+    )
 
 
 async def type_message(ctx: Context, args: Args, text: str) -> bool:

@@ -94,7 +94,7 @@ async def test_sos_opens_a_critical_case_and_alerts_at_once(
     assert "What happens now" in raised.text and "Meanwhile" in raised.text
     assert "(1/" not in raised.text, "one screen, no pages"
     assert "Front Line Defenders" in raised.text, "physical-protection contacts are shown"
-    assert raised.sensitive
+    assert raised.sensitive and raised.urgent and confirm.urgent, "ahead of other messages"
 
     for room in (STAFF_ROOM, PLAIN_ROOM):
         (alert,) = room_messages(transport, room)

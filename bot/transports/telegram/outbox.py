@@ -73,7 +73,7 @@ class Outbox:
             if reply.sensitive and _is_group(chat):
                 log.warning("telegram: a confidential message for a group was refused")
             elif address not in self._blocked:
-                await self._send_pieces(address, reply, sent, self._answer_one)
+                await self._send_pieces(address, reply, sent, self._answer(reply.urgent))
         finally:
             self._note(address, reply, sent, received)
         if reply.erase_chat:
@@ -166,17 +166,24 @@ class Outbox:
             log.error("telegram: a sent message's id could not be read; it cannot expire")
             raise Undelivered(Reason.UNCERTAIN, uncertain=True) from None
 
-    async def _answer_one(self, chat: str, text: str, markup: Markup | None) -> int | None:
-        """An answer to the chat that wrote: server errors retried here, refusals logged."""
-        try:
-            return await self._retrying(lambda: self._send_one(chat, text, markup))
-        except Forbidden:
-            self._refused(chat)
-        except TelegramError as exc:
-            log.warning("telegram: a message was not sent (%s)", _kind(exc))
-        except Undelivered:
-            pass
-        return None
+    def _answer(self, urgent: bool) -> SendOne:
+        """An answer to the chat that wrote: server errors retried here, refusals logged.
+        An urgent one (an SOS screen) skips the rate limiter's queues too."""
+
+        async def answer_one(chat: str, text: str, markup: Markup | None) -> int | None:
+            try:
+                return await self._retrying(
+                    lambda: self._send_one(chat, text, markup, urgent=urgent)
+                )
+            except Forbidden:
+                self._refused(chat)
+            except TelegramError as exc:
+                log.warning("telegram: a message was not sent (%s)", _kind(exc))
+            except Undelivered:
+                pass
+            return None
+
+        return answer_one
 
     async def answer(self, query_id: str) -> None:
         """Stop the spinner on a pressed button; a query too old to answer needs nothing."""
