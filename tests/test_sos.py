@@ -10,15 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import sqlcipher3
 
 from bot.app import App
 from bot.cases_store import SYSTEM
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
-from bot.delivery.outbox import Outgoing
+from bot.delivery.outbox import Outgoing, Staged
 from bot.flood import FloodGuard
 from bot.model import ChatRef, Location, Reply
 from bot.storage import Database
+from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, submit_report
@@ -242,6 +244,80 @@ async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
         assert texts[0] == "notice 0", "the message in flight is not overtaken"
         assert "SOS" in texts[1], texts[:3]
         assert texts[2:] == [f"notice {i}" for i in range(1, 10)]
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+async def test_an_sos_that_fails_midway_leaves_no_case_and_no_alert(
+    rooms_app: tuple[App, Team],
+    activist: FakeUser,
+    transport: FakeTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The case, its audit and its alerts are one transaction: all or nothing."""
+    app, _ = rooms_app
+    await _menu(activist)
+    await activist.say("/sos")
+
+    def broken(self: Staged, conn: Connection) -> None:
+        raise sqlcipher3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Staged, "write", broken)
+    failed = await activist.press("Yes, alert the team now")
+    assert "went wrong" in failed.text or "storage" in failed.text.lower()
+    monkeypatch.undo()
+
+    def counts(conn: Connection) -> tuple[int, int, int]:
+        cases = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        audit = conn.execute("SELECT count(*) FROM audit WHERE case_id IS NOT NULL").fetchone()
+        queued = conn.execute("SELECT count(*) FROM outbox WHERE kind = 'sos'").fetchone()
+        return int(cases), int(audit[0]), int(queued[0])
+
+    assert await app.db.run(counts) == (0, 0, 0)
+    assert not room_messages(transport, PLAIN_ROOM)
+    await activist.say("/sos")
+    raised = await activist.press("Yes, alert the team now")
+    assert "has your alert now" in raised.text, "the next try goes through"
+
+
+async def test_an_sos_row_keeps_its_priority_after_a_restart(
+    tmp_path: Path, library: Library
+) -> None:
+    """A restart reads rows back without `Reply.urgent`: the kind keeps them first."""
+    db = await Database.open(tmp_path / "k.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
+    transport = GatedTransport(settle=False)
+    app.attach(transport)
+    try:
+        await app.outbox.post_many(
+            [Outgoing(PLAIN_ROOM, Reply(f"n{i}"), "notice") for i in range(3)]
+        )
+        await app.outbox.post(PLAIN_ROOM, Reply("as read back"), kind="sos")
+        transport.gate.set()
+        await app.outbox.drain()
+        texts = [r.text for r in room_messages(transport, PLAIN_ROOM)]
+        assert texts == ["n0", "as read back", "n1", "n2"]
+    finally:
+        await app.outbox.close()
+        await db.close()
+
+
+async def test_the_console_is_not_asked_for_a_location(tmp_path: Path, library: Library) -> None:
+    db = await Database.open(tmp_path / "c.db", TEST_KEY)
+    room = ChatRef("console", "staff", private=False)
+    app = await App.open(db, library, staff_rooms=(room,))
+    transport = FakeTransport(name="console")
+    app.attach(transport)
+    try:
+        await _team(app)
+        person = FakeUser(app, transport, "operator-terminal")
+        await _menu(person)
+        await person.say("/sos")
+        raised = await person.press("Yes, alert the team now")
+        assert "type a short message for the team here" in raised.text
+        assert "location" not in raised.text
+        assert "SOS · new case" in room_messages(transport, room)[0].text
     finally:
         await app.outbox.close()
         await db.close()
