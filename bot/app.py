@@ -148,8 +148,8 @@ class App:
         keeps no trace of it."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
-            check = self.flood.check_sos if urgent(msg) else self.flood.check
-            allowed, warn = check(key)
+            sos = self.flood.in_sos(key) or urgent(msg, self.library)
+            allowed, warn = (self.flood.check_sos if sos else self.flood.check)(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())
@@ -163,6 +163,7 @@ class App:
                 reply = await self._handle_locked(msg)
             except StorageError as exc:  # load or save failed: the user is told so
                 reply = self._storage_notice(msg, exc)
+        self.flood.note_sos(key, reply.urgent)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000
         )

@@ -4,11 +4,13 @@ A flooder is told once per burst, not once per refilled token: a message let thr
 in the middle of a flood does not end it. The burst ends when the sender has been
 quiet (sent nothing at all) for `quiet` seconds; the next drop after that warns again.
 
-An SOS (`urgent`: `/sos`, its buttons, a shared location) never competes with the
-sender's ordinary messages: it draws on a bucket of its own, so someone who flooded
-the bot a moment ago, or whose account a flooder uses, can still call for help. That
-bucket is finite too (`sos_burst`, refilled at `sos_rate`), so SOS presses cannot be
-used to flood in turn; a real SOS is a handful of messages.
+An SOS (`bot.sos.urgent`: `/sos`, its buttons, a shared location) never competes with
+the sender's ordinary messages: it draws on a bucket of its own, so someone who
+flooded the bot a moment ago, or whose account a flooder uses, can still call for
+help. So does everything they send while an SOS screen is open (`in_sos`, set from the
+answers: their words to the team are typed there). That bucket is finite too
+(`sos_burst`, refilled at `sos_rate`), so SOS presses cannot be used to flood in
+turn; a real SOS is a handful of messages.
 
 A dropped message must cost the bot nothing: no handler, no session, no chat-trail
 row. `App.handle` answers one with `Dropped` (the notice, or nothing) so a transport
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from bot.model import Reply
 
 __all__ = ["Dropped", "FloodGuard"]
+SOS_SCREEN = 3600.0
 
 
 class Dropped(tuple[Reply, ...]):
@@ -57,6 +60,7 @@ class FloodGuard:
         self.sos_rate, self.sos_burst = sos_rate, sos_burst
         self._clock = clock
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._sos: OrderedDict[str, float] = OrderedDict()
 
     def check(self, key: str, now: float | None = None) -> tuple[bool, bool]:
         return self._take(key, self.rate, self.burst, now)
@@ -64,6 +68,19 @@ class FloodGuard:
     def check_sos(self, key: str, now: float | None = None) -> tuple[bool, bool]:
         """An SOS draws on the sender's SOS bucket, never on their ordinary one."""
         return self._take(f"sos\x00{key}", self.sos_rate, self.sos_burst, now)
+
+    def in_sos(self, key: str) -> bool:
+        """Whether the sender's last answer was an SOS screen (within `SOS_SCREEN` seconds)."""
+        since = self._sos.get(key)
+        return since is not None and self._clock() - since < SOS_SCREEN
+
+    def note_sos(self, key: str, open_: bool) -> None:
+        """After each answer: is the sender now on an SOS screen?"""
+        self._sos.pop(key, None)
+        if open_:
+            self._sos[key] = self._clock()
+            if len(self._sos) > self.users:
+                self._sos.popitem(last=False)
 
     def _take(self, key: str, rate: float, burst: int, now: float | None) -> tuple[bool, bool]:
         now = self._clock() if now is None else now

@@ -24,12 +24,14 @@ from bot import cases_drafts as drafts
 from bot import cases_rows as rows
 from bot.case_thread import framed
 from bot.cases_store import SYSTEM, CaseStoreError, Reporter
-from bot.content.library import Translator
+from bot.content.library import Library, Translator
+from bot.countries import fold
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Staged, any_delivered
 from bot.model import ChatRef, Incoming, Location, Reply, UserRef
 from bot.storage.database import Connection, Database
+from handlers.numbers import typed_number
 from handlers.ports import SosRaised
 from handlers.sos import CHOICE, COMMAND
 
@@ -51,14 +53,28 @@ _MINE = (
 )
 
 
-def urgent(msg: Incoming) -> bool:
-    """Whether a message is part of an SOS: `/sos`, an SOS button, a shared location."""
+LABELS = ("menu.sos", "danger.sos", "sos.confirm_yes")
+"""What someone types to press an SOS choice (where they type: Matrix, the console)."""
+LABEL_CHARS = 80
+
+
+def urgent(msg: Incoming, library: Library) -> bool:
+    """Whether a message may be part of an SOS: `/sos`, an SOS button or its label typed
+    in any language, "1" (the SOS on the menu, the confirmation on its screen), or a
+    shared location. The flood guard takes these from the SOS bucket (`bot.flood`)."""
     if msg.location is not None:
         return True
     if msg.choice is not None:
         return msg.choice.startswith(CHOICE)
     text = (msg.text or "").strip()
-    return not msg.forwarded and text.split("@")[0].split(" ")[0].lower() == COMMAND
+    if msg.forwarded or not text or len(text) > LABEL_CHARS:
+        return False
+    if text.split("@")[0].split(" ")[0].lower() == COMMAND or typed_number(text) == 1:
+        return True
+    typed = fold(text)
+    return any(
+        typed == fold(library.translator(code)(key)) for code in library.packs for key in LABELS
+    )
 
 
 class Sos:

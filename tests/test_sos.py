@@ -199,8 +199,13 @@ async def test_the_flood_guard_never_drops_an_sos(tmp_path: Path, library: Libra
         assert "very fast" in person.last.text, "the flood guard is dropping their messages"
         confirm = await person.say("/sos")
         assert "Send an urgent alert" in confirm.text
-        raised = await person.press("Yes, alert the team now")
+        await person.say("/menu")  # from the SOS screen, through the SOS bucket
+        confirm = await person.say("i am in danger now")  # typed, as on Matrix
+        assert "Send an urgent alert" in confirm.text
+        raised = await person.say("1")
         assert "has your alert now" in raised.text
+        told = await person.say(WORDS)
+        assert "Your message is sealed" in told.text, "words typed on the SOS screen pass"
         located = await person.deliver(location=PLACE)
         assert "Your location is sealed" in located.text
     finally:
@@ -321,3 +326,16 @@ async def test_the_console_is_not_asked_for_a_location(tmp_path: Path, library: 
     finally:
         await app.outbox.close()
         await db.close()
+
+
+def test_the_sos_bucket_is_apart_from_the_ordinary_one_and_finite() -> None:
+    guard = FloodGuard(rate=0.0, burst=2, sos_rate=0.0, sos_burst=3, clock=lambda: 0.0)
+    assert [guard.check("k")[0] for _ in range(3)] == [True, True, False]
+    assert [guard.check_sos("k")[0] for _ in range(4)] == [True, True, True, False]
+    assert guard.check("k")[0] is False, "SOS presses refill nothing"
+    assert guard.check_sos("other")[0] is True, "each sender has their own"
+    assert not guard.in_sos("k")
+    guard.note_sos("k", True)
+    assert guard.in_sos("k")
+    guard.note_sos("k", False)
+    assert not guard.in_sos("k")
