@@ -4,13 +4,13 @@ A flooder is told once per burst, not once per refilled token: a message let thr
 in the middle of a flood does not end it. The burst ends when the sender has been
 quiet (sent nothing at all) for `quiet` seconds; the next drop after that warns again.
 
-An SOS (`bot.sos.urgent`: `/sos`, its buttons, a shared location) never competes with
-the sender's ordinary messages: it draws on a bucket of its own, so someone who
-flooded the bot a moment ago, or whose account a flooder uses, can still call for
-help. So does everything they send while an SOS screen is open (`in_sos`, set from the
-answers: their words to the team are typed there). That bucket is finite too
-(`sos_burst`, refilled at `sos_rate`), so SOS presses cannot be used to flood in
-turn; a real SOS is a handful of messages.
+An SOS (`bot.sos.urgent`: `/sos`, its buttons, a shared location) is never dropped
+for the sender's ordinary messages: when their ordinary bucket is empty it draws on a
+bucket of its own, so someone who flooded the bot a moment ago, or whose account a
+flooder uses, can still call for help. So does everything they send while an SOS
+screen is open (`in_sos`, set from the answers: their words to the team are typed
+there). That bucket is finite too (`sos_burst`, refilled at `sos_rate`), so SOS
+presses cannot be used to flood in turn; a real SOS is a handful of messages.
 
 A dropped message must cost the bot nothing: no handler, no session, no chat-trail
 row. `App.handle` answers one with `Dropped` (the notice, or nothing) so a transport
@@ -66,7 +66,11 @@ class FloodGuard:
         return self._take(key, self.rate, self.burst, now)
 
     def check_sos(self, key: str, now: float | None = None) -> tuple[bool, bool]:
-        """An SOS draws on the sender's SOS bucket, never on their ordinary one."""
+        """A message that may be an SOS goes through as an ordinary one would; when the
+        ordinary bucket is empty, the SOS bucket lets it through instead."""
+        allowed, warn = self._take(key, self.rate, self.burst, now)
+        if allowed:
+            return allowed, warn
         return self._take(f"sos\x00{key}", self.sos_rate, self.sos_burst, now)
 
     def in_sos(self, key: str) -> bool:
