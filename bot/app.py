@@ -148,8 +148,9 @@ class App:
         keeps no trace of it."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
-            sos = self.flood.in_sos(key) or urgent(msg, self.library)
-            allowed, warn = (self.flood.check_sos if sos else self.flood.check)(key)
+            allowed, warn = self.flood.check(key)
+            if not allowed and (self.flood.in_sos(key) or urgent(msg, self.library)):
+                allowed, warn = self.flood.check_sos(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())

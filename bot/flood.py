@@ -5,10 +5,10 @@ in the middle of a flood does not end it. The burst ends when the sender has bee
 quiet (sent nothing at all) for `quiet` seconds; the next drop after that warns again.
 
 An SOS (`bot.sos.urgent`: `/sos`, its buttons, a shared location) is never dropped
-for the sender's ordinary messages: when their ordinary bucket is empty it draws on a
-bucket of its own, so someone who flooded the bot a moment ago, or whose account a
-flooder uses, can still call for help. So does everything they send while an SOS
-screen is open (`in_sos`, set from the answers: their words to the team are typed
+for the sender's ordinary messages: when their ordinary bucket is empty (`check`
+refused it) it draws on a bucket of its own (`check_sos`), so someone who flooded the
+bot a moment ago, or whose account a flooder uses, can still call for help. So does
+everything they send while an SOS screen is open (`in_sos`, set from the answers: their words to the team are typed
 there). That bucket is finite too (`sos_burst`, refilled at `sos_rate`), so SOS
 presses cannot be used to flood in turn; a real SOS is a handful of messages.
 
@@ -66,11 +66,7 @@ class FloodGuard:
         return self._take(key, self.rate, self.burst, now)
 
     def check_sos(self, key: str, now: float | None = None) -> tuple[bool, bool]:
-        """A message that may be an SOS goes through as an ordinary one would; when the
-        ordinary bucket is empty, the SOS bucket lets it through instead."""
-        allowed, warn = self._take(key, self.rate, self.burst, now)
-        if allowed:
-            return allowed, warn
+        """For a message that may be an SOS and that `check` refused: the SOS bucket."""
         return self._take(f"sos\x00{key}", self.sos_rate, self.sos_burst, now)
 
     def in_sos(self, key: str) -> bool:
