@@ -8,9 +8,10 @@ An SOS (`bot.sos.urgent`: `/sos`, its buttons, a shared location) is never dropp
 for the sender's ordinary messages: when their ordinary bucket is empty (`check`
 refused it) it draws on a bucket of its own (`check_sos`), so someone who flooded the
 bot a moment ago, or whose account a flooder uses, can still call for help. So does
-everything they send while an SOS screen is open (`in_sos`, set from the answers: their words to the team are typed
-there). That bucket is finite too (`sos_burst`, refilled at `sos_rate`), so SOS
-presses cannot be used to flood in turn; a real SOS is a handful of messages.
+everything they send while an SOS screen is open (`in_sos`, set from the answers:
+their words to the team are typed there). That bucket is finite too (`sos_burst`,
+refilled at `sos_rate`), so SOS presses cannot be used to flood in turn; a real SOS
+is a handful of messages.
 
 A dropped message must cost the bot nothing: no handler, no session, no chat-trail
 row. `App.handle` answers one with `Dropped` (the notice, or nothing) so a transport
