@@ -94,7 +94,7 @@ class Sos:
         self._outbox = outbox
         self._staff = staff
         self._rooms = staff_rooms
-        self._told_within = told_within
+        self.told_within = told_within
         self._clock = clock
 
     async def ready(self) -> bool:
@@ -180,7 +180,7 @@ class Sos:
 
     async def _told(self, alerts: list[asyncio.Future[Outcome]]) -> str:
         """`told` once a staff room has it (within `told_within`), else `trying`."""
-        return "told" if await any_delivered(alerts, self._told_within) else "trying"
+        return "told" if await any_delivered(alerts, self.told_within) else "trying"
 
 
 def _open_critical(conn: Connection, now: int, reporter: Reporter) -> CaseMeta:

@@ -16,6 +16,7 @@ from bot.app import App
 from bot.cases_store import SYSTEM
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
+from bot.delivery import Reason, Undelivered
 from bot.delivery.outbox import Outgoing, Staged
 from bot.flood import FloodGuard
 from bot.model import ChatRef, Location, Reply
@@ -339,3 +340,24 @@ def test_the_sos_bucket_is_apart_from_the_ordinary_one_and_finite() -> None:
     assert guard.in_sos("k")
     guard.note_sos("k", False)
     assert not guard.in_sos("k")
+
+
+async def test_the_activist_is_told_only_what_is_true_when_no_room_has_it_yet(
+    rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = rooms_app
+    app.casework.sos.told_within = 0.3
+    transport.settle = False  # the rooms stay unreachable; nothing waits for the outbox
+    down = Undelivered(Reason.UNREACHABLE, transient=True)
+    transport.refuse = {STAFF_ROOM.address: down, PLAIN_ROOM.address: down}
+    await _menu(activist)
+    await activist.say("/sos")
+    raised = await activist.press("Yes, alert the team now")
+    assert "could not be reached just now. The bot keeps trying" in raised.text
+    assert "has your alert now" not in raised.text
+    assert "Front Line Defenders" in raised.text, "contacts to use meanwhile"
+    told = await activist.say(WORDS)
+    assert "Your message is sealed. The team's room could not be reached just now" in told.text
+    transport.refuse = {}
+    await app.outbox.drain()
+    assert any("SOS · new case" in r.text for r in room_messages(transport, PLAIN_ROOM))
