@@ -21,8 +21,6 @@ CHOICE = "sos:"
 """Every SOS choice id starts with this: the flood guard lets them by (`bot.sos.urgent`)."""
 OPEN = CHOICE + "open"
 CONFIRM = CHOICE + "confirm"
-CASE = "sos"
-"""Session key: the case of this person's last SOS, for what they add to it."""
 MESSAGE_CHARS = 1000
 CONTACTS_SHOWN = 2
 NO_LOCATION = ("console",)
@@ -32,11 +30,14 @@ def _desk(ctx: Context) -> SosDesk | None:
     return None if ctx.desk is None else ctx.desk.sos
 
 
+async def _ready(ctx: Context) -> bool:
+    desk = _desk(ctx)
+    return desk is not None and await desk.ready()
+
+
 async def open_sos(ctx: Context) -> None:
     """The confirmation screen, or, where nobody could receive an alert, the contacts."""
-    desk = _desk(ctx)
-    ready = desk is not None and await desk.ready()
-    ctx.go("sos", ready=ready)
+    ctx.go("sos", ready=await _ready(ctx))
 
 
 def _contacts(ctx: Context, country: str | None) -> list[str]:
@@ -67,7 +68,6 @@ async def choose_confirm(ctx: Context, args: Args, choice: str) -> bool:
     if raised is None:
         ctx.replace("sos", ready=False)
         return True
-    ctx.state[CASE] = raised.case
     ctx.replace("sos_raised", case=raised.case, country=raised.country)
     ctx.notice(f"sos.{raised.told}", case=raised.case)
     return True
@@ -100,15 +100,21 @@ async def type_message(ctx: Context, args: Args, text: str) -> bool:
 
 
 async def located(ctx: Context) -> None:
-    """A shared location: for the SOS case on its screen; elsewhere the SOS comes first."""
+    """A shared location: for the SOS case on its screen; elsewhere the SOS comes first
+    (where it cannot be raised, its screen says so)."""
     name, args = ctx.at
     location = ctx.msg.location
     assert location is not None
     if name == "sos_raised":
         await _add(ctx, args["case"], location=location)
         return
-    ctx.notice("sos.location_first")
-    await open_sos(ctx)
+    ready = await _ready(ctx)
+    if ready:
+        ctx.notice("sos.location_first")
+    if name == "sos":
+        ctx.replace("sos", ready=ready)
+    else:
+        ctx.go("sos", ready=ready)
 
 
 async def _add(

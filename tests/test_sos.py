@@ -361,3 +361,14 @@ async def test_the_activist_is_told_only_what_is_true_when_no_room_has_it_yet(
     transport.refuse = {}
     await app.outbox.drain()
     assert any("SOS · new case" in r.text for r in room_messages(transport, PLAIN_ROOM))
+
+
+async def test_a_location_where_sos_is_not_set_up_only_shows_the_contacts(
+    app: App, transport: FakeTransport
+) -> None:
+    app.attach(transport)
+    person = FakeUser(app, transport, "alone")
+    await _menu(person)
+    screen = await person.deliver(location=PLACE)
+    assert "not set up on this server" in screen.text
+    assert "Confirm the alert" not in screen.text
