@@ -10,6 +10,7 @@ BENCHES = (
     "bench.pipeline",
     "bench.telegram_path",
     "bench.reply_latency",
+    "bench.sos_latency",
     "bench.outbox",
     "bench.matrix_path",
     "bench.sealing",

@@ -21,6 +21,7 @@ from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.sessions import SessionStore
+from bot.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
 from bot.turns import Turns
 from handlers import respond
@@ -151,6 +152,8 @@ class App:
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:
             allowed, warn = self.flood.check(key)
+            if not allowed and (self.flood.in_sos(key) or urgent(msg, self.library)):
+                allowed, warn = self.flood.check_sos(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())
@@ -164,6 +167,7 @@ class App:
                 reply = await self._handle_locked(msg)
             except StorageError as exc:  # load or save failed: the user is told so
                 reply = self._storage_notice(msg, exc)
+        self.flood.note_sos(key, reply.urgent)
         log.debug(
             "handled %s in %.1f ms", msg.user.platform, (time.perf_counter() - started) * 1000
         )

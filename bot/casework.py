@@ -29,6 +29,7 @@ from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row
 from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.quoting import quoted
+from bot.sos import Sos
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
 from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError
@@ -72,6 +73,7 @@ class Casework:
         self._drafts: dict[str, dict[str, str]] = {}
         self._files = HeldFiles()
         self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
+        self.sos = Sos(db, outbox, self.staff_translator, staff_rooms, told_within=TOLD_WITHIN)
 
     @property
     def oncall(self) -> tuple[ChatRef, ...]:

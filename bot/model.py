@@ -16,6 +16,7 @@ __all__ = [
     "ChatRef",
     "Choice",
     "Incoming",
+    "Location",
     "Reply",
     "Transport",
     "UserRef",
@@ -73,6 +74,26 @@ class Attachment:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """A place the user shared (Telegram location, Matrix `m.location`), in degrees.
+
+    Only the SOS screens take one; it is sealed to the case and never logged."""
+
+    latitude: float
+    longitude: float
+    accuracy: float | None = None
+
+    def __repr__(self) -> str:
+        return "Location(…)"
+
+    @property
+    def geo(self) -> str:
+        """An RFC 5870 `geo:` URI, the form Matrix uses and maps apps open."""
+        uri = f"geo:{self.latitude:.6f},{self.longitude:.6f}"
+        return uri + (f";u={self.accuracy:.0f}" if self.accuracy is not None else "")
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """What a user sent: typed text, or a pressed choice (never both).
 
@@ -82,6 +103,7 @@ class Incoming:
     the operator listed for staff (True: a listed Matrix device, or the local console;
     False: any other device, or a message that cannot show its device); None where the
     platform has no device identity (Telegram). Staff authority depends on it.
+    `location` is a place the user shared (a message with no text).
     """
 
     user: UserRef
@@ -94,6 +116,7 @@ class Incoming:
     attachment: Attachment | None = None
     forwarded: bool = False
     verified_device: bool | None = None
+    location: Location | None = None
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"
@@ -112,6 +135,7 @@ class Reply:
     session that held it is gone).
     `files` go after the text, and only where the transport can send them end-to-end
     encrypted to a room where `sensitive` content may go; elsewhere nothing of them is sent.
+    `urgent` (an SOS alert) goes ahead of every other message waiting to be sent.
     """
 
     text: str
@@ -123,6 +147,7 @@ class Reply:
     language: str | None = None
     replaces: str | None = None
     files: tuple[Attachment, ...] = ()
+    urgent: bool = False
 
     def __repr__(self) -> str:
         return f"Reply(choices={len(self.choices)}, sensitive={self.sensitive})"

@@ -23,13 +23,15 @@ class Screen:
     """One rendered screen; `typing` means free text is an answer here, not a mistake.
 
     `words`: what is typed is someone's own words (an interview answer), so a number is
-    the answer, not a choice; a country screen takes typed names, and numbers pick there."""
+    the answer, not a choice; a country screen takes typed names, and numbers pick there.
+    `urgent`: an SOS screen, sent ahead of every other message (`Reply.urgent`)."""
 
     text: str
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False
     typing: bool = False
     words: bool = False
+    urgent: bool = False
 
 
 @dataclass(slots=True)

@@ -9,6 +9,8 @@ from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
 from handlers.referrals import distinct
 from handlers.screens import screen
+from handlers.sos import OPEN as SOS
+from handlers.sos import open_sos
 
 DANGER_CONTACTS = 2
 
@@ -62,6 +64,7 @@ def render_danger(ctx: Context, args: Args) -> Screen:
     blocks = contact_blocks(ctx, distinct(found, DANGER_CONTACTS), short=True)
     text = "\n\n".join([ctx.t("danger.text"), *blocks])
     choices = (
+        ctx.choice(SOS, "danger.sos"),
         ctx.choice("danger:contacts", "danger.contacts"),
         ctx.choice("danger:continue", "danger.continue"),
         *ctx.nav(back=False),
@@ -75,6 +78,9 @@ async def choose_danger(ctx: Context, args: Args, choice: str) -> bool:
         return _open(ctx, args["guide"])
     if choice == "danger:contacts":
         show_contacts(ctx, "physical")
+        return True
+    if choice == SOS:
+        await open_sos(ctx)
         return True
     return False
 

@@ -8,6 +8,8 @@ from handlers.checkin import open_setup
 from handlers.context import BACK, Args, Context, Screen
 from handlers.report import abandon
 from handlers.screens import screen
+from handlers.sos import OPEN as SOS
+from handlers.sos import open_sos
 
 _MENU = {
     "menu:report": "report_intro",
@@ -22,7 +24,8 @@ _MENU = {
 
 
 def render_menu(ctx: Context, args: Args) -> Screen:
-    choices: list[Choice] = thread.menu_choices(ctx)
+    """ "I am in danger now" comes first, in every language."""
+    choices: list[Choice] = [ctx.choice(SOS, "menu.sos"), *thread.menu_choices(ctx)]
     resume = ctx.state.get("resume")
     if resume and (guide := ctx.t.guide(resume["guide"])) is not None:
         choices.append(ctx.choice("menu:resume", "menu.resume", title=guide.title))
@@ -31,6 +34,9 @@ def render_menu(ctx: Context, args: Args) -> Screen:
 
 
 async def choose_menu(ctx: Context, args: Args, choice: str) -> bool:
+    if choice == SOS:
+        await open_sos(ctx)
+        return True
     if thread.choose_from_menu(ctx, choice):
         return True
     if choice == "menu:resume" and (resume := ctx.state.get("resume")):

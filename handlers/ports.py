@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.model import Attachment, ChatRef, UserRef
+from bot.model import Attachment, ChatRef, Location, UserRef
 
 ANSWER_TEAM = "thread:answer"
 """The choice under every team reply: it opens the reporter's case thread."""
@@ -57,6 +57,40 @@ class ThreadDesk(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class SosRaised:
+    """An SOS raised: its case, whether it was opened for the SOS, the case's country,
+    and `told` (a staff room has the alert) or `trying` (queued, being retried)."""
+
+    case: str
+    opened: bool
+    country: str | None
+    told: str
+
+
+class SosDesk(Protocol):
+    """ "I am in danger now": an urgent alert, then what the reporter adds to it."""
+
+    async def ready(self) -> bool:
+        """False when reporting is not set up (nobody could read a case)."""
+        ...
+
+    async def raise_alert(self, user: UserRef, chat: ChatRef, language: str) -> SosRaised | None:
+        """Open a critical case, or make the open one critical, and alert the staff rooms."""
+        ...
+
+    async def add(
+        self,
+        user: UserRef,
+        case_id: str,
+        *,
+        text: str | None = None,
+        location: Location | None = None,
+    ) -> str | None:
+        """Seal a message or location to the SOS case: `told`, `trying`, or None (not theirs)."""
+        ...
+
+
 class CaseDesk(Protocol):
     """Drafts become cases. `record` returns once the item is sealed and stored (acknowledged)."""
 
@@ -81,6 +115,11 @@ class CaseDesk(Protocol):
     @property
     def thread(self) -> ThreadDesk:
         """The case thread: what a reporter writes after sending."""
+        ...
+
+    @property
+    def sos(self) -> SosDesk:
+        """SOS: an urgent alert from the reporter (handlers.sos)."""
         ...
 
 

@@ -10,7 +10,7 @@ from bot.content.library import Library
 from bot.countries import fold
 from bot.model import Choice, Incoming, Reply
 from bot.sessions import EXPIRED, SENT, Session
-from handlers import checkin, contacts, guides, legal, menu, report, thread  # noqa: F401
+from handlers import checkin, contacts, guides, legal, menu, report, sos, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
@@ -26,7 +26,7 @@ _ALLOWED_CONTROLS = {"\n", "\t", "\r"}
 
 def input_problem(msg: Incoming) -> str | None:
     """The strings key explaining why this message cannot be read, if it cannot."""
-    if msg.choice is not None or msg.attachment is not None:
+    if msg.choice is not None or msg.attachment is not None or msg.location is not None:
         return None
     if msg.text is None:
         return "error.unsupported"
@@ -88,6 +88,8 @@ async def _command(ctx: Context, command: str) -> None:
             ctx.replace("report_intro")
     elif name == "/menu":
         ctx.home()
+    elif name == sos.COMMAND:
+        await sos.open_sos(ctx)
     elif name == "/cancel":
         had_report = "report" in ctx.state
         await report.abandon(ctx)
@@ -142,6 +144,9 @@ async def _dispatch(ctx: Context) -> None:
     if (problem := input_problem(msg)) is not None:
         ctx.notice(problem)
         return
+    if msg.location is not None:
+        await sos.located(ctx)
+        return
     if msg.attachment is not None:
         await (thread.attached if thread.takes_file(ctx) else report.attached)(ctx)
         return
@@ -186,7 +191,13 @@ def render(ctx: Context) -> Reply:
     rtl = ctx.t.rtl
     body = "\n\n".join([*ctx.notices, text])
     sensitive = screen.sensitive or ctx.sensitive
-    return Reply(directed(body, rtl), directed_choices(choices, rtl), sensitive=sensitive, rtl=rtl)
+    return Reply(
+        directed(body, rtl),
+        directed_choices(choices, rtl),
+        sensitive=sensitive,
+        rtl=rtl,
+        urgent=screen.urgent,
+    )
 
 
 async def respond(

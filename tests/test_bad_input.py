@@ -50,7 +50,7 @@ async def test_pressing_a_choice_from_an_old_message_is_answered_not_obeyed(user
 
 
 async def test_answer_by_number_or_label(user: FakeUser) -> None:
-    assert "What is happening" in (await user.say("2")).text
+    assert "What is happening" in (await user.say("3")).text
     assert "How can I help" in (await user.say("main MENU")).text
 
 
@@ -105,7 +105,7 @@ async def test_a_failing_handler_answers_and_the_bot_goes_on(
     monkeypatch.setattr("bot.app.respond", broken)
     assert "went wrong on my side" in (await user.say("2")).text
     monkeypatch.undo()
-    assert "What is happening" in (await user.say("2")).text, "the state was not damaged"
+    assert "What is happening" in (await user.say("3")).text, "the state was not damaged"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ def run_console(data: Path, stdin: bytes, **env: str) -> subprocess.CompletedPro
 
 
 def test_piped_session_runs_and_exits_cleanly(tmp_path: Path) -> None:
-    run = run_console(tmp_path, b"1\n2\n1\n1\nBack\n/help\n")
+    run = run_console(tmp_path, b"1\n3\n1\n1\nBack\n/help\n")
     out = run.stdout.decode()
     assert run.returncode == 0, run.stderr.decode()
     assert "Which language do you want to use?" in out
@@ -41,7 +41,7 @@ def test_piped_session_runs_and_exits_cleanly(tmp_path: Path) -> None:
 
 
 def test_state_survives_a_restart_of_the_process(tmp_path: Path) -> None:
-    run_console(tmp_path, b"1\n3\n")
+    run_console(tmp_path, b"1\n4\n")
     second = run_console(tmp_path, b"")
     assert "How can I help?" not in second.stdout.decode().split("\n\n")[0]
     assert "Which country?" in second.stdout.decode() or "Legal" in second.stdout.decode()

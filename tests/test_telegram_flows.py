@@ -135,7 +135,8 @@ async def test_command_menu_is_set_per_language(emu: Emulator, tg: RunningBot) -
     commands = emu.world.commands
     default = {c["command"]: c["description"] for c in commands[("default", "")]}
     assert default["forget"] == "Delete everything the bot keeps about you"
-    assert set(default) == {"menu", "help", "cancel", "language", "forget"}
+    assert set(default) == {"sos", "menu", "help", "cancel", "language", "forget"}
+    assert next(iter(default)) == "sos", "first on Telegram's command list"
     for code in library().packs:
         if code != "en":
             assert ("default", code) in commands

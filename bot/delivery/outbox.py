@@ -2,7 +2,9 @@
 questions, relays, notices and the team's replies to reporters.
 
 Each destination has its own lane, so messages to one chat keep their order and a chat
-that cannot be reached holds up nothing else. A transient failure (429, 5xx, timeout,
+that cannot be reached holds up nothing else. An urgent message (an SOS: `Reply.urgent`,
+or kind `sos`, which a restart keeps) goes ahead of every message waiting in its lane,
+behind only the one being sent and earlier urgent ones. A transient failure (429, 5xx, timeout,
 platform down) is retried with jittered exponential backoff for `RetryPolicy.window`;
 a final one (blocked, removed, gone) settles the message as failed with its reason.
 A staff or on-call room is never given up early: it may be restored, so it is retried
@@ -36,6 +38,7 @@ __all__ = ["Deliver", "Outbox", "Outgoing", "Parcel", "Staged", "any_delivered"]
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
+URGENT_KINDS = frozenset({"sos"})
 PRUNE_EVERY = 3600.0
 
 
@@ -61,6 +64,10 @@ class Parcel:
     created_at: float
     done: asyncio.Future[Outcome] = field(repr=False)
     attempts: int = 0
+
+    @property
+    def urgent(self) -> bool:
+        return self.reply.urgent or self.kind in URGENT_KINDS
 
 
 @dataclass(slots=True)
@@ -217,7 +224,7 @@ class Outbox:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         parcel = Parcel(row_id, chat, reply, kind, case_id, created_at, done)
         lane = self._lanes.setdefault(_place(chat), _Lane())
-        lane.queue.append(parcel)
+        _queue(lane, parcel)
         if lane.task is None:
             lane.task = _detached(self._drain(_place(chat), lane))
         return parcel
@@ -347,6 +354,18 @@ class Outbox:
     def _listed(t: Translator, row: rows.Row) -> str:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
         return f"• {t(f'delivery.kind.{row.kind}')} · {row.case_id or '—'} · {when} UTC"
+
+
+def _queue(lane: _Lane, parcel: Parcel) -> None:
+    """At the end, or for an urgent parcel ahead of every waiting one that is not urgent;
+    never ahead of the lane's first, which is being sent while the lane runs."""
+    if not parcel.urgent:
+        lane.queue.append(parcel)
+        return
+    at = 1 if lane.task is not None else 0
+    while at < len(lane.queue) and lane.queue[at].urgent:
+        at += 1
+    lane.queue.insert(at, parcel)
 
 
 def _ended(found: list[rows.Row], reason: Reason) -> list[tuple[rows.Row, Reason]]:

@@ -129,6 +129,11 @@ class SimUser:
         }
         return await self._post(None, {"sticker": sticker})
 
+    async def send_location(self, latitude: float, longitude: float, accuracy: float) -> Message:
+        """A location shared from the attachment menu (not a live one)."""
+        place = {"latitude": latitude, "longitude": longitude, "horizontal_accuracy": accuracy}
+        return await self._post(None, {"location": place})
+
     async def _post(
         self, text: str | None, extra: JSON | None = None, reply_to: Message | None = None
     ) -> Message:

@@ -96,6 +96,7 @@ class Dispatch:
             message_id=said.event_id or None,
             raw_size=said.raw_size,
             attachment=attachment,
+            location=said.location if private else None,
         )
         replies = await self._handle(incoming)
         if isinstance(replies, Dropped):

@@ -1,7 +1,8 @@
 """What the bot acts on in a room timeline, as plain records (nio types stay in this package).
 
 Text and emotes become `Said`; a well-formed file (`m.image`, `m.file`, …) becomes
-`Said` with its `Media` (fetched only in a private room); other media and unknown
+`Said` with its `Media` (fetched only in a private room); a location (`m.location`,
+its `geo:` URI) becomes `Said` with its `Location`; other media and unknown
 message types become `Said` with no text (the handlers answer that only text is
 understood); edits, notices (other bots) and reactions are ignored; an encrypted
 event nio could not decrypt is `Undecryptable`; membership changes are `Membership`.
@@ -12,6 +13,7 @@ types nio does not know (`UnknownEvent`: polls, custom types) are not for the bo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,7 @@ from nio import (
     UnknownEncryptedEvent,
 )
 
+from bot.model import Location
 from bot.transports.matrix.media import Media, describe
 
 __all__ = [
@@ -62,6 +65,7 @@ class Said:
     mentions: tuple[str, ...] = ()
     media: Media | None = None
     sealed: Sealed | None = None
+    location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,10 @@ class Unreadable:
 
 
 Item = Said | Undecryptable | Membership | Unreadable
+_GEO = re.compile(
+    r"geo:(-?\d{1,3}(?:\.\d{1,12})?),(-?\d{1,3}(?:\.\d{1,12})?)(?:,-?\d{1,6}(?:\.\d{1,6})?)?"
+    r"(?:;u=(\d{1,7}(?:\.\d{1,6})?))?(?:;[^;]{0,64}){0,4}"
+)
 _MESSAGES = (
     RoomMessageText,
     RoomMessageEmote,
@@ -130,6 +138,17 @@ def _mentions(content: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(u) for u in users) if isinstance(users, list) else ()
 
 
+def location(content: dict[str, Any]) -> Location | None:
+    """The place in an `m.location` event's `geo_uri` (RFC 5870); None if it is not one."""
+    found = _GEO.fullmatch(_text(content.get("geo_uri")))
+    if found is None:
+        return None
+    latitude, longitude = float(found[1]), float(found[2])
+    if abs(latitude) > 90 or abs(longitude) > 180:
+        return None
+    return Location(latitude, longitude, None if found[3] is None else float(found[3]))
+
+
 def _sealed(event: Any) -> Sealed | None:
     sender_key, session_id = event.sender_key, event.session_id
     if not (event.decrypted and isinstance(sender_key, str) and isinstance(session_id, str)):
@@ -148,6 +167,8 @@ def _said(event: Any) -> Said | None:
         return Said(event_id, sender, text, len(raw.encode()), _mentions(content), sealed=sealed)
     if isinstance(event, RoomMessageMedia | RoomEncryptedMedia):
         return Said(event_id, sender, None, 0, media=describe(content), sealed=sealed)
+    if content.get("msgtype") == "m.location":
+        return Said(event_id, sender, None, 0, sealed=sealed, location=location(content))
     return Said(event_id, sender, None, 0, sealed=sealed)
 
 

@@ -17,7 +17,7 @@ from bot.content.library import FALLBACK, Library
 __all__ = ["COMMANDS", "command_menu", "publish_commands"]
 
 log = logging.getLogger("hrd_bot.telegram")
-COMMANDS = ("menu", "help", "cancel", "language", "forget")
+COMMANDS = ("sos", "menu", "help", "cancel", "language", "forget")
 
 
 def command_menu(library: Library, language: str) -> list[BotCommand]:

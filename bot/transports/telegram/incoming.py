@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 
-from bot.model import ChatRef, Incoming
+from bot.model import ChatRef, Incoming, Location
 from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook, Press
 from bot.transports.telegram.files import Media, describe
@@ -59,6 +59,25 @@ def _number(value: object) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise Unreadable
+
+
+def _degrees(value: object, limit: float) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) <= limit:
+        return float(value)
+    raise Unreadable
+
+
+def _location(msg: Message) -> Location | None:
+    """A location shared in a private chat (an SOS takes it); only its coordinates."""
+    found = msg.location
+    if found is None:
+        return None
+    accuracy = found.horizontal_accuracy
+    return Location(
+        _degrees(found.latitude, 90),
+        _degrees(found.longitude, 180),
+        None if accuracy is None else _degrees(accuracy, 1500),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +143,7 @@ def _message(
     if forwarded and not chat.private:
         return None
     media: Media | None = None
+    location = _location(msg) if chat.private and not forwarded else None
     if text is not None and text.startswith("/") and not forwarded:
         command = _command(text, username)
         if command is None and not chat.private:
@@ -132,7 +152,7 @@ def _message(
     if not chat.private:
         if text is None or not _addressed(msg, text, username):
             return None
-    elif text is None:
+    elif text is None and location is None:
         media = _checked(describe(msg))
         if media is None and not _is_content(msg):
             return None
@@ -145,6 +165,7 @@ def _message(
         message_id=str(_number(msg.message_id)),
         raw_size=len(text.encode("utf-8")) if text else 0,
         forwarded=forwarded,
+        location=location,
     )
     return Arrival(incoming, message_id=msg.message_id, media=media)
 

@@ -35,6 +35,7 @@ from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.deleting import Deleter, Erased
 from bot.transports.telegram.failures import retry_safe, undelivered
 from bot.transports.telegram.gaps import LostSends, is_private
+from bot.transports.telegram.priority import request
 from bot.transports.telegram.render import Markup, keyboard, split_text
 
 __all__ = ["Outbox"]
@@ -106,7 +107,7 @@ class Outbox:
             if reply.sensitive and _is_group(chat):
                 log.warning("telegram: a confidential message for a group was refused")
             elif address not in self._blocked:
-                await self._send_pieces(address, reply, sent, self._answer_one)
+                await self._send_pieces(address, reply, sent, self._answer(reply.urgent))
         finally:
             self._note(address, reply, sent, received, received_ttl)
         if reply.erase_chat:
@@ -125,7 +126,7 @@ class Outbox:
             return (reply.replaces,)
         sent: list[int] = []
         try:
-            await self._send_pieces(chat.address, reply, sent, self._post_one(chat))
+            await self._send_pieces(chat.address, reply, sent, self._post_one(chat, reply.urgent))
         finally:
             self._note(chat.address, reply, sent)
         return tuple(str(message_id) for message_id in sent)
@@ -145,12 +146,12 @@ class Outbox:
             raise undelivered(exc, group=_is_group(chat)) from None
         return True
 
-    def _post_one(self, chat: ChatRef) -> SendOne:
+    def _post_one(self, chat: ChatRef, urgent: bool) -> SendOne:
         async def post_one(
             address: str, text: str, markup: Markup | None, ttl: timedelta | None
         ) -> int:
             try:
-                return await self._send_one(address, text, markup, ttl)
+                return await self._send_one(address, text, markup, ttl, urgent=urgent)
             except TelegramError as exc:
                 raise undelivered(exc, group=_is_group(chat)) from None
 
@@ -193,11 +194,18 @@ class Outbox:
             self._buttons.forget(chat)
 
     async def _send_one(
-        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
+        self,
+        chat: str,
+        text: str,
+        markup: Markup | None,
+        ttl: timedelta | None,
+        *,
+        urgent: bool = False,
     ) -> int:
         """The new message's id. The answer is read as plain JSON: building PTB objects
         for a message and its keyboard cost more than all the rest of a reply. A send
-        whose answer was lost or unreadable leaves a gap (see `gaps`)."""
+        whose answer was lost or unreadable leaves a gap (see `gaps`). An urgent one (an
+        SOS) skips the rate limiter's queues (`priority`)."""
         params: dict[str, object] = {
             "chat_id": int(chat),
             "text": text,
@@ -207,7 +215,7 @@ class Outbox:
             params["reply_markup"] = markup
         above, begun = self.lost.begin()
         try:
-            result = await self._bot.do_api_request(SEND, params)
+            result = await request(self._bot, SEND, params, urgent=urgent)
             message_id = int(result["message_id"])
         except NetworkError as exc:
             if not retry_safe(exc):
@@ -221,19 +229,26 @@ class Outbox:
             self.lost.seen(message_id, begun)
         return message_id
 
-    async def _answer_one(
-        self, chat: str, text: str, markup: Markup | None, ttl: timedelta | None
-    ) -> int | None:
-        """An answer to the chat that wrote: server errors retried here, refusals logged."""
-        try:
-            return await self._retrying(lambda: self._send_one(chat, text, markup, ttl))
-        except Forbidden:
-            self._refused(chat)
-        except TelegramError as exc:
-            log.warning("telegram: a message was not sent (%s)", _kind(exc))
-        except Undelivered:
-            pass
-        return None
+    def _answer(self, urgent: bool) -> SendOne:
+        """An answer to the chat that wrote: server errors retried here, refusals logged.
+        An urgent one (an SOS screen) skips the rate limiter's queues too."""
+
+        async def answer_one(
+            chat: str, text: str, markup: Markup | None, ttl: timedelta | None
+        ) -> int | None:
+            try:
+                return await self._retrying(
+                    lambda: self._send_one(chat, text, markup, ttl, urgent=urgent)
+                )
+            except Forbidden:
+                self._refused(chat)
+            except TelegramError as exc:
+                log.warning("telegram: a message was not sent (%s)", _kind(exc))
+            except Undelivered:
+                pass
+            return None
+
+        return answer_one
 
     async def answer(self, query_id: str) -> None:
         """Stop the spinner on a pressed button; a query too old to answer needs nothing."""

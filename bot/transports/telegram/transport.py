@@ -18,7 +18,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHandler
+from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
 from bot.app import App
 from bot.chat_trail import ChatTrail
@@ -33,6 +33,7 @@ from bot.transports.telegram.files import Media, fetch
 from bot.transports.telegram.forgotten import epilogue
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
+from bot.transports.telegram.priority import PriorityLimiter
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
 from bot.transports.telegram.webhook import WebhookServer
@@ -129,7 +130,7 @@ class TelegramTransport:
 
     def _build(self) -> TelegramApp:
         config = self._config
-        limiter = AIORateLimiter(overall_max_rate=config.max_rate, max_retries=config.max_retries)
+        limiter = PriorityLimiter(overall_max_rate=config.max_rate, max_retries=config.max_retries)
         builder = (
             ApplicationBuilder()
             .token(config.token)

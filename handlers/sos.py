@@ -1,0 +1,133 @@
+"""SOS: "I am in danger now", from the main menu, `/sos` or the danger screen.
+
+One confirmation, then the alert (`SosDesk.raise_alert`). The reporter is told in plain
+words whether the team has it yet, what the team will do, and what to do meanwhile,
+with the physical-protection contacts for their country. After that, what they type on
+the screen is a message for the team and a location they share goes to the team too,
+each sealed. Where reporting is not set up the screen says so and shows the contacts.
+"""
+
+from __future__ import annotations
+
+from bot.content.schema import Contact
+from bot.model import Location
+from handlers.contacts import best_contacts
+from handlers.context import Args, Context, Screen
+from handlers.ports import SosDesk
+from handlers.screens import screen
+
+COMMAND = "/sos"
+CHOICE = "sos:"
+"""Every SOS choice id starts with this: the flood guard lets them by (`bot.sos.urgent`)."""
+OPEN = CHOICE + "open"
+CONFIRM = CHOICE + "confirm"
+MESSAGE_CHARS = 1000
+CONTACTS_SHOWN = 2
+NO_LOCATION = ("console",)
+
+
+def _desk(ctx: Context) -> SosDesk | None:
+    return None if ctx.desk is None else ctx.desk.sos
+
+
+async def _ready(ctx: Context) -> bool:
+    desk = _desk(ctx)
+    return desk is not None and await desk.ready()
+
+
+async def open_sos(ctx: Context) -> None:
+    """The confirmation screen, or, where nobody could receive an alert, the contacts."""
+    ctx.go("sos", ready=await _ready(ctx))
+
+
+def _contacts(ctx: Context, country: str | None) -> list[str]:
+    """The first physical-protection contacts for the country, short: someone in danger
+    needs a name and a way to reach it, on one screen."""
+    found = best_contacts(ctx, "physical", country)[:CONTACTS_SHOWN]
+    return [_reach(ctx, contact) for contact in found]
+
+
+def _reach(ctx: Context, contact: Contact) -> str:
+    ways = [f"• {ctx.t('channel.' + c.kind)}: {c.value}" for c in contact.channels]
+    return "\n".join([contact.name, *ways])
+
+
+def render_confirm(ctx: Context, args: Args) -> Screen:
+    if not args.get("ready"):
+        text = "\n\n".join([ctx.t("sos.unavailable"), *_contacts(ctx, None)])
+        return Screen(text, ctx.nav(), sensitive=True, urgent=True)
+    choices = (ctx.choice(CONFIRM, "sos.confirm_yes"), *ctx.nav())
+    return Screen(ctx.t("sos.confirm"), choices, sensitive=True, urgent=True)
+
+
+async def choose_confirm(ctx: Context, args: Args, choice: str) -> bool:
+    desk = _desk(ctx)
+    if choice != CONFIRM or desk is None or not args.get("ready"):
+        return False
+    raised = await desk.raise_alert(ctx.msg.user, ctx.msg.chat, ctx.t.code)
+    if raised is None:
+        ctx.replace("sos", ready=False)
+        return True
+    ctx.replace("sos_raised", case=raised.case, country=raised.country)
+    ctx.notice(f"sos.{raised.told}", case=raised.case)
+    return True
+
+
+def render_raised(ctx: Context, args: Args) -> Screen:
+    add = "sos.add" if ctx.msg.chat.platform in NO_LOCATION else "sos.add_or_locate"
+    parts = [
+        ctx.t("sos.team_will", case=args["case"]),
+        ctx.t("sos.meanwhile"),
+        *_contacts(ctx, args.get("country")),
+        ctx.t(add),
+    ]
+    return Screen(
+        "\n\n".join(parts),
+        ctx.nav(back=False),
+        sensitive=True,
+        typing=True,
+        words=True,
+        urgent=True,
+    )
+
+
+async def type_message(ctx: Context, args: Args, text: str) -> bool:
+    if len(text) > MESSAGE_CHARS:
+        ctx.notice("sos.message_long", limit=MESSAGE_CHARS)
+        return True
+    await _add(ctx, args["case"], text=text)
+    return True
+
+
+async def located(ctx: Context) -> None:
+    """A shared location: for the SOS case on its screen; elsewhere the SOS comes first
+    (where it cannot be raised, its screen says so)."""
+    name, args = ctx.at
+    location = ctx.msg.location
+    assert location is not None
+    if name == "sos_raised":
+        await _add(ctx, args["case"], location=location)
+        return
+    ready = await _ready(ctx)
+    if ready:
+        ctx.notice("sos.location_first")
+    if name == "sos":
+        ctx.replace("sos", ready=ready)
+    else:
+        ctx.go("sos", ready=ready)
+
+
+async def _add(
+    ctx: Context, case: str, text: str | None = None, location: Location | None = None
+) -> None:
+    """Sealed to the case; the notice says whether the team has been told yet."""
+    desk = _desk(ctx)
+    told = (
+        None if desk is None else await desk.add(ctx.msg.user, case, text=text, location=location)
+    )
+    what = "message" if location is None else "location"
+    ctx.notice(f"sos.{what}_{told}" if told else "sos.gone")
+
+
+screen("sos", render_confirm, choose_confirm)
+screen("sos_raised", render_raised, typed=type_message)
