@@ -9,11 +9,11 @@ each sealed. Where reporting is not set up the screen says so and shows the cont
 
 from __future__ import annotations
 
-from bot.content.schema import Contact
 from bot.model import Location
-from handlers.contacts import best_contacts
+from handlers.contacts import best_contacts, contact_blocks, remembered_country
 from handlers.context import Args, Context, Screen
 from handlers.ports import SosDesk
+from handlers.referrals import distinct
 from handlers.screens import screen
 
 COMMAND = "/sos"
@@ -41,15 +41,12 @@ async def open_sos(ctx: Context) -> None:
 
 
 def _contacts(ctx: Context, country: str | None) -> list[str]:
-    """The first physical-protection contacts for the country, short: someone in danger
-    needs a name and a way to reach it, on one screen."""
-    found = best_contacts(ctx, "physical", country)[:CONTACTS_SHOWN]
-    return [_reach(ctx, contact) for contact in found]
-
-
-def _reach(ctx: Context, contact: Contact) -> str:
-    ways = [f"• {ctx.t('channel.' + c.kind)}: {c.value}" for c in contact.channels]
-    return "\n".join([contact.name, *ways])
+    """The first physical-protection contacts for the case's country, else the one the
+    person gave before (never asked here: someone in danger is not stopped by a
+    question), short, each number once: a name and a way to reach it, on one screen."""
+    where = country or remembered_country(ctx)
+    found = distinct(best_contacts(ctx, "physical", where), CONTACTS_SHOWN)
+    return contact_blocks(ctx, found, short=True)
 
 
 def render_confirm(ctx: Context, args: Args) -> Screen:

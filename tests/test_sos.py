@@ -164,6 +164,24 @@ async def test_sos_when_reporting_is_not_set_up(app: App, transport: FakeTranspo
     assert "sos:confirm" not in [c.id for c in screen.choices]
 
 
+async def test_the_sos_screen_shows_local_people_for_the_country_given_before(
+    app: App, transport: FakeTransport
+) -> None:
+    """Never asked there (someone in danger is not stopped by a question), the country
+    given earlier for contacts brings local physical protection first."""
+    app.attach(transport)
+    person = FakeUser(app, transport, "in-nairobi")
+    await _menu(person)
+    await person.press("People who can help")
+    await person.press("Physical")
+    await person.say("Kenya")
+    await person.say("/menu")
+    screen = await person.press("I am in danger now")
+    first = screen.text.split("\n\n")[1]
+    assert first.startswith(("National Coalition of Human Rights Defenders", "Peace Brigades"))
+    assert "Front Line Defenders" not in screen.text.split("\n\n")[1]
+
+
 async def test_a_location_outside_an_sos_asks_to_confirm_first(
     rooms_app: tuple[App, Team], activist: FakeUser, transport: FakeTransport
 ) -> None:
