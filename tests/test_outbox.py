@@ -266,3 +266,20 @@ async def test_a_row_to_a_person_keeps_their_address_only_while_queued(
     )
     assert found == [("delivered", ""), ("failed", ""), ("delivered", "room-a")]
     await _close(app)
+
+
+async def test_alerts_and_team_replies_pass_ordinary_screens_at_the_platform(
+    tmp_path: Path, library: Library
+) -> None:
+    """Issue 16: handed to the transport as urgent (past the rate limiter's queue), while
+    a notice is not; the parcel itself keeps its place behind an SOS in its lane."""
+    transport = FakeTransport()
+    app = await _app(tmp_path / "o.db", library, transport)
+    for chat, kind in ((ROOM_A, "alert"), (PERSON, "reply"), (ROOM_B, "notice")):
+        await asyncio.wait_for(await app.deliver(chat, Reply(kind), kind=kind), 5)
+    assert [(reply.text, reply.urgent) for _, reply in transport.sent] == [
+        ("alert", True),
+        ("reply", True),
+        ("notice", False),
+    ]
+    await _close(app)

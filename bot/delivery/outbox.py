@@ -4,7 +4,10 @@ questions, relays, notices and the team's replies to reporters.
 Each destination has its own lane, so messages to one chat keep their order and a chat
 that cannot be reached holds up nothing else. An urgent message (an SOS: `Reply.urgent`,
 or kind `sos`, which a restart keeps) goes ahead of every message waiting in its lane,
-behind only the one being sent and earlier urgent ones. A transient failure (429, 5xx, timeout,
+behind only the one being sent and earlier urgent ones. Staff alerts, escalations and
+the team's replies to reporters are handed to the transport as urgent too
+(`AHEAD_KINDS`): there they pass the ordinary screens waiting under the platform's rate
+limit, while in their lanes they still wait behind an SOS. A transient failure (429, 5xx, timeout,
 platform down) is retried with jittered exponential backoff for `RetryPolicy.window`;
 a final one (blocked, removed, gone) settles the message as failed with its reason.
 A staff or on-call room is never given up early: it may be restored, so it is retried
@@ -22,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
 from bot.content.library import Translator
@@ -39,6 +42,7 @@ log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
 URGENT_KINDS = frozenset({"sos"})
+AHEAD_KINDS = frozenset({"alert", "escalation", "reply"})
 PRUNE_EVERY = 3600.0
 
 
@@ -289,7 +293,7 @@ class Outbox:
         key = f"hrd{parcel.id}"
         try:
             async with asyncio.timeout(self.policy.attempt):
-                return await transport.send(parcel.chat, parcel.reply, key)
+                return await transport.send(parcel.chat, _for_transport(parcel), key)
         except Undelivered:
             raise
         except TimeoutError:
@@ -409,3 +413,10 @@ async def any_delivered(outcomes: Iterable[asyncio.Future[Outcome]], wait: float
         if any(not f.cancelled() and f.exception() is None and f.result().delivered for f in done):
             return True
     return False
+
+
+def _for_transport(parcel: Parcel) -> Reply:
+    """Urgent for the platform's rate limit as well, if it is to pass ordinary screens."""
+    if parcel.kind in AHEAD_KINDS and not parcel.reply.urgent:
+        return replace(parcel.reply, urgent=True)
+    return parcel.reply
