@@ -26,7 +26,7 @@ from bot.storage import keycheck
 from bot.storage.dbkey import DbKey, KeyError_, _read_key_file
 from bot.storage.faults import SQLITE_NOTADB, DamagedError, StorageError, WrongKeyError
 from bot.storage.migrations import MIGRATIONS
-from bot.storage.opening import Connection, keyed
+from bot.storage.opening import Connection, keyed, sync_folder
 
 __all__ = ["Checked", "backup", "check_copy", "new_key", "open_existing", "rekey", "restore"]
 
@@ -41,14 +41,6 @@ class Checked:
 
     schema: int
     pages: int
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync(path: Path) -> None:
@@ -133,7 +125,7 @@ def backup(database: Path, key: DbKey, target: Path) -> Checked:
         _remove(partial)
         raise
     partial.unlink()
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
     return checked
 
 
@@ -172,7 +164,7 @@ def restore(database: Path, key: DbKey, source: Path) -> Checked:
         raise
     _move_aside(database, aside)
     os.replace(incoming, database)
-    _sync_folder(database.parent)
+    sync_folder(database.parent)
     try:
         check_copy(database, key)
     except BaseException:
@@ -180,7 +172,7 @@ def restore(database: Path, key: DbKey, source: Path) -> Checked:
         raise
     keycheck.write(keycheck.check_path(database), key)
     _remove(aside)
-    _sync_folder(database.parent)
+    sync_folder(database.parent)
     return checked
 
 
@@ -192,7 +184,7 @@ def _move_aside(database: Path, aside: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.replace(f"{database}-wal", f"{aside}-wal")
     Path(f"{database}-shm").unlink(missing_ok=True)
-    _sync_folder(database.parent)
+    sync_folder(database.parent)
 
 
 def _put_back(aside: Path, database: Path) -> None:
@@ -202,7 +194,7 @@ def _put_back(aside: Path, database: Path) -> None:
         os.replace(aside, database)
         with contextlib.suppress(FileNotFoundError):
             os.replace(f"{aside}-wal", f"{database}-wal")
-        _sync_folder(database.parent)
+        sync_folder(database.parent)
     _remove(aside)
 
 
@@ -231,7 +223,7 @@ def new_key(path: Path, data_dir: Path) -> tuple[DbKey, bool]:
         handle.write(value + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     return DbKey(value), True
 
 
@@ -287,6 +279,6 @@ def rekey(database: Path, old: DbKey, new: DbKey) -> bool:
     _drop_empty_wal(database)
     check.unlink(missing_ok=True)  # stale from here on; rewritten just below
     os.replace(building, database)
-    _sync_folder(database.parent)
+    sync_folder(database.parent)
     keycheck.write(check, new)
     return True

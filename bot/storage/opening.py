@@ -79,11 +79,12 @@ def _create(path: Path, key: DbKey, prepare: Callable[[Connection], None]) -> No
     with open(building, "rb") as handle:
         os.fsync(handle.fileno())
     building.rename(path)
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     keycheck.write(keycheck.check_path(path), key)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
+    """A rename is durable only once its folder is synced."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -244,17 +244,10 @@ class Rooms:
             return True
         if not (self._offer_each.check(user_id)[0] and self._offers.check(ALL)[0]):
             return False
-        response = await self._client.room_create(
-            is_direct=True,
-            preset=RoomPreset.trusted_private_chat,
-            invite=[user_id],
-            initial_state=[ENCRYPTION_STATE],
-        )
-        if not isinstance(response, RoomCreateResponse):
-            log.warning("could not create a DM: %s", getattr(response, "status_code", "?"))
+        room_id = await self._create_dm(user_id)
+        if room_id is None:
             return False
-        self._offered[user_id] = str(response.room_id)
-        self._greet.add(str(response.room_id))
+        self._greet.add(room_id)
         log.info("created an encrypted DM for a user of an unencrypted room")
         return True
 
@@ -272,6 +265,14 @@ class Rooms:
         created with them invited the first time; None if the homeserver refused it."""
         if (room_id := self._direct_with(user_id)) is not None:
             return room_id
+        room_id = await self._create_dm(user_id)
+        if room_id is not None:
+            log.info("created an encrypted DM for an on-call account")
+        return room_id
+
+    async def _create_dm(self, user_id: str) -> str | None:
+        """An encrypted DM the bot creates, with `user_id` invited (and its creator's power
+        to redact everyone's messages); None if the homeserver refused."""
         response = await self._client.room_create(
             is_direct=True,
             preset=RoomPreset.trusted_private_chat,
@@ -279,10 +280,9 @@ class Rooms:
             initial_state=[ENCRYPTION_STATE],
         )
         if not isinstance(response, RoomCreateResponse):
-            log.warning("could not create an on-call DM: %s", getattr(response, "status_code", "?"))
+            log.warning("could not create a DM: %s", getattr(response, "status_code", "?"))
             return None
         self._offered[user_id] = str(response.room_id)
-        log.info("created an encrypted DM for an on-call account")
         return str(response.room_id)
 
     async def leave(self, room_id: str) -> None:
