@@ -110,8 +110,8 @@ class Escalation:
         now = int(self._clock())
         waiting = await self._db.run(_waiting)
         taken = 0
-        for case_id, urgency, submitted, first in waiting:
-            if self.ladders.of(urgency).due(first, now - submitted):
+        for case_id, urgency, start, base, first in waiting:
+            if self.ladders.of(urgency).due(first - base, now - start):
                 taken += await self._take(case_id, now)
         await self.report()
         return taken
@@ -123,17 +123,15 @@ class Escalation:
         def work(conn: Connection) -> int:
             step.pages.clear()
             step.notices.clear()
-            found = conn.execute(
-                "SELECT state, urgency, submitted_at FROM cases WHERE id = ?", (case_id,)
-            ).fetchone()
+            found = conn.execute(_CLIMB + " WHERE id = ?", (case_id,)).fetchone()
             if found is None or found[0] != "new" or found[2] is None:
                 return 0  # acknowledged, claimed, closed or purged meanwhile
-            urgency, submitted = str(found[1] or "normal"), int(found[2])
+            urgency, start, base = str(found[1] or "normal"), int(found[2]), int(found[3])
             ladder = self.ladders.of(urgency)
-            due = ladder.due(_next_step(conn, case_id), now - submitted)
-            values = {"case": case_id, "urgency": urgency, "minutes": (now - submitted) // 60}
+            due = ladder.due(_next_step(conn, case_id) - base, now - start)
+            values = {"case": case_id, "urgency": urgency, "minutes": (now - start) // 60}
             for index in due:
-                self._queue(conn, step, t, index, ladder.tier(index), values, now)
+                self._queue(conn, step, t, (base + index, ladder.tier(index)), values, now)
             return len(due)
 
         taken = await self._db.transaction(work)
@@ -151,13 +149,14 @@ class Escalation:
         conn: Connection,
         step: _Step,
         t: Translator,
-        index: int,
-        tier_number: int,
+        taking: tuple[int, int],
         values: dict[str, object],
         now: int,
     ) -> None:
-        """One step: the page to each chat of the tier, the notice to the staff rooms,
-        and the step's row, all in the caller's transaction."""
+        """One step (its number, and the tier it reaches): the page to each chat of the
+        tier, the notice to the staff rooms, and the step's row, all in the caller's
+        transaction."""
+        index, tier_number = taking
         tier = self.tiers[tier_number]
         page = Reply(t("staff.escalation_page", **values))
         targets: list[list[object]] = []
@@ -251,13 +250,18 @@ class Escalation:
         )
 
 
-def _waiting(conn: Connection) -> list[tuple[str, str | None, int, int]]:
-    """Submitted cases nobody acknowledged, with the next step each may take."""
+_CLIMB = "SELECT state, urgency, COALESCE(climb_from, submitted_at), climb_base FROM cases"
+"""Where a case's climb starts: its submission, or the SOS that made it unacknowledged."""
+
+
+def _waiting(conn: Connection) -> list[tuple[str, str | None, int, int, int]]:
+    """Submitted cases nobody acknowledged: when their climb started, its first step's
+    number, and the next step each may take."""
     rows = conn.execute(
-        "SELECT id, urgency, submitted_at FROM cases"
+        "SELECT id, urgency, COALESCE(climb_from, submitted_at), climb_base FROM cases"
         " WHERE state = 'new' AND submitted_at IS NOT NULL"
     ).fetchall()
-    return [(str(c), u, int(at), _next_step(conn, str(c))) for c, u, at in rows]
+    return [(str(c), u, int(at), int(b), _next_step(conn, str(c))) for c, u, at, b in rows]
 
 
 def _next_step(conn: Connection, case_id: str) -> int:

@@ -195,8 +195,16 @@ def _open_critical(conn: Connection, now: int, reporter: Reporter) -> CaseMeta:
 
 
 def _make_critical(conn: Connection, now: int, case_id: str) -> CaseMeta:
-    """The open case becomes critical; the audit entry records it in the same transaction."""
+    """The open case becomes critical; the audit entry records it in the same transaction.
+    A case someone acknowledged needs acknowledging again, and climbs the escalation
+    tiers anew from now (`bot.escalation`); one nobody acknowledged climbs on, faster."""
     conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
+    conn.execute(
+        "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("
+        "  SELECT COALESCE(max(step), -1) + 1 FROM escalation_steps WHERE case_id = ?2"
+        ") WHERE id = ?2 AND state != 'new'",
+        (now, case_id),
+    )
     rows.add_item(conn, now, case_id, KIND, b"I am in danger now")
     case = rows.case_meta(conn, case_id)
     rows.append_audit(conn, now, SYSTEM, "case.sos", case)

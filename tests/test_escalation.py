@@ -140,8 +140,8 @@ async def test_each_tier_is_reached_once_at_its_deadline(
     world: tuple[World, Clock], urgency: str
 ) -> None:
     w, clock = world
-    start = clock.now
     case = await _submit(w, "r-1", urgency)
+    start = int(time.time())  # the submission's own time: "for N minutes" is exact
     alert = f"New case {case} · urgency: {urgency}"
     assert any(alert in text for text in _texts(w, STAFF_ROOM)), "tier 1 at once"
     expected = {ONCALL: 0, LEADS: 0}
@@ -180,6 +180,35 @@ async def test_acknowledging_or_claiming_stops_the_rest(
         clock.now = start + minutes * MINUTE
         assert await _tick(w) == 0
     assert _pages(w, ONCALL, case) == 1
+    assert _pages(w, LEADS, case) == 0
+
+
+async def test_an_sos_on_an_acknowledged_case_climbs_again_from_the_sos(
+    world: tuple[World, Clock],
+) -> None:
+    """The case needs acknowledging again, and tier 2 is paged 15 minutes after the SOS,
+    not at once for the time since submission, nor never because someone had it."""
+    w, clock = world
+    w.app.casework.sos._clock = clock  # the SOS's time on the test's clock
+    start = clock.now
+    case = await _submit(w, "r-sos", "high")
+    await staff_says(w.app, w.transport, "staff-alice", f"/ack {case}")
+    clock.now = start + 3 * 3600
+    assert await _tick(w) == 0
+    person = FakeUser(w.app, w.transport, "r-sos")
+    await person.say("/sos")
+    raised = await person.press("Yes, alert the team now")
+    assert case in raised.text
+    assert (await w.app.casework.store.case(case)).state == "new"
+    sos = clock.now
+    clock.now = sos + 14 * MINUTE
+    assert await _tick(w) == 0, "not at once: the climb starts at the SOS"
+    clock.now = sos + 16 * MINUTE
+    assert await _tick(w) == 1
+    assert _pages(w, ONCALL, case) == 1
+    await staff_says(w.app, w.transport, "staff-alice", f"/ack {case}")
+    clock.now = sos + 24 * 3600
+    assert await _tick(w) == 0, "acknowledging it again stops the new climb"
     assert _pages(w, LEADS, case) == 0
 
 
@@ -359,13 +388,13 @@ async def test_with_no_on_call_or_leads_the_staff_room_is_told_nobody_was_reache
     tmp_path: Path, library: Library
 ) -> None:
     clock = Clock()
-    start = clock.now
     w = await _start(tmp_path / "n.db", library, clock, oncall=(), leads=())
     try:
         await w.app.casework.store.add_staff(
             "Alice", [staff_key(w.app, "staff-alice")], PrivateKey.generate().public
         )
         case = await _submit(w, "r-8")
+        start = int(time.time())  # the submission's own time: "for 16 minutes" is exact
         clock.now = start + 16 * MINUTE
         assert await _tick(w) == 1
         room = _texts(w, STAFF_ROOM)

@@ -228,4 +228,11 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM checkins WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
     UPDATE outbox SET address = '' WHERE person IS NOT NULL AND state != 'queued';
     """,
+    # An SOS on a case someone had acknowledged makes it unacknowledged again and starts a
+    # new escalation climb from the SOS (bot/escalation.py): `climb_from` is when (NULL:
+    # from submission) and `climb_base` the step number its first step takes.
+    """
+    ALTER TABLE cases ADD COLUMN climb_from INTEGER;
+    ALTER TABLE cases ADD COLUMN climb_base INTEGER NOT NULL DEFAULT 0;
+    """,
 )
