@@ -10,7 +10,7 @@ from tests.processes import ConsoleBot, bot_env, run_cli
 
 REPORT = [
     ("1", "How can I help"),  # English
-    ("1", "Start the report"),
+    ("Report a risk", "Start the report"),
     ("1", "Question 1 of 7"),
     ("CANARY-WHAT they followed me", "Question 2"),
     ("yesterday", "Question 3"),
