@@ -107,15 +107,18 @@ async def test_asking_for_help_after_the_case_closed_never_claims_an_alert(
     assert len(room_messages(transport, STAFF_ROOM)) == staff_before
 
 
-async def test_check_ins_need_a_report_and_stop_on_request_or_forget(
+async def test_check_ins_need_no_report_and_stop_on_request_or_forget(
     team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
 ) -> None:
     app, _ = team_app
     await reporter.say("/start")
     await reporter.press("English")
     await reporter.press("Safety check-ins")
-    refused = await reporter.press("Every 6 hours")
-    assert "need a report you have sent" in refused.text
+    started = await reporter.press("Every 6 hours")
+    assert "first question comes in 6 hours" in started.text
+    assert await app.checkins.every(app.pseudonyms.user("fake", "reporter-1")) == 6
+    await reporter.press("Safety check-ins")
+    assert "stopped" in (await reporter.press("Stop check-ins")).text
     person, checkins, clock = await _with_checkins(app, transport)
     await person.press("Safety check-ins")
     assert "every 2 hours" in person.last.text
