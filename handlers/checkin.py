@@ -253,8 +253,10 @@ HELP_NOTICES = {"told": "checkin.help_sent", "trying": "checkin.help_trying"}
 
 
 async def choose_ask(ctx: Context, args: Args, choice: str) -> bool:
+    """Every answer is sensitive: that check-ins are in use must not linger on a phone."""
     if ctx.checkins is None or choice not in ASK_CHOICES:
         return False
+    ctx.sensitive = True
     if choice == "checkin:stop":
         await ctx.checkins.stop(ctx.msg.user)
         ctx.notice("checkin.stopped")
@@ -272,6 +274,7 @@ async def type_answer(ctx: Context, args: Args, text: str) -> bool:
     """The duress word answers as "I am safe" does; any other text is not an answer."""
     if ctx.checkins is None or not await ctx.checkins.answered_word(ctx.msg.user, text):
         return False
+    ctx.sensitive = True
     ctx.notice("checkin.thanks")
     ctx.back()
     return True
