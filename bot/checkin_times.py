@@ -7,6 +7,7 @@ import re
 import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-−])\s*(\d{1,2})(?::?(\d{2}))?$")
@@ -91,14 +92,20 @@ def _names() -> dict[str, str]:
 def _by_country() -> dict[str, tuple[str, ...]]:
     """`zone.tab` lists each country's zones, most populous region first."""
     zones: dict[str, list[str]] = {}
-    for root in zoneinfo.TZPATH:
-        table = Path(root) / "zone.tab"
-        if not table.is_file():
+    for line in _zone_table().splitlines():
+        if line.startswith("#") or not line.strip():
             continue
-        for line in table.read_text(encoding="utf-8").splitlines():
-            if line.startswith("#") or not line.strip():
-                continue
-            code, _, name = line.split("\t")[:3]
-            zones.setdefault(code, []).append(name)
-        break
+        code, _, name = line.split("\t")[:3]
+        zones.setdefault(code, []).append(name)
     return {code: tuple(names) for code, names in zones.items()}
+
+
+def _zone_table() -> str:
+    """The system's tz database, else the `tzdata` package's (where zoneinfo finds it)."""
+    for root in zoneinfo.TZPATH:
+        if (table := Path(root) / "zone.tab").is_file():
+            return table.read_text(encoding="utf-8")
+    try:
+        return (resources.files("tzdata.zoneinfo") / "zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return ""

@@ -12,6 +12,7 @@ import asyncio
 from bot.checkin_times import clock_text, likely_zones, parse_clock, parse_zone
 from bot.duress import acceptable, normalise
 from bot.model import Choice
+from handlers.contacts import remembered_country
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
 from handlers.ports import CheckinDesk
@@ -97,14 +98,13 @@ async def choose_setup(ctx: Context, args: Args, choice: str) -> bool:
         paused = choice == "checkin:pause"
         await desk.pause(user, paused)
         await _refresh(ctx, "checkin.paused" if paused else "checkin.resumed")
-    elif choice == "checkin:daily":
-        zone = ctx.state.get(ZONE)
-        if zone:
-            ctx.go("checkin_time", zone=zone)
-        else:
-            ctx.go("checkin_zone", then="time", country=args.get("country"))
-    elif choice == "checkin:zone":
-        ctx.go("checkin_zone", then="setup", country=args.get("country"))
+    elif choice == "checkin:daily" and ctx.state.get(ZONE):
+        ctx.go("checkin_time", zone=ctx.state[ZONE])
+    elif choice in ("checkin:daily", "checkin:zone"):
+        country = remembered_country(ctx) or args.get("country")
+        await asyncio.to_thread(likely_zones, country)  # reads the tz database once
+        then = "time" if choice == "checkin:daily" else "setup"
+        ctx.go("checkin_zone", then=then, country=country)
     elif choice == "checkin:duress":
         ctx.go("checkin_duress", duress=bool(args.get("duress")))
     elif choice == "checkin:note":
@@ -125,6 +125,8 @@ async def _every(ctx: Context, desk: CheckinDesk, choice: str) -> bool:
 
 
 def render_zone(ctx: Context, args: Args) -> Screen:
+    """The zones of the person's country (the one they gave for contacts, or their
+    case's), then UTC; or a name or offset typed."""
     known = ctx.state.get(ZONE)
     text = ctx.t("checkin.zone_ask")
     if known:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.app import App
+from bot.checkin_times import next_daily, parse_clock, parse_zone
 from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
@@ -370,3 +371,42 @@ async def test_a_restart_keeps_schedules(tmp_path: Path, library: Library) -> No
     finally:
         await app.outbox.close()
         await db.close()
+
+
+async def test_the_time_zone_screen_offers_the_zones_of_the_persons_country(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    person, _ = await _fresh(app, transport, "2026-06-01 08:00")
+    await person.press("People who can help")
+    await person.press_id("need:physical")
+    await person.say("Mexico")
+    await person.press("Main menu")
+    await person.press("Safety check-ins")
+    offered = await person.press("Every day at a time I choose")
+    assert "America/Mexico_City" in person.labels() and "UTC" in person.labels()
+    assert "Which time zone are you in?" in offered.text
+    timed = await person.press("America/Mexico_City")
+    assert "time zone: America/Mexico_City" in timed.text
+
+
+def test_typed_zones_and_times() -> None:
+    assert parse_zone("europe/istanbul") == "Europe/Istanbul"
+    assert parse_zone("America/Sao Paulo") == "America/Sao_Paulo"
+    assert parse_zone("UTC+3") == "UTC+03:00"
+    assert parse_zone("gmt -4:30") == "UTC-04:30"
+    assert parse_zone("+0545") == "UTC+05:45"
+    assert parse_zone("utc") == "UTC"
+    assert parse_zone("UTC+15") is None and parse_zone("Nowhere/City") is None
+    assert [parse_clock(t) for t in ("18:00", "7", "18h30", "07.05")] == [1080, 420, 1110, 425]
+    assert parse_clock("24:00") is None and parse_clock("six") is None
+
+
+def test_a_daily_time_on_the_days_the_clocks_change() -> None:
+    """A time the spring change skips comes an hour later that day; a time the autumn
+    change repeats comes once, the first time."""
+    ny = "America/New_York"
+    assert next_daily(_at("2026-03-08 05:00"), 150, ny) == _at("2026-03-08 07:30")
+    assert next_daily(_at("2026-11-01 04:00"), 90, ny) == _at("2026-11-01 05:30")
+    assert next_daily(_at("2026-11-01 05:30"), 90, ny) == _at("2026-11-02 06:30")
+    assert next_daily(_at("2026-06-01 08:00"), 9 * 60, "UTC-04:30") == _at("2026-06-01 13:30")
