@@ -6,11 +6,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+import sqlcipher3
+
 from bot.app import App
 from bot.checkin_times import next_daily, parse_clock, parse_zone
 from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
+from bot.delivery.outbox import Staged
 from bot.storage import Database
 from bot.storage.database import Connection
 from handlers.ports import CheckinPlan
@@ -410,3 +414,36 @@ def test_a_daily_time_on_the_days_the_clocks_change() -> None:
     assert next_daily(_at("2026-11-01 04:00"), 90, ny) == _at("2026-11-01 05:30")
     assert next_daily(_at("2026-11-01 05:30"), 90, ny) == _at("2026-11-02 06:30")
     assert next_daily(_at("2026-06-01 08:00"), 9 * 60, "UTC-04:30") == _at("2026-06-01 13:30")
+
+
+async def test_a_missed_check_in_that_fails_midway_opens_nothing_and_is_retried(
+    team_app: tuple[App, Team], transport: FakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The case, its audit, its alerts and "alerted" are one transaction: all or nothing."""
+    app, _ = team_app
+    person, clock = await _fresh(app, transport, "2026-06-01 08:00")
+    await person.press("Safety check-ins")
+    await person.press("Every 2 hours")
+    clock.now += 2 * 3600
+    await app.checkins.tick()
+    await app.outbox.drain()
+    clock.now += 40 * 60
+
+    def broken(self: Staged, conn: Connection) -> None:
+        raise sqlcipher3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Staged, "write", broken)
+    with pytest.raises(sqlcipher3.OperationalError):
+        await app.checkins.tick()
+    monkeypatch.undo()
+
+    def counts(conn: Connection) -> tuple[int, int, int]:
+        cases = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+        queued = conn.execute("SELECT count(*) FROM outbox WHERE case_id IS NOT NULL").fetchone()
+        alerted = conn.execute("SELECT count(*) FROM checkins WHERE alerted_at IS NOT NULL")
+        return int(cases), int(queued[0]), int(alerted.fetchone()[0])
+
+    assert await app.db.run(counts) == (0, 0, 0)
+    assert await app.checkins.tick() == (0, 1), "the next run goes through"
+    assert await app.db.run(counts) == (1, len(app.casework.alert_rooms), 1)
+    await app.outbox.drain()

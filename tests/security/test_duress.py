@@ -157,6 +157,7 @@ async def test_the_duress_word_is_never_on_disk_nor_in_a_log(
                 assert encoded not in view, "the duress word is on disk"
     for form in forms:
         assert form.casefold() not in caplog.text.casefold()
+    assert "SOS raised" in caplog.text, "the logs are captured"
     assert "duress" not in caplog.text.casefold(), "logs do not tell a duress alert apart"
 
 
