@@ -20,7 +20,7 @@ from bot.app import App
 from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
-from bot.model import Reply
+from bot.model import Incoming, Reply
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key
@@ -200,3 +200,34 @@ def test_normalised_forms_match_and_others_do_not(word: str) -> None:
     assert duress.matches(secret, user, word, stored)
     assert not duress.matches(secret, "fake:other", word, stored), "bound to the user"
     assert not duress.matches(secret, user, word, None)
+
+
+async def test_nothing_more_is_awaited_before_a_duress_reply_than_before_i_am_safe(
+    setup: Setup,
+) -> None:
+    """The same database trips before the reply; the alert's work is handed to the
+    background, and only once it runs do staff hear of it."""
+    s = setup
+    await _with_duress_word(s)
+    await _asked(s)
+    await s.person.press("I am safe")  # the duress key is loaded once, by any answer
+    handed: list[Coroutine[Any, Any, None]] = []
+    s.app.casework.after = handed.append
+    user = s.app.pseudonyms.user("fake", s.person.platform_id)
+
+    async def trips(text: str) -> tuple[int, list[Reply]]:
+        await _asked(s)
+        before = s.app.db.calls
+        replies = await s.app.handle(Incoming(user=user, chat=s.person.chat, text=text))
+        return s.app.db.calls - before, list(replies)
+
+    normal = await trips("I am safe")
+    assert handed == []
+    forced = await trips(WORD)
+    assert forced == normal, "the same trips and the same reply"
+    assert len(handed) == 1
+    await s.app.outbox.drain()
+    assert not [r for r in room_messages(s.transport, STAFF_ROOM) if "DURESS" in r.text]
+    await handed[0]
+    await s.app.outbox.drain()
+    assert [r for r in room_messages(s.transport, STAFF_ROOM) if "DURESS" in r.text]
