@@ -212,7 +212,11 @@ async def test_nothing_more_is_awaited_before_a_duress_reply_than_before_i_am_sa
     await _asked(s)
     await s.person.press("I am safe")  # the duress key is loaded once, by any answer
     handed: list[Coroutine[Any, Any, None]] = []
-    s.app.casework.after = handed.append
+
+    def hand(work: Coroutine[Any, Any, None]) -> None:
+        handed.append(work)
+
+    s.app.casework.after = hand
     user = s.app.pseudonyms.user("fake", s.person.platform_id)
 
     async def trips(text: str) -> tuple[int, list[Reply]]:
