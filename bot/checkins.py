@@ -91,6 +91,7 @@ class Checkins:
         self._clock = clock
         self._secret: bytes | None = None
         self._raising: set[str] = set()
+        self._unraised: set[str] = set()
 
     def _now(self) -> int:
         return int(self._clock())
@@ -300,8 +301,11 @@ class Checkins:
             raised = await sos.raise_alert(
                 _user(user_key), chat, found[2], duress=True, within=settle
             )
-            if raised is None:
+            if raised is None and user_key not in self._unraised:
+                self._unraised.add(user_key)  # retried every minute, said once
                 log.error("an urgent check-in alert could not be raised: no staff room or key")
+            elif raised is not None:
+                self._unraised.discard(user_key)
         finally:
             self._raising.discard(user_key)
 
