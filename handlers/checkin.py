@@ -96,8 +96,10 @@ async def choose_setup(ctx: Context, args: Args, choice: str) -> bool:
         ctx.notice("checkin.stopped")
     elif choice in ("checkin:pause", "checkin:resume"):
         paused = choice == "checkin:pause"
-        await desk.pause(user, paused)
-        await _refresh(ctx, "checkin.paused" if paused else "checkin.resumed")
+        if not await desk.pause(user, paused):  # stopped meanwhile (their case closed)
+            await _refresh(ctx, "checkin.stopped")
+        else:
+            await _refresh(ctx, "checkin.paused" if paused else "checkin.resumed")
     elif choice == "checkin:daily" and ctx.state.get(ZONE):
         ctx.go("checkin_time", zone=ctx.state[ZONE])
     elif choice in ("checkin:daily", "checkin:zone"):

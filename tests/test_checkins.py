@@ -447,3 +447,15 @@ async def test_a_missed_check_in_that_fails_midway_opens_nothing_and_is_retried(
     assert await app.checkins.tick() == (0, 1), "the next run goes through"
     assert await app.db.run(counts) == (1, len(app.casework.alert_rooms), 1)
     await app.outbox.drain()
+
+
+async def test_pausing_check_ins_that_ended_meanwhile_says_they_are_stopped(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    person, _, _ = await _with_checkins(app, transport)
+    await person.press("Safety check-ins")
+    case = (await app.casework.open_cases())[0].id
+    assert "closed" in await staff_says(app, transport, "staff-alice", f"/close {case} safe")
+    reply = await person.press("Pause check-ins")
+    assert "Check-ins are stopped." in reply.text and "paused" not in reply.text
