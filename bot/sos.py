@@ -102,22 +102,38 @@ class Sos:
         (staff or recovery) could read the case."""
         return bool(self._rooms) and bool(await self._db.run(rows.current_recipients))
 
-    async def raise_alert(self, user: UserRef, chat: ChatRef, language: str) -> SosRaised | None:
-        """None when reporting is not set up (no staff room, or no key to seal to)."""
+    async def raise_alert(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        language: str,
+        *,
+        duress: bool = False,
+        within: Callable[[Connection, CaseMeta], None] | None = None,
+    ) -> SosRaised | None:
+        """None when reporting is not set up (no staff room, or no key to seal to).
+
+        `duress`: a check-in answered with the duress word (`bot.checkins`); the audit and
+        the alert say so. `within` runs in the same transaction, given the case."""
         if not self._rooms:
             return None
         t = self._staff()
         staged: list[Staged] = []
         now = int(self._clock())
+        action = "case.duress" if duress else "case.sos"
 
         def work(conn: Connection) -> tuple[CaseMeta, bool]:
             found = conn.execute(_OPEN_CASE, (user.key,)).fetchone()
             if found is None:
                 reporter = Reporter(user.key, chat.platform, chat.address, language)
-                case = _open_critical(conn, now, reporter)
+                case = _open_critical(conn, now, reporter, action)
             else:
-                case = _make_critical(conn, now, str(found[0]))
-            key = "staff.sos_new" if found is None else "staff.sos_open"
+                case = _make_critical(conn, now, str(found[0]), action)
+            if within is not None:
+                within(conn, case)
+            key = ("staff.duress" if duress else "staff.sos") + (
+                "_new" if found is None else "_open"
+            )
             text = t(key, case=case.id, country=case.country or "?")
             for room in self._rooms:
                 staged.append(
@@ -183,18 +199,21 @@ class Sos:
         return "told" if await any_delivered(alerts, self.told_within) else "trying"
 
 
-def _open_critical(conn: Connection, now: int, reporter: Reporter) -> CaseMeta:
+_SEALED = {"case.sos": b"I am in danger now", "case.duress": b"duress word given at a check-in"}
+
+
+def _open_critical(conn: Connection, now: int, reporter: Reporter, action: str) -> CaseMeta:
     """A draft through the report's own path, made critical, its SOS sealed, submitted."""
     draft = drafts.open_draft(conn, now, reporter)
     conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (draft.id,))
-    rows.add_item(conn, now, draft.id, KIND, b"I am in danger now")
+    rows.add_item(conn, now, draft.id, KIND, _SEALED[action])
     drafts.submit(conn, now, draft.id, SYSTEM, None)
     case = rows.case_meta(conn, draft.id)
-    rows.append_audit(conn, now, SYSTEM, "case.sos", case)
+    rows.append_audit(conn, now, SYSTEM, action, case)
     return case
 
 
-def _make_critical(conn: Connection, now: int, case_id: str) -> CaseMeta:
+def _make_critical(conn: Connection, now: int, case_id: str, action: str) -> CaseMeta:
     """The open case becomes critical; the audit entry records it in the same transaction.
     A case someone acknowledged needs acknowledging again, and climbs the escalation
     tiers anew from now (`bot.escalation`); one nobody acknowledged climbs on, faster."""
@@ -205,9 +224,9 @@ def _make_critical(conn: Connection, now: int, case_id: str) -> CaseMeta:
         ") WHERE id = ?2 AND state != 'new'",
         (now, case_id),
     )
-    rows.add_item(conn, now, case_id, KIND, b"I am in danger now")
+    rows.add_item(conn, now, case_id, KIND, _SEALED[action])
     case = rows.case_meta(conn, case_id)
-    rows.append_audit(conn, now, SYSTEM, "case.sos", case)
+    rows.append_audit(conn, now, SYSTEM, action, case)
     return case
 
 

@@ -123,16 +123,54 @@ class CaseDesk(Protocol):
         ...
 
 
-class CheckinDesk(Protocol):
-    """Regular "are you safe?" questions tied to the reporter's open case."""
+@dataclass(frozen=True, slots=True)
+class CheckinPlan:
+    """What is scheduled: every N hours, or daily at a local time (minutes after midnight)
+    in a time zone; paused or not; whether a duress word is set (never the word); when
+    the next question is due; the country of the case it is tied to, if any."""
 
-    async def schedule(self, user: UserRef, chat: ChatRef, every_hours: int) -> bool:
-        """False when the user has no open case (staff would not know whom to help)."""
+    every_hours: int | None
+    daily_at: int | None
+    zone: str | None
+    paused: bool
+    duress: bool
+    next_at: int
+    country: str | None = None
+
+
+class CheckinDesk(Protocol):
+    """Regular "are you safe?" questions; no case needed (a missed one opens one)."""
+
+    async def schedule(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        every_hours: int | None = None,
+        *,
+        daily_at: int | None = None,
+        zone: str | None = None,
+        language: str = "en",
+    ) -> bool: ...
+
+    async def plan(self, user: UserRef) -> CheckinPlan | None: ...
+
+    async def pause(self, user: UserRef, paused: bool) -> bool: ...
+
+    async def set_zone(self, user: UserRef, zone: str) -> None: ...
+
+    async def set_duress(self, user: UserRef, word: str | None) -> bool: ...
+
+    async def add_note(self, user: UserRef, text: str) -> str | None:
+        """The case the note is sealed to; None without an open case."""
         ...
 
     async def answered(self, user: UserRef, *, safe: bool) -> str | None:
         """Record the answer; for "I need help": `told` once the team has the alert,
         `trying` while the bot still tries, None when nobody could be alerted."""
+        ...
+
+    async def answered_word(self, user: UserRef, word: str) -> bool:
+        """True when `word` is the duress word: answered exactly as "I am safe"."""
         ...
 
     async def stop(self, user: UserRef) -> None: ...

@@ -228,6 +228,36 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM checkins WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
     UPDATE outbox SET address = '' WHERE person IS NOT NULL AND state != 'queued';
     """,
+    # Check-ins people can live with (bot/checkins.py): no case needed (a missed one opens
+    # one), a daily local time in a time zone or every N hours, paused, and a duress word
+    # kept only as a keyed hash. `duress_at` marks a duress answer whose alert is not yet
+    # raised, so a restart raises it. SQLite cannot relax NOT NULL: the table is rebuilt.
+    """
+    CREATE TABLE checkins_new (
+        user_key TEXT PRIMARY KEY,
+        case_id TEXT REFERENCES cases (id) ON DELETE CASCADE,
+        platform TEXT NOT NULL,
+        chat TEXT NOT NULL,
+        language TEXT NOT NULL DEFAULT 'en',
+        every_s INTEGER,
+        daily_at INTEGER,
+        zone TEXT,
+        next_at INTEGER NOT NULL,
+        asked_at INTEGER,
+        alerted_at INTEGER,
+        paused INTEGER NOT NULL DEFAULT 0,
+        duress BLOB,
+        duress_at INTEGER
+    );
+    INSERT INTO checkins_new (user_key, case_id, platform, chat, every_s, next_at, asked_at,
+        alerted_at)
+        SELECT user_key, case_id, platform, chat, every_s, next_at, asked_at, alerted_at
+        FROM checkins;
+    DROP TABLE checkins;
+    ALTER TABLE checkins_new RENAME TO checkins;
+    CREATE INDEX checkins_case ON checkins (case_id);
+    CREATE INDEX checkins_next ON checkins (next_at) WHERE paused = 0;
+    """,
     # An SOS on a case someone had acknowledged makes it unacknowledged again and starts a
     # new escalation climb from the SOS (bot/escalation.py): `climb_from` is when (NULL:
     # from submission) and `climb_base` the step number its first step takes.
