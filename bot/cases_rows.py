@@ -324,7 +324,8 @@ def _delete_replaced(conn: Connection, case_id: str, fields: Sequence[str]) -> l
 
 def let_go_of_reporter(conn: Connection, case_id: str) -> None:
     """A closed case keeps no way to reach its reporter: the link's chat address goes
-    (the pseudonym key stays, so the reporter can still ask about it and write), and so
-    does a check-in, which only runs for an open case."""
+    (the pseudonym key stays, so the reporter can still ask about it and write). The
+    person's check-ins are theirs, not the case's: they run on, linked to no case (a
+    missed one opens a new one), until the person stops them or uses /forget."""
     conn.execute("UPDATE case_reporters SET chat = '' WHERE case_id = ?", (case_id,))
-    conn.execute("DELETE FROM checkins WHERE case_id = ?", (case_id,))
+    conn.execute("UPDATE checkins SET case_id = NULL WHERE case_id = ?", (case_id,))
