@@ -157,6 +157,7 @@ async def _run_locked(settings: Settings, console: bool | None) -> int:
         finally:
             jobs.stop()
             await app.outbox.close()
+            await app.close()
     finally:
         await db.close()
     return 0
