@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import resource
+import select
 import struct
 import sys
 from collections.abc import Collection
@@ -42,6 +43,11 @@ MEMORY_LIMIT = 2 << 30
 """Address space of this process: content is bounded by the loader's own limits (64 MB of
 files) and a load of 6 languages × 200 guides maps about 250 MB; this is a last bound for
 whatever those limits missed, so the machine (and the bot) never pays for it."""
+NICENESS = 10
+"""Below the bot's own threads: on a busy machine the bot's messages get the CPU first, and a
+reload still gets about a tenth of a CPU against each busy process."""
+IDLE_SECONDS = 0.5
+COLLECT_EVERY = 20
 log = logging.getLogger("hrd_bot.content")
 
 
@@ -127,29 +133,51 @@ class Pieces:
         return entry[1]
 
 
-def read_frame(source: BinaryIO) -> bytes | None:
-    """The next frame, or None at the end of input."""
-    header = source.read(HEADER.size)
-    if len(header) < HEADER.size:
+def _read(source: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(source, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(source: int) -> bytes | None:
+    """The next frame from a file descriptor, or None at the end of input."""
+    header = _read(source, HEADER.size)
+    if header is None:
         return None
     (size,) = HEADER.unpack(header)
     if size > MAX_FRAME:
         raise ValueError("frame too large")
-    data = source.read(size)
-    if len(data) < size:
-        return None
-    return data
+    return _read(source, size)
 
 
-def serve(source: BinaryIO, sink: BinaryIO) -> None:
+def _quiet(source: int, seconds: float) -> bool:
+    """No request came within `seconds`."""
+    ready, _, _ = select.select([source], [], [], seconds)
+    return not ready
+
+
+def serve(source: int, sink: BinaryIO) -> None:
     """Answer requests until the input ends.
 
-    The collector runs once per request, after the answer is sent, over that request's
-    objects only (what survives is frozen): run as usual, its passes would walk each new
-    library several times and double the time of a load."""
+    The collector is off while loads follow one another (its passes would walk each new
+    library several times and double the time of a load). It runs once the bot has been
+    quiet for IDLE_SECONDS, or after COLLECT_EVERY loads, over what those loads left; what
+    survives is frozen, never walked again."""
     pieces = Pieces()
     gc.disable()
-    while (data := read_frame(source)) is not None:
+    pending = 0
+    while True:
+        if pending and (pending >= COLLECT_EVERY or _quiet(source, IDLE_SECONDS)):
+            gc.collect()
+            gc.freeze()
+            pending = 0
+        if (data := read_frame(source)) is None:
+            return
         request = pickle.loads(data)  # noqa: S301 (the bot's own request, over our own pipe)
         assert isinstance(request, Request)
         library, problems = load_library(Path(request.root), pace=lambda: None)
@@ -160,8 +188,7 @@ def serve(source: BinaryIO, sink: BinaryIO) -> None:
             sink.write(frame(blob))
         sink.flush()
         del plan, blobs, problems
-        gc.collect()
-        gc.freeze()
+        pending += 1
 
 
 def _limit() -> None:
@@ -174,11 +201,11 @@ def main() -> None:
     standard error, so nothing but frames reaches the bot."""
     setup_logging(sys.argv[1] if len(sys.argv) > 1 else "INFO")
     _limit()
-    os.nice(19)
+    os.nice(NICENESS)
     sink = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        serve(sys.stdin.buffer, sink)
+        serve(sys.stdin.fileno(), sink)
     except BrokenPipeError:  # the bot went away mid-answer
         pass
     except Exception as exc:  # a traceback could quote content: say only its kind

@@ -146,20 +146,22 @@ async def _assemble(
     return Library(packs=packs), new
 
 
-async def _let_go(retired: list[Library], pace: _Pace) -> None:
+async def _let_go(retired: list[Library], kept: _Held, pace: _Pace) -> None:
     """Free an old library piece by piece: freeing it in one go would stop the event loop
-    for as long as a full collection. (Pieces the new library shares stay.) Messages still
-    being answered from it are waited for (up to HOLD_SECONDS): the last of them to let go
-    would otherwise free it in one go."""
+    for as long as a full collection. Pieces the new library shares (`kept`) stay. Messages
+    still being answered from it are waited for (up to HOLD_SECONDS): the last of them to
+    let go would otherwise free it in one go."""
     library = retired.pop()
     deadline = time.monotonic() + HOLD_SECONDS
     while sys.getrefcount(library) > 2 and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(HOLD_POLL)
+    shared = {id(part) for part in kept.parts.values()}
     pieces: list[object] = []
     for pack in library.packs.values():
         pieces.extend((pack.info, pack.strings, pack.contacts, pack.interview))
         pieces.extend(pack.guides.values())
         pieces.extend(pack.legal.values())
+    pieces = [piece for piece in pieces if id(piece) not in shared]
     del library, pack
     while pieces:
         await pace()
@@ -224,7 +226,7 @@ class Reloader:
         self._held = held
         del library
         with _collector_paused():
-            await _let_go(retired, pace)
+            await _let_go(retired, held, pace)
         return True, list(exchange.plan.problems)
 
     async def close(self) -> None:
