@@ -311,3 +311,18 @@ async def test_reloading_waits_while_a_message_is_in_hand(
     assert not waiting.done(), "the reload went on while a message was being handled"
     busy = False
     await asyncio.wait_for(waiting, 10)
+
+
+async def test_close_during_a_load_does_not_wait_for_it(
+    app: App, content: Path, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate holds the load far longer than the test waits: only a kill ends it in time."""
+    monkeypatch.setattr(loader_process, "CLOSE_SECONDS", 120.0)
+    before = app.library
+    reload = asyncio.create_task(app.reload_content(content))
+    loader = await gate.reached()
+    await asyncio.wait_for(app.close(), 30)
+    assert _gone(loader)
+    (problem,) = await asyncio.wait_for(reload, 30)
+    assert problem.message.startswith("content loading stopped: the loader process ended")
+    assert app.library is before

@@ -93,6 +93,7 @@ class LoaderProcess:
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
         self._closed = False
+        self._loading = False
 
     @property
     def pid(self) -> int | None:
@@ -104,6 +105,7 @@ class LoaderProcess:
         failure (or cancellation) the process is killed, and LoaderFailed says why."""
         process = await self._running()
         done = False
+        self._loading = True
         try:
             exchange = await self._ask(process, Request(str(root), frozenset(held)))
             yield exchange
@@ -114,6 +116,7 @@ class LoaderProcess:
                 f"content loading stopped: the loader process ended ({_ending(returncode)})"
             ) from None
         finally:
+            self._loading = False
             if not done:
                 await self._discard(process)
 
@@ -169,11 +172,14 @@ class LoaderProcess:
         return process.returncode
 
     async def close(self) -> None:
-        """End the process: its input closes, so it leaves at once unless a load is under way;
-        then it is killed. Either way it is reaped before this returns."""
+        """End the process: its input closes, so it leaves at once; one in the middle of a
+        load (or slow to leave) is killed. Either way it is reaped before this returns."""
         self._closed = True
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
+            return
+        if self._loading:
+            await self._discard(process)
             return
         assert process.stdin is not None
         process.stdin.close()
