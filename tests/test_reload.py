@@ -289,6 +289,18 @@ async def test_the_loader_process_has_a_memory_bound(app: App) -> None:
     assert _address_space_limits(loader) == [str(loader_child.MEMORY_LIMIT)] * 2
 
 
+async def test_the_loader_process_gets_none_of_the_bots_secrets(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:canary-token")
+    monkeypatch.setenv("HRD_BOT_DB_KEY", "canary-key")
+    assert await app.reload_content(CONTENT) == []
+    (loader,) = _children()
+    environment = await asyncio.to_thread(Path(f"/proc/{loader}/environ").read_bytes)
+    assert b"canary" not in environment
+    assert b"PYTHONPATH=" in environment
+
+
 async def test_close_ends_the_loader_process(app: App) -> None:
     assert await app.reload_content(CONTENT) == []
     (loader,) = _children()

@@ -41,7 +41,7 @@ MAX_FRAME = 256 << 20
 """No request or piece comes near this; a larger header means the stream is out of step."""
 MEMORY_LIMIT = 2 << 30
 """Address space of this process: content is bounded by the loader's own limits (64 MB of
-files) and a load of 6 languages × 200 guides maps about 250 MB; this is a last bound for
+files) and a load of 6 languages × 200 guides maps about 160 MB; this is a last bound for
 whatever those limits missed, so the machine (and the bot) never pays for it."""
 NICENESS = 10
 """Below the bot's own threads: on a busy machine the bot's messages get the CPU first, and a
