@@ -95,10 +95,6 @@ class LoaderProcess:
         self._closed = False
         self._loading = False
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     @contextlib.asynccontextmanager
     async def load(self, root: Path, held: Collection[Digest]) -> AsyncIterator[Exchange]:
         """Ask for `root`; the exchange must be read to its end inside the block. On any
