@@ -15,11 +15,10 @@ import logging
 import pickle
 import sys
 import time
-from collections import ChainMap
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bot.content.library import LanguagePack, Library
 from bot.content.loader_child import Digest, PackPlan, Plan
@@ -107,10 +106,8 @@ def _parts(plan: PackPlan) -> list[Digest]:
     ]
 
 
-def _pack(plan: PackPlan, parts: Mapping[Digest, object]) -> LanguagePack:
-    def get(name: Digest) -> Any:
-        return parts[name]
-
+def _pack(plan: PackPlan, part: Callable[[Digest], object]) -> LanguagePack:
+    get = cast(Callable[[Digest], Any], part)
     return LanguagePack(
         code=plan.code,
         info=get(plan.info),
@@ -130,7 +127,10 @@ async def _assemble(
     if plan.packs is None:
         return None, old
     new = _Held()
-    source = ChainMap(fresh, old.parts)
+
+    def source(name: Digest) -> object:
+        return fresh[name] if name in fresh else old.parts[name]
+
     packs: dict[str, LanguagePack] = {}
     for name in plan.packs:
         await pace()
@@ -141,7 +141,7 @@ async def _assemble(
             assert isinstance(found, PackPlan), "the loader sent a pack plan by this name"
             pack_plan, pack = found, _pack(found, source)
         new.packs[name] = (pack_plan, pack)
-        new.parts.update((part, source[part]) for part in _parts(pack_plan))
+        new.parts.update((part, source(part)) for part in _parts(pack_plan))
         packs[pack.code] = pack
     return Library(packs=packs), new
 
