@@ -103,7 +103,7 @@ def _unchanged() -> None:
 def _edit(path: Path) -> Change:
     """A change that marks the file's first title (or unmarks it), in place."""
     texts = [path.read_text(encoding="utf-8")]
-    texts.append(_MARKABLE.sub(r"\1 (b)", texts[0], count=1))
+    texts.append(_MARKABLE.sub(r"\1 (c)", texts[0], count=1))
     turn = iter(range(1 << 62))
 
     def change() -> None:
