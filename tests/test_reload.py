@@ -42,6 +42,19 @@ def _children(pid: int | str = "self") -> set[int]:
     return found
 
 
+def _loaders(pid: int | str = "self") -> set[int]:
+    """The content loader processes `pid` started (other tests may leave other children)."""
+    found: set[int] = set()
+    for child in _children(pid):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:
+            continue
+        if b"bot.content.loader_child" in command or b"tests.reload_gate" in command:
+            found.add(child)
+    return found
+
+
 def _address_space_limits(pid: int) -> list[str]:
     """Soft and hard RLIMIT_AS of a process, in bytes."""
     limits = Path(f"/proc/{pid}/limits").read_text().splitlines()
@@ -105,7 +118,7 @@ def test_reload_swaps_good_content_and_refuses_broken(tmp_path: Path) -> None:
         strings.write_text(strings.read_text().replace("How can I help?", "Reloaded menu?"))
         assert _reload(env).returncode == 0
         _wait_for(log, "content reload done")
-        (loader,) = _children(bot.pid)
+        (loader,) = _loaders(bot.pid)
         (content / "en" / "guides" / "phishing.yaml").write_text("id: [broken\n")
         broken = _reload(env)
         assert broken.returncode == 1
@@ -133,7 +146,7 @@ def test_the_loader_process_ends_when_the_bot_is_killed(tmp_path: Path) -> None:
         _wait_until((tmp_path / "data" / "hrd-bot.pid").exists, "the bot did not start")
         bot.send_signal(signal.SIGHUP)
         _wait_for(log, "content reload done")
-        (loader,) = _children(bot.pid)
+        (loader,) = _loaders(bot.pid)
     finally:
         bot.kill()
         bot.wait()
@@ -285,7 +298,7 @@ async def test_a_loader_that_hangs_is_stopped_and_replaced(
 
 async def test_the_loader_process_has_a_memory_bound(app: App) -> None:
     assert await app.reload_content(CONTENT) == []
-    (loader,) = _children()
+    (loader,) = _loaders()
     assert _address_space_limits(loader) == [str(loader_child.MEMORY_LIMIT)] * 2
 
 
@@ -295,7 +308,7 @@ async def test_the_loader_process_gets_none_of_the_bots_secrets(
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:canary-token")
     monkeypatch.setenv("HRD_BOT_DB_KEY", "canary-key")
     assert await app.reload_content(CONTENT) == []
-    (loader,) = _children()
+    (loader,) = _loaders()
     environment = await asyncio.to_thread(Path(f"/proc/{loader}/environ").read_bytes)
     assert b"canary" not in environment
     assert b"PYTHONPATH=" in environment
@@ -303,13 +316,13 @@ async def test_the_loader_process_gets_none_of_the_bots_secrets(
 
 async def test_close_ends_the_loader_process(app: App) -> None:
     assert await app.reload_content(CONTENT) == []
-    (loader,) = _children()
+    (loader,) = _loaders()
     await app.close()
     assert _gone(loader)
     assert await app.reload_content(CONTENT) == [
         Problem(CONTENT, 1, "content loading stopped: the bot is shutting down")
     ]
-    assert not _children()
+    assert not _loaders()
 
 
 async def test_reloading_waits_while_a_message_is_in_hand(
