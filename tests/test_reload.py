@@ -314,6 +314,13 @@ async def test_the_loader_process_gets_none_of_the_bots_secrets(
     assert b"PYTHONPATH=" in environment
 
 
+async def test_the_loader_process_is_out_of_reach_of_the_bots_terminal(app: App) -> None:
+    """A Ctrl-C or hangup goes to the terminal's session; stopping the loader is the bot's."""
+    assert await app.reload_content(CONTENT) == []
+    (loader,) = _loaders()
+    assert os.getsid(loader) == loader != os.getsid(0)
+
+
 async def test_close_ends_the_loader_process(app: App) -> None:
     assert await app.reload_content(CONTENT) == []
     (loader,) = _loaders()

@@ -4,7 +4,8 @@ Started on first use and kept, so the loader's cache of unchanged files lasts fr
 reload to the next. A process that dies, hangs or answers out of step is killed, waited for
 (no zombie) and reported as a problem; the next reload starts a new one. It is a fresh
 interpreter (`python -m`, never a fork of the bot's threads) with none of the bot's open
-files and none of its secrets in its environment, and it ends when the bot closes its input.
+files and none of its secrets in its environment, in a session of its own (signals from the
+bot's terminal are the bot's to handle), and it ends when the bot closes its input.
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ class LoaderProcess:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=_environment(),
+                start_new_session=True,  # a Ctrl-C or hangup at the terminal is the bot's
             )
         except OSError as exc:
             self._process = None
