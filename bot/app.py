@@ -136,9 +136,13 @@ class App:
         )
 
     async def reload_content(self, root: Path) -> list[Problem]:
-        """Load in a worker thread and swap the new content in at once, only if it has no
+        """Load in the loader process and swap the new content in at once, only if it has no
         errors; until then (and otherwise) messages are answered from the old content."""
         return await self._reloader.reload(root)
+
+    async def close(self) -> None:
+        """Stop the content loader process the first reload started."""
+        await self._reloader.close()
 
     def _swap_library(self, library: Library) -> Library:
         old, self.library = self.library, library

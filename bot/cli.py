@@ -166,6 +166,7 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
         finally:
             jobs.stop()
             await app.outbox.close()
+            await app.close()
     finally:
         await db.close()
     return 0
