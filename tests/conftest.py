@@ -40,6 +40,7 @@ async def app(db_path: Path, library: Library) -> AsyncIterator[App]:
     try:
         yield opened
     finally:
+        await opened.close()
         await opened.outbox.close()
         await db.close()
 
