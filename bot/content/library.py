@@ -133,9 +133,12 @@ class Translator:
 
 
 def _form(plural: Plural, code: str, values: Mapping[str, object]) -> str:
-    """The plural form for the count in `values` (`other` when it is not a whole number)."""
+    """The plural form for the count in `values`: a whole number, or one written in ASCII
+    digits ("6345"); anything else ("6.2") takes `other`."""
     count = values.get(plural.number)
     forms = plural.forms()
+    if isinstance(count, str) and count.isascii() and count.isdigit():
+        count = int(count)
     if not isinstance(count, int) or isinstance(count, bool):
         return forms["other"]
     return forms.get(plural_category(code, count), forms["other"])
