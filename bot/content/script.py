@@ -45,7 +45,7 @@ _RTL_CLASSES = frozenset(("R", "AL"))
 _VALUE = re.compile(
     "|".join(
         (
-            r"https?://[^\s<>\"]*[^\s<>\".,;:!?)»]",  # a link, without the sentence's stop
+            r"https?://[\w\-.~:/?#\[\]@!$&'()*+,;=%]*[\w\-~/#=&%+]",  # a link, not its full stop
             r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # an e-mail address
             r"@[\w.-]+:[\w.-]+",  # a Matrix id
             r"\bHRD(?:-[A-Z0-9]+)+\b",  # a case id
