@@ -36,11 +36,14 @@ from tests.conftest import CONTENT
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import Team
 
-RTL_LANGUAGES = sorted(
-    code
-    for code, pack in load_library(CONTENT)[0].packs.items()
-    if pack.rtl  # type: ignore[union-attr]
-)
+
+def _rtl_languages() -> list[str]:
+    library, problems = load_library(CONTENT)
+    assert library is not None, problems
+    return sorted(code for code, pack in library.packs.items() if pack.rtl)
+
+
+RTL_LANGUAGES = _rtl_languages()
 CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 CASE_ID = re.compile(r"HRD(?:-[A-Z0-9]{4})+")
 TYPED = "كولومبيا"
