@@ -19,7 +19,7 @@ from bot.content.schema import (
     contacts_need,
     exit_of,
 )
-from bot.content.script import plural_categories
+from bot.content.script import bidi_problem, plural_categories
 from bot.content.source import Document
 
 SCREEN_CHARS = 900
@@ -75,6 +75,9 @@ def check_guide(guide: Guide, doc: Document) -> list[Problem]:
         for i, option in enumerate(node.options):
             if (problem := _target_problem(guide, option.next)) is not None:
                 add(("nodes", node_id, "options", i, "next"), problem)
+        for text in (node.text, *node.steps, *(o.label for o in node.options)):
+            if (problem := bidi_problem(text)) is not None:
+                add(("nodes", node_id), problem)
         size = len(node.text) + sum(len(s) for s in node.steps)
         if size > SCREEN_CHARS:
             add(
@@ -126,6 +129,9 @@ def _listed(categories: frozenset[str]) -> str:
 
 
 def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str | None:
+    for form in [text] if isinstance(text, str) else text.forms().values():
+        if (problem := bidi_problem(form)) is not None:
+            return problem
     if isinstance(text, Plural):
         return _plural_problem(code, text, english)
     if isinstance(english, Plural):

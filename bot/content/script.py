@@ -29,6 +29,7 @@ __all__ = [
     "ISOLATES",
     "LRI",
     "PDI",
+    "bidi_problem",
     "date_text",
     "french_spacing",
     "isolate",
@@ -62,6 +63,29 @@ _FRENCH_SPACE = re.compile(r"[ \u00a0]+([?!:;»])|(«)[ \u00a0]+")
 
 def _has_rtl(text: str) -> bool:
     return any(unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in text)
+
+
+_EMBEDDINGS = frozenset("\u202a\u202b\u202c\u202d\u202e")
+
+
+def bidi_problem(text: str) -> str | None:
+    """Why direction controls typed into content would garble it, if they would: an
+    isolate not closed on its line, a PDI closing nothing, or an embedding or override
+    (U+202A-U+202E), which leaks past the value it was meant for (use an isolate)."""
+    if any(ch in _EMBEDDINGS for ch in text):
+        return "an embedding or override (U+202A-U+202E): use an isolate (U+2066-U+2069)"
+    for line in text.split("\n"):
+        depth = 0
+        for ch in line:
+            if ch in (LRI, RLI, FSI):
+                depth += 1
+            elif ch == PDI:
+                depth -= 1
+                if depth < 0:
+                    return "a PDI (U+2069) that closes no isolate"
+        if depth:
+            return "an isolate (U+2066-U+2068) not closed by a PDI (U+2069) on its line"
+    return None
 
 
 def isolate(value: str, rtl: bool) -> str:
