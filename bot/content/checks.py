@@ -11,6 +11,7 @@ from bot.content.library import FALLBACK, LanguagePack
 from bot.content.problems import Problem
 from bot.content.schema import (
     NEEDS,
+    PLURAL_CATEGORIES,
     REQUIRED_QUESTIONS,
     URGENCIES,
     Guide,
@@ -104,12 +105,7 @@ def _fields(template: str | Plural) -> set[str]:
 def _plural_problem(code: str, text: Plural, english: str | Plural) -> str | None:
     """Why a plural string is wrong for language `code`, if it is: every CLDR category the
     language needs, a `number` that is a placeholder, and each form keeping the others."""
-    need = plural_categories(code)
     forms = text.forms()
-    if missing := [
-        c for c in ("zero", "one", "two", "few", "many", "other") if c in need - forms.keys()
-    ]:
-        return f"plural forms missing: {', '.join(missing)} (this language needs {_listed(need)})"
     if isinstance(english, str):
         return "takes no count in English: write one text, not plural forms"
     if text.number != english.number:
@@ -124,8 +120,20 @@ def _plural_problem(code: str, text: Plural, english: str | Plural) -> str | Non
     return None
 
 
+def _missing_forms(code: str, text: str | Plural) -> str | None:
+    """The plural categories `code` needs that `text` lacks: a warning, as the `other`
+    form is shown instead (grammatically off, never wrong about the number)."""
+    if isinstance(text, str):
+        return None
+    need = plural_categories(code)
+    missing = [c for c in PLURAL_CATEGORIES if c in need - text.forms().keys()]
+    if not missing:
+        return None
+    return f"plural forms missing: {', '.join(missing)} (this language needs {_listed(need)})"
+
+
 def _listed(categories: frozenset[str]) -> str:
-    return ", ".join(c for c in ("zero", "one", "two", "few", "many", "other") if c in categories)
+    return ", ".join(c for c in PLURAL_CATEGORIES if c in categories)
 
 
 def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str | None:
@@ -152,6 +160,10 @@ def check_strings(pack: LanguagePack, english: LanguagePack, doc: Document | Non
             message = f"unknown string {key!r} (not in English)"
         elif (problem := _string_problem(pack.code, text, english.strings[key])) is not None:
             message = f"{key}: {problem}"
+        elif (missing := _missing_forms(pack.code, text)) is not None:
+            line = doc.line_of(("strings", key)) if doc else 1
+            problems.append(Problem(path, line, f"{key}: {missing}", warning=True))
+            continue
         else:
             continue
         problems.append(Problem(path, doc.line_of(("strings", key)) if doc else 1, message))

@@ -88,10 +88,9 @@ def freshness(library: Library, code: str) -> Freshness:
     for name, (_, recorded) in sorted(mine.items()):
         if name not in english:
             continue
-        current = source_hash(english[name][0])
         if recorded is None:
             unstamped.append(name)
-        elif recorded != current:
+        elif recorded != (current := source_hash(english[name][0])):
             stale[name] = (recorded, current)
     theirs = library.packs[FALLBACK].strings
     return Freshness(
