@@ -102,9 +102,9 @@ def _fields(template: str | Plural) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def _plural_problem(code: str, text: Plural, english: str | Plural) -> str | None:
-    """Why a plural string is wrong for language `code`, if it is: every CLDR category the
-    language needs, a `number` that is a placeholder, and each form keeping the others."""
+def _plural_problem(text: Plural, english: str | Plural) -> str | None:
+    """Why a plural string is wrong, if it is: plural where English is, the same `number`
+    placeholder, and each form keeping every other placeholder."""
     forms = text.forms()
     if isinstance(english, str):
         return "takes no count in English: write one text, not plural forms"
@@ -141,7 +141,7 @@ def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str
         if (problem := bidi_problem(form)) is not None:
             return problem
     if isinstance(text, Plural):
-        return _plural_problem(code, text, english)
+        return _plural_problem(text, english)
     if isinstance(english, Plural):
         return f"takes a count: give the forms {_listed(plural_categories(code))}"
     if _fields(text) != _fields(english):
@@ -151,8 +151,8 @@ def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str
 
 
 def check_strings(pack: LanguagePack, english: LanguagePack, doc: Document | None) -> list[Problem]:
-    """Keys English has, the same placeholders, plural forms for every category the
-    language needs (English itself included)."""
+    """Keys English has, the same placeholders, balanced isolates, and plural forms for
+    every category the language needs (English itself included; missing ones warn)."""
     problems: list[Problem] = []
     path = doc.path if doc else Path(pack.code) / "strings.yaml"
     for key, text in pack.strings.items():
