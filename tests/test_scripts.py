@@ -1,5 +1,5 @@
 """Every script shown right: the Unicode bidi algorithm over every screen of every
-right-to-left language keeps phone numbers, dates and case ids in their order; French
+right-to-left language keeps phone numbers, dates, case ids and commands in order; French
 typography; plural forms and names from CLDR."""
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def _rtl_languages() -> list[str]:
 RTL_LANGUAGES = _rtl_languages()
 CONTROLS = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 CASE_ID = re.compile(r"HRD(?:-[A-Z0-9]{4})+")
+COMMAND = re.compile(r"(?<![\w/])/[a-z]+\b", re.ASCII)
 TYPED = "كولومبيا"
 """What the walk types where a screen takes words: a country in Arabic, also an answer."""
 MAX_SCREENS = 4000
@@ -87,11 +88,16 @@ class Checker:
         logical = CONTROLS.sub("", line)
         visual = _visual(line)
         wrong = []
-        for value in [*self.phones, *CASE_ID.findall(logical)]:
-            if value in logical:
-                self.seen["phone" if value in self.phones else "case"] += 1
-                if value not in visual:
-                    wrong.append(f"{value!r} is not in order in {visual!r}")
+        for kind, values in (
+            ("phone", self.phones),
+            ("case", CASE_ID.findall(logical)),
+            ("command", COMMAND.findall(logical)),
+        ):
+            for value in values:
+                if value in logical:
+                    self.seen[kind] += 1
+                    if value not in visual:
+                        wrong.append(f"{value!r} is not in order in {visual!r}")
         for day in self.dates:
             if day in logical:
                 self.seen["date"] += 1
@@ -167,7 +173,7 @@ async def test_every_screen_keeps_numbers_dates_and_case_ids_in_order(
     checked, problems = await _walk(app, code, checker)
     assert not problems, "\n".join(problems[:20])
     assert checked > 100, "the walk must reach the guides, legal pages and contacts"
-    assert checker.seen["phone"] and checker.seen["date"] and checker.seen["case"], checker.seen
+    assert all(checker.seen[kind] for kind in ("phone", "date", "case", "command")), checker.seen
     danger = [r for _, r in transport.sent if "+353 1 210 0489" in CONTROLS.sub("", r.text)]
     for reply in danger:
         assert any("+353 1 210 0489" in _visual(line) for line in reply.text.split("\n"))
@@ -195,6 +201,8 @@ def test_placeholders_are_isolated_in_right_to_left_text(library: Library) -> No
         "2026-11-25",
         "25/11/2026",
         "12:30",
+        "/menu",
+        "@FrontLineHRD",
     ],
 )
 def test_values_written_in_prose_are_isolated_left_to_right(value: str) -> None:

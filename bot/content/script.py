@@ -9,7 +9,8 @@ kinds of isolation, both closed by PDI (U+2069) so nothing leaks past the value:
   own first strong letter choose its direction, so an Arabic name stays right to left and
   a number left to right.
 - `isolate_values`: values written inside prose (a number in a guide, an e-mail in a legal
-  page): LRI (U+2066), as they read left to right whatever the language.
+  page, a command such as /menu): LRI (U+2066), as they read left to right whatever the
+  language. Unisolated, "/menu" shows as "menu/" in Arabic, "@handle" as "handle@".
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _VALUE = re.compile(
             r"https?://[\w\-.~:/?#\[\]@!$&'()*+,;=%]*[\w\-~/#=&%+]",  # a link, not its full stop
             r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # an e-mail address
             r"@[\w.-]+:[\w.-]+",  # a Matrix id
+            r"(?<![\w@])@\w{2,}",  # a handle: @FrontLineHRD
+            r"(?<![\w/])/[a-z][a-z_]*\b",  # a command: /menu
             r"\bHRD(?:-[A-Z0-9]+)+\b",  # a case id
             r"\b[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}\b",  # a numeric date
             r"(?:\+|\b)[0-9](?:[ \-.()]?[0-9]){5,}\b",  # a phone number: 6 digits or more
@@ -100,8 +103,9 @@ def isolate(value: str, rtl: bool) -> str:
 
 
 def isolate_values(text: str, rtl: bool) -> str:
-    """In right-to-left text, every link, e-mail, case id, date, phone and other number
-    with separators isolated left to right; what is isolated already is left as it is."""
+    """In right-to-left text, every link, e-mail, handle, command, case id, date, phone and
+    other number with separators isolated left to right; what is isolated already is left
+    as it is."""
     if not rtl:
         return text
     out: list[str] = []
