@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from bidi import get_display
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app import App
 from bot.content.library import Library
@@ -21,6 +23,7 @@ from bot.content.script import (
     FSI,
     LRI,
     PDI,
+    bidi_problem,
     date_text,
     french_spacing,
     isolate,
@@ -151,9 +154,9 @@ async def _walk(app: App, code: str, checker: Checker) -> tuple[int, list[str]]:
         ]
         if session.state.get("typing"):
             inputs.append({"text": TYPED, "raw_size": len(TYPED.encode())})
-        for given in inputs:
+        for sent in inputs:
             branch = copy.deepcopy(session)
-            following = await send(branch, **given)
+            following = await send(branch, **sent)
             key = json.dumps([branch.language, branch.state.get("at"), branch.state.get("page")])
             key += json.dumps(sorted(c.id for c in following.choices))
             if following.erase_chat or key in seen:
@@ -188,6 +191,8 @@ def test_placeholders_are_isolated_in_right_to_left_text(library: Library) -> No
     assert isolate("منظمة", rtl=False) == f"{FSI}منظمة{PDI}", "Arabic inside English is isolated"
     assert isolate("two\nlines", rtl=True) == "two\nlines"
     assert isolate(isolate("x", rtl=True), rtl=True) == f"{FSI}x{PDI}"
+    two = f"{FSI}a{PDI} b {FSI}c{PDI}"
+    assert isolate(two, rtl=True) == f"{FSI}{two}{PDI}", "two isolates are not one value"
 
 
 @pytest.mark.parametrize(
@@ -302,3 +307,11 @@ async def test_the_review_names_the_country_and_staff_alerts_too(
     await reporter.press("Send the report")
     alerts = [r.text for _, r in transport.sent if r.text.startswith("New case")]
     assert alerts and "country: Mexico" in alerts[-1]
+
+
+@given(st.text(alphabet=st.sampled_from("+0123456789 -./:@ab/HRD-ZQمرحبا\n"), max_size=60))
+def test_isolating_values_leaves_text_balanced_and_is_idempotent(text: str) -> None:
+    done = isolate_values(text, rtl=True)
+    assert bidi_problem(done) is None
+    assert isolate_values(done, rtl=True) == done
+    assert CONTROLS.sub("", done) == text, "only isolates are added"

@@ -95,11 +95,24 @@ def isolate(value: str, rtl: bool) -> str:
     """`value` (a placeholder's) as one unit in text of its direction: in right-to-left text
     always, in left-to-right text when it holds right-to-left letters. A value of several
     lines is a block, not a value: bidi isolation ends at a line break anyway."""
-    if not value or "\n" in value or (value[0] in ISOLATES and value[-1] == PDI):
+    if not value or "\n" in value or _one_isolate(value):
         return value
     if rtl or _has_rtl(value):
         return FSI + value + PDI
     return value
+
+
+def _one_isolate(value: str) -> bool:
+    """Whether `value` is a single isolate already: an opener whose PDI is its last character."""
+    if value[0] not in (LRI, RLI, FSI) or value[-1] != PDI:
+        return False
+    depth = 0
+    for at, ch in enumerate(value):
+        depth += ch in (LRI, RLI, FSI)
+        depth -= ch == PDI
+        if depth == 0:
+            return at == len(value) - 1
+    return False
 
 
 def isolate_values(text: str, rtl: bool) -> str:
