@@ -23,6 +23,7 @@ from bot.attachments import HeldFiles, alert_lines, files_reply
 from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
 from bot.content.library import Library, Translator
+from bot.countries import country_name
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
@@ -154,7 +155,7 @@ class Casework:
                     "staff.alert",
                     case=case.id,
                     urgency=case.urgency or "?",
-                    country=case.country or "?",
+                    country=country_name(case.country, t.code) if case.country else "?",
                 )
                 + alert_lines(t, files, _sealed_files(conn, case.id) - len(files))
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from bot import cli_data, cli_demo, cli_keys, doctor
 from bot.app import App
 from bot.config import ConfigError, Settings
+from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
 from bot.content.problems import Problem
@@ -215,6 +216,16 @@ def parser() -> argparse.ArgumentParser:
     content_commands.add_parser("reload", help="validate, then tell the running bot to reload")
     schema = content_commands.add_parser("schema", help="write JSON Schema files for editors")
     schema.add_argument("folder", nargs="?", type=Path)
+    report = content_commands.add_parser("report", help="per language: missing, older than English")
+    report.add_argument("--folder", type=Path)
+    report.add_argument(
+        "--stamp",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="record that these translations match English as it is now",
+    )
     cli_keys.register(commands)
     cli_data.register(commands)
     commands.add_parser("doctor", help="list what in this deployment is unsafe; exit 1 if any")
@@ -239,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in write_schemas(args.folder or settings.content_dir / "_schema"):
                 print(path)
             return 0
+        if args.command == "content" and args.action == "report":
+            return content_report.run(args.folder or settings.content_dir, args.stamp)
         if args.command == "content":
             return reload_content(settings)
         console, demo = getattr(args, "console", None), getattr(args, "demo_team", False)

@@ -25,7 +25,7 @@ from bot import cases_rows as rows
 from bot.case_thread import framed
 from bot.cases_store import SYSTEM, CaseStoreError, Reporter
 from bot.content.library import Library, Translator
-from bot.countries import fold
+from bot.countries import country_name, fold
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Staged, any_delivered
@@ -134,7 +134,8 @@ class Sos:
             key = ("staff.duress" if duress else "staff.sos") + (
                 "_new" if found is None else "_open"
             )
-            text = t(key, case=case.id, country=case.country or "?")
+            country = country_name(case.country, t.code) if case.country else "?"
+            text = t(key, case=case.id, country=country)
             for room in self._rooms:
                 staged.append(
                     self._outbox.stage(room, Reply(text, urgent=True), kind=KIND, case_id=case.id)

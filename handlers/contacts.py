@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.content.schema import NEEDS, Contact
+from bot.content.script import isolate, language_names
 from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
@@ -39,16 +40,16 @@ def _line(ctx: Context, line: Line) -> str:
     kind = ctx.t("channel." + line.channel.kind)
     if line.first_shown_by is not None:
         return "• " + ctx.t("contacts.same_number", channel=kind, name=line.first_shown_by)
-    return f"• {kind}: {line.channel.value}"
+    return f"• {kind}: {isolate(line.channel.value, ctx.t.rtl)}"
 
 
 def _block(ctx: Context, contact: Contact, shown: list[Line], short: bool) -> str:
-    head = f"{contact.name} · {ctx.t('contacts.scope.' + contact.scope)}"
+    head = f"{isolate(contact.name, ctx.t.rtl)} · {ctx.t('contacts.scope.' + contact.scope)}"
     channels = "\n".join(_line(ctx, line) for line in shown)
     if short:
         return "\n".join([head, channels, contact.hours])
     timing = ctx.t("contacts.timing", hours=contact.hours, response=contact.response_time)
-    languages = ctx.t("contacts.languages", languages=", ".join(contact.languages))
+    languages = ctx.t("contacts.languages", languages=language_names(contact.languages, ctx.t.code))
     return "\n".join([head, contact.description, channels, timing, languages])
 
 

@@ -83,7 +83,7 @@ def render_topic(ctx: Context, args: Args) -> Screen:
         f"{ctx.t('topic.' + args['topic'])} — {country_name(args['country'], ctx.t.code)}",
         item.text,
         f"{ctx.t('legal.sources')}\n{sources}",
-        ctx.t("legal.reviewed", date=item.last_reviewed.isoformat()),
+        ctx.t("legal.reviewed", date=item.last_reviewed),
     ]
     if legal.sample:
         parts.append(ctx.t("legal.sample"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.content.script import isolate_values
 from bot.model import Choice
 
 SCREEN_CHARS = 900
@@ -54,11 +55,17 @@ def paginate(text: str, limit: int = SCREEN_CHARS) -> list[str]:
 
 
 def directed(text: str, rtl: bool) -> str:
-    """Start every line with a right-to-left mark so lines opening with Latin or digits stay RTL."""
+    """The one step every reply's text passes before it is sent. In right-to-left text:
+    every line starts with a right-to-left mark, so lines opening with Latin or digits stay
+    RTL, and every value that is not prose (phone, e-mail, link, date, case id, number with
+    separators) is isolated left to right (`bot.content.script.isolate_values`), so the bidi
+    algorithm cannot reorder "+353 1 210 0489" into "0489 210 1 353+". Placeholders were
+    isolated already when the strings were filled in (`Translator`)."""
     if not rtl:
         return text
     return "\n".join(
-        RLM + line if line and not line.startswith(RLM) else line for line in text.split("\n")
+        RLM + line if line and not line.startswith(RLM) else line
+        for line in isolate_values(text, rtl).split("\n")
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.content.schema import Question
-from bot.countries import find_country
+from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
@@ -187,6 +187,15 @@ def _short(text: str) -> str:
     return line if len(line) <= LABEL_CHARS else line[: LABEL_CHARS - 1] + "…"
 
 
+def _answer_shown(ctx: Context, question: Question, answer: str | None) -> str | None:
+    """An answer as the review shows it: a choice's label, a country's name."""
+    if answer is None:
+        return None
+    if question.kind == "country":
+        return country_name(answer, ctx.t.code)
+    return question.choices.get(answer, answer)
+
+
 def render_review(ctx: Context, args: Args) -> Screen:
     draft = _draft(ctx)
     if draft is None or ctx.desk is None:
@@ -196,7 +205,7 @@ def render_review(ctx: Context, args: Args) -> Screen:
     for i, question in enumerate(_questions(ctx)):
         mark = _status(ctx, draft, question)
         answer = (known or {}).get(f"answer.{question.id}")
-        shown = question.choices.get(answer, answer) if answer is not None else None
+        shown = _answer_shown(ctx, question, answer)
         lines.append(mark + (f"\n   {shown}" if shown else ""))
         choices.append(Choice(f"report:edit:{i}", mark))
     head = ctx.t("report.review" if known is not None else "report.review_sealed")

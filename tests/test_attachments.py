@@ -67,7 +67,7 @@ def test_the_summary_names_kind_and_size_in_the_staff_language(library: Library)
     english = alert_lines(library.translator("en"), files)
     assert english == "\nFiles: photo (6.1 KB), PDF document (120 KB)"
     french = alert_lines(library.translator("fr"), files)
-    assert french == "\nFichiers : photo (6,1 Ko), document PDF (120 Ko)"
+    assert french == "\nFichiers\u202f: photo (6,1 Ko), document PDF (120 Ko)"
     for code in ("es", "ar"):
         translated = library.translator(code)
         assert "PDF" in alert_lines(translated, files) and not translated.fell_back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -106,6 +107,130 @@ def test_translation_may_lag_but_may_not_invent(content: Path) -> None:
     assert any("es/strings.yaml:5: menu.resume: placeholders must be {title}" in m for m in found)
     assert any("warning: missing string 'nav.menu'" in m for m in found)
     assert any("warning: missing guide 'tiny'" in m for m in found)
+
+
+AR_FORMS = {
+    "zero": "لم تُحذف أي رسالة.",
+    "one": "حُذفت رسالة واحدة.",
+    "two": "حُذفت رسالتان.",
+    "few": "حُذفت {count} رسائل.",
+    "many": "حُذفت {count} رسالة.",
+    "other": "حُذفت {count} رسالة.",
+}
+
+
+def _arabic(content: Path, forms: dict[str, str], key: str = "telegram.forget.gone") -> None:
+    lines = [f"    {category}: '{text}'" for category, text in forms.items()]
+    (content / "ar").mkdir(exist_ok=True)
+    (content / "ar" / "strings.yaml").write_text(
+        "language: {name: العربية, direction: rtl}\nstrings:\n"
+        f"  {key}:\n" + "\n".join(lines) + "\n"
+    )
+
+
+def test_plural_strings_need_every_category_of_their_language(content: Path) -> None:
+    """A missing form is a warning (`other` is shown instead; `--strict` refuses it)."""
+    _arabic(content, {c: t for c, t in AR_FORMS.items() if c not in ("two", "many")})
+    found = _messages(content)
+    assert any(
+        "ar/strings.yaml:3: warning: telegram.forget.gone: plural forms missing: two, many "
+        "(this language needs zero, one, two, few, many, other)" in m
+        for m in found
+    ), found
+    _arabic(content, AR_FORMS)
+    assert not [m for m in _messages(content) if "telegram.forget.gone" in m]
+
+
+def test_plural_forms_are_chosen_by_cldr_rules(content: Path) -> None:
+    _arabic(content, AR_FORMS)
+    library, _ = load_library(content)
+    assert library is not None
+    t = library.translator("ar")
+    shown = {n: t("telegram.forget.gone", count=n) for n in (0, 1, 2, 3, 11, 100)}
+    assert shown[0] == AR_FORMS["zero"] and shown[1] == AR_FORMS["one"]
+    assert shown[2] == AR_FORMS["two"]
+    assert shown[3] == "حُذفت \u20683\u2069 رسائل."
+    assert shown[11] == "حُذفت \u206811\u2069 رسالة." and "100" in shown[100]
+    english = library.translator("en")
+    assert "1 message of" in english("telegram.forget.gone", count=1)
+    assert "2 messages of" in english("telegram.forget.gone", count=2)
+
+
+def test_plural_forms_keep_placeholders_and_go_only_where_english_counts(content: Path) -> None:
+    _arabic(content, {**AR_FORMS, "few": "حُذفت {total} رسائل."})
+    assert any("few: placeholders must be {count}" in m for m in _messages(content))
+    _arabic(content, AR_FORMS, key="nav.back")
+    assert any("nav.back: takes no count in English" in m for m in _messages(content))
+    (content / "ar" / "strings.yaml").write_text(
+        "language: {name: العربية, direction: rtl}\nstrings:\n"
+        "  telegram.forget.gone: 'حُذفت {count} رسالة.'\n"
+    )
+    assert any(
+        "telegram.forget.gone: takes a count: give the forms zero, one, two, few, many, other" in m
+        for m in _messages(content)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("رقم \u2066+353 1 210 0489 للطوارئ", "not closed by a PDI"),
+        ("رقم +353\u2069 للطوارئ", "closes no isolate"),
+        ("رقم \u202a+353 1 210 0489\u202c", "use an isolate"),
+        ("رقم \u2066+353\n1\u2069", "not closed by a PDI"),
+    ],
+)
+def test_direction_controls_in_content_must_be_balanced_isolates(
+    content: Path, text: str, problem: str
+) -> None:
+    (content / "ar").mkdir()
+    (content / "ar" / "strings.yaml").write_text(
+        f"language: {{name: العربية, direction: rtl}}\nstrings:\n  nav.back: {json.dumps(text)}\n"
+    )
+    found = _messages(content)
+    assert any("ar/strings.yaml:3: nav.back: an" in m or problem in m for m in found), found
+    assert any(problem in m for m in found), found
+    guide = GUIDE.replace("text: Done.", f"text: {json.dumps(text)}")
+    (content / "en" / "guides" / "tiny.yaml").write_text(guide)
+    assert any("tiny.yaml" in m and problem in m for m in _messages(content))
+
+
+def test_balanced_isolates_in_content_pass(content: Path) -> None:
+    (content / "ar").mkdir()
+    (content / "ar" / "strings.yaml").write_text(
+        "language: {name: العربية, direction: rtl}\nstrings:\n"
+        "  nav.back: 'رقم \u2066+353 1 210 0489\u2069 للطوارئ'\n"
+    )
+    assert not [m for m in _messages(content) if "nav.back" in m]
+
+
+def test_a_translation_older_than_its_english_source_is_a_warning(content: Path) -> None:
+    (content / "es" / "guides").mkdir(parents=True)
+    (content / "es" / "strings.yaml").write_text("language: {name: Español}\nstrings: {}\n")
+    (content / "es" / "guides" / "tiny.yaml").write_text(GUIDE.replace("Start here.", "Empieza."))
+    library, _ = load_library(content)
+    assert library is not None
+    from bot.content.freshness import files, source_hash
+
+    current = source_hash(files(library.packs["en"])["guides/tiny.yaml"][0])
+    stamped = f"source_hash: {current}\n" + GUIDE.replace("Start here.", "Empieza.")
+    (content / "es" / "guides" / "tiny.yaml").write_text(stamped)
+    assert not [m for m in _messages(content) if "older than" in m]
+    english = content / "en" / "guides" / "tiny.yaml"
+    english.write_text("# a comment changes nothing\n" + GUIDE)
+    assert not [m for m in _messages(content) if "older than" in m]
+    english.write_text(GUIDE.replace("Start here.", "Start here, now."))
+    found = _messages(content)
+    assert any(
+        m.endswith(
+            "es/guides/tiny.yaml:1: warning: older than en/guides/tiny.yaml, which "
+            "changed since this was translated (hrd-bot content report shows what "
+            "to update)"
+        )
+        for m in found
+    ), found
+    library, _ = load_library(content)
+    assert library is not None, "a stale translation is shown, with a warning"
 
 
 def test_missing_translation_falls_back_to_english_and_says_so(content: Path) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.content.library import Library
+from bot.content.script import date_text
 from bot.countries import country_name
 from tests.fakes import FakeUser
 
@@ -47,7 +48,7 @@ async def test_topic_shows_sources_review_date_and_sample_warning(
         pages.append((await user.press("More ▸")).text)
     full = "\n".join(pages)
     assert str(topic.sources[0].url) in full
-    assert f"Last reviewed: {topic.last_reviewed.isoformat()}" in full
+    assert f"Last reviewed: {date_text(topic.last_reviewed, 'en')}" in full
     assert "Sample information, not legal advice" in full
 
 

@@ -174,7 +174,7 @@ async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to
     assert _texts(up, ROOM_A)[0] == "New case HRD-AAAA-BBBB", "once, after the restart"
     notice = _texts(up, ROOM_B)[0]
     assert _texts(up, ROOM_A)[1:] == [notice], "every alert room is told"
-    assert notice.startswith("After a restart, 1 message(s) had not gone out.")
+    assert notice.startswith("After a restart, 1 message had not gone out.")
     assert "team reply to the reporter · HRD-AAAA-BBBB" in notice
     assert _texts(up, PERSON) == [], "nothing of the lost reply is invented"
     states = await _states(app)
@@ -242,7 +242,7 @@ async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it
     await app.outbox.drain()
     assert _texts(after, PERSON) == [], "not resent: it may have arrived"
     notice = _texts(after, ROOM_A)[0]
-    assert notice.startswith("After a restart, 1 message(s) may or may not have gone out")
+    assert notice.startswith("After a restart, 1 message may or may not have gone out")
     assert "check-in · HRD-X" in notice
     assert (await _states(app))[0][:2] == ("failed", "uncertain")
     await _close(app)

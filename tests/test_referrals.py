@@ -71,10 +71,14 @@ async def _all_pages(person: FakeUser, first: Reply) -> str:
     return re.sub(r"\n\n\(\d+/\d+\)$", "", "\n\n".join(pages).replace(RLM, ""), flags=re.M)
 
 
+INVISIBLE = "\u200f\u2066\u2067\u2068\u2069"
+"""Direction marks and isolates: around names in right-to-left text, never seen."""
+
+
 def _shown(text: str, contacts: tuple[Contact, ...]) -> list[Contact]:
     """Contacts in the order their blocks appear on screen (a block opens with 'name · ')."""
     by_name = {c.name: c for c in contacts}
-    heads = [block.split(" · ")[0] for block in text.split("\n\n")]
+    heads = [block.split(" · ")[0].strip(INVISIBLE) for block in text.split("\n\n")]
     return [by_name[head] for head in heads if head in by_name]
 
 

@@ -217,7 +217,9 @@ async def test_messages_are_answered_from_the_old_content_during_a_reload(
     during = await user.say("/menu")
     assert "How can I help?" in during.text and not reload.done()
     gate.open()
-    assert await asyncio.wait_for(reload, 30) == []
+    problems = await asyncio.wait_for(reload, 30)
+    # English changed, so its translations are now older than it: warnings, nothing else
+    assert all(p.warning and "older than en/strings.yaml" in p.message for p in problems)
     assert "Reloaded menu?" in (await user.say("/menu")).text
 
 

@@ -36,7 +36,7 @@ async def test_report_is_sealed_alerted_triaged_and_answered(
     case = await submit_report(reporter)
 
     alert, answers = room_messages(transport, STAFF_ROOM)[-2:]
-    assert case in alert.text and "critical" in alert.text and "CO" in alert.text
+    assert case in alert.text and "critical" in alert.text and "country: Colombia" in alert.text
     assert not alert.sensitive, "the alert itself may go anywhere staff are"
     assert WHAT in answers.text and answers.sensitive, "an encrypted room also gets the answers"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bot.content.script import date_text
 from bot.countries import country_name
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import RunningBot, library, onboard
@@ -79,7 +80,7 @@ async def test_legal_information_by_typed_country_and_topic(emu: Emulator, tg: R
     topic = legal.topics["arrest"]
     full = "\n".join(pages)
     assert str(topic.sources[0].url) in full
-    assert f"Last reviewed: {topic.last_reviewed.isoformat()}" in full
+    assert f"Last reviewed: {date_text(topic.last_reviewed, 'en')}" in full
 
 
 async def test_contacts_by_need_and_country(emu: Emulator, tg: RunningBot) -> None:

@@ -140,7 +140,7 @@ async def test_a_report_is_alerted_without_content_then_triaged_answered_and_clo
 
     await team.alice.world.wait_for(lambda: any(case in t for t in bot_texts(team.alice)))
     alert = next(t for t in bot_texts(team.alice) if case in t)
-    assert "critical" in alert and "CO" in alert
+    assert "critical" in alert and "country: Colombia" in alert
     assert "CANARY" not in alert, "a Telegram group gets no answers"
 
     assert case in await says(team.alice, "/cases@hrd_test_bot")

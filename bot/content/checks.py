@@ -11,13 +11,16 @@ from bot.content.library import FALLBACK, LanguagePack
 from bot.content.problems import Problem
 from bot.content.schema import (
     NEEDS,
+    PLURAL_CATEGORIES,
     REQUIRED_QUESTIONS,
     URGENCIES,
     Guide,
     Interview,
+    Plural,
     contacts_need,
     exit_of,
 )
+from bot.content.script import bidi_problem, plural_categories
 from bot.content.source import Document
 
 SCREEN_CHARS = 900
@@ -73,6 +76,9 @@ def check_guide(guide: Guide, doc: Document) -> list[Problem]:
         for i, option in enumerate(node.options):
             if (problem := _target_problem(guide, option.next)) is not None:
                 add(("nodes", node_id, "options", i, "next"), problem)
+        for text in (node.text, *node.steps, *(o.label for o in node.options)):
+            if (problem := bidi_problem(text)) is not None:
+                add(("nodes", node_id), problem)
         size = len(node.text) + sum(len(s) for s in node.steps)
         if size > SCREEN_CHARS:
             add(
@@ -90,21 +96,74 @@ def check_guide(guide: Guide, doc: Document) -> list[Problem]:
     return problems
 
 
-def _fields(template: str) -> set[str]:
+def _fields(template: str | Plural) -> set[str]:
+    if isinstance(template, Plural):
+        return {name for text in template.forms().values() for name in _fields(text)}
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def _check_strings(
-    pack: LanguagePack, english: LanguagePack, doc: Document | None
-) -> list[Problem]:
+def _plural_problem(text: Plural, english: str | Plural) -> str | None:
+    """Why a plural string is wrong, if it is: plural where English is, the same `number`
+    placeholder, and each form keeping every other placeholder."""
+    forms = text.forms()
+    if isinstance(english, str):
+        return "takes no count in English: write one text, not plural forms"
+    if text.number != english.number:
+        return f"the count is {{{english.number}}} in English, not {{{text.number}}}"
+    wanted = _fields(english)
+    if text.number not in wanted:
+        return f"number: {{{text.number}}} is not a placeholder of this string"
+    for category, form in forms.items():
+        got = _fields(form)
+        if not wanted - {text.number} <= got <= wanted:
+            return f"{category}: placeholders must be {{{', '.join(sorted(wanted))}}}"
+    return None
+
+
+def _missing_forms(code: str, text: str | Plural) -> str | None:
+    """The plural categories `code` needs that `text` lacks: a warning, as the `other`
+    form is shown instead (grammatically off, never wrong about the number)."""
+    if isinstance(text, str):
+        return None
+    need = plural_categories(code)
+    missing = [c for c in PLURAL_CATEGORIES if c in need - text.forms().keys()]
+    if not missing:
+        return None
+    return f"plural forms missing: {', '.join(missing)} (this language needs {_listed(need)})"
+
+
+def _listed(categories: frozenset[str]) -> str:
+    return ", ".join(c for c in PLURAL_CATEGORIES if c in categories)
+
+
+def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str | None:
+    for form in [text] if isinstance(text, str) else text.forms().values():
+        if (problem := bidi_problem(form)) is not None:
+            return problem
+    if isinstance(text, Plural):
+        return _plural_problem(text, english)
+    if isinstance(english, Plural):
+        return f"takes a count: give the forms {_listed(plural_categories(code))}"
+    if _fields(text) != _fields(english):
+        want = ", ".join(sorted(_fields(english))) or "none"
+        return f"placeholders must be {{{want}}}"
+    return None
+
+
+def check_strings(pack: LanguagePack, english: LanguagePack, doc: Document | None) -> list[Problem]:
+    """Keys English has, the same placeholders, balanced isolates, and plural forms for
+    every category the language needs (English itself included; missing ones warn)."""
     problems: list[Problem] = []
-    path = doc.path if doc else Path(pack.code)
+    path = doc.path if doc else Path(pack.code) / "strings.yaml"
     for key, text in pack.strings.items():
         if key not in english.strings:
             message = f"unknown string {key!r} (not in English)"
-        elif _fields(text) != _fields(english.strings[key]):
-            want = ", ".join(sorted(_fields(english.strings[key]))) or "none"
-            message = f"{key}: placeholders must be {{{want}}}"
+        elif (problem := _string_problem(pack.code, text, english.strings[key])) is not None:
+            message = f"{key}: {problem}"
+        elif (missing := _missing_forms(pack.code, text)) is not None:
+            line = doc.line_of(("strings", key)) if doc else 1
+            problems.append(Problem(path, line, f"{key}: {missing}", warning=True))
+            continue
         else:
             continue
         problems.append(Problem(path, doc.line_of(("strings", key)) if doc else 1, message))
@@ -121,10 +180,10 @@ def check_translations(
     english = packs[FALLBACK]
     problems: list[Problem] = []
     for code, pack in packs.items():
+        folder = root / code
+        problems += check_strings(pack, english, docs.get(folder / "strings.yaml"))
         if code == FALLBACK:
             continue
-        folder = root / code
-        problems += _check_strings(pack, english, docs.get(folder / "strings.yaml"))
         for kind, mine, theirs in (
             ("guide", pack.guides, english.guides),
             ("legal country", pack.legal, english.legal),

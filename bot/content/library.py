@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from bot.content.schema import Contact, CountryLegal, Guide, Interview, LanguageInfo
+from bot.content.schema import Contact, CountryLegal, Guide, Interview, LanguageInfo, Plural
+from bot.content.script import date_text, isolate, plural_category
 
 FALLBACK = "en"
 T = TypeVar("T")
@@ -16,11 +18,13 @@ T = TypeVar("T")
 class LanguagePack:
     code: str
     info: LanguageInfo
-    strings: Mapping[str, str]
+    strings: Mapping[str, str | Plural]
     guides: Mapping[str, Guide]
     legal: Mapping[str, CountryLegal]
     contacts: tuple[Contact, ...] = ()
     interview: Interview | None = None
+    sources: Mapping[str, str | None] = field(default_factory=dict)
+    """The `source_hash` that strings.yaml and contacts.yaml record (see `freshness`)."""
 
     @property
     def rtl(self) -> bool:
@@ -71,13 +75,26 @@ class Translator:
         return self.pack.rtl
 
     def __call__(self, key: str, **values: object) -> str:
-        template = self.pack.strings.get(key)
-        if template is None:
-            template = self.library.packs[FALLBACK].strings.get(key)
-            if template is None:
+        """The string `key` with `values` filled in: each isolated from the text around it
+        (`script.isolate`), dates written the language's way, and for a string that takes a
+        count, the plural form its number needs."""
+        code, found = self.code, self.pack.strings.get(key)
+        if found is None:
+            code, found = FALLBACK, self.library.packs[FALLBACK].strings.get(key)
+            if found is None:
                 raise LookupError(f"no string {key!r} in any language")
             self.fell_back = True
-        return template.format(**values) if values else template
+        template = found if isinstance(found, str) else _form(found, code, values)
+        if not values:
+            return template
+        shown = {name: self._shown(v, code, self.rtl) for name, v in values.items()}
+        return template.format(**shown)
+
+    @staticmethod
+    def _shown(value: object, code: str, rtl: bool) -> str:
+        if isinstance(value, dt.date):
+            value = date_text(value, code)
+        return isolate(str(value), rtl)
 
     def guides(self) -> list[Guide]:
         english = self.library.packs[FALLBACK].guides
@@ -113,3 +130,15 @@ class Translator:
         if found is None and (found := get(self.library.packs[FALLBACK])) is not None and note:
             self.fell_back = True
         return found
+
+
+def _form(plural: Plural, code: str, values: Mapping[str, object]) -> str:
+    """The plural form for the count in `values`: a whole number, or one written in ASCII
+    digits ("6345"); anything else ("6.2") takes `other`."""
+    count = values.get(plural.number)
+    forms = plural.forms()
+    if isinstance(count, str) and count.isascii() and count.isdigit():
+        count = int(count)
+    if not isinstance(count, int) or isinstance(count, bool):
+        return forms["other"]
+    return forms.get(plural_category(code, count), forms["other"])

@@ -20,13 +20,17 @@ from pydantic import BaseModel, ValidationError
 
 from bot.content.cache import FILES, Entry, Stamp, stamp
 from bot.content.checks import check_guide, check_interviews, check_translations
+from bot.content.freshness import check_freshness
 from bot.content.library import FALLBACK, LanguagePack, Library
 from bot.content.problems import Problem
 from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
+from bot.content.script import french_spacing
 from bot.content.source import MAX_FILES, Budget, Document, SourceError, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 MAX_ERRORS_PER_FILE = 20
+TYPOGRAPHY: dict[str, Callable[[str], str]] = {"fr": french_spacing}
+"""Typography applied to every text of a language as it loads, so admins need not type it."""
 log = logging.getLogger("hrd_bot.content")
 
 
@@ -39,6 +43,7 @@ class _Reader:
     budget: Budget = field(default_factory=Budget)
     kept: dict[Path, Entry] = field(default_factory=dict)
     stamps: dict[Path, Stamp | None] = field(default_factory=dict)
+    typography: Callable[[str], str] | None = None
 
     def reuse(self, path: Path, model: type[M]) -> M | None:
         """The model an earlier load validated, if the file is provably unchanged since.
@@ -74,8 +79,9 @@ class _Reader:
             self.problems.append(Problem(path, exc.line, exc.message))
             return None
         self.documents[path] = doc
+        data = doc.data if self.typography is None else _typeset(doc.data, self.typography)
         try:
-            return model.model_validate(doc.data)
+            return model.model_validate(data)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False)
             for error in errors[:MAX_ERRORS_PER_FILE]:
@@ -124,6 +130,17 @@ class _Reader:
         return self.guarded(path, model) if os.path.lexists(path) else None
 
 
+def _typeset(data: object, fix: Callable[[str], str]) -> object:
+    """Every text in `data` (keys excepted) passed through `fix`."""
+    if isinstance(data, str):
+        return fix(data)
+    if isinstance(data, dict):
+        return {key: _typeset(value, fix) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_typeset(value, fix) for value in data]
+    return data
+
+
 def _capped(path: Path, problems: list[Problem]) -> list[Problem]:
     """The first problems of a file, and how many more: a broken file must not flood."""
     if len(problems) <= MAX_ERRORS_PER_FILE:
@@ -157,6 +174,7 @@ def _legal(reader: _Reader, path: Path) -> CountryLegal | None:
 
 
 def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
+    reader.typography = TYPOGRAPHY.get(folder.name)
     strings = reader.guarded(folder / "strings.yaml", Strings)
     guides: dict[str, Guide] = {}
     for path in reader.yaml_files(folder / "guides"):
@@ -178,6 +196,10 @@ def _load_pack(reader: _Reader, folder: Path) -> LanguagePack | None:
         legal=legal,
         contacts=contacts.contacts if contacts else (),
         interview=interview,
+        sources={
+            "strings.yaml": strings.source_hash,
+            "contacts.yaml": contacts.source_hash if contacts else None,
+        },
     )
 
 
@@ -230,7 +252,8 @@ def _load(root: Path, pace: Callable[[], None]) -> tuple[Library | None, list[Pr
     FILES.replace(root, reader.kept)
     if any(not p.warning for p in reader.problems) or FALLBACK not in packs:
         return None, reader.problems
-    return Library(packs=packs), reader.problems
+    library = Library(packs=packs)
+    return library, [*reader.problems, *check_freshness(root, library)]
 
 
 def load_library(

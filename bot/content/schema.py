@@ -51,6 +51,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SourceHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+"""In a translation: `hrd-bot content report`'s hash of the English file it was made from."""
+
+
+class Translated(Strict):
+    source_hash: SourceHash | None = None
+
+
 def contacts_need(target: str) -> str | None:
     """The need named by an `@contacts:<need>` target ('' for a bare `@contacts`), else None."""
     if target == CONTACTS:
@@ -82,7 +90,7 @@ class Node(Strict):
     options: tuple[Option, ...] = ()
 
 
-class Guide(Strict):
+class Guide(Translated):
     id: Slug
     title: Text
     summary: Text
@@ -103,7 +111,7 @@ class LegalTopic(Strict):
     sources: tuple[Source, ...] = Field(min_length=1)
 
 
-class CountryLegal(Strict):
+class CountryLegal(Translated):
     country: CountryCode
     names: tuple[Text, ...] = ()
     sample: bool = True
@@ -138,7 +146,7 @@ class Contact(Strict):
         return self
 
 
-class ContactList(Strict):
+class ContactList(Translated):
     contacts: tuple[Contact, ...]
 
 
@@ -147,9 +155,28 @@ class LanguageInfo(Strict):
     direction: Literal["ltr", "rtl"] = "ltr"
 
 
-class Strings(Strict):
+PLURAL_CATEGORIES = ("zero", "one", "two", "few", "many", "other")
+
+
+class Plural(Strict):
+    """A string that takes a count: one text per CLDR plural category the language has
+    (Arabic: zero, one, two, few, many, other), chosen by the `number` placeholder's value."""
+
+    number: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]*$")] = "count"
+    zero: Text | None = None
+    one: Text | None = None
+    two: Text | None = None
+    few: Text | None = None
+    many: Text | None = None
+    other: Text
+
+    def forms(self) -> dict[str, str]:
+        return {c: text for c in PLURAL_CATEGORIES if (text := getattr(self, c)) is not None}
+
+
+class Strings(Translated):
     language: LanguageInfo
-    strings: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+$")], Text]
+    strings: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.]+$")], Text | Plural]
 
 
 URGENCIES = ("critical", "high", "normal")
@@ -167,6 +194,6 @@ class Question(Strict):
     attachments: bool = False
 
 
-class Interview(Strict):
+class Interview(Translated):
     intro: Text
     questions: tuple[Question, ...] = Field(min_length=1)

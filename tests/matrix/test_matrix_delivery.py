@@ -354,7 +354,7 @@ async def test_an_alert_waiting_for_a_refusing_room_survives_a_restart_and_arriv
 
     await bot.restart()
     lost = await desk.room.reply()
-    assert lost.startswith("After a restart, 1 message(s) had not gone out.")
+    assert lost.startswith("After a restart, 1 message had not gone out.")
     assert f"report answers for the staff room · {case}" in lost
     assert f"{name} cannot be reached" in await desk.room.reply(), "still refusing"
     await invite(desk.staff, plain, bot_id)

@@ -144,7 +144,7 @@ async def restarted(setup: Setup, synapse: Synapse) -> None:
 def once(stored: list[str], case: str) -> None:
     """The alert once, the notice of the lost answers once, and nothing twice."""
     assert len([text for text in stored if text.startswith(f"New case {case}")]) == 1, stored
-    lost = [text for text in stored if text.startswith("After a restart, 1 message(s)")]
+    lost = [text for text in stored if text.startswith("After a restart, 1 message")]
     assert len(lost) == 1 and f"report answers for the staff room · {case}" in lost[0], stored
     assert [text for text, n in Counter(stored).items() if n > 1] == [], "nothing twice"
 

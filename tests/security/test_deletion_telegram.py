@@ -174,7 +174,7 @@ async def test_a_wipe_that_fails_is_finished_by_the_sweeper(
 
 LATER = 2 * 3600.0
 """Past every time to live the tests set (an hour), within Telegram's 48 hours."""
-GONE = "message(s) of this chat, yours and the bot's, are now gone."
+GONE = "messages of this chat, yours and the bot's, are now gone."
 YOURSELF = 'choose "Delete chat" or "Clear history"'
 AGAIN = "Send any message to start again."
 
@@ -383,7 +383,7 @@ async def test_forget_says_which_messages_telegram_refused(
     await _told(emu, done)
     text = done.text or ""
     assert contacts.deleted and _visible_ids(ana) == old | {done.message_id}
-    assert f"Telegram refused to delete {len(old)} message(s)" in text
+    assert f"Telegram refused to delete {len(old)} messages" in text
     assert YOURSELF in text
 
 
