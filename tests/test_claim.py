@@ -148,7 +148,10 @@ async def test_the_country_queue_takes_only_a_real_country_code(
     app, _ = team_app
     case = await submit_report(reporter)
     await app.casework.route(case, country="EG")
-    say = lambda text: staff_says(app, transport, "staff-alice", text)  # noqa: E731
+
+    async def say(text: str) -> str:
+        return await staff_says(app, transport, "staff-alice", text)
+
     assert case in await say("/cases country eg")
     assert (await say("/cases country EG")).startswith("Open cases in EG (1):")
     assert await say("/cases country LB") == "No open cases in this list."
