@@ -91,9 +91,10 @@ async def _alerted(bot: Bot, team: Team) -> tuple[str, str]:
         return row is not None and row[0] is not None and event_id in row[0]
 
     async with asyncio.timeout(WAIT):
-        while not await bot.app.db.run(settled):
-            await asyncio.sleep(0.05)
-    return case, event_id
+        while True:
+            if await bot.app.db.run(settled):
+                return case, event_id
+            await asyncio.sleep(0.05)  # the database wakes nobody
 
 
 async def _react(person: Activist, room: str, event_id: str, key: str) -> None:
