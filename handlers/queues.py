@@ -66,7 +66,7 @@ def _pick(words: Sequence[str], label: str) -> tuple[Pick, str, dict[str, str]] 
 
 def _page(words: Sequence[str]) -> tuple[list[str], int] | None:
     """The queue's words and the page asked for (1 when none); None for a bad page."""
-    if len(words) > 1 and words[-1].isdigit():
+    if words and words[-1].isdigit():
         number = int(words[-1])
         return (list(words[:-1]), number) if 1 <= number <= 10_000 else None
     return list(words), 1

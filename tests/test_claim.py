@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.app import App
+from bot.claims import is_claim_reaction
 from bot.crypto.bundle import open_bundle
 from bot.escalation import Escalation
 from bot.model import Incoming
@@ -174,3 +177,34 @@ async def test_a_long_queue_is_one_screen_with_more(
     assert {c for c in cases if c in first + second} == set(cases)
     third = await staff_says(app, transport, "staff-alice", "/cases unacked 3")
     assert "this list has 2 page(s)" in third
+
+
+async def test_the_whole_list_pages_too(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    cases = [await submit_report(FakeUser(app, transport, f"r-{n}")) for n in range(PAGE + 1)]
+    first = await staff_says(app, transport, "staff-alice", "/cases")
+    assert first.startswith(f"Open cases ({PAGE + 1}):") and first.endswith("1 more: /cases 2")
+    second = await staff_says(app, transport, "staff-alice", "/cases 2")
+    assert sum(c in second for c in cases) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("👍", True),
+        ("👍\ufe0f", True),
+        ("👍🏽", True),
+        ("✋", True),
+        ("✋\ufe0f", True),
+        ("✋🏿", True),
+        ("👎", False),
+        ("👍👍", False),
+        ("+1", False),
+        ("", False),
+        ("\ufe0f", False),
+    ],
+)
+def test_which_reactions_claim(key: str, expected: bool) -> None:
+    assert is_claim_reaction(key) is expected
