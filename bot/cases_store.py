@@ -281,18 +281,17 @@ class CasesStore:
 
     async def claim(
         self, find: Callable[[Connection], str | None], actor: str, label: str
-    ) -> Claim:
+    ) -> Claim | None:
         """Claim the case `find` names (it reads the alert's case in this transaction):
         acknowledged and assigned to `label` with its audit entry, in one durable
-        transaction, unless someone holds it already. Of two claims at once, one wins."""
+        transaction, unless someone holds it already. Of two claims at once, one wins.
+        None when `find` names no case."""
         now, _ = self._now(), check_actor(actor)
         _check_label(label)
 
-        def take(conn: Connection) -> Claim:
+        def take(conn: Connection) -> Claim | None:
             case_id = find(conn)
-            if case_id is None:
-                raise CaseStoreError("that message is not an alert about a case")
-            return rows.claim(conn, now, case_id, actor, label)
+            return None if case_id is None else rows.claim(conn, now, case_id, actor, label)
 
         return await self._write(take)
 

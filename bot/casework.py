@@ -282,9 +282,13 @@ class Casework:
         changes = {"state": "assigned", "assignee": label}
         await self._act(case_id, actor, "case.assign", changes=changes)
 
-    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed:
+    async def alerted(self, room: ChatRef, alert: str) -> str | None:
+        return await self._db.run(lambda c: alerted_case(c, room.platform, room.address, alert))
+
+    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed | None:
         """The alert's case is read from the outbox row that delivered it, in the claim's
-        own transaction; a message that is not one of the bot's alerts claims nothing."""
+        own transaction; a message that is not one of the bot's alerts claims nothing
+        (None: a 👍 on a colleague's message is no request to the bot)."""
 
         def find(conn: Connection) -> str | None:
             return alerted_case(conn, room.platform, room.address, alert)
@@ -292,7 +296,10 @@ class Casework:
         try:
             claim = await self.store.claim(find, actor.key, label)
         except CaseStoreError:
-            raise CaseworkError("staff.claim_unknown") from None
+            raise CaseworkError("staff.no_case") from None
+        if claim is None:
+            log.info("a claim on a message that is no alert was ignored")
+            return None
         if claim.closed:
             raise CaseworkError("staff.closed")
         log.info("a claim was %s", "won" if claim.won else "refused: the case is taken")

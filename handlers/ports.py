@@ -187,9 +187,14 @@ class StaffDesk(Protocol):
 
     async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None: ...
 
-    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed:
+    async def alerted(self, room: ChatRef, alert: str) -> str | None:
+        """The case of the bot's alert `alert` in `room`, or None when it is no alert."""
+        ...
+
+    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed | None:
         """Claim the case of the bot's alert `alert` in `room`: acknowledged and assigned
-        to `label` at once, unless someone holds it already (of two at once, one wins)."""
+        to `label` at once, unless someone holds it already (of two at once, one wins).
+        None when `alert` is not one of the bot's alerts about an open case there."""
         ...
 
     async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:

@@ -163,8 +163,12 @@ async def respond_staff(
     return Reply(t(key, case=case_id.upper(), value=value, who=who))
 
 
-async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> Reply:
-    """Claim the alert's case: the winner and a later claimer are both told, by label."""
+async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> Reply | None:
+    """Claim the alert's case: the winner and a later claimer are both told, by label.
+    A reaction on anything but an alert is left alone (staff 👍 each other's messages)."""
+    if await desk.alerted(msg.chat, alert) is None:
+        log.info("a reaction on a message that is no alert was left alone")
+        return None
     label = await desk.staff_label(msg.user)
     if label is None:
         log.warning("claim refused: sender is not on the staff list")
@@ -176,6 +180,8 @@ async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> R
         claimed = await desk.claim(msg.chat, alert, msg.user, label)
     except CaseworkError as refusal:
         return Reply(t(refusal.key))
+    if claimed is None:
+        return None
     if claimed.won:
         return Reply(t("staff.claimed", case=claimed.case, who=label))
     return Reply(t("staff.claim_taken", case=claimed.case, who=claimed.holder, claimer=label))

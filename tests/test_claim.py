@@ -16,8 +16,10 @@ import pytest
 from bot.app import App
 from bot.claims import is_claim_reaction
 from bot.crypto.bundle import open_bundle
+from bot.delivery import rows
 from bot.escalation import Escalation
 from bot.model import Incoming
+from bot.storage.database import Connection
 from handlers.queues import PAGE
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, staff_says, submit_report
@@ -91,7 +93,7 @@ async def test_a_claim_after_an_ack_assigns_and_one_after_an_assign_is_refused(
     assert await claims(app, other) == []
 
 
-async def test_only_an_alert_of_this_room_can_be_claimed(
+async def test_only_an_alert_of_this_room_claims_and_other_reactions_are_left_alone(
     team_app: tuple[App, Team], transport: FakeTransport, reporter: FakeUser
 ) -> None:
     app, _ = team_app
@@ -100,13 +102,33 @@ async def test_only_an_alert_of_this_room_can_be_claimed(
         next(i for i, (c, _) in enumerate(transport.sent) if c == reporter.chat) + 1
     )
     for alert in (reporters_message, "999999", "", case, f"New case {case}"):
-        answer = await claim(app, "staff-alice", alert)
-        assert answer.startswith("That message is not an alert"), alert
+        assert await claim(app, "staff-alice", alert) == "", alert
+        assert await claim(app, "staff-alice", alert, device=False) == "", alert
+        assert await claim(app, "reporter-1", alert) == "", alert
     await staff_says(app, transport, "staff-alice", f"/close {case} resolved")
     assert (await claim(app, "staff-alice", alert_id(transport, case))).startswith(
         "That case is closed"
     )
     assert await claims(app, case) == []
+
+
+async def test_an_alert_of_an_open_case_outlives_the_outbox_week(
+    team_app: tuple[App, Team], transport: FakeTransport, reporter: FakeUser
+) -> None:
+    app, _ = team_app
+    kept = await submit_report(reporter)
+    gone = await submit_report(FakeUser(app, transport, "reporter-2"))
+    await staff_says(app, transport, "staff-alice", f"/close {gone} resolved")
+
+    def age_and_prune(conn: Connection) -> None:
+        conn.execute("UPDATE outbox SET updated_at = updated_at - ?", (8 * 86_400,))
+        rows.prune(conn)
+
+    await app.db.transaction(age_and_prune)
+    assert await claim(app, "staff-bruno", alert_id(transport, gone)) == ""
+    assert (await claim(app, "staff-bruno", alert_id(transport, kept))).startswith(
+        f"{kept} claimed by Bruno"
+    )
 
 
 async def test_a_claim_outside_the_staff_room_does_nothing(

@@ -171,10 +171,13 @@ def trying(row_id: int, *, left: bool = True) -> Callable[[Connection], None]:
 
 
 def prune(conn: Connection) -> None:
-    """Settled rows go after a week: their message ids live on in the chat trail."""
+    """Settled rows go after a week: their message ids live on in the chat trail. An
+    alert about a case still open stays, so staff can claim the case from it."""
+    marks = ", ".join("?" * len(CLAIMABLE))
     conn.execute(
-        "DELETE FROM outbox WHERE state != 'queued' AND updated_at < ?",
-        (int(time.time()) - KEEP_SETTLED,),
+        "DELETE FROM outbox WHERE state != 'queued' AND updated_at < ? AND NOT ("  # noqa: S608
+        f"kind IN ({marks}) AND case_id IN (SELECT id FROM cases WHERE state != 'closed'))",
+        (int(time.time()) - KEEP_SETTLED, *CLAIMABLE),
     )
 
 
