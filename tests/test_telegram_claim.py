@@ -119,3 +119,22 @@ async def test_the_button_still_claims_after_newer_messages(emu: Emulator, group
     answer = (await group.bruno.answer(count=1)).text
     assert answer == f"{case} claimed by Bruno: acknowledged and assigned to them."
     assert len(await claims(group.bot.app, case)) == 1
+
+
+async def test_the_button_claims_after_a_restart(emu: Emulator, tmp_path: Path) -> None:
+    alice, activist = emu.group("Protection team", "Alice")[0], emu.user("Activist")
+    room = ChatRef("telegram", str(alice.chat.id), private=False)
+    path = tmp_path / "restart.db"
+    async with running_bot(emu, path, staff_rooms=(room,)) as running:
+        app = running.app
+        identity = app.pseudonyms.user("telegram", str(alice.person.id)).key
+        await app.casework.store.add_staff("Alice", [identity], PrivateKey.generate().public)
+        await app.casework.store.set_recovery(PrivateKey.generate().public)
+        case = await start_report_and_send(activist)
+        await eventually(lambda: delivered(app, case))
+    alert = next(m for m in alice.from_bot() if case in (m.text or ""))
+    async with running_bot(emu, path, staff_rooms=(room,)) as running:
+        await alice.press_data(alert, claim_data(alert))
+        answer = (await alice.answer(count=1)).text
+        assert answer == f"{case} claimed by Alice: acknowledged and assigned to them."
+        assert len(await claims(running.app, case)) == 1
