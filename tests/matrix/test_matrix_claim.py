@@ -82,7 +82,7 @@ async def _alerted(bot: Bot, team: Team) -> tuple[str, str]:
             event_id, body = await chat.log.messages.get()
             if body.startswith(f"New case {case}"):
                 break
-    assert "React with 👍 or ✋ to claim this case." in body
+    assert "To claim this case, react with 👍 or ✋" in body
 
     def settled(conn: Connection) -> bool:
         row = conn.execute(
