@@ -47,6 +47,8 @@ def _country(code: str) -> str | None:
 def _pick(words: Sequence[str], label: str) -> tuple[Pick, str, dict[str, str]] | str:
     """What the queue keeps, its title's string key and values; or a refusal's key."""
     name = words[0].lower() if words else ""
+    if len(words) > (2 if name == "country" else 1):
+        return "staff.queue.unknown"
     if name == "":
         return (lambda case: True), "staff.queue.all", {}
     if name == "mine":
@@ -66,7 +68,7 @@ def _pick(words: Sequence[str], label: str) -> tuple[Pick, str, dict[str, str]] 
 
 def _page(words: Sequence[str]) -> tuple[list[str], int] | None:
     """The queue's words and the page asked for (1 when none); None for a bad page."""
-    if words and words[-1].isdigit():
+    if words and words[-1].isdecimal() and words[-1].isascii():
         number = int(words[-1])
         return (list(words[:-1]), number) if 1 <= number <= 10_000 else None
     return list(words), 1

@@ -199,6 +199,8 @@ async def test_a_long_queue_is_one_screen_with_more(
     assert {c for c in cases if c in first + second} == set(cases)
     third = await staff_says(app, transport, "staff-alice", "/cases unacked 3")
     assert "this list has 2 page(s)" in third
+    for odd in ("/cases unacked ²", "/cases unacked 0", "/cases unacked 99999"):
+        assert (await staff_says(app, transport, "staff-alice", odd)).startswith("Lists:"), odd
 
 
 async def test_the_whole_list_pages_too(
