@@ -14,9 +14,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.app import App
 from bot.model import ChatRef, Incoming
+from bot.transports.telegram.buttons import ButtonBook
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import Team, submit_report
 from tests.telegram_emulator import Emulator
@@ -95,3 +98,19 @@ async def test_forged_and_non_staff_presses_claim_nothing(emu: Emulator, group: 
     assert (await app.casework.case(case)).state == "new"
     texts = [m.text or "" for m in group.alice.from_bot()]
     assert not any("claimed by" in t for t in texts)
+
+
+BOOK = ButtonBook(b"k" * 32)
+STAFF_GROUP = "-1001234"
+
+
+@given(st.text(max_size=70))
+def test_no_payload_but_the_groups_own_claims_in_it(payload: str) -> None:
+    real = BOOK.claim_payload(STAFF_GROUP)
+    assert BOOK.claim(STAFF_GROUP, payload) is (payload == real)
+
+
+@given(st.text(min_size=1, max_size=20).filter(lambda chat: chat != STAFF_GROUP))
+def test_a_groups_claim_payload_claims_nowhere_else(chat: str) -> None:
+    assert not BOOK.claim(chat, BOOK.claim_payload(STAFF_GROUP))
+    assert BOOK.is_claim(BOOK.claim_payload(chat))
