@@ -228,4 +228,9 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM checkins WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
     UPDATE outbox SET address = '' WHERE person IS NOT NULL AND state != 'queued';
     """,
+    # One-tap claiming (bot/claims.py): a reaction or a Claim press names the alert by its
+    # message id in a staff room; the outbox rows about cases are found by room at once.
+    """
+    CREATE INDEX outbox_case_rooms ON outbox (platform, address) WHERE case_id IS NOT NULL;
+    """,
 )
