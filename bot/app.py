@@ -165,6 +165,8 @@ class App:
             t = self.library.translator("en")
             staff_reply = await respond_staff(msg, self.casework, t, self.staff_without_device)
             return [] if staff_reply is None else [staff_reply]
+        if msg.claim_of is not None:  # a claim counts only in a staff room
+            return []
         started = time.perf_counter()
         async with self._turns.turn(key):
             try:

@@ -322,6 +322,35 @@ def _delete_replaced(conn: Connection, case_id: str, fields: Sequence[str]) -> l
     return [int(r[0]) for r in found]
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The outcome of a claim: `won`, or who holds the case (`holder`) and whether it is
+    closed. `holder` is a staff label, never anything about the reporter."""
+
+    case_id: str
+    won: bool
+    holder: str | None
+    closed: bool = False
+
+
+def claim(conn: Connection, now: int, case_id: str, actor: str, label: str) -> Claim:
+    """Acknowledge and assign to `label` only if nobody holds the case (compare-and-set in
+    the caller's transaction), with its audit entry; otherwise say who holds it."""
+    taken = conn.execute(
+        "UPDATE cases SET state = 'assigned', assignee = ?, updated_at = ?,"
+        " acknowledged_at = COALESCE(acknowledged_at, ?)"
+        " WHERE id = ? AND assignee IS NULL AND state NOT IN ('draft', 'closed')",
+        (label, now, now, case_id),
+    )
+    if taken.rowcount == 1:
+        append_audit(conn, now, actor, "case.claim", case_meta(conn, case_id))
+        return Claim(case_id, True, label)
+    row = conn.execute("SELECT state, assignee FROM cases WHERE id = ?", (case_id,)).fetchone()
+    if row is None or row[0] == "draft":
+        raise CaseStoreError(f"no case {case_id}")
+    return Claim(case_id, False, None if row[1] is None else str(row[1]), row[0] == "closed")
+
+
 def let_go_of_reporter(conn: Connection, case_id: str) -> None:
     """A closed case keeps no way to reach its reporter: the link's chat address goes
     (the pseudonym key stays, so the reporter can still ask about it and write). The

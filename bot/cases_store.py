@@ -41,7 +41,7 @@ import sqlcipher3
 from bot import cases_drafts as drafts
 from bot import cases_rows as rows
 from bot.cases_drafts import Reporter, Submitted
-from bot.cases_rows import SYSTEM, CaseStoreError, StaffMember, append_audit, check_actor
+from bot.cases_rows import SYSTEM, CaseStoreError, Claim, StaffMember, append_audit, check_actor
 from bot.crypto.bundle import Bundle, Reseal
 from bot.crypto.cases import SealedCaseKey, check_field
 from bot.crypto.keys import PublicKey
@@ -53,6 +53,7 @@ __all__ = [
     "SYSTEM",
     "CaseStoreError",
     "CasesStore",
+    "Claim",
     "Reporter",
     "StaffMember",
     "Submitted",
@@ -277,6 +278,22 @@ class CasesStore:
             return case
 
         return await self._write(act)
+
+    async def claim(
+        self, find: Callable[[Connection], str | None], actor: str, label: str
+    ) -> Claim | None:
+        """Claim the case `find` names (it reads the alert's case in this transaction):
+        acknowledged and assigned to `label` with its audit entry, in one durable
+        transaction, unless someone holds it already. Of two claims at once, one wins.
+        None when `find` names no case."""
+        now, _ = self._now(), check_actor(actor)
+        _check_label(label)
+
+        def take(conn: Connection) -> Claim | None:
+            case_id = find(conn)
+            return None if case_id is None else rows.claim(conn, now, case_id, actor, label)
+
+        return await self._write(take)
 
     async def delete_draft(self, case_id: str) -> bool:
         """Remove an unsent draft and everything sealed to it (cascade); audit rows remain."""

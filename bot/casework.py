@@ -22,18 +22,19 @@ from pathlib import Path
 from bot.attachments import HeldFiles, alert_lines, files_reply
 from bot.case_thread import CaseThread
 from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
+from bot.claims import claimable
 from bot.content.library import Library, Translator
 from bot.countries import country_name
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
-from bot.delivery.rows import Row
+from bot.delivery.rows import Row, alerted_case
 from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.quoting import quoted
 from bot.sos import Sos
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
-from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError
+from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError, Claimed
 
 log = logging.getLogger("hrd_bot.casework")
 TOLD_WITHIN = 8.0
@@ -160,7 +161,8 @@ class Casework:
                 + alert_lines(t, files, _sealed_files(conn, case.id) - len(files))
             )
             for room in self.staff_rooms:
-                staged.append(self.outbox.stage(room, head, kind="alert", case_id=case.id))
+                offer = claimable(t, room, head)
+                staged.append(self.outbox.stage(room, offer, kind="alert", case_id=case.id))
                 staged[-1].write(conn)
 
         with _draft_gone():
@@ -280,6 +282,29 @@ class Casework:
             raise CaseworkError("staff.unknown_member")
         changes = {"state": "assigned", "assignee": label}
         await self._act(case_id, actor, "case.assign", changes=changes)
+
+    async def alerted(self, room: ChatRef, alert: str) -> str | None:
+        return await self._db.run(lambda c: alerted_case(c, room.platform, room.address, alert))
+
+    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed | None:
+        """The alert's case is read from the outbox row that delivered it, in the claim's
+        own transaction; a message that is not one of the bot's alerts claims nothing
+        (None: a 👍 on a colleague's message is no request to the bot)."""
+
+        def find(conn: Connection) -> str | None:
+            return alerted_case(conn, room.platform, room.address, alert)
+
+        try:
+            claim = await self.store.claim(find, actor.key, label)
+        except CaseStoreError:
+            raise CaseworkError("staff.no_case") from None
+        if claim is None:
+            log.info("a claim on a message that is no alert was ignored")
+            return None
+        if claim.closed:
+            raise CaseworkError("staff.closed")
+        log.info("a claim was %s", "won" if claim.won else "refused: the case is taken")
+        return Claimed(claim.case_id, claim.won, claim.holder)
 
     async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:
         """The new urgency; `told` (with who has the message: the on-call chats by number),

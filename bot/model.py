@@ -104,6 +104,8 @@ class Incoming:
     False: any other device, or a message that cannot show its device); None where the
     platform has no device identity (Telegram). Staff authority depends on it.
     `location` is a place the user shared (a message with no text).
+    `claim_of` is the id of the bot's own message (a staff alert) that a staff member
+    claimed with a reaction or a Claim button; the transport vouches only for that id.
     """
 
     user: UserRef
@@ -117,6 +119,7 @@ class Incoming:
     forwarded: bool = False
     verified_device: bool | None = None
     location: Location | None = None
+    claim_of: str | None = None
 
     def __repr__(self) -> str:
         return f"Incoming(user={self.user.pseudonym[:8]}…, chat={self.chat!r})"

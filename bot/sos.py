@@ -24,6 +24,7 @@ from bot import cases_drafts as drafts
 from bot import cases_rows as rows
 from bot.case_thread import framed
 from bot.cases_store import SYSTEM, CaseStoreError, Reporter
+from bot.claims import claimable
 from bot.content.library import Library, Translator
 from bot.countries import country_name, fold
 from bot.crypto.records import CaseMeta
@@ -137,9 +138,8 @@ class Sos:
             country = country_name(case.country, t.code) if case.country else "?"
             text = t(key, case=case.id, country=country)
             for room in self._rooms:
-                staged.append(
-                    self._outbox.stage(room, Reply(text, urgent=True), kind=KIND, case_id=case.id)
-                )
+                alert = claimable(t, room, Reply(text, urgent=True))
+                staged.append(self._outbox.stage(room, alert, kind=KIND, case_id=case.id))
                 staged[-1].write(conn)
             return case, found is None
 

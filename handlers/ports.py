@@ -194,6 +194,16 @@ class CaseView:
     history: tuple[tuple[int, str, str], ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A claim's outcome: the case, and whether this claimer won it; otherwise `holder` is
+    the staff label of whoever has it (None: nobody, as the case is closed)."""
+
+    case: str
+    won: bool
+    holder: str | None
+
+
 class CaseworkError(Exception):
     """A staff action refused; `key` names the string that explains why."""
 
@@ -214,6 +224,16 @@ class StaffDesk(Protocol):
     async def acknowledge(self, case_id: str, actor: UserRef) -> None: ...
 
     async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None: ...
+
+    async def alerted(self, room: ChatRef, alert: str) -> str | None:
+        """The case of the bot's alert `alert` in `room`, or None when it is no alert."""
+        ...
+
+    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed | None:
+        """Claim the case of the bot's alert `alert` in `room`: acknowledged and assigned
+        to `label` at once, unless someone holds it already (of two at once, one wins).
+        None when `alert` is not one of the bot's alerts about an open case there."""
+        ...
 
     async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:
         """The new urgency; `told` (and who was), `trying` (`room` hears the end) or `alone`."""

@@ -6,6 +6,10 @@ refused, and the room is told whose account it was. Where the platform has no de
 identity (Telegram), the `StaffScope` decides: by default (`triage`) such a room may
 list, show, acknowledge and claim cases only, since anyone holding a staff member's
 Telegram session could otherwise speak to a reporter as the team.
+
+A claim (a 👍 or ✋ reaction on an alert in a Matrix staff room, the Claim button on one
+in a Telegram staff group: `Incoming.claim_of`) is a triage action under the same rules:
+staff only, and on Matrix only from a listed device. The room is told who won it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Literal
 from bot.content.library import Translator
 from bot.model import Incoming, Reply
 from handlers.ports import CaseView, CaseworkError, StaffDesk
+from handlers.queues import line, queue_reply
 
 log = logging.getLogger("hrd_bot.staff")
 COMMANDS = (
@@ -41,23 +46,12 @@ def is_staff_command(text: str | None) -> bool:
     return bool(text) and (text or "").split()[0].split("@")[0].lower() in COMMANDS
 
 
-def _age(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 1440}d" if minutes >= 1440 else f"{minutes // 60}h{minutes % 60:02d}m"
-
-
-def _line(case: CaseView, now: float) -> str:
-    who = f" → {case.assignee}" if case.assignee else ""
-    age = _age(now - case.created_at)
-    return f"{case.id} [{case.urgency or '?'}] {case.country or '??'} {case.state}{who} · {age}"
-
-
 def _detail(t: Translator, case: CaseView) -> str:
     events = [
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))} {action} ({actor})"
         for at, actor, action in case.history
     ]
-    return "\n".join([_line(case, time.time()), t("staff.history"), *events])
+    return "\n".join([line(case, time.time()), t("staff.history"), *events])
 
 
 Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str | None]]
@@ -140,6 +134,8 @@ async def respond_staff(
 
     `scope` applies where the platform cannot show the sending device (see `StaffScope`).
     """
+    if msg.claim_of is not None:
+        return await _claim(msg, msg.claim_of, desk, t)
     text = (msg.text or "").strip()
     if not is_staff_command(text):
         return None
@@ -152,9 +148,7 @@ async def respond_staff(
         return blocked
     try:
         if command == "/cases":
-            now = time.time()
-            listing = [_line(case, now) for case in await desk.open_cases()]
-            return Reply("\n".join(listing) or t("staff.no_open_cases"))
+            return await queue_reply(desk, t, label, f"{case_id} {rest}")
         if not case_id:
             raise CaseworkError("staff.needs_case")
         if command == "/case":
@@ -167,3 +161,27 @@ async def respond_staff(
     key, _, value = outcome.partition(":")
     value, _, who = value.partition(":")
     return Reply(t(key, case=case_id.upper(), value=value, who=who))
+
+
+async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> Reply | None:
+    """Claim the alert's case: the winner and a later claimer are both told, by label.
+    A reaction on anything but an alert is left alone (staff 👍 each other's messages)."""
+    if await desk.alerted(msg.chat, alert) is None:
+        log.info("a reaction on a message that is no alert was left alone")
+        return None
+    label = await desk.staff_label(msg.user)
+    if label is None:
+        log.warning("claim refused: sender is not on the staff list")
+        return Reply(t("staff.claim_refused"))
+    if msg.verified_device is False:
+        log.warning("claim refused: it did not come from a listed staff device")
+        return Reply(t("staff.claim_unlisted_device", who=label))
+    try:
+        claimed = await desk.claim(msg.chat, alert, msg.user, label)
+    except CaseworkError as refusal:
+        return Reply(t(refusal.key))
+    if claimed is None:
+        return None
+    if claimed.won:
+        return Reply(t("staff.claimed", case=claimed.case, who=label))
+    return Reply(t("staff.claim_taken", case=claimed.case, who=claimed.holder, claimer=label))

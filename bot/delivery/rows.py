@@ -21,7 +21,7 @@ from bot.delivery.outcome import Outcome, Reason
 from bot.model import ChatRef, Choice, Reply
 from bot.storage.database import Connection
 
-__all__ = ["Row", "insert", "pending", "settle"]
+__all__ = ["CLAIMABLE", "Row", "alerted_case", "insert", "pending", "settle"]
 
 
 KEEP_SETTLED = 7 * 86_400
@@ -126,6 +126,24 @@ def pending(conn: Connection) -> list[Row]:
     ]
 
 
+CLAIMABLE = ("alert", "sos", "reminder", "checkin")
+"""Kinds of message about a case that staff can claim the case from (`alerted_case`)."""
+
+
+def alerted_case(conn: Connection, platform: str, address: str, message_id: str) -> str | None:
+    """The case of the alert the bot delivered to this chat as `message_id` (from the ids
+    recorded when it settled), or None: nothing in the message itself is trusted."""
+    marks = ", ".join("?" * len(CLAIMABLE))
+    row = conn.execute(
+        "SELECT case_id FROM outbox WHERE platform = ? AND address = ? AND state = 'delivered'"  # noqa: S608
+        f" AND case_id IS NOT NULL AND kind IN ({marks}) AND message_ids IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM json_each(outbox.message_ids) WHERE value = ?)"
+        " ORDER BY id DESC LIMIT 1",
+        (platform, address, *CLAIMABLE, message_id),
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def give_up(found: list[tuple[int, Reason]]) -> Callable[[Connection], None]:
     """After a stop: these will not be sent again (lost, or perhaps already sent)."""
     values = [(reason.value, int(time.time()), row_id) for row_id, reason in found]
@@ -153,10 +171,13 @@ def trying(row_id: int, *, left: bool = True) -> Callable[[Connection], None]:
 
 
 def prune(conn: Connection) -> None:
-    """Settled rows go after a week: their message ids live on in the chat trail."""
+    """Settled rows go after a week: their message ids live on in the chat trail. An
+    alert about a case still open stays, so staff can claim the case from it."""
+    marks = ", ".join("?" * len(CLAIMABLE))
     conn.execute(
-        "DELETE FROM outbox WHERE state != 'queued' AND updated_at < ?",
-        (int(time.time()) - KEEP_SETTLED,),
+        "DELETE FROM outbox WHERE state != 'queued' AND updated_at < ? AND NOT ("  # noqa: S608
+        f"kind IN ({marks}) AND case_id IN (SELECT id FROM cases WHERE state != 'closed'))",
+        (int(time.time()) - KEEP_SETTLED, *CLAIMABLE),
     )
 
 

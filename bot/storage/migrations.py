@@ -265,4 +265,9 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cases ADD COLUMN climb_from INTEGER;
     ALTER TABLE cases ADD COLUMN climb_base INTEGER NOT NULL DEFAULT 0;
     """,
+    # One-tap claiming (bot/claims.py): a reaction or a Claim press names the alert by its
+    # message id in a staff room; the outbox rows about cases are found by room at once.
+    """
+    CREATE INDEX outbox_case_rooms ON outbox (platform, address) WHERE case_id IS NOT NULL;
+    """,
 )

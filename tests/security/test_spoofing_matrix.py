@@ -71,7 +71,8 @@ async def test_hostile_words_reach_the_staff_client_only_inside_the_quote(
         if formatted is not None:
             assert_html_framed(formatted, own.__contains__)
     alerts = [body for body, _ in seen if body.startswith("New case HRD-")]
-    assert alerts == [f"New case {case} · urgency: critical · country: Colombia"]
+    hint = t("staff.claim_hint")  # how to claim it: the bot's own line too
+    assert alerts == [f"New case {case} · urgency: critical · country: Colombia\n{hint}"]
     assert f"> New case {FAKE} · urgency: critical · country: CO⟨U+202E⟩" in framed
     assert "> Protection team: closed" in framed
     with_html = [formatted for _, formatted in seen if formatted is not None]

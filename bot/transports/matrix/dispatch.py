@@ -6,8 +6,10 @@ Three kinds of room, three treatments:
   as a group chat that says whether the room really is end-to-end encrypted, and
   whether the message came from a listed staff device (`trust.sent_from_listed_device`;
   keys the bot does not know yet are asked for once first); the App runs the staff
-  commands from those devices only, and ignores chatter. Nobody there is offered a DM, and
-  files are not fetched: reports come in through reporters' private chats.
+  commands from those devices only, and ignores chatter. A 👍 or ✋ reaction there is a
+  claim of the alert it reacts to (`Incoming.claim_of`), under the same device rule;
+  other reactions, and reactions anywhere else, are ignored. Nobody there is offered a
+  DM, and files are not fetched: reports come in through reporters' private chats.
 - **A private room** (encrypted, the bot and one person): everything the person
   sends, files included, goes to the handlers. A file is downloaded and decrypted
   within the report attachment limit; one that cannot be had (a failed download, a
@@ -28,11 +30,12 @@ from nio import LocalProtocolError
 
 from bot.app import App
 from bot.chat_trail import ChatTrail
+from bot.claims import is_claim_reaction
 from bot.flood import Dropped
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.transports.matrix.candour import Candour, forget_tail
 from bot.transports.matrix.erase import Tally
-from bot.transports.matrix.inbound import Said
+from bot.transports.matrix.inbound import Reacted, Said, Sealed
 from bot.transports.matrix.media import fetch
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.rooms import Rooms
@@ -118,23 +121,39 @@ class Dispatch:
             text=said.text,
             message_id=said.event_id or None,
             raw_size=said.raw_size,
-            verified_device=await self._listed_device(room_id, said),
+            verified_device=await self._listed_device(room_id, said.sender, said.sealed),
         )
         await self._answer(chat, incoming)
 
-    async def _listed_device(self, room_id: str, said: Said) -> bool:
+    async def reacted(self, room_id: str, reaction: Reacted) -> None:
+        """A 👍 or ✋ on a message in a staff room claims the alert it reacts to."""
+        if not self._rooms.is_staff_room(room_id) or not is_claim_reaction(reaction.key):
+            return
+        encrypted = self._rooms.is_encrypted(room_id)
+        chat = ChatRef("matrix", room_id, private=False, encrypted=encrypted)
+        sender, sealed = reaction.sender, reaction.sealed
+        incoming = Incoming(
+            self._app.pseudonyms.user("matrix", sender),
+            chat,
+            message_id=reaction.event_id or None,
+            verified_device=await self._listed_device(room_id, sender, sealed),
+            claim_of=reaction.reacts_to,
+        )
+        await self._answer(chat, incoming)
+
+    async def _listed_device(self, room_id: str, sender: str, sealed: Sealed | None) -> bool:
         """The sending device is listed; a device the bot has not queried yet is queried first."""
         listed = self._staff_device_keys
-        if sent_from_listed_device(self._client, room_id, said.sender, said.sealed, listed):
+        if sent_from_listed_device(self._client, room_id, sender, sealed, listed):
             return True
-        if said.sealed is None or not self._client.should_query_keys:
+        if sealed is None or not self._client.should_query_keys:
             return False
         try:
             await self._client.keys_query()
         except (ClientError, TimeoutError, LocalProtocolError) as exc:  # refused, not lost
             log.warning("device keys could not be fetched (%s)", type(exc).__name__)
             return False
-        return sent_from_listed_device(self._client, room_id, said.sender, said.sealed, listed)
+        return sent_from_listed_device(self._client, room_id, sender, sealed, listed)
 
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
         return await self._send_all(chat, await self._handle(incoming))

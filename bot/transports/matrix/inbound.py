@@ -4,7 +4,8 @@ Text and emotes become `Said`; a well-formed file (`m.image`, `m.file`, …) bec
 `Said` with its `Media` (fetched only in a private room); a location (`m.location`,
 its `geo:` URI) becomes `Said` with its `Location`; other media and unknown
 message types become `Said` with no text (the handlers answer that only text is
-understood); edits, notices (other bots) and reactions are ignored; an encrypted
+understood); a reaction becomes `Reacted` (the dispatch acts only on a claim in a
+staff room); edits and notices (other bots) are ignored; an encrypted
 event nio could not decrypt is `Undecryptable`; membership changes are `Membership`.
 An event nio could not make sense of (`BadEvent`, `UnknownBadEvent`), or one this
 module cannot convert, is `Unreadable`: skipped and counted, never answered. Events of
@@ -20,6 +21,7 @@ from typing import Any
 from nio import (
     BadEvent,
     MegolmEvent,
+    ReactionEvent,
     RoomEncryptedMedia,
     RoomMemberEvent,
     RoomMessageEmote,
@@ -36,6 +38,7 @@ from bot.transports.matrix.media import Media, describe
 __all__ = [
     "Item",
     "Membership",
+    "Reacted",
     "Said",
     "Sealed",
     "Undecryptable",
@@ -69,6 +72,17 @@ class Said:
 
 
 @dataclass(frozen=True, slots=True)
+class Reacted:
+    """A reaction (`key`, an emoji) to the event `reacts_to`; `sealed` as for `Said`."""
+
+    event_id: str
+    sender: str
+    reacts_to: str
+    key: str
+    sealed: Sealed | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Undecryptable:
     event_id: str
     sender: str
@@ -92,7 +106,7 @@ class Unreadable:
     kind: str
 
 
-Item = Said | Undecryptable | Membership | Unreadable
+Item = Said | Reacted | Undecryptable | Membership | Unreadable
 _GEO = re.compile(
     r"geo:(-?\d{1,3}(?:\.\d{1,12})?),(-?\d{1,3}(?:\.\d{1,12})?)(?:,-?\d{1,6}(?:\.\d{1,6})?)?"
     r"(?:;u=(\d{1,7}(?:\.\d{1,6})?))?(?:;[^;]{0,64}){0,4}"
@@ -198,6 +212,9 @@ def parse(event: Any) -> Item | None:
         return _unreadable(event, "event without its envelope")
     if isinstance(event, _MESSAGES):
         return _said(event)
+    if isinstance(event, ReactionEvent):
+        reacts_to, key = _text(event.reacts_to), _text(event.key)
+        return Reacted(str(event.event_id), str(event.sender), reacts_to, key, _sealed(event))
     if isinstance(event, MegolmEvent):
         return Undecryptable(str(event.event_id), str(event.sender), event)
     if isinstance(event, UnknownEncryptedEvent):

@@ -26,7 +26,15 @@ from bot.model import ChatRef, Handler, Reply
 from bot.sweeper import Sweeper
 from bot.transports.matrix.config import MatrixConfig
 from bot.transports.matrix.dispatch import Dispatch
-from bot.transports.matrix.inbound import Item, Membership, Said, Undecryptable, Unreadable, read
+from bot.transports.matrix.inbound import (
+    Item,
+    Membership,
+    Reacted,
+    Said,
+    Undecryptable,
+    Unreadable,
+    read,
+)
 from bot.transports.matrix.login import sign_in
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.poison import Poison
@@ -259,6 +267,8 @@ class MatrixTransport:
     async def _act(self, room_id: str, item: Item) -> None:
         if isinstance(item, Said):
             await self._running.dispatch.said(room_id, item)
+        elif isinstance(item, Reacted):
+            await self._running.dispatch.reacted(room_id, item)
         elif isinstance(item, Undecryptable):
             await self._running.undecrypted.add(room_id, item)
         elif isinstance(item, Unreadable):

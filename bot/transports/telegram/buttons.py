@@ -9,6 +9,10 @@ ids never leave the server, and every payload is 26 bytes (Telegram allows 64).
 
 The current screens are kept in memory: after a restart every old button is refused,
 and the handlers answer with the current screen and fresh buttons.
+
+A staff alert's Claim button is the exception: it must stay good under newer messages
+and across restarts, so its payload (`claim_payload`) is `K` and an HMAC bound to the
+chat alone; which case it claims is read from the pressed message's id, never from it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from enum import Enum
 __all__ = ["ButtonBook", "Press"]
 
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{8})([0-9a-f]{2})([A-Za-z0-9_-]{16})$")
+_CLAIM = re.compile(r"^K([A-Za-z0-9_-]{16})$")
 MAX_CHOICES = 256
 
 
@@ -93,6 +98,19 @@ class ButtonBook:
         if index >= len(screen.choices):
             return Press.FORGED
         return screen.choices[index]
+
+    def claim_payload(self, chat: str) -> str:
+        """The Claim button's payload in this chat (see the module)."""
+        return "K" + self._tag(chat, "claim", 0)
+
+    def is_claim(self, payload: str | None) -> bool:
+        """The payload has a Claim button's form (its tag is checked by `claim`)."""
+        return _CLAIM.match(payload or "") is not None
+
+    def claim(self, chat: str, payload: str | None) -> bool:
+        """The payload is this chat's Claim button, made by the bot."""
+        match = _CLAIM.match(payload or "")
+        return match is not None and hmac.compare_digest(match[1], self._tag(chat, "claim", 0))
 
     def _tag(self, chat: str, nonce: str, index: int) -> str:
         message = f"{chat}\x00{nonce}\x00{index}".encode()

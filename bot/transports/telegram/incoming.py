@@ -96,7 +96,12 @@ class Arrival:
         """The message for the handlers, and why a press was refused (if it was)."""
         if self.pressed is None:
             return self.incoming, None
-        choice = buttons.resolve(self.incoming.chat.address, self.pressed, self.payload)
+        chat = self.incoming.chat
+        if buttons.is_claim(self.payload):
+            if chat.private or not buttons.claim(chat.address, self.payload):
+                return self.incoming, Press.FORGED
+            return replace(self.incoming, choice=None, claim_of=str(self.pressed)), None
+        choice = buttons.resolve(chat.address, self.pressed, self.payload)
         if isinstance(choice, Press):
             return replace(self.incoming, choice=STALE_CHOICE), choice
         return replace(self.incoming, choice=choice), None

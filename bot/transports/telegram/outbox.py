@@ -29,6 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.warnings import PTBUserWarning
 
 from bot.chat_trail import ChatTrail
+from bot.claims import CLAIM
 from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
@@ -179,7 +180,9 @@ class Outbox:
         pieces = split_text(reply.text)
         nonce = self._buttons.new_nonce()
         markup = None
-        if reply.choices:
+        if claim := _claim_only(reply):
+            markup = keyboard(reply.choices, [self._buttons.claim_payload(chat)])
+        elif reply.choices:
             payloads = self._buttons.payloads(chat, nonce, len(reply.choices))
             markup = keyboard(reply.choices, payloads)
         for index, piece in enumerate(pieces):
@@ -188,6 +191,8 @@ class Outbox:
             if message is None:
                 break
             sent.append(message)
+        if claim:
+            return  # a staff alert: the chat's current screen stays what it was
         if markup is not None and len(sent) == len(pieces):
             self._buttons.shown(chat, sent[-1], nonce, [choice.id for choice in reply.choices])
         else:
@@ -320,3 +325,8 @@ def _kind(exc: TelegramError) -> str:
     if isinstance(exc, BadRequest):
         return exc.message
     return type(exc).__name__
+
+
+def _claim_only(reply: Reply) -> bool:
+    """A staff alert whose one button is Claim (`bot.claims`)."""
+    return len(reply.choices) == 1 and reply.choices[0].id == CLAIM
