@@ -69,12 +69,16 @@ def _has_rtl(text: str) -> bool:
 
 
 _EMBEDDINGS = frozenset("\u202a\u202b\u202c\u202d\u202e")
+_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Any direction control: most texts hold none, and a search in C finds that at once."""
 
 
 def bidi_problem(text: str) -> str | None:
     """Why direction controls typed into content would garble it, if they would: an
     isolate not closed on its line, a PDI closing nothing, or an embedding or override
     (U+202A-U+202E), which leaks past the value it was meant for (use an isolate)."""
+    if _CONTROLS.search(text) is None:
+        return None
     if any(ch in _EMBEDDINGS for ch in text):
         return "an embedding or override (U+202A-U+202E): use an isolate (U+2066-U+2069)"
     for line in text.split("\n"):
