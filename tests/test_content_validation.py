@@ -96,6 +96,22 @@ def test_problems_name_file_and_line(
     assert load_library(content)[0] is None
 
 
+@pytest.mark.parametrize(
+    ("brace", "said"), [("{ Hello", "{{"), ("Hello }", "{{"), ("{case", "{{"), ("{n!z}", "{name}")]
+)
+def test_a_stray_brace_in_a_string_is_a_problem_not_a_crash(
+    content: Path, brace: str, said: str
+) -> None:
+    """Found by the content fuzzer: a string that is not a valid template crashed the
+    check comparing placeholders; it is now reported where it stands."""
+    path = content / "en" / "strings.yaml"
+    text = path.read_text()
+    path.write_text(text.replace('  nav.menu: "Main menu"', f'  nav.menu: "{brace}"', 1))
+    found = _messages(content)
+    assert any(f"{path}:" in m and "nav.menu" in m and said in m for m in found), found
+    assert load_library(content)[0] is None
+
+
 def test_translation_may_lag_but_may_not_invent(content: Path) -> None:
     (content / "es").mkdir()
     (content / "es" / "strings.yaml").write_text(

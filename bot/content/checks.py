@@ -97,9 +97,26 @@ def check_guide(guide: Guide, doc: Document) -> list[Problem]:
 
 
 def _fields(template: str | Plural) -> set[str]:
+    """The placeholders; none for a text that is not a valid template (`_brace_problem`
+    says why, so such a text never reaches the screen)."""
     if isinstance(template, Plural):
         return {name for text in template.forms().values() for name in _fields(text)}
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    try:
+        return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+    except ValueError:
+        return set()
+
+
+def _brace_problem(text: str) -> str | None:
+    """A text the bot could not fill in: a lone brace, or a placeholder with a conversion
+    or format (`{n!z}`, `{n:>4}`), which only plain `{name}` placeholders may not raise."""
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        return "a { or } that is not part of a {placeholder}: write {{ or }} for the mark itself"
+    if any(conversion or spec for _, name, spec, conversion in fields if name is not None):
+        return "a placeholder is written {name}, with nothing after the name"
+    return None
 
 
 def _plural_problem(text: Plural, english: str | Plural) -> str | None:
@@ -138,7 +155,7 @@ def _listed(categories: frozenset[str]) -> str:
 
 def _string_problem(code: str, text: str | Plural, english: str | Plural) -> str | None:
     for form in [text] if isinstance(text, str) else text.forms().values():
-        if (problem := bidi_problem(form)) is not None:
+        if (problem := bidi_problem(form) or _brace_problem(form)) is not None:
             return problem
     if isinstance(text, Plural):
         return _plural_problem(text, english)
