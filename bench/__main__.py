@@ -11,6 +11,7 @@ BENCHES = (
     "bench.telegram_path",
     "bench.reply_latency",
     "bench.sos_latency",
+    "bench.sos_latency_matrix",
     "bench.outbox",
     "bench.matrix_path",
     "bench.sealing",

@@ -48,6 +48,8 @@ _OPEN_CASE = (
     "WHERE r.user_key = ? AND c.state IN ('new', 'acknowledged', 'assigned') "
     "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
 )
+_RAISED = "SELECT count(*) FROM audit WHERE case_id = ? AND action = 'case.sos'"
+_ALERTED = "SELECT 1 FROM outbox WHERE case_id = ? AND kind = 'sos' AND state = 'delivered' LIMIT 1"
 _MINE = (
     "SELECT 1 FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.id = ? AND c.state != 'draft'"
@@ -103,28 +105,44 @@ class Sos:
         (staff or recovery) could read the case."""
         return bool(self._rooms) and bool(await self._db.run(rows.current_recipients))
 
+    async def raised(self, user: UserRef) -> int:
+        def count(conn: Connection) -> int:
+            found = conn.execute(_OPEN_CASE, (user.key,)).fetchone()
+            return 0 if found is None else int(conn.execute(_RAISED, found).fetchone()[0])
+
+        return await self._db.run(count)
+
     async def raise_alert(
         self,
         user: UserRef,
         chat: ChatRef,
         language: str,
         *,
+        seen: int | None = None,
         duress: bool = False,
         within: Callable[[Connection, CaseMeta], None] | None = None,
     ) -> SosRaised | None:
         """None when reporting is not set up (no staff room, or no key to seal to).
 
-        `duress`: a check-in answered with the duress word (`bot.checkins`); the audit and
-        the alert say so. `within` runs in the same transaction, given the case."""
+        `seen`: see `handlers.ports.SosDesk.raise_alert`; a repeated press is answered with
+        the SOS already raised (`told` once its alert was delivered). `duress`: a check-in
+        answered with the duress word (`bot.checkins`); the audit and the alert say so.
+        `within` runs in the same transaction, given the case."""
         if not self._rooms:
             return None
         t = self._staff()
         staged: list[Staged] = []
         now = int(self._clock())
         action = "case.duress" if duress else "case.sos"
+        repeated = False
 
         def work(conn: Connection) -> tuple[CaseMeta, bool]:
+            nonlocal repeated
             found = conn.execute(_OPEN_CASE, (user.key,)).fetchone()
+            if found is not None and seen is not None:
+                repeated = int(conn.execute(_RAISED, found).fetchone()[0]) > seen
+                if repeated:
+                    return rows.case_meta(conn, str(found[0])), False
             if found is None:
                 reporter = Reporter(user.key, chat.platform, chat.address, language)
                 case = _open_critical(conn, now, reporter, action)
@@ -148,6 +166,10 @@ class Sos:
         except CaseStoreError:
             log.error("an SOS could not open a case: no staff and no recovery key")
             return None
+        if repeated:
+            log.info("SOS pressed again after its answer was lost: no second alert")
+            alerted = await self._db.run(lambda c: c.execute(_ALERTED, (case.id,)).fetchone())
+            return SosRaised(case.id, False, case.country, "told" if alerted else "trying")
         alerts = [self._outbox.launch(one) for one in staged]
         log.info("SOS raised (%s case); alerting %d staff rooms", _what(opened), len(alerts))
         return SosRaised(case.id, opened, case.country, await self._told(alerts))
@@ -166,6 +188,7 @@ class Sos:
             (LOCATION_FIELD, location.geo) if location is not None else (MESSAGE_FIELD, text or "")
         )
         now = int(self._clock())
+        notices, relays = self._relay(case_id, words, location is not None)
 
         def seal(conn: Connection) -> bool:
             if conn.execute(_MINE, (user.key, case_id)).fetchone() is None:
@@ -173,27 +196,34 @@ class Sos:
             rows.add_item(conn, now, case_id, field, words.encode())
             action = "sos.location" if location is not None else "sos.message"
             rows.append_audit(conn, now, SYSTEM, action, rows.case_meta(conn, case_id))
+            for one in (*notices, *relays):
+                one.write(conn)
             return True
 
         if not await self._db.transaction(seal, durable=True):
             return None
-        return await self._told(await self._relay(case_id, words, location is not None))
+        told = [self._outbox.launch(one) for one in notices]
+        for one in relays:
+            self._outbox.launch(one)
+        return await self._told(told)
 
-    async def _relay(self, case_id: str, words: str, place: bool) -> list[asyncio.Future[Outcome]]:
+    def _relay(self, case_id: str, words: str, place: bool) -> tuple[list[Staged], list[Staged]]:
         """Every staff room hears that something came; only an encrypted all-staff room
-        gets what it is, quoted. The notices count for `told`, not the relays."""
+        gets what it is, quoted. Queued with the item, in its transaction, so a kill never
+        keeps one without the other. The notices count for `told`, not the relays."""
         t = self._staff()
         head = t("staff.sos_location" if place else "staff.sos_message", case=case_id)
         marker = t("staff.sos_marker", case=case_id)
-        notices = []
+        notices, relays = [], []
         for room in self._rooms:
-            notice = Reply(head, urgent=True)
-            notices.append(await self._outbox.post(room, notice, kind=KIND, case_id=case_id))
+            notices.append(
+                self._outbox.stage(room, Reply(head, urgent=True), kind=KIND, case_id=case_id)
+            )
             if room.encrypted:
                 for part in framed(marker, words):
                     relay = Reply(part, sensitive=True, urgent=True)
-                    await self._outbox.post(room, relay, kind=KIND, case_id=case_id)
-        return notices
+                    relays.append(self._outbox.stage(room, relay, kind=KIND, case_id=case_id))
+        return notices, relays
 
     async def _told(self, alerts: list[asyncio.Future[Outcome]]) -> str:
         """`told` once a staff room has it (within `told_within`), else `trying`."""

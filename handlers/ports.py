@@ -75,8 +75,16 @@ class SosDesk(Protocol):
         """False when reporting is not set up (nobody could read a case)."""
         ...
 
-    async def raise_alert(self, user: UserRef, chat: ChatRef, language: str) -> SosRaised | None:
-        """Open a critical case, or make the open one critical, and alert the staff rooms."""
+    async def raised(self, user: UserRef) -> int:
+        """How many SOS the person's open case has had (0 with no open case)."""
+        ...
+
+    async def raise_alert(
+        self, user: UserRef, chat: ChatRef, language: str, *, seen: int | None = None
+    ) -> SosRaised | None:
+        """Open a critical case, or make the open one critical, and alert the staff rooms.
+        `seen`: `raised` when the confirmation was shown; if the case has had an SOS since,
+        this press repeats one whose answer was lost (a restart): no second alert."""
         ...
 
     async def add(

@@ -30,14 +30,18 @@ def _desk(ctx: Context) -> SosDesk | None:
     return None if ctx.desk is None else ctx.desk.sos
 
 
-async def _ready(ctx: Context) -> bool:
+async def _confirmation(ctx: Context) -> Args:
+    """The confirmation's arguments: whether an alert can be sent, and how many SOS the
+    open case has had, so a press repeated after a lost answer alerts once."""
     desk = _desk(ctx)
-    return desk is not None and await desk.ready()
+    ready = desk is not None and await desk.ready()
+    seen = await desk.raised(ctx.msg.user) if desk is not None and ready else None
+    return {"ready": ready, "seen": seen}
 
 
 async def open_sos(ctx: Context) -> None:
     """The confirmation screen, or, where nobody could receive an alert, the contacts."""
-    ctx.go("sos", ready=await _ready(ctx))
+    ctx.go("sos", **await _confirmation(ctx))
 
 
 def _contacts(ctx: Context, country: str | None) -> list[str]:
@@ -61,7 +65,7 @@ async def choose_confirm(ctx: Context, args: Args, choice: str) -> bool:
     desk = _desk(ctx)
     if choice != CONFIRM or desk is None or not args.get("ready"):
         return False
-    raised = await desk.raise_alert(ctx.msg.user, ctx.msg.chat, ctx.t.code)
+    raised = await desk.raise_alert(ctx.msg.user, ctx.msg.chat, ctx.t.code, seen=args.get("seen"))
     if raised is None:
         ctx.replace("sos", ready=False)
         return True
@@ -105,13 +109,13 @@ async def located(ctx: Context) -> None:
     if name == "sos_raised":
         await _add(ctx, args["case"], location=location)
         return
-    ready = await _ready(ctx)
-    if ready:
+    confirmation = await _confirmation(ctx)
+    if confirmation["ready"]:
         ctx.notice("sos.location_first")
     if name == "sos":
-        ctx.replace("sos", ready=ready)
+        ctx.replace("sos", **confirmation)
     else:
-        ctx.go("sos", ready=ready)
+        ctx.go("sos", **confirmation)
 
 
 async def _add(

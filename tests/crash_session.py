@@ -7,6 +7,12 @@ are told is appended to TRANSCRIPT (JSON lines) as it arrives, so what a killed 
 acknowledged is known to the test, and a person's memory survives the kill: a new run
 reads the transcript and goes on from there, like someone who saw the bot stop. Staff
 who got no reply to a command look at `/case` before sending it again.
+
+Once the report is sent, the reporter raises an SOS on it and types a message for the
+team (no location: like the console, this platform has none to share). A press that got
+no answer is pressed again on the screen still showing; a message that got none is typed
+again. Each sending is in the transcript (`sent`), so a check can tell the person's own
+repeats from the bot's.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +64,11 @@ STAFF_STEPS = (
 STAFF_ITEMS = {"case.note": "note", "case.reply.queued": "reply", "case.close": "outcome"}
 FAILED = ("went wrong", "storage fault", "could not")
 ALERT = "New case HRD-"
+SOS_ALERT = "🆘 SOS on case HRD-"
+SOS_NOTICE = "the reporter added a message"
+SOS_WORDS = "CRASH-SOS they are at the door"
+SOS_TOLD = ("has your alert now", "Your alert is saved", "What happens now:")
+SOS_CONFIRM = "sos:confirm"
 
 
 @dataclass
@@ -69,6 +81,10 @@ class Memory:
     keys: set[str]
     relays: int
     """How many times the team's reply reached the reporter."""
+    sos_alerts: int
+    sos_notices: int
+    sent: Counter[str]
+    """How many times the reporter sent each SOS step ("sos", "sos.message")."""
 
     @classmethod
     def read(cls, transcript: Path) -> Memory:
@@ -79,7 +95,12 @@ class Memory:
         alerts = sum(1 for e in events if e.get("to") == "room" and ALERT in e["text"])
         keys = {e["key"] for e in events if "key" in e}
         relays = sum(1 for e in events if e.get("to") == "reporter" and "CRASH-REPLY" in e["text"])
-        return cls(acked, cases[-1] if cases else None, alerts, keys, relays)
+        room = [e["text"] for e in events if e.get("to") == "room"]
+        sos_alerts = sum(1 for text in room if SOS_ALERT in text)
+        sos_notices = sum(1 for text in room if SOS_NOTICE in text)
+        sent = Counter(e["sent"] for e in events if "sent" in e)
+        case = cases[-1] if cases else None
+        return cls(acked, case, alerts, keys, relays, sos_alerts, sos_notices, sent)
 
 
 class Recorder:
@@ -194,6 +215,28 @@ class Script:
         if "Saved and locked" in said.text:
             self.ack(f"answer.{question}")
 
+    async def sos(self) -> None:
+        """An SOS on the sent report, then a message for the team. A press that got no
+        answer is pressed again on the confirmation still on screen; the bot answers with
+        where the person is now (the raised SOS, if it was)."""
+        if "sos" not in self.memory.acked:
+            if not self.memory.sent["sos"]:
+                await self.say("/sos")
+            said = await self._sos_step("sos", choice=SOS_CONFIRM)
+            assert any(told in said.text for told in SOS_TOLD), said.text
+            self.ack("sos")
+        if "sos.message" not in self.memory.acked:
+            said = await self._sos_step("sos.message", text=SOS_WORDS)
+            assert "Your message is sealed" in said.text, said.text
+            self.ack("sos.message")
+
+    async def _sos_step(self, step: str, **fields: Any) -> Reply:
+        self.memory.sent[step] += 1
+        self.log.write({"sent": step})
+        if "text" in fields:
+            fields["raw_size"] = len(fields["text"].encode())
+        return await self._send(**fields)
+
     async def staff_session(self, case: str) -> None:
         for action, command in STAFF_STEPS:
             if action in self.memory.acked:
@@ -234,6 +277,7 @@ async def main(data: Path, transcript: Path) -> None:
         if script.memory.case is None:
             await script.report()
         assert script.memory.case is not None
+        await script.sos()
         await script.staff_session(script.memory.case)
         await app.outbox.drain()
         log.write({"done": True})

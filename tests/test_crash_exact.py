@@ -5,7 +5,9 @@ thread: the database thread, or the background checkpointer while it writes). Af
 each kill the files are checked as they were left, then the script runs again to the
 end, as the people in it would go on; then the end state is checked. Nothing told as
 saved may be lost, no item may be stored twice, no case submitted (or alerted) twice,
-and staff must never see a case nobody submitted.
+and staff must never see a case nobody submitted. The session's SOS (on the sent case,
+with a message) is sealed and alerted once, and each message the reporter sent is
+stored at most once per sending, with its audit entry and one notice to the room.
 
 With K page writes in a clean run, every N in 1..K is tried when `HRD_CRASH_STRIDE=1`;
 by default a stride keeps the test near 60 s on two cores, with an offset that moves
@@ -42,6 +44,7 @@ from tests.crash_session import (
     KEY,
     PHOTO,
     PLATFORM,
+    SOS_WORDS,
     STAFF_ITEMS,
     STAFF_STEPS,
     STORED,
@@ -122,7 +125,7 @@ def _check(seen: Observed, memory: Memory, where: str) -> None:
     assert memory.relays <= 1, f"{where}: the team's reply reached the reporter twice"
     for case in seen.cases.values():
         assert case.state != "open", f"{where}: a phantom open case"
-        twice = [f for f, n in Counter(case.fields).items() if n > 1]
+        twice = [f for f, n in Counter(case.fields).items() if n > 1 and f != "sos.message"]
         assert not twice, f"{where}: items stored twice: {twice}"
         assert case.actions.count("case.submit") <= 1, f"{where}: submitted twice"
         assert (case.state == "draft") == (case.submitted_at is None), where
@@ -132,6 +135,7 @@ def _check(seen: Observed, memory: Memory, where: str) -> None:
             )
         for action, _ in STAFF_STEPS:
             assert case.actions.count(action) <= 1, f"{where}: {action} done twice"
+        _check_sos(case, memory if case.id == memory.case else None, where)
     assert set(seen.listed) <= {c.id for c in submitted}, f"{where}: staff list a phantom"
     for case_id in seen.listed:
         assert seen.cases[case_id].fields, f"{where}: staff list an empty case"
@@ -150,6 +154,27 @@ def _check(seen: Observed, memory: Memory, where: str) -> None:
         for action, _ in STAFF_STEPS:
             if action in memory.acked:
                 assert action in seen.cases[memory.case].actions, f"{where}: {action} lost"
+        if "sos" in memory.acked:
+            assert "case.sos" in seen.cases[memory.case].actions, f"{where}: the SOS lost"
+        if "sos.message" in memory.acked:
+            got = seen.cases[memory.case].data.get("sos.message")
+            assert got == SOS_WORDS.encode(), f"{where}: the SOS message lost"
+
+
+def _check_sos(case: Case, memory: Memory | None, where: str) -> None:
+    """One SOS: sealed once and alerted once; a message stored at most once per sending
+    (typing it again after a kill is the person's repeat, not the bot's), each with its
+    audit entry; the room told once per stored message. `memory`: for the reported case."""
+    raised = case.fields.count("sos")
+    assert raised <= 1, f"{where}: the SOS was sealed {raised} times"
+    assert case.actions.count("case.sos") == raised, f"{where}: SOS and its audit split"
+    said = case.fields.count("sos.message")
+    assert said == case.actions.count("sos.message"), f"{where}: message and audit split"
+    sent = memory.sent["sos.message"] if memory is not None else 0
+    assert said <= sent, f"{where}: an SOS message stored twice"
+    if memory is not None:
+        assert memory.sos_alerts <= raised, f"{where}: {memory.sos_alerts} SOS alerts"
+        assert memory.sos_notices <= said, f"{where}: the room told of a message twice"
 
 
 def _check_end(seen: Observed, memory: Memory, where: str) -> None:
@@ -165,6 +190,9 @@ def _check_end(seen: Observed, memory: Memory, where: str) -> None:
     for action, _ in STAFF_STEPS:
         assert case.actions.count(action) == 1, f"{where}: {action} not done exactly once"
     assert case.actions.count("case.submit") == 1, where
+    assert memory.sos_alerts == 1 and case.fields.count("sos") == 1, f"{where}: SOS not once"
+    assert case.data["sos.message"] == SOS_WORDS.encode(), where
+    assert memory.sos_notices == case.fields.count("sos.message") >= 1, where
 
 
 def _env() -> dict[str, str]:
@@ -338,3 +366,33 @@ async def test_a_draft_whose_reply_never_left_is_never_listed_and_is_purged(
     assert report.removed == 1
     with pytest.raises(CaseStoreError):
         await app.casework.store.case(orphan)
+
+
+async def test_sos_pressed_again_after_its_answer_was_lost_alerts_once(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    """Killed after the SOS committed, before its answer and session save: the person
+    presses "Yes" again on the confirmation still on screen. The team has one alert and
+    the case one SOS; the person is told where their alert stands. A later SOS, from a
+    new confirmation, alerts again."""
+    app, _ = team_app
+    app.attach(transport)
+    person = FakeUser(app, transport, "reporter-6")
+    await person.say("/start")
+    await person.press("English")
+    confirm = (await person.say("/sos")).choices[0].id
+    user = app.pseudonyms.user(transport.name, person.platform_id)
+    raised = await app.casework.sos.raise_alert(user, person.chat, "en")
+    assert raised is not None  # the answer never left; the session is still on the screen
+    await app.outbox.drain()
+    alerts = len(room_messages(transport, STAFF_ROOM))
+    again = await person.press_id(confirm)
+    assert f"has your alert now (case {raised.case})" in again.text
+    await app.outbox.drain()
+    assert len(room_messages(transport, STAFF_ROOM)) == alerts, "no second alert"
+    audit = [e.action for e in await app.casework.store.audit(raised.case)]
+    assert audit.count("case.sos") == 1
+    await person.say("/sos")
+    await person.press("Yes, alert the team now")
+    await app.outbox.drain()
+    assert len(room_messages(transport, STAFF_ROOM)) == alerts + 1, "a new SOS alerts"
