@@ -28,6 +28,8 @@ from bot import duress
 from bot.cases_store import SYSTEM, Reporter
 from bot.casework import TOLD_WITHIN, Casework
 from bot.checkin_times import next_daily
+from bot.claims import claimable
+from bot.content.library import Translator
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Staged, any_delivered
@@ -366,14 +368,12 @@ class Checkins:
         meta = rows.case_meta(conn, case)
         rows.append_audit(conn, now, SYSTEM, "checkin.missed", meta)
         minutes = (now - one.asked_at) // 60
-        text = self._casework.staff_translator()(
-            key, case=case, minutes=minutes, country=meta.country or "?"
-        )
+        t = self._casework.staff_translator()
+        text = t(key, case=case, minutes=minutes, country=meta.country or "?")
         staged = []
         for room in self._casework.alert_rooms:
-            message = self._casework.outbox.stage(
-                room, Reply(text, urgent=True), kind="checkin", case_id=case
-            )
+            alert = self._claimable(t, room, Reply(text, urgent=True))
+            message = self._casework.outbox.stage(room, alert, kind="checkin", case_id=case)
             message.write(conn)
             staged.append(message)
         return staged
@@ -393,12 +393,19 @@ class Checkins:
         t = self._casework.staff_translator()
         alert = Reply(t(key, case=case))
         sent: list[asyncio.Future[Outcome]] = [
-            await self._casework.deliver(room, alert, kind="checkin", case_id=case)
+            await self._casework.deliver(
+                room, self._claimable(t, room, alert), kind="checkin", case_id=case
+            )
             for room in self._casework.alert_rooms
         ]
         if not sent:
             return None
         return "told" if await any_delivered(sent, TOLD_WITHIN) else "trying"
+
+    def _claimable(self, t: Translator, room: ChatRef, alert: Reply) -> Reply:
+        """In a staff room, claimable with one tap like a report's alert (not in an
+        on-call person's private chat, where a claim is refused)."""
+        return claimable(t, room, alert) if room in self._casework.staff_rooms else alert
 
     def forget_statement(self) -> str:
         return "DELETE FROM checkins WHERE user_key = ?"

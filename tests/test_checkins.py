@@ -12,15 +12,18 @@ import sqlcipher3
 from bot.app import App
 from bot.checkin_times import next_daily, parse_clock, parse_zone
 from bot.checkins import Checkins
+from bot.claims import CLAIM
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery.outbox import Staged
+from bot.model import ChatRef, Reply
 from bot.storage import Database
 from bot.storage.database import Connection
 from handlers.ports import CheckinPlan
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_says, submit_report
+from tests.test_claim import claim
 
 NOTE = "CANARY-NOTE: meeting at the lawyer's office, call Sara if I miss this"
 
@@ -456,3 +459,42 @@ async def test_pausing_check_ins_that_ended_meanwhile_says_they_are_stopped(
     await app.db.run(lambda c: c.execute("DELETE FROM checkins"))  # ended by another path
     reply = await person.press("Pause check-ins")
     assert "Check-ins are stopped." in reply.text and "paused" not in reply.text
+
+
+async def test_a_missed_check_in_alert_is_claimed_with_one_tap(
+    team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    _, checkins, clock = await _with_checkins(app, transport)
+    clock.now += 2 * 3600
+    await checkins.tick()
+    clock.now += 31 * 60
+    await checkins.tick()
+    await app.outbox.drain()
+    alert = next(
+        str(index + 1)
+        for index, (chat, reply) in enumerate(transport.sent)
+        if chat == STAFF_ROOM and "check-in was not answered" in reply.text
+    )
+    said = await claim(app, "staff-alice", alert)
+    assert "claimed by Alice" in said
+
+
+async def test_a_missed_check_in_alert_offers_the_claim_button_only_in_staff_rooms(
+    tmp_path: Path, library: Library
+) -> None:
+    group = ChatRef("telegram", "-1001234", private=False)
+    oncall = ChatRef("telegram", "5550001")
+    db = await Database.open(tmp_path / "c.db", TEST_KEY)
+    app = await App.open(db, library, staff_rooms=(group,), oncall=(oncall,))
+    try:
+        checkins = Checkins(app.db, app.casework, app.push)
+        t = app.casework.staff_translator()
+        offered = {
+            room.address: [c.id for c in checkins._claimable(t, room, Reply("x")).choices]
+            for room in (group, oncall)
+        }
+        assert offered == {group.address: [CLAIM], oncall.address: []}
+    finally:
+        await app.outbox.close()
+        await db.close()
