@@ -23,7 +23,7 @@ from telegram.error import (
 from bot.delivery import Reason, Undelivered
 from bot.transports.telegram.request import NotSent
 
-__all__ = ["retry_safe", "undelivered"]
+__all__ = ["retry_safe", "retry_seconds", "undelivered"]
 
 _GONE = ("chat not found", "user not found", "group chat was deactivated", "peer_id_invalid")
 
@@ -38,7 +38,7 @@ def undelivered(exc: TelegramError, *, group: bool) -> Undelivered:
     if isinstance(exc, Forbidden):
         return Undelivered(Reason.REMOVED if group else Reason.BLOCKED)
     if isinstance(exc, RetryAfter):
-        return Undelivered(Reason.UNREACHABLE, transient=True, retry_after=_seconds(exc))
+        return Undelivered(Reason.UNREACHABLE, transient=True, retry_after=retry_seconds(exc))
     if isinstance(exc, ChatMigrated):
         return Undelivered(Reason.GONE)
     if isinstance(exc, BadRequest):
@@ -49,6 +49,6 @@ def undelivered(exc: TelegramError, *, group: bool) -> Undelivered:
     return Undelivered(Reason.REFUSED)
 
 
-def _seconds(exc: RetryAfter) -> float:
+def retry_seconds(exc: RetryAfter) -> float:
     wait: int | float | timedelta = exc.retry_after
     return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from typing import Any
 
 from telegram import Bot
 from telegram.error import RetryAfter
 from telegram.ext import AIORateLimiter, ExtBot
+
+from bot.transports.telegram.failures import retry_seconds
 
 __all__ = ["URGENT", "PriorityLimiter", "request"]
 
@@ -60,10 +61,5 @@ class PriorityLimiter(AIORateLimiter):
             except RetryAfter as exc:
                 if attempt == self._urgent_retries:
                     raise
-                await asyncio.sleep(_seconds(exc) + 0.1)
+                await asyncio.sleep(retry_seconds(exc) + 0.1)
         raise AssertionError("unreachable")
-
-
-def _seconds(exc: RetryAfter) -> float:
-    wait: int | float | timedelta = exc.retry_after
-    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
