@@ -10,6 +10,8 @@ from functools import cache
 
 import pycountry
 
+from bot.content.languages import gettext_locales
+
 _ARABIC_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ة": "ه", "ى": "ي", "ـ": None})
 _NOISE = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -24,7 +26,7 @@ def fold(text: str) -> str:
 @cache
 def _catalog(language: str) -> gettext.NullTranslations:
     return gettext.translation(
-        "iso3166-1", pycountry.LOCALES_DIR, languages=[language], fallback=True
+        "iso3166-1", pycountry.LOCALES_DIR, languages=gettext_locales(language), fallback=True
     )
 
 

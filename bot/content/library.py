@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from bot.content.languages import closest
 from bot.content.schema import Contact, CountryLegal, Guide, Interview, LanguageInfo, Plural
 from bot.content.script import date_text, isolate, plural_category
 
@@ -42,11 +43,9 @@ class Library:
 
     def resolve(self, code: str | None) -> str:
         """Map a hint such as `es-MX` or `pt_BR` to a shipped language, else English."""
-        if code:
-            base = code.replace("_", "-").split("-")[0].lower()
-            if base in self.packs:
-                return base
-        return FALLBACK
+        if code is not None and code in self.packs:
+            return code
+        return closest(code, self.packs) or FALLBACK
 
     def countries(self) -> list[str]:
         codes: set[str] = set()

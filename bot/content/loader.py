@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import pycountry
 from pydantic import BaseModel, ValidationError
 
 from bot.content.cache import FILES, Entry, Stamp, stamp
 from bot.content.checks import check_guide, check_interviews, check_translations
 from bot.content.freshness import check_freshness
+from bot.content.languages import is_tag
 from bot.content.library import FALLBACK, LanguagePack, Library
 from bot.content.problems import Problem
 from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
@@ -210,9 +210,9 @@ def _language_folders(root: Path, problems: list[Problem]) -> list[Path]:
             continue
         if folder.is_symlink():
             problems.append(Problem(folder, 1, "a symbolic link: language folders must be real"))
-        elif pycountry.languages.get(alpha_2=folder.name) is None:
+        elif not is_tag(folder.name):
             problems.append(
-                Problem(folder, 1, "folder name must be an ISO 639-1 code such as 'es'")
+                Problem(folder, 1, "folder name must be a language code such as 'es' or 'zh-Hant'")
             )
         else:
             valid.append(folder)

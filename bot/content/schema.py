@@ -36,10 +36,10 @@ def _country_code(value: str) -> str:
 
 
 def _language_code(value: str) -> str:
-    import pycountry
+    from bot.content.languages import is_tag
 
-    if pycountry.languages.get(alpha_2=value) is None:
-        raise ValueError(f"{value!r} is not an ISO 639-1 language code")
+    if not is_tag(value):
+        raise ValueError(f"{value!r} is not a language code such as 'es' or 'zh-Hant'")
     return value
 
 

@@ -21,9 +21,10 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.lists import format_list
+
+from bot.content.languages import locale
 
 __all__ = [
     "FSI",
@@ -151,35 +152,27 @@ def _narrow(match: re.Match[str]) -> str:
     return "\u202f" + mark if mark else opening + "\u202f"
 
 
-@cache
-def _locale(code: str) -> Locale:
-    try:
-        return Locale.parse(code)
-    except (UnknownLocaleError, ValueError):
-        return Locale.parse("en")
-
-
 def plural_categories(code: str) -> frozenset[str]:
     """The CLDR plural categories a language needs (`other` always)."""
-    return frozenset(_locale(code).plural_form.tags) | {"other"}
+    return frozenset(locale(code).plural_form.tags) | {"other"}
 
 
 def plural_category(code: str, count: int) -> str:
-    return str(_locale(code).plural_form(count))
+    return str(locale(code).plural_form(count))
 
 
 def date_text(day: dt.date, code: str) -> str:
     """A date as the reader's language writes it, month spelled out: "25 novembre 2026",
     never an ambiguous "25-11-2026"."""
-    return str(format_date(day, format="long", locale=_locale(code)))
+    return str(format_date(day, format="long", locale=locale(code)))
 
 
 @cache
 def language_name(language: str, reader: str) -> str:
     """A language's name in the reader's language ("anglais" for en, read in French)."""
-    return str(_locale(reader).languages.get(language, language))
+    return str(locale(reader).languages.get(language, language))
 
 
 def language_names(languages: Iterable[str], reader: str) -> str:
     """Languages named and listed the reader's way: "English and French", "inglés y francés"."""
-    return str(format_list([language_name(c, reader) for c in languages], locale=_locale(reader)))
+    return str(format_list([language_name(c, reader) for c in languages], locale=locale(reader)))

@@ -12,6 +12,7 @@ import logging
 from telegram import Bot, BotCommand
 from telegram.error import TelegramError
 
+from bot.content.languages import telegram_code
 from bot.content.library import FALLBACK, Library
 
 __all__ = ["COMMANDS", "command_menu", "publish_commands"]
@@ -31,6 +32,7 @@ async def publish_commands(bot: Bot, library: Library) -> None:
         await bot.set_my_commands(command_menu(library, FALLBACK))
         for pack in library.languages():
             if pack.code != FALLBACK:
-                await bot.set_my_commands(command_menu(library, pack.code), language_code=pack.code)
+                menu = command_menu(library, pack.code)
+                await bot.set_my_commands(menu, language_code=telegram_code(pack.code))
     except TelegramError as exc:
         log.warning("telegram: the command menu was not set (%s)", type(exc).__name__)
