@@ -30,8 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from bot.conversation.sessions import EXPIRE_SQL
 from bot.crypto.cases import is_case_id
-from bot.sessions import EXPIRE_SQL
 from bot.storage.checkpointer import INTERVAL_S
 from bot.storage.database import Connection, Database, atomically
 

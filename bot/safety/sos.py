@@ -8,7 +8,7 @@ so a kill leaves either a critical case with its alerts queued or nothing at all
 
 What follows (a one-line message, a shared location) is sealed to the case as it
 arrives. Staff rooms are told that it came, never what it is; an end-to-end encrypted
-room whose members are all staff also gets it, quoted (`bot.case_thread.framed`).
+room whose members are all staff also gets it, quoted (`bot.cases.thread.framed`).
 Every SOS message is `urgent`: ahead of all others in the outbox lanes and the
 Telegram transport, and outside the flood guard's ordinary bucket (`urgent`).
 """
@@ -20,13 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot import cases_drafts as drafts
-from bot import cases_rows as rows
-from bot.case_thread import framed
-from bot.cases_store import SYSTEM, CaseStoreError, Reporter
-from bot.claims import claimable
+from bot.cases import drafts, rows
+from bot.cases.claims import claimable
+from bot.cases.store import SYSTEM, CaseStoreError, Reporter
+from bot.cases.thread import framed
+from bot.content.countries import country_name, fold
 from bot.content.library import Library, Translator
-from bot.countries import country_name, fold
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Staged, any_delivered
@@ -64,7 +63,7 @@ LABEL_CHARS = 80
 def urgent(msg: Incoming, library: Library) -> bool:
     """Whether a message may be part of an SOS: `/sos`, an SOS button or its label typed
     in any language, "1" (the SOS on the menu, the confirmation on its screen), or a
-    shared location. The flood guard takes these from the SOS bucket (`bot.flood`)."""
+    shared location. The flood guard takes these from the SOS bucket (`bot.conversation.flood`)."""
     if msg.location is not None:
         return True
     if msg.choice is not None:
@@ -126,7 +125,7 @@ class Sos:
 
         `seen`: see `handlers.ports.SosDesk.raise_alert`; a repeated press is answered with
         the SOS already raised (`told` once its alert was delivered). `duress`: a check-in
-        answered with the duress word (`bot.checkins`); the audit and the alert say so.
+        answered with the duress word (`bot.safety.checkins`); the audit and the alert say so.
         `within` runs in the same transaction, given the case."""
         if not self._rooms:
             return None
@@ -247,7 +246,7 @@ def _open_critical(conn: Connection, now: int, reporter: Reporter, action: str) 
 def _make_critical(conn: Connection, now: int, case_id: str, action: str) -> CaseMeta:
     """The open case becomes critical; the audit entry records it in the same transaction.
     A case someone acknowledged needs acknowledging again, and climbs the escalation
-    tiers anew from now (`bot.escalation`); one nobody acknowledged climbs on, faster."""
+    tiers anew from now (`bot.safety.escalation`); one nobody acknowledged climbs on, faster."""
     conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
     conn.execute(
         "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("

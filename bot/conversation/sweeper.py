@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.chat_trail import ChatTrail, Trace
+from bot.conversation.chat_trail import ChatTrail, Trace
 
 __all__ = ["Delete", "Sweeper"]
 

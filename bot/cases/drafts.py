@@ -11,7 +11,7 @@ A kill at any page write leaves each step done or not done, never half:
   carry `SENT` instead, so the reporter is told it was sent at their next message.
   A second submit of the same case changes nothing and says it was not the first.
 - discarding: the reporter's session lets go of the draft with it.
-The sessions row is edited in SQL here as retention does (`bot.retention`); a session
+The sessions row is edited in SQL here as retention does (`bot.safety.retention`); a session
 still cached in memory is overwritten by the save that follows the same handler.
 """
 
@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.cases_rows import SYSTEM, append_audit, case_meta, create_case
+from bot.cases.rows import SYSTEM, append_audit, case_meta, create_case
+from bot.conversation.sessions import SENT
 from bot.crypto.records import CaseMeta
-from bot.sessions import SENT
 from bot.storage.database import Connection
 
 __all__ = ["Reporter", "Submitted", "delete_draft", "open_draft", "submit"]

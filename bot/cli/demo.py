@@ -48,7 +48,7 @@ def rooms(demo: bool) -> tuple[ChatRef, ...]:
 
 
 def non_console(settings: Settings) -> bool:
-    """Whether `hrd-bot run` would start Telegram or Matrix (as `bot.cli._transports`)."""
+    """Whether `hrd-bot run` would start Telegram or Matrix (as `bot.cli.commands._transports`)."""
     return bool(settings.secret("TELEGRAM_BOT_TOKEN")) or bool(
         settings.env.get("MATRIX_HOMESERVER", "").strip()
     )

@@ -1,6 +1,6 @@
 """How the key and case commands reach their secrets: passphrases, key files, the store.
 
-Shared by `bot.cli_keys` and `bot.cli_cases`. A passphrase comes from
+Shared by `bot.cli.keys` and `bot.cli.cases`. A passphrase comes from
 `HRD_BOT_KEY_PASSPHRASE` (or the file named by `HRD_BOT_KEY_PASSPHRASE_FILE`, one
 trailing newline removed; nothing else is stripped, since spaces can be part of a
 passphrase) for scripts, else it is asked for with getpass and never echoed.
@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-from bot.cases_store import CasesStore
+from bot.cases.store import CasesStore
 from bot.config import ConfigError, Settings, secret
 from bot.crypto.errors import KeyFileError
 from bot.crypto.keyfile import read_private_key

@@ -1,6 +1,6 @@
 """Keyed pseudonyms: platform user ids and chat addresses never reach storage or logs in
 the clear (a chat's real address is kept only while the bot still needs it to write there
-or to delete a message: see `bot.chat_trail`)."""
+or to delete a message: see `bot.conversation.chat_trail`)."""
 
 from __future__ import annotations
 

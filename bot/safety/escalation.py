@@ -1,7 +1,7 @@
 """Escalation of unacknowledged cases, tier after tier, until someone acknowledges.
 
 Tier 1 is the staff rooms, alerted at submission (`Casework.submit`); tier 2 the on-call
-chats (`HRD_BOT_ONCALL`), tier 3 the leads (`HRD_BOT_LEADS`); `bot.ladder` says when,
+chats (`HRD_BOT_ONCALL`), tier 3 the leads (`HRD_BOT_LEADS`); `bot.safety.ladder` says when,
 per urgency. A case climbs only while it is `new`: acknowledging, claiming, assigning or
 closing it stops the climb at once, since each step re-reads the case in the
 transaction that records it.
@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from bot.casework import Casework
+from bot.cases.casework import Casework
 from bot.content.library import Translator
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Outbox, Staged
-from bot.ladder import DEFAULTS, Ladders
 from bot.model import ChatRef, Reply
+from bot.safety.ladder import DEFAULTS, Ladders
 from bot.storage.database import Connection, Database
 
 __all__ = ["TOLD_WITHIN", "Escalation", "Tier"]
@@ -60,7 +60,7 @@ class _Step:
 
 
 class Escalation:
-    """Takes the steps that are due (`tick`, run every minute by `bot.safety_jobs`)."""
+    """Takes the steps that are due (`tick`, run every minute by `bot.safety.jobs`)."""
 
     def __init__(
         self,

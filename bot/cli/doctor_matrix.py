@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from bot.cli.doctor import Finding
 from bot.config import Settings
-from bot.doctor import Finding
 from bot.model import ChatRef
 
 __all__ = ["RoomState", "matrix_rooms", "read_room"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bot.cli_demo import DEMO_FOLDER
+from bot.cli.demo import DEMO_FOLDER
 from bot.config import Settings, credential_path
 from bot.storage import DbKey, KeyError_, WrongKeyError, resolve_db_key
 from bot.storage.backup import BackupError, open_existing
@@ -235,7 +235,7 @@ def chats(settings: Settings) -> list[Finding]:
                 "staff in the unencrypted one see less and may ask for content there: use one kind",
             )
         )
-    from bot.doctor_matrix import matrix_rooms  # it builds on this module's Finding
+    from bot.cli.doctor_matrix import matrix_rooms  # it builds on this module's Finding
 
     found += matrix_rooms(settings, rooms)
     if not settings.chats("HRD_BOT_ONCALL"):

@@ -7,9 +7,9 @@ report's path, submitted in the same transaction as its staff alerts, so a crash
 either both or neither). Everything is in the database (asked, answered, alerted, a
 duress alert still to raise), so a restart loses no pending question or alert.
 
-The duress word (`bot.duress`) is kept only as a keyed hash. Answering with it takes the
+The duress word (`bot.safety.duress`) is kept only as a keyed hash. Answering with it takes the
 very same path as "I am safe" — one durable transaction, the same reply — and the urgent
-alert (`bot.sos`, marked duress) is raised after, beside the outbox lanes; `duress_at`
+alert (`bot.safety.sos`, marked duress) is raised after, beside the outbox lanes; `duress_at`
 stays set until the alert's own transaction clears it, so a crash in between is retried.
 """
 
@@ -22,18 +22,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot import cases_drafts as drafts
-from bot import cases_rows as rows
-from bot import duress
-from bot.cases_store import SYSTEM, Reporter
-from bot.casework import TOLD_WITHIN, Casework
-from bot.checkin_times import next_daily
-from bot.claims import claimable
+from bot.cases import drafts, rows
+from bot.cases.casework import TOLD_WITHIN, Casework
+from bot.cases.claims import claimable
+from bot.cases.store import SYSTEM, Reporter
 from bot.content.library import Translator
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Staged, any_delivered
 from bot.model import ChatRef, Reply, UserRef
+from bot.safety import duress
+from bot.safety.checkin_times import next_daily
 from bot.storage.database import Connection, Database
 from handlers.ports import CheckinPlan
 

@@ -1,6 +1,6 @@
 """Rows of sealed cases, read and written inside a transaction on the DB thread.
 
-The pieces `CasesStore` and `bot.cases_drafts` build their transactions from: staff
+The pieces `CasesStore` and `bot.cases.drafts` build their transactions from: staff
 and recovery keys as stored, a case's row and sealed keys, its items, and the audit.
 Each function takes the open connection and never commits: its caller decides what
 one transaction holds.

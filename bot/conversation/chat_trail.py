@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
+from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.storage.database import Connection, Database
 
 log = logging.getLogger("hrd_bot.chat_trail")

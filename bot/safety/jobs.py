@@ -1,8 +1,8 @@
 """Timed safety jobs (APScheduler): escalate unacknowledged cases tier by tier
-(`bot.escalation`), ask check-ins, purge old data.
+(`bot.safety.escalation`), ask check-ins, purge old data.
 
 Every job reads what it needs from the database, so a restart loses nothing: the first
-run after start-up catches up. Retention (`bot.retention`) is a real DELETE in short
+run after start-up catches up. Retention (`bot.safety.retention`) is a real DELETE in short
 batches that never hold messages up, takes every copy with it (cached sessions, drafts
 in memory, exports), then checkpoints the WAL and vacuums.
 """
@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.casework import Casework
-from bot.checkins import Checkins
-from bot.escalation import Escalation
-from bot.retention import Cutoffs, Purged, Retention
-from bot.sessions import SessionStore
+from bot.cases.casework import Casework
+from bot.conversation.sessions import SessionStore
+from bot.safety.checkins import Checkins
+from bot.safety.escalation import Escalation
+from bot.safety.retention import Cutoffs, Purged, Retention
 from bot.storage.database import Database
 
 log = logging.getLogger("hrd_bot.jobs")
@@ -30,7 +30,7 @@ DAY = 86_400
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """How long data is kept (escalation deadlines are `bot.ladder`'s)."""
+    """How long data is kept (escalation deadlines are `bot.safety.ladder`'s)."""
 
     closed_days: int = 90
     draft_days: int = 7
@@ -62,7 +62,7 @@ class SafetyJobs:
         self._scheduler: AsyncIOScheduler | None = None
 
     async def escalate(self) -> int:
-        """Take the escalation steps whose time has come (see `bot.escalation`)."""
+        """Take the escalation steps whose time has come (see `bot.safety.escalation`)."""
         return 0 if self.escalation is None else await self.escalation.tick()
 
     async def purge(self) -> int:

@@ -3,9 +3,9 @@
 Two places run these commands. On a staff machine (no database needed):
 `keys generate`, `keys show-public`, `cases open`, `cases reseal`. On the server
 (they open the encrypted database): `staff add|list|remove`, `recovery set`,
-`cases export`, `cases apply-reseal`. `bot/cli.py` only registers and dispatches.
+`cases export`, `cases apply-reseal`. `bot/cli/commands.py` only registers and dispatches.
 
-Passphrases and the database are reached through `bot.cli_access`. A refusal
+Passphrases and the database are reached through `bot.cli.access`. A refusal
 prints one line, `error: …`, and exits with status 2.
 """
 
@@ -16,16 +16,16 @@ import asyncio
 import sys
 from pathlib import Path
 
-from bot.cases_store import CasesStore, CaseStoreError
-from bot.cli_access import open_store, passphrase, private_key
-from bot.cli_cases import dispatch_cases, register_cases
+from bot.cases.staff_languages import StaffLanguages
+from bot.cases.store import CasesStore, CaseStoreError
+from bot.cli.access import open_store, passphrase, private_key
+from bot.cli.cases import dispatch_cases, register_cases
 from bot.config import Settings
 from bot.content.languages import is_tag
+from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.crypto.errors import CryptoError, KeyFormatError
 from bot.crypto.keyfile import FAST_KDF_ENV, KdfParams, write_private_key
 from bot.crypto.keys import PrivateKey, PublicKey
-from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
-from bot.staff_languages import StaffLanguages
 
 __all__ = ["COMMANDS", "dispatch", "register"]
 

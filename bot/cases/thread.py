@@ -20,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.cases_store import SYSTEM, CasesStore, CaseStoreError
+from bot.cases.quoting import QUOTE as QUOTE
+from bot.cases.quoting import quoted
+from bot.cases.store import SYSTEM, CasesStore, CaseStoreError
 from bot.content.library import Translator
 from bot.delivery.outbox import Deliver
 from bot.model import Attachment, ChatRef, Reply, UserRef
-from bot.quoting import QUOTE as QUOTE
-from bot.quoting import quoted
 from bot.storage.database import Connection
 from handlers.output import paginate
 from handlers.ports import TeamWrote, ThreadCase
@@ -60,7 +60,7 @@ def plain_state(state: str) -> str:
 def framed(marker: str, words: str, note: str = "", limit: int = RELAY_CHARS) -> list[str]:
     """Parts of at most `limit` characters, each starting with `marker` (and "(n/N)" when
     there are several), then `note` in the first, then the outsider's words framed by
-    `bot.quoting` (every line quoted, invisible characters shown)."""
+    `bot.cases.quoting` (every line quoted, invisible characters shown)."""
     room = limit - len(marker) - len(note) - 16
     size = room
     while True:

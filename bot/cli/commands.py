@@ -12,17 +12,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot import cli_data, cli_demo, cli_keys, doctor
 from bot.app import App
+from bot.cli import data as cli_data
+from bot.cli import demo as cli_demo
+from bot.cli import doctor
+from bot.cli import keys as cli_keys
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
 from bot.content.problems import Problem
-from bot.escalation import Escalation
 from bot.logs import setup_logging
 from bot.model import Transport
-from bot.safety_jobs import SafetyJobs
+from bot.safety.escalation import Escalation
+from bot.safety.jobs import SafetyJobs
 from bot.storage import (
     Database,
     DataDirLock,
@@ -280,7 +283,3 @@ def _os_error(exc: OSError, settings: Settings | None) -> int:
         return EXIT_REFUSED
     print(f"error: {fault}", file=sys.stderr)
     return EXIT_TEMPORARY if isinstance(fault, StorageFullError) else EXIT_REFUSED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,7 @@ removed since the case opened lose their server copy and new members gain one. A
 removed member who kept an earlier bundle can still read what it held; rotating
 the case key itself is not done.
 
-Item text is printed framed by `bot.quoting` (every line quoted, control and invisible
+Item text is printed framed by `bot.cases.quoting` (every line quoted, control and invisible
 characters shown), so a reporter's message can neither drive the staff member's terminal
 nor pass for a header or an audit line; binary items are counted, not printed. Values
 the bundle puts inside the tool's own lines (state, fields, audit entries) are shown on
@@ -45,15 +45,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.attachments import ENGLISH as KIND_NAMES
-from bot.attachments import english_size, file_kind, file_name, parse
-from bot.cases_store import CasesStore
-from bot.cli_access import open_store, private_key
+from bot.cases.attachments import ENGLISH as KIND_NAMES
+from bot.cases.attachments import english_size, file_kind, file_name, parse
+from bot.cases.quoting import inline, quoted
+from bot.cases.store import CasesStore
+from bot.cli.access import open_store, private_key
 from bot.config import Settings
-from bot.countries import country_name
+from bot.content.countries import country_name
 from bot.crypto.bundle import Bundle, OpenedCase, OpenedItem, Reseal, open_bundle, reseal_bundle
 from bot.crypto.files import write_new_private_file
-from bot.quoting import inline, quoted
 
 __all__ = ["dispatch_cases", "register_cases", "save_files"]
 
@@ -88,7 +88,7 @@ def _when(timestamp: int) -> str:
 
 
 def safe_text(data: bytes) -> str:
-    """An item's words framed by `bot.quoting` (every line quoted, controls and invisible
+    """An item's words framed by `bot.cases.quoting` (every line quoted, controls and invisible
     characters shown), so they can fake neither a header, an audit line nor the terminal."""
     try:
         text = data.decode("utf-8")

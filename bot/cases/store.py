@@ -17,13 +17,13 @@ append-only (SQLite triggers) and their detail is sealed to the case key (case
 events) or the recovery key (staff events; none when no recovery key is set).
 
 Every item and case audit entry is also bound into the case's tamper-evident log
-(`bot.crypto.caselog`, kept by `bot.cases_rows`): the store holds only the link key of
+(`bot.crypto.caselog`, kept by `bot.cases.rows`): the store holds only the link key of
 each case's next log position, never the case private key or an earlier link key, so
 whoever takes the database later cannot rewrite what was recorded before.
 
 Every write is one transaction, and durable before it returns (`_write`): whoever called
 it may tell a person it is saved. The rows themselves are read and written in
-`bot.cases_rows`; a draft's life (open, submit, discard) is in `bot.cases_drafts`.
+`bot.cases.rows`; a draft's life (open, submit, discard) is in `bot.cases.drafts`.
 A reporter link holds the chat address only while the case is open: closing the case
 deletes it, in the closing transaction (`rows.let_go_of_reporter`).
 """
@@ -38,10 +38,9 @@ from typing import TypeVar
 
 import sqlcipher3
 
-from bot import cases_drafts as drafts
-from bot import cases_rows as rows
-from bot.cases_drafts import Reporter, Submitted
-from bot.cases_rows import SYSTEM, CaseStoreError, Claim, StaffMember, append_audit, check_actor
+from bot.cases import drafts, rows
+from bot.cases.drafts import Reporter, Submitted
+from bot.cases.rows import SYSTEM, CaseStoreError, Claim, StaffMember, append_audit, check_actor
 from bot.crypto.bundle import Bundle, Reseal
 from bot.crypto.cases import SealedCaseKey, check_field
 from bot.crypto.keys import PublicKey

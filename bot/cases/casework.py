@@ -4,7 +4,7 @@ Answers are sealed as they arrive (`CasesStore.add_item`). The plaintext of an u
 report stays only in this process's memory, for the reporter's review screen and for
 the alert: an end-to-end encrypted Matrix staff room gets the answers and files at
 submission, a Telegram group only the case id, country, urgency and each file's kind
-and size (`bot.attachments`). A restart drops that memory;
+and size (`bot.cases.attachments`). A restart drops that memory;
 the sealed copy is all that is kept, and retention (`forget_drafts`) drops it with the
 draft.
 """
@@ -19,20 +19,20 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from bot.attachments import HeldFiles, alert_lines, files_reply
-from bot.case_thread import CaseThread
-from bot.cases_store import SYSTEM, CasesStore, CaseStoreError, Reporter
-from bot.claims import claimable
+from bot.cases.attachments import HeldFiles, alert_lines, files_reply
+from bot.cases.claims import claimable
+from bot.cases.quoting import quoted
+from bot.cases.staff_languages import StaffLanguages
+from bot.cases.store import SYSTEM, CasesStore, CaseStoreError, Reporter
+from bot.cases.thread import CaseThread
+from bot.content.countries import country_name
 from bot.content.library import Library, Translator
-from bot.countries import country_name
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row, alerted_case
 from bot.model import ChatRef, Choice, Reply, UserRef
-from bot.quoting import quoted
-from bot.sos import Sos
-from bot.staff_languages import StaffLanguages
+from bot.safety.sos import Sos
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
 from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError, Claimed
@@ -81,7 +81,7 @@ class Casework:
 
     @property
     def oncall(self) -> tuple[ChatRef, ...]:
-        """The on-call chats: `/escalate` and escalation tier 2 (`bot.escalation`)."""
+        """The on-call chats: `/escalate` and escalation tier 2 (`bot.safety.escalation`)."""
         return self._oncall
 
     @property
@@ -204,7 +204,7 @@ class Casework:
 
     def _answers(self, answers: Mapping[str, str]) -> Reply:
         """A message of its own: if a transport must withhold it, the alert still arrives.
-        Each answer is framed by `bot.quoting`, so none of its lines can pass for the bot's."""
+        Each answer is framed by `bot.cases.quoting`: none of its lines passes for the bot's."""
         t = self.staff_translator()
         questions = {q.id: q for q in t.interview().questions}
         lines = [t("staff.alert_answers")]
