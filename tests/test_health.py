@@ -30,6 +30,8 @@ from tests.fakes import FakeTransport, FakeUser
 from tests.metrics_text import one, samples
 from tests.processes import ConsoleBot, bot_env
 from tests.reporting import Team, submit_report
+from tests.telegram_emulator import Emulator
+from tests.telegram_emulator.harness import onboard, running_bot
 
 
 @dataclass
@@ -181,6 +183,23 @@ async def test_only_get_is_answered(served: Served) -> None:
         assert answer.status == 405
     async with served.http.get("/") as answer:
         assert answer.status == 404
+
+
+async def test_telegram_counts_as_connected_while_it_polls(emu: Emulator, tmp_path: Path) -> None:
+    async with running_bot(emu, tmp_path / "x.db") as running:
+        await onboard(emu.user())  # a round trip: polling runs
+        assert running.transport.connected
+        async with serving(running.app) as served:
+            status, body = await served.ready()
+            assert (status, body["checks"]) == (
+                200,
+                {"transport:telegram": True, "database": True, "scheduler": True},
+            )
+            handled = one(
+                await served.metrics(), "hrd_bot_messages_handled_total", platform="telegram"
+            )
+            assert handled == 2
+    assert not running.transport.connected
 
 
 @pytest.mark.parametrize(
