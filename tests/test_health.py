@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import urllib.error
 import urllib.request
@@ -85,14 +86,18 @@ async def test_live_and_ready_answer_when_all_is_well(served: Served) -> None:
 
 
 async def test_ready_is_503_naming_the_database_once_it_is_read_only(
-    served: Served, app: App
+    served: Served, app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="hrd_bot.health")
     await app.db.run(lambda conn: conn.execute("PRAGMA query_only = ON"))
-    status, body = await served.ready()
-    assert status == 503
-    assert body["failed"] == ["database"]
+    for _ in range(3):
+        status, body = await served.ready()
+        assert status == 503
+        assert body["failed"] == ["database"]
     await app.db.run(lambda conn: conn.execute("PRAGMA query_only = OFF"))
     assert (await served.ready())[0] == 200
+    said = [r.getMessage() for r in caplog.records if r.name == "hrd_bot.health"]
+    assert [line.split(";")[0] for line in said] == ["health: not ready (database", "health: ready"]
 
 
 async def test_ready_is_503_naming_the_scheduler_once_it_stopped(served: Served) -> None:

@@ -44,21 +44,35 @@ class Readiness:
         self._scheduler_running = scheduler_running
         self._timeout = timeout
         self._write = Shared(lambda: db.transaction(_touch))
+        self._failed: list[str] = []
 
     async def check(self) -> dict[str, bool]:
         checks = {f"transport:{name}": t.connected for name, t in self._transports.items()}
-        checks["database"] = await self._writable()
+        refused = await self._refused_write()
+        checks["database"] = refused is None
         checks["scheduler"] = self._scheduler_running()
+        self._note([name for name, passed in checks.items() if not passed], refused)
         return checks
 
-    async def _writable(self) -> bool:
+    def _note(self, failed: list[str], refused: str | None) -> None:
+        """Logged when the failing checks change, not at every probe: a monitor polls
+        every few seconds, and a flood of probes must not flood the log."""
+        if failed == self._failed:
+            return
+        self._failed = failed
+        if failed:
+            why = f"; the database: {refused}" if refused else ""
+            log.warning("health: not ready (%s%s)", ", ".join(failed), why)
+        else:
+            log.info("health: ready")
+
+    async def _refused_write(self) -> str | None:
+        """None when the database took the write; else why not, fit for the log."""
         try:
             async with asyncio.timeout(self._timeout):
                 await self._write()
         except TimeoutError:
-            log.warning("health: the database took no write within %.0f s", self._timeout)
-            return False
+            return f"no write within {self._timeout:.0f} s"
         except Exception as exc:  # read-only, full disk, damaged page: not ready
-            log.warning("health: the database refused a write (%s)", type(exc).__name__)
-            return False
-        return True
+            return type(exc).__name__
+        return None
