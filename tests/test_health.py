@@ -29,7 +29,7 @@ from bot.safety.jobs import SafetyJobs
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.metrics_text import one, samples
-from tests.processes import ConsoleBot, bot_env
+from tests.processes import ConsoleBot, bot_env, run_cli
 from tests.reporting import Team, submit_report
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import onboard, running_bot
@@ -273,3 +273,18 @@ def test_hrd_bot_run_serves_the_endpoint_beside_the_console(tmp_path: Path) -> N
         assert one(samples(text), "hrd_bot_messages_handled_total", platform="console") == 1
     finally:
         assert bot.terminate() == 0
+
+
+def test_a_taken_port_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        env = bot_env(
+            tmp_path / "data",
+            HRD_BOT_DB_KEY=TEST_KEY.value,
+            HRD_BOT_HEALTH_ADDRESS=f"127.0.0.1:{port}",
+        )
+        ran = run_cli(env, "run", "--console")
+    assert ran.returncode == 2
+    assert f"error: HRD_BOT_HEALTH_ADDRESS: cannot listen on 127.0.0.1:{port}" in ran.stderr

@@ -20,7 +20,7 @@ __all__ = ["CASE_STATES", "CONTENT_TYPE", "Figures", "Metrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CASE_STATES = ("draft", "new", "open", "acknowledged", "assigned", "closed")
-"""`open`: a case submitted before schema 8 named drafts. Anything else counts as `other`."""
+"""`open`: a case submitted before drafts had a state of their own. Any other: `other`."""
 OTHER = "other"
 Sample = tuple[Mapping[str, str], int]
 
