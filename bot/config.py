@@ -30,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.content.languages import is_tag
 from bot.delivery.policy import RetryPolicy
+from bot.errors import OperatorError
 from bot.model import ChatRef
 from bot.safety.ladder import Ladder, Ladders
 
@@ -40,7 +41,7 @@ CREDENTIALS_DIRECTORY = "CREDENTIALS_DIRECTORY"
 MAX_SECRET_FILE = 64 * 1024
 
 
-class ConfigError(Exception):
+class ConfigError(OperatorError):
     """A setting is missing or malformed; the message names it and is safe to print."""
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.errors import CaseError
 from bot.model import Attachment, ChatRef, Location, UserRef
 
 ANSWER_TEAM = "thread:answer"
@@ -212,7 +213,7 @@ class Claimed:
     holder: str | None
 
 
-class CaseworkError(Exception):
+class CaseworkError(CaseError):
     """A staff action refused; `key` names the string that explains why."""
 
     def __init__(self, key: str) -> None:

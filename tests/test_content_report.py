@@ -98,15 +98,18 @@ def test_stamping_records_the_current_english_and_clears_the_warning(content: Pa
 def test_a_file_without_a_hash_gets_one_after_its_comments(content: Path) -> None:
     spanish = content / "es" / "guides" / "phishing.yaml"
     body = "\n".join(
-        line for line in spanish.read_text().split("\n") if not line.startswith("source_hash:")
+        line
+        for line in spanish.read_text().split("\n")
+        if not line.startswith(("source_hash:", "#"))
     )
-    spanish.write_text("# Fuentes: ...\n" + body)
+    spanish.write_text("# Fuentes: ...\n# segunda línea\n" + body)
     library, _ = load_library(content)
     assert library is not None
     assert "no source_hash (age unknown): guides/phishing.yaml" in report(library)
     stamp(library, content, [spanish])
     lines = spanish.read_text().split("\n")
-    assert lines[0] == "# Fuentes: ..." and lines[1].startswith("source_hash: ")
+    assert lines[:2] == ["# Fuentes: ...", "# segunda línea"]
+    assert lines[2].startswith("source_hash: ")
     library, problems = load_library(content)
     assert library is not None and not [p for p in problems if p.path == spanish]
     assert not freshness(library, "es").unstamped

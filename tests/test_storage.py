@@ -18,7 +18,7 @@ from bot.storage import (
     Database,
     DataDirLock,
     DbKey,
-    KeyError_,
+    DbKeyError,
     LockedError,
     StorageFullError,
     WrongKeyError,
@@ -82,7 +82,7 @@ def test_key_from_environment_then_file_then_created(tmp_path: Path) -> None:
     key_file.chmod(0o600)
     env = {"HRD_BOT_DB_KEY_FILE": str(key_file)}
     assert resolve_db_key(env, tmp_path, may_create=False).value == "secret words"
-    with pytest.raises(KeyError_, match="no database key"):
+    with pytest.raises(DbKeyError, match="no database key"):
         resolve_db_key({}, tmp_path, may_create=False)
     created = resolve_db_key({}, tmp_path, may_create=True)
     assert created.created_at == tmp_path / "db.key"
@@ -95,7 +95,7 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     key_file = tmp_path / "k"
     key_file.write_text("x" * 64)
     key_file.chmod(0o644)
-    with pytest.raises(KeyError_, match="chmod 600"):
+    with pytest.raises(DbKeyError, match="chmod 600"):
         resolve_db_key({"HRD_BOT_DB_KEY_FILE": str(key_file)}, tmp_path, may_create=False)
 
 

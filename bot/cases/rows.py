@@ -34,13 +34,14 @@ from bot.crypto.cases import (
 )
 from bot.crypto.keys import PublicKey
 from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink, SealedItem
+from bot.errors import CaseError
 from bot.storage.database import Connection
 
 SYSTEM = "system"
 _ACTOR = re.compile(r"^(system|[a-z][a-z0-9]{1,15}:[0-9a-f]{16,64})$")
 
 
-class CaseStoreError(Exception):
+class CaseStoreError(CaseError):
     """A request the store refuses; the message is safe to print and holds no content."""
 
 

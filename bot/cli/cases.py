@@ -54,6 +54,7 @@ from bot.config import Settings
 from bot.content.countries import country_name
 from bot.crypto.bundle import Bundle, OpenedCase, OpenedItem, Reseal, open_bundle, reseal_bundle
 from bot.crypto.files import write_new_private_file
+from bot.errors import CaseError
 
 __all__ = ["dispatch_cases", "register_cases", "save_files"]
 
@@ -64,7 +65,7 @@ NOT_TAMPER_EVIDENT = (
 )
 
 
-class SaveError(Exception):
+class SaveError(CaseError):
     """Files could not be saved; nothing was left behind. The message is one line."""
 
 

@@ -17,11 +17,12 @@ from bot.cli import data as cli_data
 from bot.cli import demo as cli_demo
 from bot.cli import doctor
 from bot.cli import keys as cli_keys
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
 from bot.content.problems import Problem
+from bot.errors import HrdBotError
 from bot.logs import setup_logging
 from bot.model import Transport
 from bot.safety.escalation import Escalation
@@ -29,11 +30,7 @@ from bot.safety.jobs import SafetyJobs
 from bot.storage import (
     Database,
     DataDirLock,
-    KeyError_,
-    LockedError,
-    StorageError,
     StorageFullError,
-    WrongKeyError,
     resolve_db_key,
 )
 from bot.storage.faults import classify
@@ -263,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageFullError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_TEMPORARY
-    except (ConfigError, KeyError_, WrongKeyError, LockedError, StorageError) as exc:
+    except HrdBotError as exc:  # the tree in bot/errors.py: one line the operator can act on
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except OSError as exc:

@@ -22,7 +22,7 @@ from typing import Literal
 
 from bot.cli.demo import DEMO_FOLDER
 from bot.config import Settings, credential_path
-from bot.storage import DbKey, KeyError_, WrongKeyError, resolve_db_key
+from bot.storage import DbKey, DbKeyError, WrongKeyError, resolve_db_key
 from bot.storage.backup import BackupError, open_existing
 
 __all__ = ["Finding", "clock", "examine", "report", "swap"]
@@ -183,7 +183,7 @@ def team(settings: Settings) -> list[Finding]:
     """Active staff keys and the recovery key, read from the database (never created)."""
     try:
         key: DbKey = resolve_db_key(settings.env, settings.data_dir, may_create=False)
-    except KeyError_:
+    except DbKeyError:
         return [Finding("unknown", "staff and recovery keys", "not checked: no database key")]
     if not settings.database_path.exists():
         todo = "start the bot once, then: hrd-bot staff add, hrd-bot recovery set"

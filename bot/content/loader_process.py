@@ -22,6 +22,7 @@ from pathlib import Path
 
 import bot
 from bot.content.loader_child import HEADER, MAX_FRAME, Digest, Plan, Request, frame
+from bot.errors import InternalSignal
 
 log = logging.getLogger("hrd_bot.content")
 MODULE = "bot.content.loader_child"
@@ -36,7 +37,7 @@ ENDING_SECONDS = 1.0
 SECRETS = ("HRD_BOT_", "TELEGRAM_", "MATRIX_", "CREDENTIALS_DIRECTORY")
 
 
-class LoaderFailed(Exception):
+class LoaderFailed(InternalSignal):
     """The loader process could not answer; the message says why, for a `Problem`."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.content.freshness import files, freshness, source_hash
 from bot.content.library import FALLBACK, Library
 from bot.content.source import SourceError, read_bytes
+from bot.errors import ContentError
 
 __all__ = ["StampError", "report", "run", "stamp"]
 
@@ -18,7 +19,7 @@ _HASH_LINE = re.compile(rb"^source_hash:.*$", re.MULTILINE)
 _MAX_LISTED = 12
 
 
-class StampError(Exception):
+class StampError(ContentError):
     """A file that cannot be stamped, with why."""
 
 

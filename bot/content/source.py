@@ -32,6 +32,8 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 from yaml.resolver import Resolver
 
+from bot.errors import ContentError
+
 try:
     from yaml._yaml import CParser as _Parser
 except ImportError:  # PyYAML without libyaml: the pure-Python parser has the same events
@@ -66,7 +68,7 @@ _WORDS = frozenset(
 """A plain scalar is text unless it starts with one of `_SPECIAL` or is one of `_WORDS`."""
 
 
-class SourceError(Exception):
+class SourceError(ContentError):
     """The file cannot be used as content; `line` is 1-based."""
 
     def __init__(self, path: Path, line: int, message: str) -> None:

@@ -11,10 +11,12 @@ lowest layer (`bot.crypto.hpke`); the layers above turn it into one of these.
 
 from __future__ import annotations
 
+from bot.errors import HrdBotError
+
 __all__ = ["BundleError", "CryptoError", "KeyFileError", "KeyFormatError"]
 
 
-class CryptoError(Exception):
+class CryptoError(HrdBotError):
     """Base of every error this package raises on purpose."""
 
 

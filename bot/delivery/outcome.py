@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.errors import InternalSignal
+
 __all__ = ["Outcome", "Reason", "Undelivered"]
 
 
@@ -27,7 +29,7 @@ class Reason(StrEnum):
     NOT_JOINED = "not_joined"  # the person has not yet joined the DM the bot opened for them
 
 
-class Undelivered(Exception):
+class Undelivered(InternalSignal):
     """Raised by `Transport.send`. `transient` failures are retried; `retry_after` is the
     platform's own wait; `uncertain` means the request may have arrived."""
 

@@ -1,7 +1,7 @@
 """Encrypted storage: one SQLCipher file, one worker thread, versioned schema."""
 
 from bot.storage.database import Database
-from bot.storage.dbkey import DbKey, KeyError_, resolve_db_key
+from bot.storage.dbkey import DbKey, DbKeyError, resolve_db_key
 from bot.storage.faults import DamagedError, StorageError, StorageFullError, WrongKeyError
 from bot.storage.lock import DataDirLock, LockedError
 
@@ -10,7 +10,7 @@ __all__ = [
     "DataDirLock",
     "Database",
     "DbKey",
-    "KeyError_",
+    "DbKeyError",
     "LockedError",
     "StorageError",
     "StorageFullError",

@@ -23,7 +23,7 @@ from pathlib import Path
 import sqlcipher3
 
 from bot.storage import keycheck
-from bot.storage.dbkey import DbKey, KeyError_, _read_key_file
+from bot.storage.dbkey import DbKey, DbKeyError, _read_key_file
 from bot.storage.faults import SQLITE_NOTADB, DamagedError, StorageError, WrongKeyError
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.opening import Connection, keyed, sync_folder
@@ -214,7 +214,7 @@ def new_key(path: Path, data_dir: Path) -> tuple[DbKey, bool]:
     True when it was made now. Refused inside the data folder: a seized disk must not
     carry its own key."""
     if path.resolve().is_relative_to(data_dir.resolve()):
-        raise KeyError_(f"the new key file {path} is inside the data folder; keep it elsewhere")
+        raise DbKeyError(f"the new key file {path} is inside the data folder; keep it elsewhere")
     if path.exists():
         return DbKey(_read_key_file(path)), False
     value = secrets.token_hex(32)
@@ -254,7 +254,7 @@ def rekey(database: Path, old: DbKey, new: DbKey) -> bool:
     `PRAGMA rekey`, checked under the new key and renamed over the database. Until that
     rename the old key opens the database; after it, only the new one does."""
     if new.value == old.value:
-        raise KeyError_("the new key is the same as the current one")
+        raise DbKeyError("the new key is the same as the current one")
     check = keycheck.check_path(database)
     if keycheck.verify(check, old) is not True and _opens(database, new):
         keycheck.write(check, new)

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import credential_path
+from bot.errors import OperatorError
 
 _MAX_KEY_FILE = 4096
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
-class KeyError_(Exception):
+class DbKeyError(OperatorError):
     """The key cannot be used; the message is safe to print."""
 
 
@@ -47,18 +48,18 @@ def _read_key_file(path: Path, *, private: bool = True) -> str:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise KeyError_(f"key file {path} does not exist") from None
+        raise DbKeyError(f"key file {path} does not exist") from None
     if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_KEY_FILE:
-        raise KeyError_(f"key file {path} is not a small regular file")
+        raise DbKeyError(f"key file {path} is not a small regular file")
     if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise KeyError_(f"key file {path} is readable by others; run: chmod 600 {path}")
+        raise DbKeyError(f"key file {path} is readable by others; run: chmod 600 {path}")
     try:
         value = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise KeyError_(f"key file {path} cannot be read: {reason}") from None
+        raise DbKeyError(f"key file {path} cannot be read: {reason}") from None
     if not value:
-        raise KeyError_(f"key file {path} is empty")
+        raise DbKeyError(f"key file {path} is empty")
     return value
 
 
@@ -84,7 +85,7 @@ def resolve_db_key(env: Mapping[str, str], data_dir: Path, *, may_create: bool) 
     if local.exists():
         return DbKey(_read_key_file(local))
     if not may_create:
-        raise KeyError_(
+        raise DbKeyError(
             "no database key: set HRD_BOT_DB_KEY_FILE or the systemd credential HRD_BOT_DB_KEY "
             "(a deployment keeps the key off the data disk)"
         )

@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+from bot.errors import HrdBotError, OperatorError
+
 __all__ = [
     "DamagedError",
     "StorageError",
@@ -33,7 +35,7 @@ REPORT_EVERY_S = 60.0
 RESTORE = "restore it from a backup (see README, Storage faults)"
 
 
-class StorageError(Exception):
+class StorageError(HrdBotError):
     """The database cannot be read or written; the message is safe to print and log."""
 
 
@@ -45,7 +47,7 @@ class StorageFullError(StorageError):
     """No space left on the device holding the database."""
 
 
-class WrongKeyError(Exception):
+class WrongKeyError(OperatorError):
     """The key does not open this database file."""
 
 

@@ -12,12 +12,14 @@ import fcntl
 import os
 from pathlib import Path
 
+from bot.errors import OperatorError
+
 __all__ = ["DataDirLock", "LockedError"]
 
 LOCK_NAME = "hrd-bot.lock"
 
 
-class LockedError(Exception):
+class LockedError(OperatorError):
     """Another process holds the folder; the message names it and is safe to print."""
 
 

@@ -36,6 +36,7 @@ from aiohttp import ClientError
 from nio import Api, MessageDirection, RoomMemberEvent, RoomMessagesResponse, SyncResponse
 from nio.events import InviteEvent
 
+from bot.errors import OperatorError
 from bot.transports.matrix.poison import Poison, read_sync
 from bot.transports.matrix.store import EncryptedStore
 
@@ -50,7 +51,7 @@ FULL_STATE_S = 600.0  # the server answers a full-state sync at once, however lo
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
 
 
-class SyncStopped(Exception):
+class SyncStopped(OperatorError):
     """The homeserver refused the bot's login; the message is safe to print."""
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from telegram import CallbackQuery, Chat, Message, Update, User
 
 from bot.conversation.pseudonym import Pseudonymizer
+from bot.errors import InternalSignal
 from bot.model import ChatRef, Incoming, Location
 from bot.transports.telegram.buttons import ButtonBook, Press
 from bot.transports.telegram.files import Media, describe
@@ -45,7 +46,7 @@ STALE_CHOICE = "telegram:refused"
 "That option is from an earlier message" and show the current screen again."""
 
 
-class Unreadable(Exception):
+class Unreadable(InternalSignal):
     """An update with a value of a type the Bot API never sends there."""
 
 

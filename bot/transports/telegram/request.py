@@ -21,6 +21,8 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.errors import InternalSignal
+
 __all__ = ["AiohttpRequest", "NotSent"]
 
 READ_S = WRITE_S = CONNECT_S = 5.0
@@ -29,7 +31,7 @@ MEDIA_WRITE_S = 20.0
 KEEP_ALIVE_S = 60.0
 
 
-class NotSent(Exception):
+class NotSent(InternalSignal):
     """No byte of the request left: no connection was free, or none could be made."""
 
 
