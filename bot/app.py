@@ -51,6 +51,7 @@ class App:
         exports: Path | None = None,
         delivery: RetryPolicy | None = None,
         staff_without_device: StaffScope = "triage",
+        staff_language: str = "en",
     ) -> None:
         self.db = db
         self.staff_without_device = staff_without_device
@@ -63,7 +64,7 @@ class App:
         self.outbox = Outbox(
             db,
             self.transports,
-            lambda: self.library.translator("en"),
+            lambda: self.library.translator(staff_language),
             alert_rooms=staff_rooms,
             oncall=oncall,
             policy=delivery,
@@ -76,6 +77,7 @@ class App:
             staff_rooms=staff_rooms,
             oncall=oncall,
             exports=exports,
+            staff_language=staff_language,
         )
         self.checkins = Checkins(db, self.casework, self.push)
         self.sessions.also_forget(self.casework.forget_statement())
@@ -97,6 +99,7 @@ class App:
         exports: Path | None = None,
         delivery: RetryPolicy | None = None,
         staff_without_device: StaffScope = "triage",
+        staff_language: str = "en",
     ) -> App:
         pseudonyms = Pseudonymizer(await db.secret(PSEUDONYM_SECRET))
         return cls(
@@ -109,6 +112,7 @@ class App:
             exports=exports,
             delivery=delivery,
             staff_without_device=staff_without_device,
+            staff_language=staff_language,
         )
 
     def attach(self, transport: Transport) -> None:
@@ -162,7 +166,7 @@ class App:
                 log.info("flood: dropped a message (warned=%s)", warn)
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())
         if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
-            t = self.library.translator("en")
+            t = await self.casework.translator_for(msg.user)
             staff_reply = await respond_staff(msg, self.casework, t, self.staff_without_device)
             return [] if staff_reply is None else [staff_reply]
         if msg.claim_of is not None:  # a claim counts only in a staff room

@@ -32,6 +32,7 @@ from bot.delivery.rows import Row, alerted_case
 from bot.model import ChatRef, Choice, Reply, UserRef
 from bot.quoting import quoted
 from bot.sos import Sos
+from bot.staff_languages import StaffLanguages
 from bot.storage.database import Connection, Database
 from handlers.output import directed, paginate
 from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError, Claimed
@@ -72,6 +73,7 @@ class Casework:
         self._oncall = oncall
         self._exports = exports
         self._staff_language = staff_language
+        self.staff_languages = StaffLanguages(db)
         self._drafts: dict[str, dict[str, str]] = {}
         self._files = HeldFiles()
         self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
@@ -99,7 +101,27 @@ class Casework:
             self._files.drop(case_id)
 
     def staff_translator(self) -> Translator:
+        """The staff rooms' language: a room is read by the whole team."""
         return self._library().translator(self._staff_language)
+
+    async def translator_for(self, user: UserRef) -> Translator:
+        """A staff member's own language for answers to them, where they chose one."""
+        member = await self._member(user)
+        chosen = None if member is None else await self.staff_languages.get(member)
+        return self._library().translator(chosen or self._staff_language)
+
+    async def choose_language(self, user: UserRef, language: str) -> bool:
+        """False when `user` is not on the staff list."""
+        member = await self._member(user)
+        if member is not None:
+            await self.staff_languages.choose(member, language)
+        return member is not None
+
+    async def _member(self, user: UserRef) -> int | None:
+        for member in await self.store.list_staff():
+            if user.key in member.identities:
+                return member.id
+        return None
 
     # Reporter side (CaseDesk) -------------------------------------------------------
 

@@ -140,6 +140,7 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
             exports=settings.data_dir / "exports",
             delivery=settings.delivery,
             staff_without_device=settings.telegram_staff_actions,
+            staff_language=settings.staff_language,
         )
         staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
         if staff is not None:

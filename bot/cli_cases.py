@@ -50,6 +50,7 @@ from bot.attachments import english_size, file_kind, file_name, parse
 from bot.cases_store import CasesStore
 from bot.cli_access import open_store, private_key
 from bot.config import Settings
+from bot.countries import country_name
 from bot.crypto.bundle import Bundle, OpenedCase, OpenedItem, Reseal, open_bundle, reseal_bundle
 from bot.crypto.files import write_new_private_file
 from bot.quoting import inline, quoted
@@ -125,7 +126,10 @@ def _print_case(opened: OpenedCase, saved: Mapping[tuple[str, int], Path]) -> No
     """`saved` maps each saved file's (field, seq) to where it was saved."""
     case = opened.case
     print(f"Case {_field(case.id)} (opened as {_field(opened.opened_as)})")
-    state, country, urgency = _field(case.state), _field(case.country), _field(case.urgency)
+    state, urgency = _field(case.state), _field(case.urgency)
+    country = _field(case.country)
+    if case.country and (name := country_name(case.country, "en")) != case.country:
+        country += f" ({name})"
     print(f"state: {state}  country: {country}  urgency: {urgency}")
     print(f"created: {_when(case.created_at)}  updated: {_when(case.updated_at)}")
     files = {sent.key: sent for sent in sent_files(opened)}

@@ -20,10 +20,12 @@ from bot.cases_store import CasesStore, CaseStoreError
 from bot.cli_access import open_store, passphrase, private_key
 from bot.cli_cases import dispatch_cases, register_cases
 from bot.config import Settings
+from bot.content.languages import is_tag
 from bot.crypto.errors import CryptoError, KeyFormatError
 from bot.crypto.keyfile import FAST_KDF_ENV, KdfParams, write_private_key
 from bot.crypto.keys import PrivateKey, PublicKey
 from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
+from bot.staff_languages import StaffLanguages
 
 __all__ = ["COMMANDS", "dispatch", "register"]
 
@@ -98,6 +100,16 @@ async def _staff_remove(store: CasesStore, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _staff_language(store: CasesStore, args: argparse.Namespace) -> int:
+    if not is_tag(args.language):
+        raise CaseStoreError(f"{args.language!r} is not a language code such as 'fr' or 'zh-Hant'")
+    if args.id not in {m.id for m in await store.list_staff()}:
+        raise CaseStoreError(f"no active staff member {args.id}")
+    await StaffLanguages(store.database).choose(args.id, args.language)
+    print(f"staff:{args.id} now gets answers to their commands in {args.language}")
+    return 0
+
+
 async def _recovery_set(store: CasesStore, args: argparse.Namespace) -> int:
     key = _public_key(args.public_key)
     await store.set_recovery(key)
@@ -109,6 +121,7 @@ _SERVER = {
     ("staff", "add"): _staff_add,
     ("staff", "list"): _staff_list,
     ("staff", "remove"): _staff_remove,
+    ("staff", "language"): _staff_language,
     ("recovery", "set"): _recovery_set,
 }
 
@@ -132,6 +145,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.add_argument("--all", action="store_true", help="include removed members")
     remove = staff_commands.add_parser("remove", help="no new case is sealed to them")
     remove.add_argument("id", type=int)
+    language = staff_commands.add_parser("language", help="the language of answers to them")
+    language.add_argument("id", type=int)
+    language.add_argument("language", help="e.g. fr, ar, zh-Hant")
 
     recovery = commands.add_parser("recovery", help="the organisation recovery key (server)")
     recovery_commands = recovery.add_subparsers(dest="action", required=True)

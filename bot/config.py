@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Field,
     SecretStr,
@@ -27,6 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bot.content.languages import is_tag
 from bot.delivery.policy import RetryPolicy
 from bot.ladder import Ladder, Ladders
 from bot.model import ChatRef
@@ -83,6 +85,12 @@ def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
 
 
+def _language_tag(value: str) -> str:
+    if not is_tag(value):
+        raise ValueError("must be a language code such as 'en', 'fr' or 'zh-Hant'")
+    return value
+
+
 def parse_chats(name: str, raw: str) -> tuple[ChatRef, ...]:
     """`platform:address` entries, comma-separated; the platform must be one we run."""
     found = []
@@ -125,6 +133,7 @@ class Declared(BaseSettings):
     HRD_BOT_ESCALATION_HIGH: str = "60,90"
     HRD_BOT_ESCALATION_NORMAL: str = "480"
     HRD_BOT_TELEGRAM_STAFF_ACTIONS: StaffActions = "triage"
+    HRD_BOT_STAFF_LANGUAGE: Annotated[str, AfterValidator(_language_tag)] = "en"
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
     HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli_access
     HRD_BOT_INSECURE_FAST_KDF: Literal["0", "1"] = "0"  # read by bot.crypto.keyfile
@@ -268,6 +277,11 @@ class Settings:
     def telegram_staff_actions(self) -> StaffActions:
         """See `handlers.staff.StaffScope`: what a platform without device identity may do."""
         return self.declared.HRD_BOT_TELEGRAM_STAFF_ACTIONS
+
+    @property
+    def staff_language(self) -> str:
+        """Staff rooms' language; each member may choose their own (`bot.staff_languages`)."""
+        return self.declared.HRD_BOT_STAFF_LANGUAGE
 
     @property
     def log_level(self) -> str:

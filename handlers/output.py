@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bot.content.library import Translator
 from bot.content.script import isolate_values
-from bot.model import Choice
+from bot.model import Choice, Reply
 
 SCREEN_CHARS = 900
 RLM = "\u200f"
@@ -67,6 +68,11 @@ def directed(text: str, rtl: bool) -> str:
         RLM + line if line and not line.startswith(RLM) else line
         for line in isolate_values(text, rtl).split("\n")
     )
+
+
+def said(t: Translator, text: str) -> Reply:
+    """A one-text answer in `t`'s language and direction (staff commands)."""
+    return Reply(directed(text, t.rtl), rtl=t.rtl)
 
 
 def directed_choices(choices: tuple[Choice, ...], rtl: bool) -> tuple[Choice, ...]:

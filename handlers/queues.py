@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from bot.content.library import Translator
 from bot.countries import country_name
 from bot.model import Reply
+from handlers.output import said
 from handlers.ports import CaseView, StaffDesk
 
 __all__ = ["PAGE", "queue_reply"]
@@ -30,10 +31,11 @@ def _age(seconds: float) -> str:
     return f"{minutes // 1440}d" if minutes >= 1440 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def line(case: CaseView, now: float) -> str:
+def line(case: CaseView, now: float, language: str) -> str:
     who = f" → {case.assignee}" if case.assignee else ""
     age = _age(now - case.created_at)
-    return f"{case.id} [{case.urgency or '?'}] {case.country or '??'} {case.state}{who} · {age}"
+    country = country_name(case.country, language) if case.country else "?"
+    return f"{case.id} [{case.urgency or '?'}] {country} {case.state}{who} · {age}"
 
 
 def _country(code: str) -> str | None:
@@ -44,7 +46,9 @@ def _country(code: str) -> str | None:
     return upper
 
 
-def _pick(words: Sequence[str], label: str) -> tuple[Pick, str, dict[str, str]] | str:
+def _pick(
+    words: Sequence[str], label: str, language: str
+) -> tuple[Pick, str, dict[str, str]] | str:
     """What the queue keeps, its title's string key and values; or a refusal's key."""
     name = words[0].lower() if words else ""
     if len(words) > (2 if name == "country" else 1):
@@ -62,7 +66,8 @@ def _pick(words: Sequence[str], label: str) -> tuple[Pick, str, dict[str, str]] 
         code = _country(words[1]) if len(words) > 1 else None
         if code is None:
             return "staff.queue.bad_country"
-        return (lambda case: case.country == code), "staff.queue.country", {"country": code}
+        named = {"country": country_name(code, language)}
+        return (lambda case: case.country == code), "staff.queue.country", named
     return "staff.queue.unknown"
 
 
@@ -78,23 +83,23 @@ async def queue_reply(desk: StaffDesk, t: Translator, label: str, rest: str) -> 
     """One screen of the queue `rest` names (see the module)."""
     paged = _page(rest.split())
     if paged is None:
-        return Reply(t("staff.queue.unknown"))
+        return said(t, t("staff.queue.unknown"))
     words, number = paged
-    picked = _pick(words, label)
+    picked = _pick(words, label, t.code)
     if isinstance(picked, str):
-        return Reply(t(picked))
+        return said(t, t(picked))
     keep, title, values = picked
     cases = [case for case in await desk.open_cases() if keep(case)]
     if not cases:
-        return Reply(t("staff.no_open_cases") if not words else t("staff.queue.empty"))
+        return said(t, t("staff.no_open_cases") if not words else t("staff.queue.empty"))
     now = time.time()
     shown = cases[(number - 1) * PAGE : number * PAGE]
     head = t(title, count=len(cases), **values)
     if not shown:
-        return Reply(head + "\n" + t("staff.queue.past_end", pages=-(-len(cases) // PAGE)))
-    lines = [head, *(line(case, now) for case in shown)]
+        return said(t, head + "\n" + t("staff.queue.past_end", pages=-(-len(cases) // PAGE)))
+    lines = [head, *(line(case, now, t.code) for case in shown)]
     left = len(cases) - number * PAGE
     if left > 0:
         more = " ".join(["/cases", *words, str(number + 1)])
         lines.append(t("staff.queue.more", count=left, command=more))
-    return Reply("\n".join(lines))
+    return said(t, "\n".join(lines))

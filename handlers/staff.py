@@ -21,6 +21,7 @@ from typing import Literal
 
 from bot.content.library import Translator
 from bot.model import Incoming, Reply
+from handlers.output import said
 from handlers.ports import CaseView, CaseworkError, StaffDesk
 from handlers.queues import line, queue_reply
 
@@ -35,6 +36,7 @@ COMMANDS = (
     "/reply",
     "/close",
     "/export",
+    "/language",
 )
 StaffScope = Literal["triage", "all"]
 """What staff may do from a platform without device identity: `triage` (the default)
@@ -51,7 +53,7 @@ def _detail(t: Translator, case: CaseView) -> str:
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))} {action} ({actor})"
         for at, actor, action in case.history
     ]
-    return "\n".join([line(case, time.time()), t("staff.history"), *events])
+    return "\n".join([line(case, time.time(), t.code), t("staff.history"), *events])
 
 
 Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str | None]]
@@ -119,12 +121,12 @@ def _device_refusal(
         return None
     if msg.verified_device is False:
         log.warning("staff command refused: it did not come from a listed staff device")
-        return Reply(t("staff.unlisted_device", who=label))
+        return said(t, t("staff.unlisted_device", who=label))
     claims = command == "/assign" and rest.casefold() == label.casefold()
     if scope == "all" or command in TRIAGE or claims:
         return None
     log.info("staff command refused: no device identity here, and only triage is allowed")
-    return Reply(t("staff.triage_only", command=command))
+    return said(t, t("staff.triage_only", command=command))
 
 
 async def respond_staff(
@@ -142,8 +144,10 @@ async def respond_staff(
     label = await desk.staff_label(msg.user)
     if label is None:
         log.warning("staff command refused: sender is not on the staff list")
-        return Reply(t("staff.refused"))
+        return said(t, t("staff.refused"))
     command, case_id, rest = _parse(text)
+    if command == "/language":
+        return await _language(desk, msg, case_id, t)
     if (blocked := _device_refusal(msg, label, command, rest, scope, t)) is not None:
         return blocked
     try:
@@ -152,15 +156,26 @@ async def respond_staff(
         if not case_id:
             raise CaseworkError("staff.needs_case")
         if command == "/case":
-            return Reply(_detail(t, await desk.case(case_id.upper())))
+            return said(t, _detail(t, await desk.case(case_id.upper())))
         outcome = await ACTIONS[command](desk, case_id.upper(), msg, rest)
     except CaseworkError as refusal:
-        return Reply(t(refusal.key))
+        return said(t, t(refusal.key))
     if outcome is None:
         return None
     key, _, value = outcome.partition(":")
     value, _, who = value.partition(":")
-    return Reply(t(key, case=case_id.upper(), value=value, who=who))
+    return said(t, t(key, case=case_id.upper(), value=value, who=who))
+
+
+async def _language(desk: StaffDesk, msg: Incoming, code: str, t: Translator) -> Reply:
+    """Any member may choose the language of answers to them: it grants nothing."""
+    packs = t.library.packs
+    if code not in packs:
+        names = ", ".join(f"{c} ({p.info.name})" for c, p in sorted(packs.items()))
+        return said(t, t("staff.language_list", languages=names))
+    await desk.choose_language(msg.user, code)
+    chosen = t.library.translator(code)
+    return said(chosen, chosen("staff.language_set", language=packs[code].info.name))
 
 
 async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> Reply | None:
@@ -172,16 +187,16 @@ async def _claim(msg: Incoming, alert: str, desk: StaffDesk, t: Translator) -> R
     label = await desk.staff_label(msg.user)
     if label is None:
         log.warning("claim refused: sender is not on the staff list")
-        return Reply(t("staff.claim_refused"))
+        return said(t, t("staff.claim_refused"))
     if msg.verified_device is False:
         log.warning("claim refused: it did not come from a listed staff device")
-        return Reply(t("staff.claim_unlisted_device", who=label))
+        return said(t, t("staff.claim_unlisted_device", who=label))
     try:
         claimed = await desk.claim(msg.chat, alert, msg.user, label)
     except CaseworkError as refusal:
-        return Reply(t(refusal.key))
+        return said(t, t(refusal.key))
     if claimed is None:
         return None
     if claimed.won:
-        return Reply(t("staff.claimed", case=claimed.case, who=label))
-    return Reply(t("staff.claim_taken", case=claimed.case, who=claimed.holder, claimer=label))
+        return said(t, t("staff.claimed", case=claimed.case, who=label))
+    return said(t, t("staff.claim_taken", case=claimed.case, who=claimed.holder, claimer=label))

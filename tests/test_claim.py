@@ -178,7 +178,8 @@ async def test_the_country_queue_takes_only_a_real_country_code(
         return await staff_says(app, transport, "staff-alice", text)
 
     assert case in await say("/cases country eg")
-    assert (await say("/cases country EG")).startswith("Open cases in EG (1):")
+    listed = await say("/cases country EG")
+    assert listed.startswith("Open cases in Egypt (1):") and " Egypt new" in listed
     assert await say("/cases country LB") == "No open cases in this list."
     for bad in ("/cases country", "/cases country XX", "/cases country EGY", "/cases country 12"):
         assert (await say(bad)).startswith("Give a two-letter country code"), bad
@@ -232,3 +233,32 @@ async def test_the_whole_list_pages_too(
 )
 def test_which_reactions_claim(key: str, expected: bool) -> None:
     assert is_claim_reaction(key) is expected
+
+
+async def test_each_staff_member_reads_answers_in_their_own_language(
+    team_app: tuple[App, Team], transport: FakeTransport, reporter: FakeUser
+) -> None:
+    """The room stays in its language; Alice's answers follow her choice, Bruno's do not."""
+    app, _ = team_app
+    case = await submit_report(reporter)
+    await app.casework.route(case, country="EG")
+    offered = await staff_says(app, transport, "staff-alice", "/language")
+    assert "fr (Français)" in offered and "ar (العربية)" in offered
+    assert "en français" not in offered
+    chosen = await staff_says(app, transport, "staff-alice", "/language fr")
+    assert chosen.startswith("Les réponses à vos commandes sont désormais en Français")
+    assert "Égypte" in await staff_says(app, transport, "staff-alice", "/cases country EG")
+    assert "Egypt" in await staff_says(app, transport, "staff-bruno", "/cases country EG")
+    await staff_says(app, transport, "staff-alice", "/language ar")
+    arabic = await staff_says(app, transport, "staff-alice", "/cases")
+    assert "مصر" in arabic and "\u2066" + case + "\u2069" in arabic, "case ids isolated in RTL"
+    await staff_says(app, transport, "staff-alice", "/language en")
+    assert "Egypt" in await staff_says(app, transport, "staff-alice", "/cases")
+
+
+async def test_an_outsider_cannot_choose_a_language_in_the_staff_room(
+    team_app: tuple[App, Team], transport: FakeTransport
+) -> None:
+    app, _ = team_app
+    refused = await staff_says(app, transport, "not-staff", "/language fr")
+    assert refused.startswith("Only the protection team can use this command")

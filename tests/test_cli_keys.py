@@ -255,6 +255,10 @@ def test_server_commands_refuse_bad_input(
     assert "--public-key: a public key starts with" in capsys.readouterr().err
     assert main(["staff", "remove", "7"]) == 2
     assert "no active staff member 7" in capsys.readouterr().err
+    assert main(["staff", "language", "7", "fr"]) == 2
+    assert "no active staff member 7" in capsys.readouterr().err
+    assert main(["staff", "language", "1", "klingon"]) == 2
+    assert "not a language code" in capsys.readouterr().err
     assert main(["cases", "export", "HRD-2345-6789", "--out", "/nonexistent/x"]) == 2
     assert "no case HRD-2345-6789" in capsys.readouterr().err
     assert main(["staff", "list"]) == 0

@@ -270,4 +270,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX outbox_case_rooms ON outbox (platform, address) WHERE case_id IS NOT NULL;
     """,
+    # Each staff member's language for answers to their commands (bot/staff_languages.py).
+    """
+    CREATE TABLE staff_languages (
+        staff_id INTEGER PRIMARY KEY REFERENCES staff (id),
+        language TEXT NOT NULL
+    );
+    """,
 )
