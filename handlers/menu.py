@@ -56,9 +56,9 @@ def render_help(ctx: Context, args: Args) -> Screen:
 
 
 def render_language(ctx: Context, args: Args) -> Screen:
-    hint = ctx.library.resolve(ctx.msg.language_hint)
-    packs = sorted(ctx.library.languages(), key=lambda p: p.code != hint)
-    choices = tuple(Choice(f"lang:{p.code}", p.info.name) for p in packs)
+    """The same order on every screen, so a number always means the same language; the
+    app's language shows in the question itself."""
+    choices = tuple(Choice(f"lang:{p.code}", p.info.name) for p in ctx.library.languages())
     first = ctx.session.language is None
     text = ctx.t("language.welcome" if first else "language.text")
     return Screen(text, choices if first else (*choices, *ctx.nav()))

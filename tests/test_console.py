@@ -6,6 +6,7 @@ import resource
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import CONTENT
@@ -132,20 +133,28 @@ def test_a_second_process_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     assert run_cli(env, "run", "--console").returncode == 0
 
 
-def _small_files() -> None:
-    """In the child: no file may grow past 400 kB, so the database's writes soon fail."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+def _files_limited_to(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        """In the child: no file may grow past `size`, so the database's writes soon fail."""
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
 
 
 def test_a_failed_save_is_answered_and_the_console_keeps_going(tmp_path: Path) -> None:
+    env = bot_env(tmp_path, HRD_BOT_DB_KEY=KEY)
+    command = [sys.executable, "-m", "bot.cli", "run", "--console"]
+    created = subprocess.run(command, input=b"", capture_output=True, env=env, timeout=60)
+    assert created.returncode == 0, "a first start made the database"
+    size = (tmp_path / "hrd-bot.db").stat().st_size
     lines = 40
     typed = b"1\n" + b"1\nBack\n" * lines
     run = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run", "--console"],
+        command,
         input=typed,
         capture_output=True,
-        env=bot_env(tmp_path, HRD_BOT_DB_KEY=KEY),
-        preexec_fn=_small_files,
+        env=env,
+        preexec_fn=_files_limited_to(size + 64_000),
         timeout=60,
         check=False,
     )

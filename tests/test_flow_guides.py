@@ -20,8 +20,11 @@ async def test_first_contact_asks_language_suggesting_the_hint(
 ) -> None:
     person = make_user(hint="es-MX")
     reply = await person.say("hola")
-    assert person.labels()[0] == "Español"
-    assert "English" in person.labels()
+    assert "¿Qué idioma" in reply.text, "asked in the app's language"
+    other = make_user(platform_id="other", hint="fr")
+    await other.say("bonjour")
+    assert person.labels() == other.labels(), "1 means the same language for everyone"
+    assert person.labels()[0] == "English" and "Español" in person.labels()
     assert "Error" not in reply.text
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bot.content.languages import telegram_code
 from bot.content.script import date_text
 from bot.countries import country_name
 from tests.telegram_emulator import Emulator
@@ -18,14 +19,14 @@ def _no_markup_anywhere(emulator: Emulator) -> None:
         assert call.status == 200
 
 
-async def test_language_choice_puts_the_hinted_language_first(
+async def test_the_language_question_is_asked_in_the_app_language(
     emu: Emulator,
     tg: RunningBot,
 ) -> None:
     ana = emu.user("Ana", "es-MX")
     welcome = await ana.ask("hola")
-    assert welcome.buttons[0] == "Español"
-    assert "English" in welcome.buttons
+    assert "¿Qué idioma" in welcome.text
+    assert welcome.buttons[0] == "English", "the same order for everyone"
     menu = await ana.choose("Español")
     assert "Ayuda" in menu.buttons
     _no_markup_anywhere(emu)
@@ -140,7 +141,9 @@ async def test_command_menu_is_set_per_language(emu: Emulator, tg: RunningBot) -
     assert next(iter(default)) == "sos", "first on Telegram's command list"
     for code in library().packs:
         if code != "en":
-            assert ("default", code) in commands
+            assert ("default", telegram_code(code)) in commands, "zh-Hant's menu is Telegram's zh"
+    chinese = {c["command"]: c["description"] for c in commands[("default", "zh")]}
+    assert chinese["forget"] == library().translator("zh-Hant")("commands.forget")
 
 
 async def test_two_people_at_once_keep_their_own_screens(emu: Emulator, tg: RunningBot) -> None:
