@@ -346,6 +346,22 @@ contacts:
         ("scope: local", "scope: national", "Input should be 'local', 'regional'"),
         ("needs: [legal]", "needs: [lgal]", "Input should be 'digital'"),
         ("    scope: local\n", "", "scope: Field required"),
+        ("{kind: web, value:", "{kind: phone, value:", "is not what channel kind 'phone' holds"),
+        (
+            'value: "https://example.org/"',
+            'value: "help@example"',
+            "is not what channel kind 'web'",
+        ),
+        (
+            '{kind: web, value: "https://example.org/"}',
+            '{kind: email, value: "+44 20 7946 0000"}',
+            "is not what channel kind 'email'",
+        ),
+        (
+            '{kind: web, value: "https://example.org/"}',
+            '{kind: sms, value: "help@example.org"}',
+            "is not what channel kind 'sms'",
+        ),
     ],
 )
 def test_contact_scope_and_needs_are_checked(

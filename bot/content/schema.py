@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -118,9 +119,37 @@ class CountryLegal(Translated):
     topics: dict[Topic, LegalTopic]
 
 
+ChannelKind = Literal[
+    "web", "email", "phone", "sms", "messages", "signal", "whatsapp", "telegram", "matrix", "form"
+]
+_NUMBER = r"\+? ?[0-9(][0-9 ().-]{1,24}[0-9]"
+_SHAPES: dict[str, str] = {
+    "web": r"https://\S+",
+    "form": r"https://\S+",
+    "email": r"[^@\s]+@[^@\s]+\.[a-z]{2,}",
+    "phone": _NUMBER,
+    "sms": _NUMBER,
+    "messages": _NUMBER,
+    "whatsapp": _NUMBER + r"|https://wa\.me/\S+",
+    "signal": _NUMBER + r"|https://signal\.me/\S+|[a-z0-9_]{3,32}\.[0-9]{2,}",
+    "telegram": r"@[A-Za-z0-9_]{5,32}|https://t\.me/\S+",
+    "matrix": r"[@#!][^:\s]+:[A-Za-z0-9.-]+",
+}
+"""What each kind's value looks like, so the label a person reads ("Phone: …") is true."""
+
+
 class Channel(Strict):
-    kind: Literal["web", "email", "phone", "signal", "whatsapp", "telegram", "matrix", "form"]
+    """`phone` is for calls; `sms` for text messages; `messages` for a number that takes
+    text or voice messages (a messaging app) and no calls."""
+
+    kind: ChannelKind
     value: Text
+
+    @model_validator(mode="after")
+    def _value_fits_kind(self) -> Channel:
+        if not re.fullmatch(_SHAPES[self.kind], self.value):
+            raise ValueError(f"{self.value!r} is not what channel kind '{self.kind}' holds")
+        return self
 
 
 class Contact(Strict):
