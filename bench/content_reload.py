@@ -33,7 +33,7 @@ from bench.pipeline import _latency, _percentile
 from bot.app import App
 from bot.content.cache import RACY_NS
 from bot.content.loader import load_library
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.storage import Database, DbKey
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"

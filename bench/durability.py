@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.app import App
-from bot.cases_store import CasesStore
-from bot.casework import Casework
+from bot.cases.casework import Casework
+from bot.cases.store import CasesStore
 from bot.content.loader import load_library
+from bot.conversation.sessions import Session, SessionStore
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef, UserRef
-from bot.sessions import Session, SessionStore
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 

@@ -33,7 +33,7 @@ from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, R
 
 from bot.app import App
 from bot.content.loader import load_library
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.storage import Database, DbKey
 from bot.transports.matrix import MatrixConfig, MatrixTransport, Tuning
 from bot.transports.matrix.rooms import Limits

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.conversation.flood import FloodGuard
 from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Outgoing
-from bot.flood import FloodGuard
 from bot.model import ChatRef, Handler, Reply, Transport
 from bot.storage import Database
 from tests.telegram_emulator import Emulator

@@ -18,7 +18,7 @@ import sqlcipher3
 
 from bot.app import App
 from bot.content.loader import load_library
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.model import ChatRef, Incoming
 from bot.storage import Database, DbKey
 

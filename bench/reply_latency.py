@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.telegram_path import SCRIPT, _person
+from bot.conversation.flood import FloodGuard
 from bot.crypto.keys import PrivateKey
-from bot.flood import FloodGuard
 from bot.model import ChatRef
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import RunningBot, running_bot

@@ -23,10 +23,10 @@ from typing import Any
 
 from bot.app import App
 from bot.content.loader import load_library
+from bot.conversation.flood import FloodGuard
 from bot.crypto.keys import PrivateKey
-from bot.flood import FloodGuard
 from bot.model import ChatRef, Incoming, Reply
-from bot.safety_jobs import SafetyJobs
+from bot.safety.jobs import SafetyJobs
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 from tests.memory import copies_in_memory

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bot.cases_store import CasesStore
+from bot.cases.store import CasesStore
 from bot.crypto.cases import seal_item
 from bot.crypto.keys import PrivateKey
 from bot.storage import Database, DbKey

@@ -28,7 +28,7 @@ from typing import Any
 from bench.reply_latency import Samples as LoadSamples
 from bench.reply_latency import Stamps, _enrol, _line, _loaded, _percentiles
 from bench.telegram_path import _person
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.model import ChatRef
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import onboard, running_bot

@@ -33,7 +33,7 @@ from typing import Any
 from bench.matrix_path import ROOMY, ROOT
 from bench.reply_latency import _line, _percentiles
 from bot.content.loader import load_library
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.transports.matrix import Tuning
 from bot.transports.matrix.rooms import Limits
 from tests.matrix.activist import Activist, Chat

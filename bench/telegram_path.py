@@ -29,7 +29,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import running_bot
 

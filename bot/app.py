@@ -10,20 +10,20 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot.casework import Casework
-from bot.checkins import Checkins
+from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
 from bot.content.reloads import Reloader
+from bot.conversation.flood import Dropped, FloodGuard
+from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
+from bot.conversation.sessions import SessionStore
+from bot.conversation.turns import Turns
 from bot.delivery import Outcome, RetryPolicy, rows
 from bot.delivery.outbox import Outbox
-from bot.flood import Dropped, FloodGuard
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
-from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
-from bot.sessions import SessionStore
-from bot.sos import urgent
+from bot.safety.checkins import Checkins
+from bot.safety.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
-from bot.turns import Turns
 from handlers import respond
 from handlers.output import directed
 from handlers.router import prompt
@@ -155,7 +155,7 @@ class App:
     async def handle(self, msg: Incoming) -> Sequence[Reply]:
         """Every message: flood limits first (staff rooms included), then its handler.
 
-        A dropped message is answered with `Dropped` (see `bot.flood`): the transport
+        A dropped message is answered with `Dropped` (see `bot.conversation.flood`): the transport
         keeps no trace of it."""
         key = msg.user.key
         if msg.user.platform not in UNLIMITED:

@@ -30,8 +30,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from bot.content.languages import is_tag
 from bot.delivery.policy import RetryPolicy
-from bot.ladder import Ladder, Ladders
 from bot.model import ChatRef
+from bot.safety.ladder import Ladder, Ladders
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 PREFIXES = ("HRD_BOT_", "TELEGRAM_", "MATRIX_")
@@ -135,7 +135,7 @@ class Declared(BaseSettings):
     HRD_BOT_TELEGRAM_STAFF_ACTIONS: StaffActions = "triage"
     HRD_BOT_STAFF_LANGUAGE: Annotated[str, AfterValidator(_language_tag)] = "en"
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
-    HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli_access
+    HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli.access
     HRD_BOT_INSECURE_FAST_KDF: Literal["0", "1"] = "0"  # read by bot.crypto.keyfile
     TELEGRAM_BOT_TOKEN: Secret = None
     TELEGRAM_API_BASE_URL: str = ""
@@ -280,7 +280,7 @@ class Settings:
 
     @property
     def staff_language(self) -> str:
-        """Staff rooms' language; each member may choose their own (`bot.staff_languages`)."""
+        """Staff rooms' language; each member may choose their own (`bot.cases.staff_languages`)."""
         return self.declared.HRD_BOT_STAFF_LANGUAGE
 
     @property
@@ -299,7 +299,7 @@ class Settings:
 
     @property
     def ladders(self) -> Ladders:
-        """When an unacknowledged case reaches on-call and leads (`bot.ladder`)."""
+        """When an unacknowledged case reaches on-call and leads (`bot.safety.ladder`)."""
         declared = self.declared
         return Ladders(
             critical=Ladder.parse(declared.HRD_BOT_ESCALATION_CRITICAL),

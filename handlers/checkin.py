@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.checkin_times import clock_text, likely_zones, parse_clock, parse_zone
-from bot.duress import acceptable, normalise
 from bot.model import Choice
+from bot.safety.checkin_times import clock_text, likely_zones, parse_clock, parse_zone
+from bot.safety.duress import acceptable, normalise
 from handlers.contacts import remembered_country
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.content.countries import country_name, find_country
 from bot.content.schema import NEEDS, Contact
 from bot.content.script import isolate, language_names
-from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
 from handlers.referrals import ANYWHERE, Line, lines, ranked

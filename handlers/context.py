@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.content.library import Library, Translator
+from bot.conversation.sessions import Session
 from bot.model import Choice, Incoming
-from bot.sessions import Session
 from handlers.ports import CaseDesk, CheckinDesk
 
 Args = dict[str, Any]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.content.countries import country_name, find_country
 from bot.content.schema import TOPICS
-from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
 from handlers.screens import screen

@@ -11,8 +11,8 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
+from bot.content.countries import country_name
 from bot.content.library import Translator
-from bot.countries import country_name
 from bot.model import Reply
 from handlers.output import said
 from handlers.ports import CaseView, StaffDesk

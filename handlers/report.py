@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.content.countries import country_name, find_country
 from bot.content.schema import Question
-from bot.countries import country_name, find_country
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index

@@ -6,10 +6,10 @@ import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
 
+from bot.content.countries import fold
 from bot.content.library import Library
-from bot.countries import fold
+from bot.conversation.sessions import EXPIRED, SENT, Session
 from bot.model import Choice, Incoming, Reply
-from bot.sessions import EXPIRED, SENT, Session
 from handlers import checkin, contacts, guides, legal, menu, report, sos, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number

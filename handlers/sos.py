@@ -18,7 +18,7 @@ from handlers.screens import screen
 
 COMMAND = "/sos"
 CHOICE = "sos:"
-"""Every SOS choice id starts with this: the flood guard lets them by (`bot.sos.urgent`)."""
+"""Every SOS choice id starts with this: the flood guard lets them by (`bot.safety.sos.urgent`)."""
 OPEN = CHOICE + "open"
 CONFIRM = CHOICE + "confirm"
 MESSAGE_CHARS = 1000

@@ -28,7 +28,7 @@ from typing import Any
 
 from bot.app import App
 from bot.content.loader import load_library
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.model import Attachment, ChatRef, Incoming, Reply
 from bot.storage import Database, DbKey
 from tests.conftest import CONTENT

@@ -15,13 +15,13 @@ from nio import UploadError, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from bot.app import App
-from bot.attachments import HeldFiles, alert_lines, file_name, parse, scaled_size
-from bot.cases_store import CasesStore
+from bot.cases.attachments import HeldFiles, alert_lines, file_name, parse, scaled_size
+from bot.cases.store import CasesStore
 from bot.cli import main
 from bot.content.library import Library
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.crypto.keys import PrivateKey, PublicKey
 from bot.model import Attachment, ChatRef, Reply
-from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
 from bot.transports.console import ConsoleTransport
 from bot.transports.matrix.media import upload_encrypted
@@ -310,7 +310,7 @@ def test_a_failed_write_takes_back_the_files_already_written(
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
-    monkeypatch.setattr("bot.cli_cases.os.fsync", full_disk_on_the_second)
+    monkeypatch.setattr("bot.cli.cases.os.fsync", full_disk_on_the_second)
     argv = ["cases", "open", str(bundle), "--key", str(key), "--save-files", str(folder)]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -11,10 +11,10 @@ import pytest
 
 from bot import cli
 from bot.app import App
-from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.delivery import Reason, RetryPolicy, Undelivered
 from bot.model import ChatRef, Reply
+from bot.safety.checkins import Checkins
 from bot.storage import Database, DataDirLock, DbKey, WrongKeyError
 from bot.storage.backup import BackupError, backup, check_copy, rekey, restore
 from bot.storage.opening import keyed

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from bot.app import App
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.model import Incoming
 from handlers.numbers import choice_index
 from tests.fakes import FakeUser

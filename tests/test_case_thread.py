@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import App
-from bot.case_thread import QUOTE, RELAY_CHARS, framed
+from bot.cases.thread import QUOTE, RELAY_CHARS, framed
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery import Reason, RetryPolicy, Undelivered

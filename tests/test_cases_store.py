@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import sqlcipher3
 
-from bot.cases_store import MAX_ITEM_BYTES, CasesStore, CaseStoreError, Reporter
+from bot.cases.store import MAX_ITEM_BYTES, CasesStore, CaseStoreError, Reporter
+from bot.conversation.sessions import SENT
 from bot.crypto.bundle import Bundle, Reseal, open_bundle, reseal_bundle
 from bot.crypto.cases import RECOVERY, CaseKey
 from bot.crypto.errors import BundleError
 from bot.crypto.keys import PrivateKey
 from bot.crypto.records import CaseMeta
-from bot.sessions import SENT
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 from tests.old_schema import migration_that, old_database

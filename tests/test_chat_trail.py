@@ -7,8 +7,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bot.chat_trail import MOVED, ChatTrail
-from bot.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
+from bot.conversation.chat_trail import MOVED, ChatTrail
+from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.storage import Database
 from bot.storage.database import Connection
 from tests.conftest import TEST_KEY

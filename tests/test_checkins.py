@@ -10,13 +10,13 @@ import pytest
 import sqlcipher3
 
 from bot.app import App
-from bot.checkin_times import next_daily, parse_clock, parse_zone
-from bot.checkins import Checkins
-from bot.claims import CLAIM
+from bot.cases.claims import CLAIM
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery.outbox import Staged
 from bot.model import ChatRef, Reply
+from bot.safety.checkin_times import next_daily, parse_clock, parse_zone
+from bot.safety.checkins import Checkins
 from bot.storage import Database
 from bot.storage.database import Connection
 from handlers.ports import CheckinPlan

@@ -14,11 +14,11 @@ import asyncio
 import pytest
 
 from bot.app import App
-from bot.claims import is_claim_reaction
+from bot.cases.claims import is_claim_reaction
 from bot.crypto.bundle import open_bundle
 from bot.delivery import rows
-from bot.escalation import Escalation
 from bot.model import Incoming
+from bot.safety.escalation import Escalation
 from bot.storage.database import Connection
 from handlers.queues import PAGE
 from tests.fakes import FakeTransport, FakeUser

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cases_store import CasesStore
+from bot.cases.store import CasesStore
 from bot.cli import main
 from bot.storage import Database, DbKey
 

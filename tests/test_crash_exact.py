@@ -31,13 +31,13 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.cases_rows import log_end
-from bot.cases_store import CasesStore, CaseStoreError
+from bot.cases.rows import log_end
+from bot.cases.store import CasesStore, CaseStoreError
 from bot.content.library import Library
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef
-from bot.retention import Cutoffs, Retention
+from bot.safety.retention import Cutoffs, Retention
 from bot.storage import Database
 from tests.conftest import ROOT
 from tests.crash_session import (

@@ -32,7 +32,7 @@ def test_the_whole_loop_on_one_terminal(tmp_path: Path) -> None:
         case = re.findall(r"HRD-[A-Z0-9]{4}-[A-Z0-9]{4}", alert)[-1]
         bot.wait_for("[staff room] > CANARY-WHAT they followed me")
         bot.wait_for(f"Your case reference is {case}")
-        bot.type("staff: /cases", f"[staff room] {case} [critical] CO new")
+        bot.type("staff: /cases", f"[staff room] {case} [critical] Colombia new")
         bot.type(f"staff: /reply {case} Are you safe tonight?", "Protection team: Are you safe")
         bot.wait_for(f"[staff room] Reply to the reporter of {case}: delivered.")
         bot.type("CANARY-ANSWER we are safe", "[staff room] > CANARY-ANSWER we are safe")

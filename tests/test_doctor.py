@@ -10,12 +10,13 @@ from urllib.parse import quote
 
 import pytest
 
-from bot import cli, doctor
-from bot.cases_store import CasesStore
+from bot import cli
+from bot.cases.store import CasesStore
+from bot.cli import doctor
+from bot.cli.doctor import TIME_ERROR, Finding, clock, swap
 from bot.config import Settings
 from bot.crypto.keyfile import KdfParams, write_private_key
 from bot.crypto.keys import PrivateKey
-from bot.doctor import TIME_ERROR, Finding, clock, swap
 from bot.storage import Database
 from bot.storage.dbkey import DbKey
 from tests.conftest import TEST_KEY

@@ -19,10 +19,10 @@ from bot.config import ConfigError, Settings
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
 from bot.delivery import Reason, Undelivered
-from bot.escalation import Escalation
-from bot.ladder import DEFAULTS, Ladder
 from bot.model import ChatRef
-from bot.safety_jobs import SafetyJobs
+from bot.safety.escalation import Escalation
+from bot.safety.jobs import SafetyJobs
+from bot.safety.ladder import DEFAULTS, Ladder
 from bot.storage import Database
 from tests.conftest import CONTENT, TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
@@ -284,7 +284,7 @@ import asyncio, sys
 from pathlib import Path
 from bot.app import App
 from bot.content.loader import load_library
-from bot.escalation import Escalation
+from bot.safety.escalation import Escalation
 from bot.model import ChatRef
 from bot.storage import Database, DbKey
 

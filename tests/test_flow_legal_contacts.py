@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from bot.content.countries import country_name
 from bot.content.library import Library
 from bot.content.script import date_text
-from bot.countries import country_name
 from tests.fakes import FakeUser
 
 

@@ -16,8 +16,8 @@ from bot.app import App
 from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.content.schema import Guide
+from bot.conversation.sessions import Session
 from bot.model import ChatRef, Incoming, Reply
-from bot.sessions import Session
 from handlers.context import BACK, MORE
 from handlers.output import SCREEN_CHARS
 from handlers.router import respond

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.content.countries import country_name
 from bot.content.languages import closest, gettext_locales, is_tag, telegram_code
-from bot.countries import country_name
 
 SHIPPED = ["en", "es", "fr", "ar", "ru", "fa", "zh-Hant"]
 

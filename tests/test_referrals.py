@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.content.countries import country_name
 from bot.content.library import Library, Translator
 from bot.content.schema import NEEDS, Channel, Contact, Guide, contacts_need
-from bot.countries import country_name
 from bot.model import Reply
 from handlers.context import MORE
 from handlers.referrals import ANYWHERE, distinct, lines, number_of, ranked

@@ -8,10 +8,10 @@ import pytest
 
 from bot.app import App
 from bot.content.library import Library
+from bot.conversation.flood import FloodGuard
 from bot.crypto.bundle import open_bundle
 from bot.crypto.errors import CryptoError
 from bot.crypto.keys import PrivateKey
-from bot.flood import FloodGuard
 from bot.model import Attachment, ChatRef
 from bot.storage import Database
 from tests.conftest import TEST_KEY
@@ -43,7 +43,7 @@ async def test_report_is_sealed_alerted_triaged_and_answered(
     assert case in await staff_says(app, transport, "staff-alice", "/cases")
     assert "acknowledged" in await staff_says(app, transport, "staff-alice", f"/ack {case}")
     assert "assigned" in await staff_says(app, transport, "staff-alice", f"/assign {case} Bruno")
-    assert f"{case} [critical] CO assigned → Bruno" in await staff_says(
+    assert f"{case} [critical] Colombia assigned → Bruno" in await staff_says(
         app, transport, "staff-alice", "/cases"
     )
     assert "No active staff member" in await staff_says(

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import bot.retention
+import bot.safety.retention
 from bot.app import App
 from bot.content.library import Library
+from bot.conversation.sessions import EXPIRED
 from bot.crypto.keys import PrivateKey
-from bot.retention import Cutoffs, Purged, Retention
-from bot.safety_jobs import SafetyJobs
-from bot.sessions import EXPIRED
+from bot.safety.jobs import SafetyJobs
+from bot.safety.retention import Cutoffs, Purged, Retention
 from bot.storage import Database
 from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
@@ -217,8 +217,8 @@ async def test_a_purge_killed_midway_resumes_where_it_stopped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app, transport, jobs, clock = setup
-    monkeypatch.setattr(bot.retention, "FIRST_BATCH", 2)
-    monkeypatch.setattr(bot.retention, "MAX_BATCH", 2)
+    monkeypatch.setattr(bot.safety.retention, "FIRST_BATCH", 2)
+    monkeypatch.setattr(bot.safety.retention, "MAX_BATCH", 2)
     people = [await _draft(app, transport, f"k-{i}") for i in range(5)]
     closed = await submit_report(FakeUser(app, transport, "k-closed"))
     await staff_says(app, transport, "staff-alice", f"/export {closed}")
@@ -261,11 +261,11 @@ async def test_a_purge_killed_midway_resumes_where_it_stopped(
 KILLED_CHILD = """
 import asyncio, sys, time
 from pathlib import Path
-import bot.retention
-from bot.retention import Cutoffs, Retention
+import bot.safety.retention
+from bot.safety.retention import Cutoffs, Retention
 from bot.storage import Database, DbKey
 
-bot.retention.FIRST_BATCH = bot.retention.MAX_BATCH = 2
+bot.safety.retention.FIRST_BATCH = bot.safety.retention.MAX_BATCH = 2
 
 def told(purged):
     print("committed", len(purged.cases), flush=True)
@@ -332,8 +332,8 @@ async def test_a_message_during_a_purge_waits_behind_one_batch_at_most(
     setup: tuple[App, FakeTransport, SafetyJobs, Clock], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, transport, jobs, clock = setup
-    monkeypatch.setattr(bot.retention, "FIRST_BATCH", 2)
-    monkeypatch.setattr(bot.retention, "MAX_BATCH", 2)
+    monkeypatch.setattr(bot.safety.retention, "FIRST_BATCH", 2)
+    monkeypatch.setattr(bot.safety.retention, "MAX_BATCH", 2)
     for i in range(10):
         await _draft(app, transport, f"w-{i}")
     clock.now += 8 * DAY

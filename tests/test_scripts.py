@@ -30,8 +30,8 @@ from bot.content.script import (
     isolate_values,
     language_names,
 )
+from bot.conversation.sessions import Session
 from bot.model import ChatRef, Incoming, Reply
-from bot.sessions import Session
 from handlers.output import directed
 from handlers.referrals import number_of
 from handlers.router import respond

@@ -13,12 +13,12 @@ import pytest
 import sqlcipher3
 
 from bot.app import App
-from bot.cases_store import SYSTEM
+from bot.cases.store import SYSTEM
 from bot.content.library import Library
+from bot.conversation.flood import FloodGuard
 from bot.crypto.bundle import open_bundle
 from bot.delivery import Reason, Undelivered
 from bot.delivery.outbox import Outgoing, Staged
-from bot.flood import FloodGuard
 from bot.model import ChatRef, Location, Reply
 from bot.storage import Database
 from bot.storage.database import Connection

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.chat_trail import ChatTrail
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.sessions import Session, SessionStore
 from bot.model import UserRef
-from bot.sessions import Session, SessionStore
 from bot.storage import (
     Database,
     DataDirLock,

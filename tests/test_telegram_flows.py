@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from bot.content.countries import country_name
 from bot.content.languages import telegram_code
 from bot.content.script import date_text
-from bot.countries import country_name
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import RunningBot, library, onboard
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from telegram import Bot, Message
 
-from bot.chat_trail import ChatTrail
 from bot.content.library import Library
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.delivery import Reason, Undelivered
 from bot.delivery.outbox import Outbox as DeliveryOutbox
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
-from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.dispatch import Dispatcher

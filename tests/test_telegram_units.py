@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.chat_trail import ChatTrail
-from bot.cli import _transports
+from bot.cli.commands import _transports
 from bot.config import ConfigError, Settings
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.pseudonym import Pseudonymizer
+from bot.conversation.sweeper import Sweeper
 from bot.logs import Redactor
-from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
-from bot.sweeper import Sweeper
 from bot.transports.telegram import TelegramConfig, TelegramTransport
 from bot.transports.telegram.buttons import ButtonBook, Press
 from bot.transports.telegram.render import MAX_TEXT, split_text, utf16_len

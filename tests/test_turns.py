@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.turns import Turns
+from bot.conversation.turns import Turns
 
 
 async def test_one_key_waits_its_turn_others_do_not_and_no_lock_is_left() -> None:

@@ -27,7 +27,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX chat_messages_due ON chat_messages (delete_at) WHERE delete_at IS NOT NULL;
     CREATE INDEX chat_messages_chat ON chat_messages (platform, chat);
     """,
-    # Sealed cases (bot/crypto, bot/cases_store.py). Content lives only in sealed blobs;
+    # Sealed cases (bot/crypto, bot/cases/store.py). Content lives only in sealed blobs;
     # the server keeps public keys and routing metadata. The audit triggers stop the
     # program from rewriting history; they are no defence against someone with the key.
     """
@@ -113,7 +113,7 @@ MIGRATIONS: tuple[str, ...] = (
         alerted_at INTEGER
     );
     """,
-    # Retention in short batches (bot/retention.py): idle sessions found by age, and a
+    # Retention in short batches (bot/safety/retention.py): idle sessions found by age, and a
     # deleted case's check-ins found by index (ON DELETE CASCADE), never by a scan.
     """
     CREATE INDEX sessions_idle ON sessions (updated_at);
@@ -156,7 +156,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_queued ON outbox (state, updated_at);
     CREATE INDEX outbox_person ON outbox (person) WHERE person IS NOT NULL;
     """,
-    # Crash-exact drafts (bot/cases_drafts.py): a case is now born a draft, linked to its
+    # Crash-exact drafts (bot/cases/drafts.py): a case is now born a draft, linked to its
     # reporter in the same transaction. Before, a kill between the three steps left an
     # `open` case with no items that staff saw in /cases and retention never purged: such
     # never-submitted cases become drafts, which staff never see and retention deletes.
@@ -184,7 +184,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (case_id, pos)
     ) WITHOUT ROWID;
     """,
-    # Escalation tiers (bot/escalation.py): one row per step an unacknowledged case took,
+    # Escalation tiers (bot/safety/escalation.py): one row per step an unacknowledged case took,
     # written in the transaction that queued its messages, so a restart neither repeats nor
     # skips one. `targets` pairs each tier chat's number with its outbox row, `reported`
     # lists the numbers whose outcome the staff rooms were told; `open` until all were.
@@ -202,7 +202,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX escalation_steps_open ON escalation_steps (open) WHERE open = 1;
     """,
     # Platform ids minimised (README "What the server keeps"). The chat trail names a chat
-    # by a keyed pseudonym (bot/chat_trail.py), and a real address is kept only while it
+    # by a keyed pseudonym (bot/conversation/chat_trail.py); a real address is kept only while it
     # is needed: in `chat_addresses` while a message there is due to be deleted, in a
     # reporter link while the case is open, in a check-in while it runs, in an outbox
     # row to a person while it is queued. SQL cannot compute the keyed pseudonym, so the
@@ -228,7 +228,7 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM checkins WHERE case_id IN (SELECT id FROM cases WHERE state = 'closed');
     UPDATE outbox SET address = '' WHERE person IS NOT NULL AND state != 'queued';
     """,
-    # Check-ins people can live with (bot/checkins.py): no case needed (a missed one opens
+    # Check-ins people can live with (bot/safety/checkins.py): no case needed (a missed one opens
     # one), a daily local time in a time zone or every N hours, paused, and a duress word
     # kept only as a keyed hash. `duress_at` marks a duress answer whose alert is not yet
     # raised, so a restart raises it. SQLite cannot relax NOT NULL: the table is rebuilt.
@@ -259,18 +259,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX checkins_next ON checkins (next_at) WHERE paused = 0;
     """,
     # An SOS on a case someone had acknowledged makes it unacknowledged again and starts a
-    # new escalation climb from the SOS (bot/escalation.py): `climb_from` is when (NULL:
+    # new escalation climb from the SOS (bot/safety/escalation.py): `climb_from` is when (NULL:
     # from submission) and `climb_base` the step number its first step takes.
     """
     ALTER TABLE cases ADD COLUMN climb_from INTEGER;
     ALTER TABLE cases ADD COLUMN climb_base INTEGER NOT NULL DEFAULT 0;
     """,
-    # One-tap claiming (bot/claims.py): a reaction or a Claim press names the alert by its
+    # One-tap claiming (bot/cases/claims.py): a reaction or a Claim press names the alert by its
     # message id in a staff room; the outbox rows about cases are found by room at once.
     """
     CREATE INDEX outbox_case_rooms ON outbox (platform, address) WHERE case_id IS NOT NULL;
     """,
-    # Each staff member's language for answers to their commands (bot/staff_languages.py).
+    # Each staff member's language for answers to their commands (bot/cases/staff_languages.py).
     """
     CREATE TABLE staff_languages (
         staff_id INTEGER PRIMARY KEY REFERENCES staff (id),

@@ -15,10 +15,10 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from bot.attachments import ENGLISH as KIND_NAMES
-from bot.attachments import english_size, file_kind
+from bot.cases.attachments import ENGLISH as KIND_NAMES
+from bot.cases.attachments import english_size, file_kind
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.model import ChatRef, Handler, Incoming, Reply, UserRef
-from bot.pseudonym import Pseudonymizer
 
 MAX_LINE_BYTES = 64 * 1024
 CHUNK = 64 * 1024

@@ -7,8 +7,8 @@ import asyncio
 import time
 
 from bot.delivery import RetryPolicy
-from bot.escalation import Escalation
 from bot.model import ChatRef
+from bot.safety.escalation import Escalation
 from bot.storage.database import Connection
 from tests.matrix.activist import WAIT, Activist, Chat
 from tests.matrix.fixtures import Bot, MakeActivist

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.conversation.sweeper import Sweeper
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef, Reply
-from bot.sweeper import Sweeper
 from bot.transports.telegram.deleting import Erased
 from bot.transports.telegram.forgotten import epilogue
 from handlers.output import directed

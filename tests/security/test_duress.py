@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import duress
 from bot.app import App
-from bot.checkins import Checkins
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.model import Incoming, Reply
+from bot.safety import duress
+from bot.safety.checkins import Checkins
 from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.app import App
-from bot.flood import Dropped, FloodGuard
+from bot.conversation.flood import Dropped, FloodGuard
 from bot.model import Incoming
 from bot.storage import Database
 from tests.fakes import FakeUser

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.app import App
-from bot.flood import Dropped
+from bot.conversation.flood import Dropped
 from bot.model import ChatRef, Incoming, Reply
 from bot.transports.matrix.dispatch import Dispatch
 from bot.transports.matrix.inbound import Said

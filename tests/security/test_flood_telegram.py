@@ -1,6 +1,6 @@
 """Through Telegram: a flooder's dropped messages leave no chat-trail row.
 
-The App answers a dropped message with `Dropped` (see `bot.flood`); the Telegram
+The App answers a dropped message with `Dropped` (see `bot.conversation.flood`); the Telegram
 dispatcher must then not note the user's message id. Until `Dispatcher._receive`
 does (one line: `received = [] if isinstance(replies, Dropped) else received` after
 `replies = await self._answers(...)`), this test is an expected failure; strict, so
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from tests.telegram_emulator import Emulator, Message, SimUser
 from tests.telegram_emulator.harness import RunningBot, eventually, onboard, running_bot, trail_rows
 

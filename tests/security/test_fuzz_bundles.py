@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli_cases import open_command
+from bot.cli.cases import open_command
 from bot.config import Settings
 from bot.crypto.bundle import Bundle, Reseal, reseal_bundle
 from bot.crypto.cases import CaseKey, Recipient, new_case_id, seal_audit_detail, seal_item
@@ -63,7 +63,7 @@ RESEAL = reseal_bundle(Bundle.from_json(BUNDLE.decode()), MEMBER).to_json().enco
 @pytest.fixture
 def member_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """`cases open` asks for the key file's passphrase; here the key is at hand."""
-    monkeypatch.setattr("bot.cli_cases.private_key", lambda settings, path: MEMBER)
+    monkeypatch.setattr("bot.cli.cases.private_key", lambda settings, path: MEMBER)
 
 
 def _cases_open(path: Path) -> str:

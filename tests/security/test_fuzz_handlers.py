@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import App
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.model import Attachment, ChatRef, Incoming, Reply
 from bot.storage.database import Connection
 from handlers.router import input_problem

@@ -24,10 +24,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from telegram import Update
 
-from bot.chat_trail import ChatTrail
-from bot.flood import FloodGuard
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.flood import FloodGuard
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.model import Attachment, ChatRef, Incoming, Reply
-from bot.pseudonym import Pseudonymizer
 from bot.storage import Database
 from bot.transports.telegram import WebhookConfig
 from bot.transports.telegram.buttons import ButtonBook

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-import bot.retention
+import bot.safety.retention
 from bot.app import App
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
-from bot.safety_jobs import SafetyJobs
+from bot.safety.jobs import SafetyJobs
 from bot.storage import Database
 from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
@@ -57,8 +57,8 @@ class Clock:
 async def world(
     tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[App, FakeTransport, SafetyJobs, Clock]]:
-    monkeypatch.setattr(bot.retention, "FIRST_BATCH", 4)
-    monkeypatch.setattr(bot.retention, "MAX_BATCH", 8)  # many batches, even here
+    monkeypatch.setattr(bot.safety.retention, "FIRST_BATCH", 4)
+    monkeypatch.setattr(bot.safety.retention, "MAX_BATCH", 8)  # many batches, even here
     db = await Database.open(tmp_path / "r.db", TEST_KEY)
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), exports=tmp_path / "exports")
     transport = FakeTransport()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from bot.cases_store import CasesStore
+from bot.cases.store import CasesStore
 from bot.crypto.bundle import Bundle, open_bundle
 from bot.crypto.cases import CaseKey
 from bot.crypto.keys import PrivateKey

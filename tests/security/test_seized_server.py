@@ -83,7 +83,7 @@ async def test_nothing_a_reporter_or_staff_said_is_recoverable_from_the_server(
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), exports=data / "exports")
     transport = FakeTransport()
     if queued:
-        monkeypatch.setattr("bot.casework.TOLD_WITHIN", 0.05)
+        monkeypatch.setattr("bot.cases.casework.TOLD_WITHIN", 0.05)
         down = Undelivered(Reason.UNREACHABLE, transient=True)
         transport.refuse = {STAFF_ROOM.address: down, "chat-seized-reporter": down}
         transport.settle = False

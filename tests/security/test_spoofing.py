@@ -28,14 +28,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import App
-from bot.cli_cases import open_command
+from bot.cases.quoting import LINE_CHARS, QUOTE, inline, quoted
+from bot.cli.cases import open_command
 from bot.config import Settings
 from bot.content.library import Library, Translator
 from bot.crypto.cases import CaseKey, Recipient, new_case_id, seal_item
 from bot.crypto.keys import PrivateKey
 from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
 from bot.model import ChatRef, Incoming, Reply, UserRef
-from bot.quoting import LINE_CHARS, QUOTE, inline, quoted
 from bot.transports.matrix.render import contents
 from bot.transports.telegram.render import split_text
 from handlers.router import input_problem
@@ -288,7 +288,7 @@ async def test_hostile_answers_and_messages_stay_framed_everywhere(
 
     bundle = tmp_path / "case.json"
     bundle.write_text((await app.casework.store.export_bundle(case_id)).to_json())
-    monkeypatch.setattr("bot.cli_cases.private_key", lambda settings, path: team.alice)
+    monkeypatch.setattr("bot.cli.cases.private_key", lambda settings, path: team.alice)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         args = argparse.Namespace(bundle=bundle, key=Path("alice.key"))
@@ -401,7 +401,7 @@ def test_a_bundles_own_values_cannot_add_lines_to_cases_open(
     bundle = logged_bundle(200, case, meta, recipients, recipients, items, audit)
     path = tmp_path / "case.json"
     path.write_text(bundle.to_json())
-    monkeypatch.setattr("bot.cli_cases.private_key", lambda settings, key: member)
+    monkeypatch.setattr("bot.cli.cases.private_key", lambda settings, key: member)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         args = argparse.Namespace(bundle=path, key=Path("member.key"))

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from bot.cases_store import SYSTEM, CasesStore, Reporter
+from bot.cases.store import SYSTEM, CasesStore, Reporter
 from bot.cli import main
 from bot.crypto.bundle import Bundle, reseal_bundle
 from bot.crypto.caselog import audit_link, end_of_log, next_key

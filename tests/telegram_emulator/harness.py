@@ -14,10 +14,10 @@ from bot.app import App
 from bot.config import CHECKOUT
 from bot.content.library import Library
 from bot.content.loader import load_library
+from bot.conversation.flood import FloodGuard
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.delivery import RetryPolicy
-from bot.flood import FloodGuard
 from bot.model import ChatRef
-from bot.pseudonym import Pseudonymizer
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
 from bot.transports.telegram import TelegramConfig, TelegramTransport, WebhookConfig

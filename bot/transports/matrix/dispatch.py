@@ -29,9 +29,9 @@ from aiohttp import ClientError
 from nio import LocalProtocolError
 
 from bot.app import App
-from bot.chat_trail import ChatTrail
-from bot.claims import is_claim_reaction
-from bot.flood import Dropped
+from bot.cases.claims import is_claim_reaction
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.flood import Dropped
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
 from bot.transports.matrix.candour import Candour, forget_tail
 from bot.transports.matrix.erase import Tally

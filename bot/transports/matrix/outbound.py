@@ -26,7 +26,7 @@ from nio import (
     RoomSendResponse,
 )
 
-from bot.chat_trail import ChatTrail
+from bot.conversation.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
 from bot.model import Attachment, ChatRef, Reply
 from bot.transports.matrix.erase import History, Tally, erase, scan

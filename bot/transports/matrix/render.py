@@ -4,8 +4,8 @@ and its files as encrypted media events.
 Matrix has no buttons every client shows, so choices are numbered lines; the
 handlers accept the number or the label back. Text is split well below the event
 size limit (64 KiB) so no client or server truncates a guide; it is split only between
-lines of outsiders' words framed by `bot.quoting`, never inside one. A part holding such
-lines also gets an HTML body (`bot.quoting.html_framed`): the words in `<blockquote>`,
+lines of outsiders' words framed by `bot.cases.quoting`, never inside one. A part holding such
+lines also gets an HTML body (`bot.cases.quoting.html_framed`): the words in `<blockquote>`,
 escaped, so clients draw the quote bar beside every wrapped row too.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cases.quoting import html_framed
 from bot.model import Attachment, Reply
-from bot.quoting import html_framed
 from handlers.output import RLM, paginate
 
 __all__ = ["MAX_BODY_CHARS", "contents", "edit_content", "file_content"]

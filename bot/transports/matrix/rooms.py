@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import ClientError
 from nio import InviteMemberEvent, RoomCreateResponse, RoomGetStateResponse, RoomPreset
 
-from bot.flood import FloodGuard
+from bot.conversation.flood import FloodGuard
 from bot.transports.matrix.power import can_redact
 from bot.transports.matrix.store import forget_room
 

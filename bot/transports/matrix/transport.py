@@ -20,10 +20,10 @@ from typing import Any
 from nio import AsyncClient, AsyncClientConfig
 
 from bot.app import App
-from bot.chat_trail import ChatTrail
 from bot.config import Settings
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.sweeper import Sweeper
 from bot.model import ChatRef, Handler, Reply
-from bot.sweeper import Sweeper
 from bot.transports.matrix.config import MatrixConfig
 from bot.transports.matrix.dispatch import Dispatch
 from bot.transports.matrix.inbound import (

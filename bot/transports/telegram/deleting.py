@@ -21,7 +21,7 @@ from typing import TypeVar
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.chat_trail import ChatTrail
+from bot.conversation.chat_trail import ChatTrail
 from bot.transports.telegram.gaps import Span, parse_span, span
 
 __all__ = ["Deleter", "Erased"]

@@ -34,17 +34,17 @@ from datetime import timedelta
 
 from telegram import Update
 
-from bot.chat_trail import ChatTrail
-from bot.flood import Dropped
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.flood import Dropped
+from bot.conversation.pseudonym import Pseudonymizer
+from bot.conversation.turns import Turns
 from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
-from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.files import Media
 from bot.transports.telegram.incoming import Arrival, from_update, unreadable
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.reading import UpdateReader, kind_of
 from bot.transports.telegram.seen import SeenUpdates
-from bot.turns import Turns
 
 __all__ = ["Dispatcher", "Fetch"]
 

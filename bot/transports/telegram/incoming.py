@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 
+from bot.conversation.pseudonym import Pseudonymizer
 from bot.model import ChatRef, Incoming, Location
-from bot.pseudonym import Pseudonymizer
 from bot.transports.telegram.buttons import ButtonBook, Press
 from bot.transports.telegram.files import Media, describe
 

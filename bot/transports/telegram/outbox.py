@@ -28,8 +28,8 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBUserWarning
 
-from bot.chat_trail import ChatTrail
-from bot.claims import CLAIM
+from bot.cases.claims import CLAIM
+from bot.conversation.chat_trail import ChatTrail
 from bot.delivery import Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.transports.telegram.buttons import ButtonBook
@@ -328,5 +328,5 @@ def _kind(exc: TelegramError) -> str:
 
 
 def _claim_only(reply: Reply) -> bool:
-    """A staff alert whose one button is Claim (`bot.claims`)."""
+    """A staff alert whose one button is Claim (`bot.cases.claims`)."""
     return len(reply.choices) == 1 and reply.choices[0].id == CLAIM

@@ -3,7 +3,7 @@
 `AIORateLimiter` makes every send wait its turn under the bot's overall rate (30 a
 second) and each group's (20 a minute): under a flood of answers to other chats, a
 staff alert could wait seconds behind them. A send marked `URGENT` (an SOS, see
-`bot.sos`) skips both queues and goes out at once; if Telegram answers 429 it waits
+`bot.safety.sos`) skips both queues and goes out at once; if Telegram answers 429 it waits
 what Telegram asks and tries again, as the limiter would. SOS messages are few by
 construction (the flood guard gives them a small bucket of their own), so they cannot
 push the bot over Telegram's limits for long.

@@ -21,10 +21,10 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
 from bot.app import App
-from bot.chat_trail import ChatTrail
 from bot.config import ConfigError
+from bot.conversation.chat_trail import ChatTrail
+from bot.conversation.sweeper import Sweeper
 from bot.model import Attachment, ChatRef, Handler, Reply
-from bot.sweeper import Sweeper
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig

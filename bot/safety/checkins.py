@@ -1,0 +1,410 @@
+"""Safety check-ins: the bot asks "are you safe?" every day at a local time or every few
+hours, and tells the protection team when a question goes unanswered or the answer is
+"I need help" — or the duress word.
+
+No case is needed to start: a missed check-in opens a critical case (a draft through the
+report's path, submitted in the same transaction as its staff alerts, so a crash leaves
+either both or neither). Everything is in the database (asked, answered, alerted, a
+duress alert still to raise), so a restart loses no pending question or alert.
+
+The duress word (`bot.safety.duress`) is kept only as a keyed hash. Answering with it takes the
+very same path as "I am safe" — one durable transaction, the same reply — and the urgent
+alert (`bot.safety.sos`, marked duress) is raised after, beside the outbox lanes; `duress_at`
+stays set until the alert's own transaction clears it, so a crash in between is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.cases import drafts, rows
+from bot.cases.casework import TOLD_WITHIN, Casework
+from bot.cases.claims import claimable
+from bot.cases.store import SYSTEM, Reporter
+from bot.content.library import Translator
+from bot.crypto.records import CaseMeta
+from bot.delivery import Outcome
+from bot.delivery.outbox import Staged, any_delivered
+from bot.model import ChatRef, Reply, UserRef
+from bot.safety import duress
+from bot.safety.checkin_times import next_daily
+from bot.storage.database import Connection, Database
+from handlers.ports import CheckinPlan
+
+log = logging.getLogger("hrd_bot.checkins")
+Push = Callable[[UserRef, ChatRef], Awaitable[None]]
+NOTE_FIELD = "checkin.note"
+MISSED_FIELD = "checkin"
+_OPEN_CASE = (
+    "SELECT c.id FROM case_reporters r JOIN cases c ON c.id = r.case_id "
+    "WHERE r.user_key = ? AND c.state IN ('new', 'acknowledged', 'assigned') "
+    "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
+)
+_PLAN = "SELECT every_s, daily_at, zone FROM checkins WHERE user_key = ?"
+
+
+def _user(key: str) -> UserRef:
+    platform, _, pseudonym = key.partition(":")
+    return UserRef(platform, pseudonym)
+
+
+def next_at(now: int, every_s: int | None, daily_at: int | None, zone: str | None) -> int:
+    """When the next question is due after `now`: the next local daily time, or N hours."""
+    if daily_at is not None:
+        return next_daily(now, daily_at, zone or "UTC")
+    return now + int(every_s or 0)
+
+
+def _open_case(conn: Connection, user_key: str) -> str | None:
+    found = conn.execute(_OPEN_CASE, (user_key,)).fetchone()
+    return None if found is None else str(found[0])
+
+
+@dataclass(frozen=True, slots=True)
+class _Missed:
+    user_key: str
+    case: str | None
+    platform: str
+    chat: str
+    language: str
+    asked_at: int
+
+
+class Checkins:
+    """Implements `handlers.ports.CheckinDesk`; `tick` is the minute job."""
+
+    def __init__(
+        self,
+        db: Database,
+        casework: Casework,
+        push: Push,
+        *,
+        grace: timedelta = timedelta(minutes=30),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db, self._casework, self._push = db, casework, push
+        self.grace = grace
+        self._clock = clock
+        self._secret: bytes | None = None
+        self._raising: set[str] = set()
+        self._unraised: set[str] = set()
+
+    def _now(self) -> int:
+        return int(self._clock())
+
+    async def _key(self) -> bytes:
+        if self._secret is None:
+            self._secret = await self._db.secret(duress.DURESS_SECRET)
+        return self._secret
+
+    async def schedule(
+        self,
+        user: UserRef,
+        chat: ChatRef,
+        every_hours: int | None = None,
+        *,
+        daily_at: int | None = None,
+        zone: str | None = None,
+        language: str = "en",
+    ) -> bool:
+        """Start (or change) check-ins; the open case, if any, is the one staff hear about."""
+        now = self._now()
+        every = None if every_hours is None else every_hours * 3600
+        due = next_at(now, every, daily_at, zone)
+
+        def upsert(conn: Connection) -> str | None:
+            case = _open_case(conn, user.key)
+            conn.execute(
+                "INSERT INTO checkins (user_key, case_id, platform, chat, language, every_s, "
+                "daily_at, zone, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (user_key) DO UPDATE SET case_id = COALESCE(excluded.case_id, "
+                "case_id), platform = excluded.platform, chat = excluded.chat, "
+                "language = excluded.language, every_s = excluded.every_s, "
+                "daily_at = excluded.daily_at, zone = excluded.zone, next_at = excluded.next_at,"
+                " asked_at = NULL, alerted_at = NULL, paused = 0",
+                (user.key, case, chat.platform, chat.address, language, every, daily_at, zone, due),
+            )
+            if case is not None:
+                rows.append_audit(conn, now, SYSTEM, "checkin.start", rows.case_meta(conn, case))
+            return case
+
+        await self._db.transaction(upsert)
+        return True
+
+    async def plan(self, user: UserRef) -> CheckinPlan | None:
+        """What is scheduled, or None when nothing is."""
+
+        def read(conn: Connection) -> CheckinPlan | None:
+            found = conn.execute(
+                "SELECT k.every_s, k.daily_at, k.zone, k.paused, k.duress IS NOT NULL, "
+                "k.next_at, c.country FROM checkins k LEFT JOIN cases c ON c.id = k.case_id "
+                "WHERE k.user_key = ?",
+                (user.key,),
+            ).fetchone()
+            if found is None:
+                return None
+            every, daily, zone, paused, word, due, country = found
+            hours = None if every is None else int(every) // 3600
+            return CheckinPlan(hours, daily, zone, bool(paused), bool(word), int(due), country)
+
+        return await self._db.run(read)
+
+    async def every(self, user: UserRef) -> int | None:
+        found = await self.plan(user)
+        return None if found is None else found.every_hours
+
+    async def stop(self, user: UserRef) -> None:
+        await self._db.run(
+            lambda c: c.execute("DELETE FROM checkins WHERE user_key = ?", (user.key,))
+        )
+
+    async def pause(self, user: UserRef, paused: bool) -> bool:
+        """Pause, or resume from now (the next question at the next due time)."""
+        now = self._now()
+
+        def switch(conn: Connection) -> bool:
+            plan = conn.execute(_PLAN, (user.key,)).fetchone()
+            if plan is None:
+                return False
+            conn.execute(
+                "UPDATE checkins SET paused = ?, next_at = ?, asked_at = NULL, alerted_at = NULL"
+                " WHERE user_key = ?",
+                (int(paused), next_at(now, *plan), user.key),
+            )
+            return True
+
+        return await self._db.transaction(switch)
+
+    async def set_zone(self, user: UserRef, zone: str) -> None:
+        """A new time zone moves a daily check-in's next question to the new local time."""
+        now = self._now()
+
+        def move(conn: Connection) -> None:
+            plan = conn.execute(_PLAN, (user.key,)).fetchone()
+            if plan is None or plan[1] is None:
+                return
+            due = next_daily(now, int(plan[1]), zone)
+            conn.execute(
+                "UPDATE checkins SET zone = ?, next_at = CASE WHEN asked_at IS NULL THEN ? "
+                "ELSE next_at END WHERE user_key = ?",
+                (zone, due, user.key),
+            )
+
+        await self._db.transaction(move)
+
+    async def set_duress(self, user: UserRef, word: str | None) -> bool:
+        """Keep the word's keyed hash (None removes it); False without check-ins."""
+        hashed = None if word is None else duress.digest(await self._key(), user.key, word)
+
+        def store(conn: Connection) -> bool:
+            done = conn.execute(
+                "UPDATE checkins SET duress = ? WHERE user_key = ?", (hashed, user.key)
+            )
+            return bool(done.rowcount > 0)
+
+        return await self._db.transaction(store, durable=True)
+
+    async def add_note(self, user: UserRef, text: str) -> str | None:
+        """Seal a note for the team to the user's open case; None when there is none."""
+        now = self._now()
+
+        def seal(conn: Connection) -> str | None:
+            case = _open_case(conn, user.key)
+            if case is None:
+                return None
+            rows.add_item(conn, now, case, NOTE_FIELD, text.encode())
+            rows.append_audit(conn, now, SYSTEM, "checkin.note", rows.case_meta(conn, case))
+            return case
+
+        return await self._db.transaction(seal, durable=True)
+
+    async def answered(self, user: UserRef, *, safe: bool) -> str | None:
+        """For "I need help": `told` once a staff room has the alert, `trying` while none
+        has it yet; None for "I'm safe", or when nobody could be alerted."""
+        key = await self._key()
+        found = await self._db.transaction(
+            lambda conn: self._reset(conn, user.key, key, None), durable=True
+        )
+        if found is None or safe:
+            return None
+        case, platform, chat, language = found
+        if case is None:
+            raised = await self._casework.sos.raise_alert(user, ChatRef(platform, chat), language)
+            return None if raised is None else raised.told
+        await self._casework.store.record_action(
+            case, SYSTEM, "checkin.help", changes={"urgency": "critical"}
+        )
+        return await self._alert("staff.checkin_help", case=case)
+
+    async def answered_word(self, user: UserRef, word: str) -> bool:
+        """True when `word` is the user's duress word: recorded exactly as "I am safe" is,
+        and the duress alert raised afterwards, in the background."""
+        key = await self._key()
+        found = await self._db.transaction(
+            lambda conn: self._reset(conn, user.key, key, word), durable=True
+        )
+        if found is None:
+            return False
+        self._casework.after(self._raise_duress(user.key))
+        return True
+
+    def _reset(
+        self, conn: Connection, user_key: str, key: bytes, word: str | None
+    ) -> tuple[str | None, str, str, str] | None:
+        """The answer: the question is closed and the next one scheduled. With a `word`,
+        only when it is the duress word, and then `duress_at` marks the alert to raise."""
+        now = self._now()
+        found = conn.execute(
+            "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
+            "FROM checkins WHERE user_key = ?",
+            (user_key,),
+        ).fetchone()
+        stored = None if found is None else found[7]
+        hit = word is not None and duress.matches(key, user_key, word, stored)
+        if found is None or (word is not None and not hit):
+            return None
+        conn.execute(
+            "UPDATE checkins SET asked_at = NULL, alerted_at = NULL, next_at = ?, "
+            "duress_at = CASE WHEN ? THEN ? ELSE duress_at END WHERE user_key = ?",
+            (next_at(now, found[4], found[5], found[6]), hit, now, user_key),
+        )
+        return found[0], found[1], found[2], found[3]
+
+    async def _raise_duress(self, user_key: str) -> None:
+        """The urgent alert, marked duress; `duress_at` is cleared in its transaction."""
+        if user_key in self._raising:
+            return
+        self._raising.add(user_key)
+        try:
+            found = await self._db.run(
+                lambda c: c.execute(
+                    "SELECT platform, chat, language FROM checkins "
+                    "WHERE user_key = ? AND duress_at IS NOT NULL",
+                    (user_key,),
+                ).fetchone()
+            )
+            if found is None:
+                return
+
+            def settle(conn: Connection, case: CaseMeta) -> None:
+                conn.execute(
+                    "UPDATE checkins SET duress_at = NULL, case_id = ? WHERE user_key = ?",
+                    (case.id, user_key),
+                )
+
+            chat = ChatRef(found[0], found[1])
+            sos = self._casework.sos
+            raised = await sos.raise_alert(
+                _user(user_key), chat, found[2], duress=True, within=settle
+            )
+            if raised is None and user_key not in self._unraised:
+                self._unraised.add(user_key)  # retried every minute, said once
+                log.error("an urgent check-in alert could not be raised: no staff room or key")
+            elif raised is not None:
+                self._unraised.discard(user_key)
+        finally:
+            self._raising.discard(user_key)
+
+    async def tick(self) -> tuple[int, int]:
+        """Ask the questions that are due; alert staff about those left unanswered (opening
+        a case where there is none); raise duress alerts a stop interrupted."""
+        now, grace = self._now(), int(self.grace.total_seconds())
+        staged: list[Staged] = []
+
+        def due(conn: Connection) -> tuple[list[tuple[str, str, str]], int, list[str]]:
+            closed = "SELECT id FROM cases WHERE state = 'closed'"
+            conn.execute(f"DELETE FROM checkins WHERE case_id IN ({closed})")  # noqa: S608
+            ask = conn.execute(
+                "SELECT user_key, platform, chat FROM checkins "
+                "WHERE paused = 0 AND asked_at IS NULL AND next_at <= ?",
+                (now,),
+            ).fetchall()
+            missed = [
+                _Missed(*row)
+                for row in conn.execute(
+                    "SELECT user_key, case_id, platform, chat, language, asked_at FROM checkins "
+                    "WHERE paused = 0 AND alerted_at IS NULL AND asked_at <= ?",
+                    (now - grace,),
+                ).fetchall()
+            ]
+            conn.executemany(
+                "UPDATE checkins SET asked_at = ? WHERE user_key = ?", [(now, r[0]) for r in ask]
+            )
+            for one in missed:
+                staged.extend(self._missed(conn, now, one))
+            pending = conn.execute("SELECT user_key FROM checkins WHERE duress_at IS NOT NULL")
+            return ask, len(missed), [str(r[0]) for r in pending.fetchall()]
+
+        ask, missed, pending = await self._db.transaction(due, durable=True)
+        outbox = self._casework.outbox
+        for one in staged:
+            outbox.launch(one)
+        for user_key in pending:
+            self._casework.after(self._raise_duress(user_key))
+        for user_key, platform, chat in ask:
+            await self._push(_user(user_key), ChatRef(platform, chat))
+        if missed:
+            log.warning("%d check-ins went unanswered; staff alerted", missed)
+        return len(ask), missed
+
+    def _missed(self, conn: Connection, now: int, one: _Missed) -> list[Staged]:
+        """Alert staff about one unanswered question, on its case or on a case opened for
+        it; in the tick's transaction, with the alerts' outbox rows."""
+        conn.execute("UPDATE checkins SET alerted_at = ? WHERE user_key = ?", (now, one.user_key))
+        case = one.case or _open_case(conn, one.user_key)
+        key = "staff.checkin_missed"
+        if case is None:
+            if not rows.current_recipients(conn):
+                log.error("a missed check-in could not open a case: no staff and no recovery key")
+                return []
+            case, key = self._open_for_missed(conn, now, one), "staff.checkin_missed_new"
+        conn.execute("UPDATE checkins SET case_id = ? WHERE user_key = ?", (case, one.user_key))
+        meta = rows.case_meta(conn, case)
+        rows.append_audit(conn, now, SYSTEM, "checkin.missed", meta)
+        minutes = (now - one.asked_at) // 60
+        t = self._casework.staff_translator()
+        text = t(key, case=case, minutes=minutes, country=meta.country or "?")
+        staged = []
+        for room in self._casework.alert_rooms:
+            alert = self._claimable(t, room, Reply(text, urgent=True))
+            message = self._casework.outbox.stage(room, alert, kind="checkin", case_id=case)
+            message.write(conn)
+            staged.append(message)
+        return staged
+
+    @staticmethod
+    def _open_for_missed(conn: Connection, now: int, one: _Missed) -> str:
+        """A critical case through the report's own path: a draft, sealed, submitted."""
+        reporter = Reporter(one.user_key, one.platform, one.chat, one.language)
+        draft = drafts.open_draft(conn, now, reporter)
+        conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (draft.id,))
+        rows.add_item(conn, now, draft.id, MISSED_FIELD, b"a safety check-in went unanswered")
+        drafts.submit(conn, now, draft.id, SYSTEM, None)
+        return draft.id
+
+    async def _alert(self, key: str, case: str) -> str | None:
+        """`told` once an alert room has it, `trying` while none has; None with no room."""
+        t = self._casework.staff_translator()
+        alert = Reply(t(key, case=case))
+        sent: list[asyncio.Future[Outcome]] = [
+            await self._casework.deliver(
+                room, self._claimable(t, room, alert), kind="checkin", case_id=case
+            )
+            for room in self._casework.alert_rooms
+        ]
+        if not sent:
+            return None
+        return "told" if await any_delivered(sent, TOLD_WITHIN) else "trying"
+
+    def _claimable(self, t: Translator, room: ChatRef, alert: Reply) -> Reply:
+        """In a staff room, claimable with one tap like a report's alert (not in an
+        on-call person's private chat, where a claim is refused)."""
+        return claimable(t, room, alert) if room in self._casework.staff_rooms else alert
+
+    def forget_statement(self) -> str:
+        return "DELETE FROM checkins WHERE user_key = ?"
