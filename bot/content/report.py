@@ -87,7 +87,7 @@ def _place(root: Path, path: Path) -> tuple[str, str]:
 def _stamped(raw: bytes, digest: str) -> bytes:
     """`raw` with its top-level `source_hash:` set to `digest`, added after the opening
     comments when it has none."""
-    line = f"source_hash: {digest}".encode()
+    line = f"source_hash: '{digest}'".encode()  # quoted: all digits would read as a number
     if _HASH_LINE.search(raw):
         return _HASH_LINE.sub(line, raw, count=1)
     lines = raw.split(b"\n")

@@ -51,8 +51,8 @@ _VALUE = re.compile(
             r"https?://[\w\-.~:/?#\[\]@!$&'()*+,;=%]*[\w\-~/#=&%+]",  # a link, not its full stop
             r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+",  # an e-mail address
             r"@[\w.-]+:[\w.-]+",  # a Matrix id
-            r"(?<![\w@])@\w{2,}",  # a handle: @FrontLineHRD
-            r"(?<![\w/])/[a-z][a-z_]*\b",  # a command: /menu
+            r"(?<![\w@\u2066-\u2069])@\w{2,}",  # a handle: @FrontLineHRD (not "x@y" once isolated)
+            r"(?<![\w/\u2066-\u2069])/[a-z][a-z_]*\b",  # a command: /menu
             r"\bHRD(?:-[A-Z0-9]+)+\b",  # a case id
             r"\b[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}\b",  # a numeric date
             r"(?:\+|\b)[0-9](?:[ \-.()]?[0-9]){5,}\b",  # a phone number: 6 digits or more
@@ -126,18 +126,14 @@ def isolate_values(text: str, rtl: bool) -> str:
     as it is."""
     if not rtl:
         return text
-    out: list[str] = []
-    start = 0
-    for done in _ISOLATED.finditer(text):
-        out.append(_VALUE.sub(_lri, text[start : done.start()]))
-        out.append(done.group())
-        start = done.end()
-    out.append(_VALUE.sub(_lri, text[start:]))
-    return "".join(out)
+    done = [found.span() for found in _ISOLATED.finditer(text)]
 
+    def lri(match: re.Match[str]) -> str:
+        if any(start <= match.start() < end for start, end in done):
+            return match.group()
+        return LRI + match.group() + PDI
 
-def _lri(match: re.Match[str]) -> str:
-    return LRI + match.group() + PDI
+    return _VALUE.sub(lri, text)
 
 
 def french_spacing(text: str) -> str:
