@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ class FakeTransport:
     keys: list[str] = field(default_factory=list)
     tried: list[str] = field(default_factory=list)
     """The address of every send asked for, refused ones too."""
+    _try: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     settle: bool = True
     """Whether a person's message waits until the outbox has nothing left to send (off
     when a test keeps messages queued on purpose)."""
@@ -32,8 +34,17 @@ class FakeTransport:
     async def run(self, handle: Handler) -> None:
         return None
 
+    async def tries(self, address: str, times: int) -> None:
+        """Until a send to `address` has been asked for `times` times (retries seen, not
+        slept through)."""
+        async with asyncio.timeout(10):
+            while self.tried.count(address) < times:
+                self._try.clear()
+                await self._try.wait()
+
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
         self.tried.append(chat.address)
+        self._try.set()
         if self.faults:
             raise self.faults.pop(0)
         if chat.address in self.refuse:

@@ -20,8 +20,14 @@ def test_pages_respect_the_limit_and_lose_nothing(limit: int) -> None:
 
 
 def test_a_short_heading_is_not_left_alone_on_a_page() -> None:
-    pages = paginate("Heading\n\n" + "x " * 600, 900)
-    assert pages[0].startswith("Heading") and len(pages[0]) > 450
+    """The paragraph after the heading fits a page but not the rest of this one: the page
+    is filled with its first words rather than leaving the heading alone."""
+    paragraph = " ".join(f"w{i}" for i in range(27))
+    assert len(paragraph) <= 100
+    pages = paginate("Heading\n\n" + paragraph, 100)
+    assert len(pages) == 2
+    assert pages[0].startswith("Heading\n\nw0 w1") and len(pages[0]) > 80
+    assert " ".join(" ".join(pages).split()) == "Heading " + paragraph
 
 
 def test_unbroken_text_is_cut_hard() -> None:

@@ -222,7 +222,7 @@ def _cases_open_line(case_id: str) -> Callable[[str], bool]:
     when = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
     shapes = [
         rf"Case {case_id} \(opened as staff:\d+\)",
-        r"state: new  country: CO  urgency: critical",
+        r"state: new  country: CO \(Colombia\)  urgency: critical",
         rf"created: {when}  updated: {when}",
         r"",
         rf"\[(answer\.(what|when|who|contact)|message) #\d+\] {when}",
