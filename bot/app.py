@@ -22,12 +22,13 @@ from bot.delivery import Outcome, RetryPolicy, rows
 from bot.delivery.outbox import Outbox
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.safety.checkins import Checkins
-from bot.safety.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
 from handlers import respond
 from handlers.output import directed
 from handlers.router import prompt
+from handlers.sos import urgent
 from handlers.staff import StaffScope, respond_staff
+from handlers.staff_text import StaffText
 
 FORGOTTEN_TTL = timedelta(minutes=10)
 """How long the confirmation of `/forget` stays at most: long enough to read."""
@@ -78,6 +79,7 @@ class App:
             oncall=oncall,
             exports=exports,
             staff_language=staff_language,
+            words=StaffText(lambda: self.library, staff_language),
         )
         self.checkins = Checkins(db, self.casework, self.push)
         self.sessions.also_forget(self.casework.forget_statement())

@@ -17,25 +17,23 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from bot.cases.attachments import HeldFiles, alert_lines, files_reply
-from bot.cases.claims import claimable
-from bot.cases.quoting import quoted
+from bot.cases.attachments import HeldFiles
 from bot.cases.staff_languages import StaffLanguages
 from bot.cases.store import SYSTEM, CasesStore, CaseStoreError, Reporter
 from bot.cases.thread import CaseThread
-from bot.content.countries import country_name
+from bot.cases.views import CaseView, CaseworkError, Claimed
+from bot.cases.words import CaseAlert, Settled, StaffWords
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
 from bot.delivery.rows import Row, alerted_case
-from bot.model import ChatRef, Choice, Reply, UserRef
+from bot.model import ChatRef, UserRef
 from bot.safety.sos import Sos
 from bot.storage.database import Connection, Database
-from handlers.output import directed, paginate
-from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError, Claimed
 
 log = logging.getLogger("hrd_bot.casework")
 TOLD_WITHIN = 8.0
@@ -43,9 +41,6 @@ TOLD_WITHIN = 8.0
 the on-call list was reached; after that it says the bot keeps trying (and the outbox
 reports the end)."""
 URGENCY_UP = {"normal": "high", "high": "critical", "critical": "critical"}
-RELAY_CHARS = 3500
-"""A team reply longer than this goes in parts, each marked, so no platform splits one
-into a message without the "Protection team:" marker (Telegram's limit is 4,096)."""
 
 
 class Casework:
@@ -58,6 +53,7 @@ class Casework:
         deliver: Deliver,
         outbox: Outbox,
         *,
+        words: StaffWords,
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
@@ -73,11 +69,12 @@ class Casework:
         self._oncall = oncall
         self._exports = exports
         self._staff_language = staff_language
+        self.words = words
         self.staff_languages = StaffLanguages(db)
         self._drafts: dict[str, dict[str, str]] = {}
         self._files = HeldFiles()
-        self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
-        self.sos = Sos(db, outbox, self.staff_translator, staff_rooms, told_within=TOLD_WITHIN)
+        self.thread = CaseThread(self.store, deliver, words, staff_rooms)
+        self.sos = Sos(db, outbox, words, staff_rooms, told_within=TOLD_WITHIN)
 
     @property
     def oncall(self) -> tuple[ChatRef, ...]:
@@ -168,22 +165,14 @@ class Casework:
 
         The alerts are queued in the submission's own transaction, so a case is never
         submitted without them, nor alerted twice."""
-        t = self.staff_translator()
-        files = self._files.peek(case_id)
+        files = tuple(self._files.peek(case_id))
         staged: list[Staged] = []
 
         def alert(conn: Connection, case: CaseMeta) -> None:
-            head = Reply(
-                t(
-                    "staff.alert",
-                    case=case.id,
-                    urgency=case.urgency or "?",
-                    country=country_name(case.country, t.code) if case.country else "?",
-                )
-                + alert_lines(t, files, _sealed_files(conn, case.id) - len(files))
-            )
+            unknown = _sealed_files(conn, case.id) - len(files)
+            said = CaseAlert(case.id, case.urgency, case.country, files, unknown)
             for room in self.staff_rooms:
-                offer = claimable(t, room, head)
+                offer = self.words.alert(said, room)
                 staged.append(self.outbox.stage(room, offer, kind="alert", case_id=case.id))
                 staged[-1].write(conn)
 
@@ -193,27 +182,15 @@ class Casework:
             return True  # pressed twice: the first press alerted
         alerts = [self.outbox.launch(one) for one in staged]
         answers = self._drafts.pop(case_id, None)
-        relay = files_reply(t, case_id, self._files.pop(case_id))
+        relay = self.words.files(case_id, self._files.pop(case_id))
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         for room in (r for r in self.staff_rooms if r.encrypted):
             if answers:
-                await self.deliver(room, self._answers(answers), kind="answers", case_id=case_id)
+                said = self.words.answers(answers)
+                await self.deliver(room, said, kind="answers", case_id=case_id)
             if relay is not None:
                 await self.deliver(room, relay, kind="files", case_id=case_id)
         return await any_delivered(alerts, TOLD_WITHIN)
-
-    def _answers(self, answers: Mapping[str, str]) -> Reply:
-        """A message of its own: if a transport must withhold it, the alert still arrives.
-        Each answer is framed by `bot.cases.quoting`: none of its lines passes for the bot's."""
-        t = self.staff_translator()
-        questions = {q.id: q for q in t.interview().questions}
-        lines = [t("staff.alert_answers")]
-        for field, value in answers.items():
-            question = questions.get(field.removeprefix("answer."))
-            label = question.text.split("\n")[0] if question else field
-            shown = question.choices.get(value, value) if question else value
-            lines.append(f"• {label}\n{quoted(shown)}")
-        return Reply("\n".join(lines), sensitive=True)
 
     # Staff side (StaffDesk) ---------------------------------------------------------
 
@@ -337,8 +314,7 @@ class Casework:
         await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
         if not self._oncall:
             return urgency, "alone", ""
-        t = self.staff_translator()
-        notice = Reply(t("staff.escalated", case=case_id, urgency=urgency))
+        notice = self.words.escalated(case_id, urgency)
         sent = {
             await self.deliver(chat, notice, kind="escalation", case_id=case_id): number
             for number, chat in enumerate(self._oncall, 1)
@@ -351,25 +327,17 @@ class Casework:
         if not told:
             self.after(self._confirm_escalation(case_id, room, list(sent)))
             return urgency, "trying", ""
-        platforms = [self._oncall[n - 1].platform for n in sorted(told)]
-        who = ", ".join(
-            t("staff.oncall_label", n=n, platform=p)
-            for n, p in zip(sorted(told), platforms, strict=True)
-        )
+        who = self.words.oncall([(n, self._oncall[n - 1].platform) for n in sorted(told)])
         return urgency, "told", who
 
     async def _confirm_escalation(
         self, case_id: str, room: ChatRef, sent: list[asyncio.Future[Outcome]]
     ) -> None:
         outcomes = await asyncio.gather(*sent)
-        t = self.staff_translator()
-        key = "staff.escalation_arrived" if any(o.delivered for o in outcomes) else None
-        if key is None:
-            reasons = {o.reason.value for o in outcomes if o.reason is not None}
-            text = t("staff.escalation_failed", case=case_id, reason=self._reasons(reasons))
-        else:
-            text = t(key, case=case_id)
-        await self.deliver(room, Reply(text), kind="notice", case_id=case_id)
+        arrived = any(o.delivered for o in outcomes)
+        reasons = frozenset(o.reason.value for o in outcomes if o.reason is not None)
+        said = self.words.settled(Settled(case_id, "escalation", arrived, reasons))
+        await self.deliver(room, said, kind="notice", case_id=case_id)
 
     async def note(self, case_id: str, actor: UserRef, text: str) -> None:
         await self._act(case_id, actor, "case.note", item=("note", text.encode()))
@@ -393,24 +361,15 @@ class Casework:
         if reporter is None:
             raise CaseworkError("staff.no_reporter")
         platform, chat, language, person = reporter
-        t = self._library().translator(language)
         await self._act(case_id, actor, "case.reply.queued", item=("reply", text.encode()))
         await self.thread.team_replied(case_id)
-        parts = paginate(text, RELAY_CHARS)
-        sent = []
-        for number, part in enumerate(parts, 1):
-            marked = t("report.from_team", text=part)
-            if len(parts) > 1:
-                marked += f" ({number}/{len(parts)})"
-            label = directed(t("thread.answer"), t.rtl)
-            answer = (Choice(ANSWER_TEAM, label),) if number == len(parts) else ()
-            reply = Reply(directed(marked, t.rtl), answer, sensitive=True, rtl=t.rtl)
-            target = ChatRef(platform, chat)
-            sent.append(
-                await self.deliver(target, reply, kind="reply", case_id=case_id, person=person)
-            )
-        staff = self.staff_translator()
-        queued = Reply(staff("staff.done.reply", case=case_id, value=len(parts)))
+        parts = self.words.team_reply(language, text)
+        target = ChatRef(platform, chat)
+        sent = [
+            await self.deliver(target, part, kind="reply", case_id=case_id, person=person)
+            for part in parts
+        ]
+        queued = self.words.reply_queued(case_id, len(parts))
         notice = await self.deliver(room, queued, kind="notice", case_id=case_id)
         self.after(self._confirm_reply(case_id, actor, room, sent, notice))
 
@@ -424,18 +383,16 @@ class Casework:
     ) -> None:
         """The history records delivered or failed (never "sent"); the room is told."""
         outcomes = await asyncio.gather(*sent)
-        t = self.staff_translator()
-        reasons = {o.reason.value for o in outcomes if o.reason is not None}
+        reasons = frozenset(o.reason.value for o in outcomes if o.reason is not None)
         if not reasons:
             await self.store.record_action(case_id, actor.key, "case.reply.delivered")
-            text = t("staff.reply_delivered", case=case_id)
         else:
             detail = {"reason": ",".join(sorted(reasons))}
             await self.store.record_action(case_id, actor.key, "case.reply.failed", detail=detail)
-            text = t("staff.reply_failed", case=case_id, reason=self._reasons(reasons))
+        said = self.words.settled(Settled(case_id, "reply", not reasons, reasons))
         shown = (await queued).message_ids
         replaces = shown[-1] if shown else None
-        await self.deliver(room, Reply(text, replaces=replaces), kind="notice", case_id=case_id)
+        await self.deliver(room, replace(said, replaces=replaces), kind="notice", case_id=case_id)
 
     async def lost(self, ended: list[tuple[Row, Reason]]) -> None:
         """After a restart: the team's replies a stop took (lost, or perhaps sent) are
@@ -446,10 +403,6 @@ class Casework:
                 await self.store.record_action(
                     str(case_id), SYSTEM, "case.reply.failed", detail={"reason": reason}
                 )
-
-    def _reasons(self, reasons: Iterable[str]) -> str:
-        t = self.staff_translator()
-        return "; ".join(t(f"delivery.reason.{reason}") for reason in sorted(reasons))
 
     async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:
         item = ("outcome", outcome.encode())

@@ -24,9 +24,9 @@ from datetime import timedelta
 
 from bot.cases import drafts, rows
 from bot.cases.casework import TOLD_WITHIN, Casework
-from bot.cases.claims import claimable
 from bot.cases.store import SYSTEM, Reporter
-from bot.content.library import Translator
+from bot.cases.views import CheckinPlan
+from bot.cases.words import CheckinAlert
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Staged, any_delivered
@@ -34,7 +34,6 @@ from bot.model import ChatRef, Reply, UserRef
 from bot.safety import duress
 from bot.safety.checkin_times import next_daily
 from bot.storage.database import Connection, Database
-from handlers.ports import CheckinPlan
 
 log = logging.getLogger("hrd_bot.checkins")
 Push = Callable[[UserRef, ChatRef], Awaitable[None]]
@@ -239,7 +238,7 @@ class Checkins:
         await self._casework.store.record_action(
             case, SYSTEM, "checkin.help", changes={"urgency": "critical"}
         )
-        return await self._alert("staff.checkin_help", case=case)
+        return await self._alert(CheckinAlert(case, "help"))
 
     async def answered_word(self, user: UserRef, word: str) -> bool:
         """True when `word` is the user's duress word: recorded exactly as "I am safe" is,
@@ -357,21 +356,20 @@ class Checkins:
         it; in the tick's transaction, with the alerts' outbox rows."""
         conn.execute("UPDATE checkins SET alerted_at = ? WHERE user_key = ?", (now, one.user_key))
         case = one.case or _open_case(conn, one.user_key)
-        key = "staff.checkin_missed"
+        opened = case is None
         if case is None:
             if not rows.current_recipients(conn):
                 log.error("a missed check-in could not open a case: no staff and no recovery key")
                 return []
-            case, key = self._open_for_missed(conn, now, one), "staff.checkin_missed_new"
+            case = self._open_for_missed(conn, now, one)
         conn.execute("UPDATE checkins SET case_id = ? WHERE user_key = ?", (case, one.user_key))
         meta = rows.case_meta(conn, case)
         rows.append_audit(conn, now, SYSTEM, "checkin.missed", meta)
         minutes = (now - one.asked_at) // 60
-        t = self._casework.staff_translator()
-        text = t(key, case=case, minutes=minutes, country=meta.country or "?")
+        said = CheckinAlert(case, "missed", opened, minutes, meta.country)
         staged = []
         for room in self._casework.alert_rooms:
-            alert = self._claimable(t, room, Reply(text, urgent=True))
+            alert = self._worded(said, room)
             message = self._casework.outbox.stage(room, alert, kind="checkin", case_id=case)
             message.write(conn)
             staged.append(message)
@@ -387,13 +385,11 @@ class Checkins:
         drafts.submit(conn, now, draft.id, SYSTEM, None)
         return draft.id
 
-    async def _alert(self, key: str, case: str) -> str | None:
+    async def _alert(self, said: CheckinAlert) -> str | None:
         """`told` once an alert room has it, `trying` while none has; None with no room."""
-        t = self._casework.staff_translator()
-        alert = Reply(t(key, case=case))
         sent: list[asyncio.Future[Outcome]] = [
             await self._casework.deliver(
-                room, self._claimable(t, room, alert), kind="checkin", case_id=case
+                room, self._worded(said, room), kind="checkin", case_id=said.case
             )
             for room in self._casework.alert_rooms
         ]
@@ -401,10 +397,11 @@ class Checkins:
             return None
         return "told" if await any_delivered(sent, TOLD_WITHIN) else "trying"
 
-    def _claimable(self, t: Translator, room: ChatRef, alert: Reply) -> Reply:
+    def _worded(self, said: CheckinAlert, room: ChatRef) -> Reply:
         """In a staff room, claimable with one tap like a report's alert (not in an
         on-call person's private chat, where a claim is refused)."""
-        return claimable(t, room, alert) if room in self._casework.staff_rooms else alert
+        claim = room in self._casework.staff_rooms
+        return self._casework.words.alert(said, room, claim=claim)
 
     def forget_statement(self) -> str:
         return "DELETE FROM checkins WHERE user_key = ?"
