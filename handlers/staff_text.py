@@ -14,7 +14,16 @@ from bot.cases.attachments import Held, file_kind, file_name, scaled_size
 from bot.cases.claims import CLAIM
 from bot.cases.quoting import quoted
 from bot.cases.views import ANSWER_TEAM
-from bot.cases.words import CaseAlert, CheckinAlert, Relay, Relayed, Settled, SosAlert
+from bot.cases.words import (
+    CaseAlert,
+    CheckinAlert,
+    Climb,
+    Reached,
+    Relay,
+    Relayed,
+    Settled,
+    SosAlert,
+)
 from bot.content.countries import country_name
 from bot.content.library import Library, Translator
 from bot.model import Attachment, ChatRef, Choice, Reply
@@ -34,6 +43,8 @@ RELAY_CHARS = 3500
 quoting included, so no platform splits one into a message without its marker."""
 Say = Callable[..., str]
 """A translator: `say(key, **values)`."""
+TIER_LABELS = {2: "staff.oncall_label", 3: "staff.lead_label"}
+"""How staff see a chat of an escalation tier named: by number and platform, never a name."""
 
 
 class StaffText:
@@ -100,8 +111,7 @@ class StaffText:
         return Reply(self._staff()("staff.escalated", case=case, urgency=urgency))
 
     def oncall(self, chats: Sequence[tuple[int, str]]) -> str:
-        t = self._staff()
-        return ", ".join(t("staff.oncall_label", n=n, platform=p) for n, p in chats)
+        return _labels(self._staff(), TIER_LABELS[2], chats)
 
     def settled(self, settled: Settled) -> Reply:
         t = self._staff()
@@ -113,6 +123,30 @@ class StaffText:
             return Reply(t(arrived, case=settled.case))
         reasons = "; ".join(t(f"delivery.reason.{r}") for r in sorted(settled.reasons))
         return Reply(t(failed, case=settled.case, reason=reasons))
+
+    def page(self, climb: Climb) -> Reply:
+        t = self._staff()
+        return Reply(t("staff.escalation_page", **_climb_values(climb)))
+
+    def climbing(self, climb: Climb) -> Reply:
+        t, values = self._staff(), _climb_values(climb)
+        if not climb.chats:
+            text = t("staff.escalation_nobody", tier=climb.tier, setting=climb.setting, **values)
+            return Reply(text)
+        who = _labels(t, TIER_LABELS[climb.tier], climb.chats)
+        return Reply(t("staff.escalation_step", tier=climb.tier, who=who, **values))
+
+    def reached(self, reached: Reached) -> Reply:
+        t, label, case = self._staff(), TIER_LABELS[reached.tier], reached.case
+        lines = []
+        if reached.reached:
+            who = _labels(t, label, reached.reached)
+            lines.append(t("staff.escalation_reached", case=case, who=who))
+        if reached.missed:
+            reasons = "; ".join(sorted({t(f"delivery.reason.{r}") for *_, r in reached.missed}))
+            who = _labels(t, label, [(n, p) for n, p, _ in reached.missed])
+            lines.append(t("staff.escalation_unreached", case=case, who=who, reason=reasons))
+        return Reply("\n".join(lines))
 
     def team_reply(self, language: str, text: str) -> list[Reply]:
         t = self._library().translator(language)
@@ -129,6 +163,18 @@ class StaffText:
 
     def reply_queued(self, case: str, parts: int) -> Reply:
         return Reply(self._staff()("staff.done.reply", case=case, value=parts))
+
+
+def _climb_values(climb: Climb) -> dict[str, object]:
+    return {
+        "case": climb.case,
+        "urgency": climb.urgency,
+        "minutes": climb.minutes,
+    }
+
+
+def _labels(t: Translator, key: str, chats: Sequence[tuple[int, str]]) -> str:
+    return ", ".join(t(key, n=n, platform=platform) for n, platform in chats)
 
 
 def claimable(t: Translator, room: ChatRef, alert: Reply) -> Reply:

@@ -17,6 +17,8 @@ from bot.model import ChatRef, Reply
 __all__ = [
     "CaseAlert",
     "CheckinAlert",
+    "Climb",
+    "Reached",
     "Relay",
     "Relayed",
     "Settled",
@@ -94,6 +96,31 @@ class Settled:
     reasons: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class Climb:
+    """An unacknowledged case taking an escalation step: `minutes` since its climb began,
+    the `tier` told (2 on-call, 3 leads), its chats by number and platform (none: the
+    `setting` that would list them is empty)."""
+
+    case: str
+    urgency: str
+    minutes: int
+    tier: int
+    chats: tuple[tuple[int, str], ...]
+    setting: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """How an escalation step's pages settled: chats (number, platform) that have the
+    message, and those that could not be reached, with a `bot.delivery.Reason` value."""
+
+    case: str
+    tier: int
+    reached: tuple[tuple[int, str], ...]
+    missed: tuple[tuple[int, str, str], ...]
+
+
 class StaffWords(Protocol):
     """Renders what the engine reports; staff messages in the staff rooms' language."""
 
@@ -122,6 +149,16 @@ class StaffWords(Protocol):
         ...
 
     def settled(self, settled: Settled) -> Reply: ...
+
+    def page(self, climb: Climb) -> Reply:
+        """The page to each chat of the tier a case climbs to."""
+        ...
+
+    def climbing(self, climb: Climb) -> Reply:
+        """What the staff rooms are told of the step: which chats are paged, or none."""
+        ...
+
+    def reached(self, reached: Reached) -> Reply: ...
 
     def team_reply(self, language: str, text: str) -> list[Reply]:
         """The team's words for a reporter, in the reporter's language, in marked parts."""
