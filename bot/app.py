@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from bot.cases import rows as case_rows
 from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
@@ -21,6 +22,7 @@ from bot.conversation.turns import Turns
 from bot.delivery import Outcome, RetryPolicy, rows
 from bot.delivery.outbox import Outbox
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
+from bot.safety import checkin_rows
 from bot.safety.checkins import Checkins
 from bot.storage import Database, StorageError, StorageFullError
 from handlers import respond
@@ -82,8 +84,8 @@ class App:
             words=StaffText(lambda: self.library, staff_language),
         )
         self.checkins = Checkins(db, self.casework, self.push)
-        self.sessions.also_forget(self.casework.forget_statement())
-        self.sessions.also_forget(self.checkins.forget_statement())
+        self.sessions.also_forget(case_rows.forget_statement())
+        self.sessions.also_forget(checkin_rows.forget_statement())
         self.sessions.also_forget(rows.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()

@@ -417,10 +417,6 @@ class Casework:
         await asyncio.to_thread(_write_private, path, bundle.to_json())
         return path.name
 
-    def forget_statement(self) -> str:
-        """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
-        return "DELETE FROM case_reporters WHERE user_key = ?"
-
 
 def _sealed_files(conn: Connection, case_id: str) -> int:
     """How many files the sealed case holds: memory misses those sent before a restart."""

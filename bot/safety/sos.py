@@ -196,7 +196,7 @@ _SEALED = {"case.sos": b"I am in danger now", "case.duress": b"duress word given
 def _open_critical(conn: Connection, now: int, reporter: Reporter, action: str) -> CaseMeta:
     """A draft through the report's own path, made critical, its SOS sealed, submitted."""
     draft = drafts.open_draft(conn, now, reporter)
-    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (draft.id,))
+    rows.make_critical(conn, draft.id)
     rows.add_item(conn, now, draft.id, KIND, _SEALED[action])
     drafts.submit(conn, now, draft.id, SYSTEM, None)
     case = rows.case_meta(conn, draft.id)
@@ -208,13 +208,7 @@ def _make_critical(conn: Connection, now: int, case_id: str, action: str) -> Cas
     """The open case becomes critical; the audit entry records it in the same transaction.
     A case someone acknowledged needs acknowledging again, and climbs the escalation
     tiers anew from now (`bot.safety.escalation`); one nobody acknowledged climbs on, faster."""
-    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
-    conn.execute(
-        "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("
-        "  SELECT COALESCE(max(step), -1) + 1 FROM escalation_steps WHERE case_id = ?2"
-        ") WHERE id = ?2 AND state != 'new'",
-        (now, case_id),
-    )
+    rows.make_critical(conn, case_id, now)
     rows.add_item(conn, now, case_id, KIND, _SEALED[action])
     case = rows.case_meta(conn, case_id)
     rows.append_audit(conn, now, SYSTEM, action, case)
