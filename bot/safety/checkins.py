@@ -73,6 +73,35 @@ class _Missed:
     asked_at: int
 
 
+def _reset(
+    conn: Connection, now: int, user_key: str, key: bytes, word: str | None
+) -> tuple[str | None, str, str, str] | None:
+    """The answer: the question is closed and the next one scheduled. With a `word`,
+    only when it is the duress word, and then `duress_at` marks the alert to raise."""
+    found = conn.execute(
+        "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
+        "FROM checkins WHERE user_key = ?",
+        (user_key,),
+    ).fetchone()
+    stored = None if found is None else found[7]
+    hit = word is not None and duress.matches(key, user_key, word, stored)
+    if found is None or (word is not None and not hit):
+        return None
+    due = next_at(now, found[4], found[5], found[6])
+    checkin_rows.answered(conn, user_key, due, now if hit else None)
+    return found[0], found[1], found[2], found[3]
+
+
+def _open_for_missed(conn: Connection, now: int, one: _Missed) -> str:
+    """A critical case through the report's own path: a draft, sealed, submitted."""
+    reporter = Reporter(one.user_key, one.platform, one.chat, one.language)
+    draft = drafts.open_draft(conn, now, reporter)
+    rows.make_critical(conn, draft.id)
+    rows.add_item(conn, now, draft.id, MISSED_FIELD, b"a safety check-in went unanswered")
+    drafts.submit(conn, now, draft.id, SYSTEM, None)
+    return draft.id
+
+
 class Checkins:
     """Implements `handlers.ports.CheckinDesk`; `tick` is the minute job."""
 
@@ -204,7 +233,7 @@ class Checkins:
         has it yet; None for "I'm safe", or when nobody could be alerted."""
         key = await self._key()
         found = await self._db.transaction(
-            lambda conn: self._reset(conn, user.key, key, None), durable=True
+            lambda conn: _reset(conn, self._now(), user.key, key, None), durable=True
         )
         if found is None or safe:
             return None
@@ -222,31 +251,12 @@ class Checkins:
         and the duress alert raised afterwards, in the background."""
         key = await self._key()
         found = await self._db.transaction(
-            lambda conn: self._reset(conn, user.key, key, word), durable=True
+            lambda conn: _reset(conn, self._now(), user.key, key, word), durable=True
         )
         if found is None:
             return False
         self._casework.after(self._raise_duress(user.key))
         return True
-
-    def _reset(
-        self, conn: Connection, user_key: str, key: bytes, word: str | None
-    ) -> tuple[str | None, str, str, str] | None:
-        """The answer: the question is closed and the next one scheduled. With a `word`,
-        only when it is the duress word, and then `duress_at` marks the alert to raise."""
-        now = self._now()
-        found = conn.execute(
-            "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
-            "FROM checkins WHERE user_key = ?",
-            (user_key,),
-        ).fetchone()
-        stored = None if found is None else found[7]
-        hit = word is not None and duress.matches(key, user_key, word, stored)
-        if found is None or (word is not None and not hit):
-            return None
-        due = next_at(now, found[4], found[5], found[6])
-        checkin_rows.answered(conn, user_key, due, now if hit else None)
-        return found[0], found[1], found[2], found[3]
 
     async def _raise_duress(self, user_key: str) -> None:
         """The urgent alert, marked duress; `duress_at` is cleared in its transaction."""
@@ -311,7 +321,7 @@ class Checkins:
             if not rows.current_recipients(conn):
                 log.error("a missed check-in could not open a case: no staff and no recovery key")
                 return []
-            case = self._open_for_missed(conn, now, one)
+            case = _open_for_missed(conn, now, one)
         checkin_rows.link_case(conn, one.user_key, case)
         meta = rows.case_meta(conn, case)
         rows.append_audit(conn, now, SYSTEM, "checkin.missed", meta)
@@ -324,16 +334,6 @@ class Checkins:
             message.write(conn)
             staged.append(message)
         return staged
-
-    @staticmethod
-    def _open_for_missed(conn: Connection, now: int, one: _Missed) -> str:
-        """A critical case through the report's own path: a draft, sealed, submitted."""
-        reporter = Reporter(one.user_key, one.platform, one.chat, one.language)
-        draft = drafts.open_draft(conn, now, reporter)
-        rows.make_critical(conn, draft.id)
-        rows.add_item(conn, now, draft.id, MISSED_FIELD, b"a safety check-in went unanswered")
-        drafts.submit(conn, now, draft.id, SYSTEM, None)
-        return draft.id
 
     async def _alert(self, said: CheckinAlert) -> str | None:
         """`told` once an alert room has it, `trying` while none has; None with no room."""

@@ -120,10 +120,7 @@ class Sos:
             if within is not None:
                 within(conn, case)
             said = SosAlert(case.id, case.country, opened=found is None, duress=duress)
-            for room in self._rooms:
-                alert = self._words.alert(said, room)
-                staged.append(self._outbox.stage(room, alert, kind=KIND, case_id=case.id))
-                staged[-1].write(conn)
+            staged.extend(self._stage_alerts(conn, said))
             return case, found is None
 
         try:
@@ -132,12 +129,26 @@ class Sos:
             log.error("an SOS could not open a case: no staff and no recovery key")
             return None
         if repeated:
-            log.info("SOS pressed again after its answer was lost: no second alert")
-            alerted = await self._db.run(lambda c: c.execute(_ALERTED, (case.id,)).fetchone())
-            return SosRaised(case.id, False, case.country, "told" if alerted else "trying")
+            return await self._again(case)
         alerts = [self._outbox.launch(one) for one in staged]
         log.info("SOS raised (%s case); alerting %d staff rooms", _what(opened), len(alerts))
         return SosRaised(case.id, opened, case.country, await self._told(alerts))
+
+    async def _again(self, case: CaseMeta) -> SosRaised:
+        """A press repeated after its answer was lost: `told` once the first one's alert
+        was delivered."""
+        log.info("SOS pressed again after its answer was lost: no second alert")
+        alerted = await self._db.run(lambda c: c.execute(_ALERTED, (case.id,)).fetchone())
+        return SosRaised(case.id, False, case.country, "told" if alerted else "trying")
+
+    def _stage_alerts(self, conn: Connection, said: SosAlert) -> list[Staged]:
+        """Each staff room's alert, queued in the caller's transaction."""
+        staged = []
+        for room in self._rooms:
+            alert = self._words.alert(said, room)
+            staged.append(self._outbox.stage(room, alert, kind=KIND, case_id=said.case))
+            staged[-1].write(conn)
+        return staged
 
     async def add(
         self,
