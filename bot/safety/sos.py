@@ -101,8 +101,7 @@ class Sos:
         if not self._rooms:
             return None
         staged: list[Staged] = []
-        now = int(self._clock())
-        action = "case.duress" if duress else "case.sos"
+        now, action = int(self._clock()), "case.duress" if duress else "case.sos"
         repeated = False
 
         def work(conn: Connection) -> tuple[CaseMeta, bool]:
