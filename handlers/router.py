@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from bot.cases.views import CaseworkError
 from bot.content.countries import fold
 from bot.content.library import Library
-from bot.conversation.sessions import EXPIRED, SENT, Session
+from bot.conversation.state import EXPIRED, SENT, Session
 from bot.model import Choice, Incoming, Reply
 from handlers import checkin, contacts, guides, legal, menu, report, sos, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context

@@ -11,9 +11,9 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from bot.conversation.state import EXPIRED, SENT, Session
 from bot.model import UserRef
 from bot.storage.database import Connection, Database
 
@@ -30,11 +30,6 @@ __all__ = [
 ]
 
 SaveRow = tuple[str, str | None, str, int]
-EXPIRED = "report_expired"
-"""Set in a session whose unsent report retention deleted; the router tells the user once."""
-SENT = "report_sent"
-"""Set (to the case id) in a session whose report was submitted, in the submission's own
-transaction: if the reply saying so never left, the router says it at the next message."""
 EXPIRE_SQL = f"json_set(json_remove(state, '$.report'), '$.{EXPIRED}', json('true'))"
 """The same change in SQL, for retention's batches."""
 _UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
@@ -57,16 +52,6 @@ _END_REFERENCES = (
     "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id IN ({marks})) "
     "AND json_extract(state, '$.report.case') IN ({marks}) RETURNING user_key"
 )
-
-
-@dataclass(slots=True)
-class Session:
-    """What the bot remembers about one user: language and where they are in a flow."""
-
-    user: UserRef
-    language: str | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-    known: bool = False
 
 
 class SessionStore:
