@@ -5,7 +5,8 @@ hours, and tells the protection team when a question goes unanswered or the answ
 No case is needed to start: a missed check-in opens a critical case (a draft through the
 report's path, submitted in the same transaction as its staff alerts, so a crash leaves
 either both or neither). Everything is in the database (asked, answered, alerted, a
-duress alert still to raise), so a restart loses no pending question or alert.
+duress alert still to raise), so a restart loses no pending question or alert; the
+rows are written by `bot.safety.checkin_rows`, the alerts worded through `bot.cases.words`.
 
 The duress word (`bot.safety.duress`) is kept only as a keyed hash. Answering with it takes the
 very same path as "I am safe" — one durable transaction, the same reply — and the urgent
