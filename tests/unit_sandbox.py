@@ -19,6 +19,7 @@ import ctypes.util
 import errno
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,7 +32,7 @@ Unit = dict[str, list[tuple[str, str]]]
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
-PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 66, 1
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_EQ = 4
 CLONE_NEWNS = 0x00020000
@@ -101,8 +102,10 @@ def unavailable() -> str | None:
         return "needs root (mount namespace, capability bounding set)"
     if not ctypes.util.find_library("seccomp"):
         return "libseccomp is not installed"
-    if subprocess.run(["systemd-analyze", "--version"], capture_output=True).returncode:
+    if not shutil.which("systemd-analyze"):
         return "systemd-analyze is not installed"
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_GET_MDWE, 0, 0, 0, 0) < 0:
+        return "the kernel has no PR_SET_MDWE (Linux 6.3 or later)"
     return None
 
 
