@@ -185,7 +185,8 @@ def test_compose_runs_the_bot_read_only_as_a_user_with_every_secret_as_a_file() 
     assert bot["read_only"] is True and bot["cap_drop"] == ["ALL"]
     assert str(bot["user"]).split(":")[0] not in {"0", "root"}
     assert bot["security_opt"] == ["no-new-privileges:true"]
-    assert bot["tmpfs"] == ["/tmp:size=64m,mode=1777"] and bot["volumes"] == ["bot-data:/data"]
+    assert bot["tmpfs"] == ["/tmp:size=64m,mode=1777"]
+    assert bot["volumes"] == ["bot-data:/data", "bot-backup:/backup"]
     assert sorted(bot["secrets"]) == SERVER_SECRETS  # type: ignore[call-overload]
     assert all("file" in spec["secrets"][name] for name in SERVER_SECRETS)
 
