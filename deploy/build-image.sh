@@ -18,7 +18,8 @@ if ! podman image exists "$BASE"; then
     tar -C "$WORK/root" -c . | podman import --change 'CMD ["/bin/bash"]' - "$BASE"
 fi
 
-set -- --isolation chroot -f deploy/Containerfile --build-arg "BASE=$BASE" -t "$TAG"
+set -- --isolation chroot -f deploy/Containerfile --ignorefile deploy/Containerfile.dockerignore \
+    --build-arg "BASE=$BASE" -t "$TAG"
 if [ -n "${CA_FILE:-}" ]; then
     set -- "$@" --secret "id=ca-certificates,src=$CA_FILE"
 fi
