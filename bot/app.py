@@ -24,8 +24,8 @@ from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.safety.checkins import Checkins
 from bot.safety.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
+from bot.text import directed
 from handlers import respond
-from handlers.output import directed
 from handlers.router import prompt
 from handlers.staff import StaffScope, respond_staff
 

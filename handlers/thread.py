@@ -8,10 +8,9 @@ choice, "Answer the team", or their words, which go to the team (`enter_on_reply
 
 from __future__ import annotations
 
-from bot.model import Choice
+from bot.model import MAX_ATTACHMENT_BYTES, Choice
 from handlers.context import Args, Context, Screen
 from handlers.ports import ANSWER_TEAM, ThreadCase, ThreadDesk
-from handlers.report import MAX_ATTACHMENT_BYTES
 from handlers.screens import screen
 
 WHERE = "thread:where"

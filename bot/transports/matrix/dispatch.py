@@ -32,7 +32,8 @@ from bot.app import App
 from bot.cases.claims import is_claim_reaction
 from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.flood import Dropped
-from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
+from bot.model import MAX_ATTACHMENT_BYTES, Attachment, ChatRef, Handler, Incoming, Reply
+from bot.text import directed
 from bot.transports.matrix.candour import Candour, forget_tail
 from bot.transports.matrix.erase import Tally
 from bot.transports.matrix.inbound import Reacted, Said, Sealed
@@ -40,8 +41,6 @@ from bot.transports.matrix.media import fetch
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import sent_from_listed_device
-from handlers.output import directed
-from handlers.report import MAX_ATTACHMENT_BYTES
 
 __all__ = ["Dispatch"]
 

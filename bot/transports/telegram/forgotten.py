@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from bot.content.library import FALLBACK, Library
 from bot.model import Reply
+from bot.text import directed
 from bot.transports.telegram.deleting import Erased
 from bot.transports.telegram.outbox import Epilogue
-from handlers.output import directed
 
 __all__ = ["epilogue"]
 

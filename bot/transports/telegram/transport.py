@@ -24,7 +24,7 @@ from bot.app import App
 from bot.config import ConfigError
 from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.sweeper import Sweeper
-from bot.model import Attachment, ChatRef, Handler, Reply
+from bot.model import MAX_ATTACHMENT_BYTES, Attachment, ChatRef, Handler, Reply
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
@@ -37,7 +37,6 @@ from bot.transports.telegram.priority import PriorityLimiter
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
 from bot.transports.telegram.webhook import WebhookServer
-from handlers.report import MAX_ATTACHMENT_BYTES
 
 __all__ = ["CALLBACK_KEY", "TelegramTransport"]
 
