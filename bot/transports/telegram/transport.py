@@ -34,6 +34,7 @@ from bot.transports.telegram.forgotten import epilogue
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.priority import PriorityLimiter
+from bot.transports.telegram.rawbot import RawBot
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
 from bot.transports.telegram.webhook import WebhookServer
@@ -130,17 +131,15 @@ class TelegramTransport:
     def _build(self) -> TelegramApp:
         config = self._config
         limiter = PriorityLimiter(overall_max_rate=config.max_rate, max_retries=config.max_retries)
-        builder = (
-            ApplicationBuilder()
-            .token(config.token)
-            .base_url(config.api_base_url)
-            .base_file_url(config.file_base_url)
-            .rate_limiter(limiter)
-            .request(QuietRequest(connections=256))
-            .get_updates_request(ScreeningRequest(self._reader))
-            .concurrent_updates(256)
-            .job_queue(None)
+        bot = RawBot(
+            config.token,
+            base_url=config.api_base_url,
+            base_file_url=config.file_base_url,
+            request=QuietRequest(connections=256),
+            get_updates_request=ScreeningRequest(self._reader),
+            rate_limiter=limiter,
         )
+        builder = ApplicationBuilder().bot(bot).concurrent_updates(256).job_queue(None)
         if config.webhook is not None:
             builder = builder.updater(None)
         application: TelegramApp = builder.build()
