@@ -14,6 +14,7 @@ from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
 from bot.content.reloads import Reloader
+from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.flood import Dropped, FloodGuard
 from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.conversation.sessions import SessionStore
@@ -36,7 +37,9 @@ UNLIMITED = ("console",)
 
 
 class App:
-    """Serialises each user's messages, saves their state, and applies flood limits and TTLs."""
+    """Serialises each user's messages, saves their state, and applies flood limits and TTLs.
+
+    To transports it is a `bot.transports.port.TransportPort`, and they see no more of it."""
 
     def __init__(
         self,
@@ -59,6 +62,8 @@ class App:
         self.pseudonyms = pseudonyms
         self.sessions = SessionStore(db)
         self.sensitive_ttl = sensitive_ttl
+        self.staff_rooms = staff_rooms
+        self.oncall = oncall
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
         self.outbox = Outbox(
@@ -114,6 +119,19 @@ class App:
             staff_without_device=staff_without_device,
             staff_language=staff_language,
         )
+
+    @property
+    def storage(self) -> Database:
+        """For transports: the database worker, for their own rows."""
+        return self.db
+
+    async def language(self, user: UserRef) -> str | None:
+        """For transports' own notices: the language the person chose, if any."""
+        return (await self.sessions.load(user)).language
+
+    def chat_trail(self, platform: str) -> ChatTrail:
+        """For a transport: the record of its messages, to delete them when due."""
+        return ChatTrail(self.db, platform)
 
     def attach(self, transport: Transport) -> None:
         """Transports register so replies to other chats (staff alerts, relays) can be sent."""

@@ -17,9 +17,9 @@ from typing import Any
 from nio import AsyncClient, LoginResponse, WhoamiResponse
 
 from bot.config import ConfigError
-from bot.storage import Database
 from bot.storage.database import Connection
 from bot.transports.matrix.config import MatrixConfig
+from bot.transports.port import Storage
 
 __all__ = ["Login", "sign_in"]
 
@@ -38,7 +38,7 @@ class Login:
         return "Login(***)"
 
 
-async def _load(db: Database) -> Login | None:
+async def _load(db: Storage) -> Login | None:
     def read(conn: Connection) -> bytes | None:
         row = conn.execute("SELECT value FROM settings WHERE name = ?", (SETTING,)).fetchone()
         return None if row is None else bytes(row[0])
@@ -50,7 +50,7 @@ async def _load(db: Database) -> Login | None:
     return Login(str(data["user_id"]), str(data["device_id"]), str(data["access_token"]))
 
 
-async def _save(db: Database, login: Login) -> None:
+async def _save(db: Storage, login: Login) -> None:
     value = json.dumps(
         {"user_id": login.user_id, "device_id": login.device_id, "access_token": login.access_token}
     ).encode()
@@ -106,7 +106,7 @@ async def _kept(client: AsyncClient, config: MatrixConfig, saved: Login | None) 
     return saved if await _whoami(client, saved.access_token) == saved.device_id else None
 
 
-async def sign_in(client: AsyncClient, config: MatrixConfig, db: Database) -> Login:
+async def sign_in(client: AsyncClient, config: MatrixConfig, db: Storage) -> Login:
     """Log `client` in as the kept device (or a first one) and load its encrypted store."""
     saved = await _load(db)
     if config.access_token:
