@@ -125,7 +125,6 @@ class MatrixTransport:
 
     def _client(self) -> AsyncClient:
         config = self._config
-        check_passphrase(config.store_dir, config.store_passphrase)
         return AsyncClient(
             config.homeserver,
             config.user_id,
@@ -140,6 +139,8 @@ class MatrixTransport:
         )
 
     async def run(self, handle: Handler) -> None:
+        config = self._config  # opening the store costs a key derivation: not on the loop
+        await asyncio.to_thread(check_passphrase, config.store_dir, config.store_passphrase)
         client: Any = self._client()
         try:
             login = await sign_in(client, self._config, self._port.storage)
@@ -149,7 +150,7 @@ class MatrixTransport:
         finally:
             await client.close()
             if isinstance(client.store, EncryptedStore):
-                client.store.close()
+                await client.store.close()
 
     def _assemble(self, client: Any, handle: Handler) -> _Live:
         tuning, config = self._tuning, self._config
@@ -233,7 +234,7 @@ class MatrixTransport:
             await _guarded(self._oncall_dms())
             self.ready.set()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
-            live.store.prune_handled()
+            await live.store.prune_handled()
             self._pruned_at = time.monotonic()
         await _guarded(live.rooms.take_invites())
         readable, expired = live.undecrypted.retry()
@@ -253,7 +254,7 @@ class MatrixTransport:
         for index, item in enumerate(items):
             if item.sender == live.rooms.own_id and not isinstance(item, Membership):
                 continue
-            fresh = live.store.first_time(item.event_id) if item.event_id else True
+            fresh = await live.store.first_time(item.event_id) if item.event_id else True
             if fresh and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:
