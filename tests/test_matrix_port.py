@@ -15,25 +15,10 @@ from bot.model import ChatRef, Reply, UserRef
 from bot.transports.matrix.dispatch import Dispatch
 from bot.transports.matrix.erase import Tally
 from bot.transports.matrix.inbound import Said
+from tests.fakes import PrivateRooms
 
 ROOM = "!dm:example.org"
 PERSON = "@ana:example.org"
-
-
-class _Rooms:
-    own_id = "@bot:example.org"
-
-    def is_staff_room(self, room_id: str) -> bool:
-        return False
-
-    def is_private(self, room_id: str) -> bool:
-        return True
-
-    def is_one_to_one(self, room_id: str) -> bool:
-        return True
-
-    async def can_redact_others(self, room_id: str) -> bool:
-        return False
 
 
 class _Out:
@@ -54,7 +39,7 @@ class _Out:
 class _Person:
     def __init__(self, app: App) -> None:
         self.out = _Out()
-        rooms: Any = _Rooms()
+        rooms: Any = PrivateRooms()
         outbound: Any = self.out
         self.dispatch = Dispatch(
             app, None, rooms, outbound, app.chat_trail("matrix"), app.handle, frozenset()
