@@ -15,6 +15,7 @@ from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
 from bot.content.reloads import Reloader
+from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.flood import Dropped, FloodGuard
 from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.conversation.sessions import SessionStore
@@ -26,8 +27,8 @@ from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.safety import checkin_rows
 from bot.safety.checkins import Checkins
 from bot.storage import Database, StorageError, StorageFullError
+from bot.text import directed
 from handlers import respond
-from handlers.output import directed
 from handlers.router import prompt
 from handlers.sos import urgent
 from handlers.staff import StaffScope, respond_staff
@@ -40,7 +41,9 @@ UNLIMITED = ("console",)
 
 
 class App:
-    """Serialises each user's messages, saves their state, and applies flood limits and TTLs."""
+    """Serialises each user's messages, saves their state, and applies flood limits and TTLs.
+
+    To transports it is a `bot.transports.port.TransportPort`, and they see no more of it."""
 
     def __init__(
         self,
@@ -63,6 +66,8 @@ class App:
         self.pseudonyms = pseudonyms
         self.sessions = SessionStore(db)
         self.sensitive_ttl = sensitive_ttl
+        self.staff_rooms = staff_rooms
+        self.oncall = oncall
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
         self.counts = Counts()
@@ -86,9 +91,7 @@ class App:
             words=StaffText(lambda: self.library, staff_language),
         )
         self.checkins = Checkins(db, self.casework, self.push)
-        self.sessions.also_forget(case_rows.forget_statement())
-        self.sessions.also_forget(checkin_rows.forget_statement())
-        self.sessions.also_forget(rows.forget_statement())
+        _forget_everywhere(self.sessions)
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()
         self._reloader = Reloader(self._swap_library, busy=lambda: len(self._turns) > 0)
@@ -120,6 +123,19 @@ class App:
             staff_without_device=staff_without_device,
             staff_language=staff_language,
         )
+
+    @property
+    def storage(self) -> Database:
+        """For transports: the database worker, for their own rows."""
+        return self.db
+
+    async def language(self, user: UserRef) -> str | None:
+        """For transports' own notices: the language the person chose, if any."""
+        return (await self.sessions.load(user)).language
+
+    def chat_trail(self, platform: str) -> ChatTrail:
+        """For a transport: the record of its messages, to delete them when due."""
+        return ChatTrail(self.db, platform)
 
     def attach(self, transport: Transport) -> None:
         """Transports register so replies to other chats (staff alerts, relays) can be sent."""
@@ -240,3 +256,13 @@ class App:
             ttl = min(self.sensitive_ttl, FORGOTTEN_TTL) if reply.erase_chat else None
             return replace(reply, ttl=ttl or self.sensitive_ttl)
         return reply
+
+
+def _forget_everywhere(sessions: SessionStore) -> None:
+    """`/forget` deletes, in its one transaction, every row that names the person."""
+    for statement in (
+        case_rows.forget_statement(),
+        checkin_rows.forget_statement(),
+        rows.forget_statement(),
+    ):
+        sessions.also_forget(statement)

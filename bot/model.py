@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+"""The largest file a person may send (to a report or a case thread): transports do not
+download more, and the handlers tell the person the limit."""
+
 __all__ = [
+    "MAX_ATTACHMENT_BYTES",
     "Attachment",
     "ChatRef",
     "Choice",

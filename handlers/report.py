@@ -10,12 +10,11 @@ from typing import Any
 
 from bot.content.countries import country_name, find_country
 from bot.content.schema import Question
-from bot.model import Choice
+from bot.model import MAX_ATTACHMENT_BYTES, Choice
 from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
 from handlers.screens import screen
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 LABEL_CHARS = 40
 
 

@@ -112,3 +112,22 @@ class FakeUser:
 
     def labels(self) -> list[str]:
         return [c.label for c in self.last.choices]
+
+
+class PrivateRooms:
+    """What Matrix dispatch asks of its rooms, for encrypted rooms each holding the bot and
+    one person, who the bot may redact (no homeserver needed)."""
+
+    own_id = "@bot:example.org"
+
+    def is_staff_room(self, room_id: str) -> bool:
+        return False
+
+    def is_private(self, room_id: str) -> bool:
+        return True
+
+    def is_one_to_one(self, room_id: str) -> bool:
+        return True
+
+    async def can_redact_others(self, room_id: str) -> bool:
+        return True

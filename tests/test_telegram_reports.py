@@ -18,7 +18,7 @@ import pytest
 from bot.config import Settings
 from bot.crypto.bundle import open_bundle
 from bot.crypto.keys import PrivateKey
-from handlers.report import MAX_ATTACHMENT_BYTES
+from bot.model import MAX_ATTACHMENT_BYTES
 from tests.telegram_emulator import Emulator, Screen, SimUser
 from tests.telegram_emulator.harness import (
     RunningBot,

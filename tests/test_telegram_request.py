@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from telegram import Bot
@@ -20,10 +22,13 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
+from telegram.warnings import PTBUserWarning
 
 from bot.transports.telegram.failures import retry_safe
+from bot.transports.telegram.rawbot import WRAPPER_HINT
 from bot.transports.telegram.reading import QuietRequest
 from tests.telegram_emulator import Emulator
+from tests.telegram_emulator.harness import onboard, running_bot
 
 
 async def _bot(base_url: str, token: str, connections: int = 8, pool: float = 1.0) -> Bot:
@@ -139,3 +144,21 @@ async def test_an_uninitialized_or_shut_request_refuses_to_send(emu: Emulator) -
     await request.shutdown()
     with pytest.raises(RuntimeError):
         await request.do_request(emu.api_base_url + emu.token + "/getMe", "POST")
+
+
+async def test_methods_called_by_name_give_no_hint_and_install_no_filter(
+    emu: Emulator, api: Bot, tmp_path: Path
+) -> None:
+    """The outbox calls `sendMessage` by name: PTB's hint to use its wrapper is left out
+    for the bot's own calls only, and no process-wide warning filter is installed."""
+    filters = list(warnings.filters)
+    ana = emu.user()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with running_bot(emu, tmp_path / "bot.db"):
+            await onboard(ana)
+            assert warnings.filters[1:] == filters
+        await api.do_api_request("sendMessage", {"chat_id": ana.chat.id, "text": "plain"})
+    hints = [str(w.message) for w in caught if issubclass(w.category, PTBUserWarning)]
+    assert len(hints) == 1 and hints[0].startswith(WRAPPER_HINT), "only the plain bot's call"
+    assert len(emu.calls("sendMessage")) >= 3

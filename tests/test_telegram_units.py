@@ -63,6 +63,13 @@ def test_split_cuts_a_word_longer_than_a_message_without_breaking_a_character() 
     assert all(utf16_len(p) <= MAX_TEXT for p in pieces)
 
 
+def test_split_keeps_a_short_heading_with_what_follows() -> None:
+    """The same cut as a screen's pages (`bot.text.paginate`), in UTF-16 units."""
+    pieces = split_text("Heading\n\n" + "x 🙂 " * 1200)
+    assert pieces[0].startswith("Heading\n\nx") and utf16_len(pieces[0]) > MAX_TEXT // 2
+    assert all(utf16_len(p) <= MAX_TEXT for p in pieces)
+
+
 def test_split_of_blank_text_sends_nothing() -> None:
     assert split_text("  \n ") == []
     assert split_text("short") == ["short"]

@@ -62,15 +62,15 @@ async def test_a_replayed_batch_is_not_answered_twice(bot: Bot, activist: Activi
     await chat.pick("English")
     await bot.stop()
     store = bot_store(bot)
-    before = store.sync_token()
-    store.close()
+    before = await store.sync_token()
+    await store.close()
     await bot.start()
     assert "/forget" in await chat.say("/help")
     await bot.stop()
     store = bot_store(bot)
     assert before is not None
-    store.commit_sync_token(before)  # as if the bot died before saving its position
-    store.close()
+    await store.commit_sync_token(before)  # as if the bot died before saving its position
+    await store.close()
     await bot.start()
     assert "Stopped." in await chat.say("/cancel"), "the /help was answered a second time"
 

@@ -461,11 +461,11 @@ def test_the_confirmation_is_completed_in_its_own_language(code: str) -> None:
     shipped = library()
     t = shipped.translator(code)
     neutral = Reply(directed(t("forget.done"), t.rtl), erase_chat=True, language=code)
-    text = epilogue(shipped)(neutral, Erased(gone=7, refused=2, retrying=3, unsure=1)) or ""
+    text = epilogue(lambda: shipped)(neutral, Erased(gone=7, refused=2, retrying=3, unsure=1)) or ""
     assert text.startswith(neutral.text)
     for key, count in (("gone", 7), ("refused", 2), ("retrying", 3), ("unsure", 1)):
         assert directed(t(f"telegram.forget.{key}", count=count), t.rtl) in text, key
     again = directed(t("telegram.forget.again"), t.rtl)
     assert text.endswith(again) and text.count(t("telegram.forget.again")) == 1
-    quiet = epilogue(shipped)(neutral, Erased(gone=4)) or ""
+    quiet = epilogue(lambda: shipped)(neutral, Erased(gone=4)) or ""
     assert t("telegram.forget.refused", count=0).split("0")[0] not in quiet

@@ -10,22 +10,7 @@ from bot.conversation.flood import Dropped
 from bot.model import ChatRef, Incoming, Reply
 from bot.transports.matrix.dispatch import Dispatch
 from bot.transports.matrix.inbound import Said
-
-
-class _Rooms:
-    own_id = "@bot:example.org"
-
-    def is_staff_room(self, room_id: str) -> bool:
-        return False
-
-    def is_private(self, room_id: str) -> bool:
-        return True
-
-    def is_one_to_one(self, room_id: str) -> bool:
-        return True
-
-    async def can_redact_others(self, room_id: str) -> bool:
-        return True
+from tests.fakes import PrivateRooms
 
 
 class _Recorder:
@@ -45,7 +30,7 @@ def _dispatch(app: App, seen: _Recorder, replies: Sequence[Reply]) -> Dispatch:
         return replies
 
     trail: Any = seen
-    return Dispatch(app, None, _Rooms(), seen, trail, handle, frozenset())  # type: ignore[arg-type]
+    return Dispatch(app, None, PrivateRooms(), seen, trail, handle, frozenset())  # type: ignore[arg-type]
 
 
 async def test_a_dropped_message_writes_no_trail_row(app: App) -> None:

@@ -28,11 +28,12 @@ from typing import Any
 from aiohttp import ClientError
 from nio import LocalProtocolError
 
-from bot.app import App
 from bot.cases.claims import is_claim_reaction
+from bot.content.library import FALLBACK
 from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.flood import Dropped
-from bot.model import Attachment, ChatRef, Handler, Incoming, Reply
+from bot.model import MAX_ATTACHMENT_BYTES, Attachment, ChatRef, Handler, Incoming, Reply
+from bot.text import directed
 from bot.transports.matrix.candour import Candour, forget_tail
 from bot.transports.matrix.erase import Tally
 from bot.transports.matrix.inbound import Reacted, Said, Sealed
@@ -40,8 +41,7 @@ from bot.transports.matrix.media import fetch
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.rooms import Rooms
 from bot.transports.matrix.trust import sent_from_listed_device
-from handlers.output import directed
-from handlers.report import MAX_ATTACHMENT_BYTES
+from bot.transports.port import TransportPort
 
 __all__ = ["Dispatch"]
 
@@ -53,7 +53,7 @@ class Dispatch:
 
     def __init__(
         self,
-        app: App,
+        port: TransportPort,
         client: Any,
         rooms: Rooms,
         out: Outbound,
@@ -62,7 +62,7 @@ class Dispatch:
         staff_user_ids: frozenset[str],
         staff_device_keys: frozenset[str] = frozenset(),
     ) -> None:
-        self._app = app
+        self._port = port
         self._client = client
         self._rooms = rooms
         self._out = out
@@ -81,8 +81,7 @@ class Dispatch:
         private = rooms.is_private(room_id)
         if not private and not self._addressed(room_id, said):
             return
-        user = self._app.pseudonyms.user("matrix", said.sender)
-        language = (await self._app.sessions.load(user)).language
+        user = self._port.pseudonyms.user("matrix", said.sender)
         attachment: Attachment | None = None
         if private and said.media is not None:
             attachment = await fetch(self._client, said.media, MAX_ATTACHMENT_BYTES)
@@ -95,7 +94,6 @@ class Dispatch:
             user,
             chat,
             text=said.text,
-            language_hint=language,
             message_id=said.event_id or None,
             raw_size=said.raw_size,
             attachment=attachment,
@@ -106,7 +104,7 @@ class Dispatch:
             return
         if private and said.event_id and await rooms.can_redact_others(room_id):
             await self._trail.record(room_id, said.event_id, delete_after=_ttl(replies))
-        answered = await self._send_all(chat, replies, language)
+        answered = await self._send_all(chat, replies)
         if answered and self._offers_dm(private, said.sender) and await rooms.offer_dm(said.sender):
             await self.hint(room_id, said.sender, "matrix.dm_offer")
 
@@ -114,7 +112,7 @@ class Dispatch:
         """The staff room: the App checks who may command; chatter gets no answer."""
         encrypted = self._rooms.is_encrypted(room_id)
         chat = ChatRef("matrix", room_id, private=False, encrypted=encrypted)
-        user = self._app.pseudonyms.user("matrix", said.sender)
+        user = self._port.pseudonyms.user("matrix", said.sender)
         incoming = Incoming(
             user,
             chat,
@@ -133,7 +131,7 @@ class Dispatch:
         chat = ChatRef("matrix", room_id, private=False, encrypted=encrypted)
         sender, sealed = reaction.sender, reaction.sealed
         incoming = Incoming(
-            self._app.pseudonyms.user("matrix", sender),
+            self._port.pseudonyms.user("matrix", sender),
             chat,
             message_id=reaction.event_id or None,
             verified_device=await self._listed_device(room_id, sender, sealed),
@@ -158,20 +156,18 @@ class Dispatch:
     async def _answer(self, chat: ChatRef, incoming: Incoming) -> bool:
         return await self._send_all(chat, await self._handle(incoming))
 
-    async def _send_all(
-        self, chat: ChatRef, replies: Sequence[Reply], language: str | None = None
-    ) -> bool:
+    async def _send_all(self, chat: ChatRef, replies: Sequence[Reply]) -> bool:
         for reply in replies:
             if reply.erase_chat:
-                await self._forget(chat.address, reply, language)
+                await self._forget(chat.address, reply)
             else:
                 await self._out.answer(chat, reply)
         return bool(replies)
 
-    async def _forget(self, room_id: str, reply: Reply, language: str | None) -> None:
-        """The handlers' last words, then what happened in this room (the session, and
-        with it the language, is gone by now: `language` was read before)."""
-        t = self._app.library.translator(language or "en")
+    async def _forget(self, room_id: str, reply: Reply) -> None:
+        """The handlers' last words, then what happened in this room, in the language of
+        those words (`Reply.language`: the session that held it is gone by now)."""
+        t = self._port.library.translator(reply.language or FALLBACK)
 
         def say(tally: Tally) -> Reply:
             text = f"{reply.text}\n\n{directed(forget_tail(t, tally), t.rtl)}"
@@ -200,8 +196,8 @@ class Dispatch:
         await self._notice(room_id, sender, (key,))
 
     async def _notice(self, room_id: str, sender: str, keys: tuple[str, ...]) -> None:
-        session = await self._app.sessions.load(self._app.pseudonyms.user("matrix", sender))
-        t = self._app.library.translator(session.language or "en")
+        language = await self._port.language(self._port.pseudonyms.user("matrix", sender))
+        t = self._port.library.translator(language or FALLBACK)
         chat = ChatRef("matrix", room_id, self._rooms.is_private(room_id))
         text = directed("\n\n".join(t(key) for key in keys), t.rtl)
         await self._out.answer(chat, Reply(text, rtl=t.rtl))

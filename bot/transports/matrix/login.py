@@ -17,9 +17,8 @@ from typing import Any
 from nio import AsyncClient, LoginResponse, WhoamiResponse
 
 from bot.config import ConfigError
-from bot.storage import Database
-from bot.storage.database import Connection
 from bot.transports.matrix.config import MatrixConfig
+from bot.transports.port import Storage
 
 __all__ = ["Login", "sign_in"]
 
@@ -38,31 +37,19 @@ class Login:
         return "Login(***)"
 
 
-async def _load(db: Database) -> Login | None:
-    def read(conn: Connection) -> bytes | None:
-        row = conn.execute("SELECT value FROM settings WHERE name = ?", (SETTING,)).fetchone()
-        return None if row is None else bytes(row[0])
-
-    raw = await db.run(read)
+async def _load(db: Storage) -> Login | None:
+    raw = await db.read_setting(SETTING)
     if raw is None:
         return None
     data = json.loads(raw)
     return Login(str(data["user_id"]), str(data["device_id"]), str(data["access_token"]))
 
 
-async def _save(db: Database, login: Login) -> None:
+async def _save(db: Storage, login: Login) -> None:
     value = json.dumps(
         {"user_id": login.user_id, "device_id": login.device_id, "access_token": login.access_token}
     ).encode()
-
-    def write(conn: Connection) -> None:
-        conn.execute(
-            "INSERT INTO settings (name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (SETTING, value),
-        )
-
-    await db.run(write)
+    await db.put_setting(SETTING, value)
 
 
 async def _whoami(client: AsyncClient, token: str) -> str | None:
@@ -106,7 +93,7 @@ async def _kept(client: AsyncClient, config: MatrixConfig, saved: Login | None) 
     return saved if await _whoami(client, saved.access_token) == saved.device_id else None
 
 
-async def sign_in(client: AsyncClient, config: MatrixConfig, db: Database) -> Login:
+async def sign_in(client: AsyncClient, config: MatrixConfig, db: Storage) -> Login:
     """Log `client` in as the kept device (or a first one) and load its encrypted store."""
     saved = await _load(db)
     if config.access_token:

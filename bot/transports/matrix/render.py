@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.cases.quoting import html_framed
 from bot.model import Attachment, Reply
-from handlers.output import RLM, paginate
+from bot.text import RLM, paginate
 
 __all__ = ["MAX_BODY_CHARS", "contents", "edit_content", "file_content"]
 

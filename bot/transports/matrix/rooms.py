@@ -295,4 +295,4 @@ class Rooms:
                 del self._offered[user]
         await self._client.room_leave(room_id)
         await self._client.room_forget(room_id)
-        forget_room(self._client, room_id)
+        await forget_room(self._client, room_id)

@@ -107,7 +107,7 @@ class Syncer:
         Busy (invites or undecryptable events waiting) shortens the long poll to
         `BUSY_POLL_MS` so their timers are checked, without spinning on the server.
         """
-        since = self._store.sync_token()
+        since = await self._store.sync_token()
         wait_ms = 0  # the first sync returns at once, so start-up is quick
         while not self._stopping.is_set():
             response = await self._sync(since, wait_ms, full_state=not self.batches)
@@ -119,7 +119,7 @@ class Syncer:
             await self._chores()
             await handle(await self._batch(response, since))
             since = str(response.next_batch)
-            self._store.commit_sync_token(since)
+            await self._store.commit_sync_token(since)
             self.batches += 1
             wait_ms = min(BUSY_POLL_MS, self._poll_ms) if await between() else self._poll_ms
 

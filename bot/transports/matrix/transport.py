@@ -19,9 +19,7 @@ from typing import Any
 
 from nio import AsyncClient, AsyncClientConfig
 
-from bot.app import App
 from bot.config import Settings
-from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.sweeper import Sweeper
 from bot.model import ChatRef, Handler, Reply
 from bot.transports.matrix.config import MatrixConfig
@@ -43,6 +41,7 @@ from bot.transports.matrix.store import STORE_FILE, EncryptedStore, check_passph
 from bot.transports.matrix.sync import Batch, Syncer
 from bot.transports.matrix.trust import TofuExceptStaff, TrustPolicy
 from bot.transports.matrix.undecrypted import Undecrypted
+from bot.transports.port import TransportPort
 
 __all__ = ["MatrixTransport", "Tuning"]
 
@@ -86,18 +85,18 @@ class MatrixTransport:
     def __init__(
         self,
         config: MatrixConfig,
-        app: App,
+        port: TransportPort,
         *,
         trust: TrustPolicy | None = None,
         tuning: Tuning | None = None,
     ) -> None:
         self._config = config
-        self._app = app
+        self._port = port
         self._trust = trust or TofuExceptStaff(
             config.user_id, config.staff_user_ids, config.staff_device_keys
         )
         self._tuning = tuning or Tuning()
-        self._trail = ChatTrail(app.db, "matrix")
+        self._trail = port.chat_trail("matrix")
         self._live: _Live | None = None
         self._stopped = False
         self._pruned_at = -PRUNE_EVERY
@@ -108,8 +107,8 @@ class MatrixTransport:
         """Set once the first sync is handled (the bot is answering)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, app: App) -> MatrixTransport:
-        return cls(MatrixConfig.from_settings(settings), app)
+    def from_settings(cls, settings: Settings, port: TransportPort) -> MatrixTransport:
+        return cls(MatrixConfig.from_settings(settings), port)
 
     @property
     def connected(self) -> bool:
@@ -132,7 +131,6 @@ class MatrixTransport:
 
     def _client(self) -> AsyncClient:
         config = self._config
-        check_passphrase(config.store_dir, config.store_passphrase)
         return AsyncClient(
             config.homeserver,
             config.user_id,
@@ -147,16 +145,18 @@ class MatrixTransport:
         )
 
     async def run(self, handle: Handler) -> None:
+        config = self._config  # opening the store costs a key derivation: not on the loop
+        await asyncio.to_thread(check_passphrase, config.store_dir, config.store_passphrase)
         client: Any = self._client()
         try:
-            login = await sign_in(client, self._config, self._app.db)
+            login = await sign_in(client, self._config, self._port.storage)
             self.device_id = login.device_id
             if not self._stopped:
                 await self._serve(self._assemble(client, handle))
         finally:
             await client.close()
             if isinstance(client.store, EncryptedStore):
-                client.store.close()
+                await client.store.close()
 
     def _assemble(self, client: Any, handle: Handler) -> _Live:
         tuning, config = self._tuning, self._config
@@ -171,7 +171,7 @@ class MatrixTransport:
             rooms=rooms,
             out=out,
             dispatch=Dispatch(
-                self._app, client, rooms, out, self._trail, handle, staff, config.staff_device_keys
+                self._port, client, rooms, out, self._trail, handle, staff, config.staff_device_keys
             ),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
             syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms, self.poison),
@@ -180,7 +180,7 @@ class MatrixTransport:
 
     def _staff_rooms(self) -> frozenset[str]:
         """The Matrix rooms of `HRD_BOT_STAFF_ROOMS`, as the App was configured with them."""
-        rooms = self._app.casework.staff_rooms
+        rooms = self._port.staff_rooms
         return frozenset(room.address for room in rooms if room.platform == self.name)
 
     async def _staff_invites(self) -> None:
@@ -193,7 +193,7 @@ class MatrixTransport:
     async def _oncall_dms(self) -> None:
         """Open the DMs of on-call accounts at start, so they can accept them before an
         escalation needs them (leads' DMs open at their first message)."""
-        for chat in self._app.casework.oncall:
+        for chat in self._port.oncall:
             if chat.platform == self.name and chat.address.startswith("@"):
                 await self._running.rooms.direct_room(chat.address)
 
@@ -240,7 +240,7 @@ class MatrixTransport:
             await _guarded(self._oncall_dms())
             self.ready.set()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
-            live.store.prune_handled()
+            await live.store.prune_handled()
             self._pruned_at = time.monotonic()
         await _guarded(live.rooms.take_invites())
         readable, expired = live.undecrypted.retry()
@@ -260,7 +260,7 @@ class MatrixTransport:
         for index, item in enumerate(items):
             if item.sender == live.rooms.own_id and not isinstance(item, Membership):
                 continue
-            fresh = live.store.first_time(item.event_id) if item.event_id else True
+            fresh = await live.store.first_time(item.event_id) if item.event_id else True
             if fresh and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:

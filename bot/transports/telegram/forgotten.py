@@ -11,18 +11,22 @@ The lines are in the confirmation's language (`Reply.language`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.content.library import FALLBACK, Library
 from bot.model import Reply
+from bot.text import directed
 from bot.transports.telegram.deleting import Erased
 from bot.transports.telegram.outbox import Epilogue
-from handlers.output import directed
 
 __all__ = ["epilogue"]
 
 
-def epilogue(library: Library) -> Epilogue:
+def epilogue(content: Callable[[], Library]) -> Epilogue:
+    """`content` gives the content now (a reload may have swapped it)."""
+
     def tell(confirmation: Reply, erased: Erased) -> str:
-        t = library.translator(confirmation.language or FALLBACK)
+        t = content().translator(confirmation.language or FALLBACK)
         lines = [t("telegram.forget.gone", count=erased.gone)]
         if erased.refused:
             lines.append(t("telegram.forget.refused", count=erased.refused))

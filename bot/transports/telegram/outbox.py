@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.warnings import PTBUserWarning
 
 from bot.cases.claims import CLAIM
 from bot.conversation.chat_trail import ChatTrail
@@ -77,7 +75,6 @@ class Outbox:
         self.deleter = Deleter(
             bot, trail, self._retrying, blocked, self._refused, bound=self.lost.bound
         )
-        _quiet_send_hint()
 
     def reachable(self, chat: str, message_id: int | None = None) -> None:
         """The chat just wrote to the bot (message `message_id`), so it no longer blocks it."""
@@ -302,15 +299,6 @@ class Outbox:
                     raise
                 await asyncio.sleep(self._backoff * 2**attempt)
         raise AssertionError("unreachable")
-
-
-def _quiet_send_hint() -> None:
-    """`Bot.do_api_request` suggests `Bot.send_message` for a method PTB wraps; that one
-    parses every answer into objects the bot does not use (see `Outbox._send_one`).
-    Set when an outbox is made, not at import, as imports may run inside a
-    `warnings.catch_warnings` block that would undo it (pytest collects that way)."""
-    for method in (SEND, EDIT):
-        warnings.filterwarnings("ignore", f"Please use 'Bot.{method}' instead", PTBUserWarning)
 
 
 def _is_group(chat: ChatRef) -> bool:

@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot.storage.database import Connection, Database
+from bot.storage.database import Connection
+from bot.transports.port import Storage
 
 __all__ = ["SeenUpdates"]
 
@@ -35,7 +36,7 @@ _ROWS_PER_STATEMENT = 300  # 900 parameters: within every SQLite's limit (999)
 class SeenUpdates:
     """One bot account's recent update ids; `load` it (with the bot's id) before use."""
 
-    def __init__(self, db: Database, keep: timedelta = KEEP) -> None:
+    def __init__(self, db: Storage, keep: timedelta = KEEP) -> None:
         self._db = db
         self._keep = int(keep.total_seconds())
         self._bot = 0

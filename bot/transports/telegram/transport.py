@@ -20,11 +20,10 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
-from bot.app import App
 from bot.config import ConfigError
-from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.sweeper import Sweeper
-from bot.model import Attachment, ChatRef, Handler, Reply
+from bot.model import MAX_ATTACHMENT_BYTES, Attachment, ChatRef, Handler, Reply
+from bot.transports.port import TransportPort
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.commands import publish_commands
 from bot.transports.telegram.config import TelegramConfig
@@ -34,10 +33,10 @@ from bot.transports.telegram.forgotten import epilogue
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.priority import PriorityLimiter
+from bot.transports.telegram.rawbot import RawBot
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
 from bot.transports.telegram.webhook import WebhookServer
-from handlers.report import MAX_ATTACHMENT_BYTES
 
 __all__ = ["CALLBACK_KEY", "TelegramTransport"]
 
@@ -53,13 +52,13 @@ class TelegramTransport:
     name = PLATFORM
     idempotent = False  # Telegram cannot tell whether a send whose answer was lost arrived
 
-    def __init__(self, app: App, config: TelegramConfig) -> None:
-        self._app = app
+    def __init__(self, port: TransportPort, config: TelegramConfig) -> None:
+        self._port = port
         self._config = config
-        self._trail = ChatTrail(app.db, PLATFORM)
+        self._trail = port.chat_trail(PLATFORM)
         self._stopping = asyncio.Event()
         self._dispatcher: Dispatcher | None = None
-        self._seen = SeenUpdates(app.db)
+        self._seen = SeenUpdates(port.storage)
         self._reader = UpdateReader(self._seen.seen)
 
     @property
@@ -83,15 +82,16 @@ class TelegramTransport:
             return
         bot = application.bot
         await self._seen.load(bot.id)
-        buttons = ButtonBook(await self._app.db.secret(CALLBACK_KEY))
-        outbox = Outbox(bot, self._trail, buttons, epilogue=epilogue(self._app.library))
+        port = self._port
+        buttons = ButtonBook(await port.storage.secret(CALLBACK_KEY))
+        outbox = Outbox(bot, self._trail, buttons, epilogue=epilogue(lambda: port.library))
 
         async def fetch_file(media: Media) -> Attachment | None:
             return await fetch(bot, media, MAX_ATTACHMENT_BYTES)
 
         dispatcher = Dispatcher(
             handle,
-            self._app.pseudonyms,
+            port.pseudonyms,
             buttons,
             self._trail,
             outbox,
@@ -100,14 +100,14 @@ class TelegramTransport:
             seen=self._seen,
             username=bot.username,
         )
-        pseudonyms, username = self._app.pseudonyms, bot.username
+        pseudonyms, username = port.pseudonyms, bot.username
         self._reader.convert = lambda update: from_update(update, pseudonyms, username)
         application.add_handler(TypeHandler(Update, dispatcher.on_update))
         application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
         stop_receiving: Stopper | None = None
         try:
-            await publish_commands(bot, self._app.library)
+            await publish_commands(bot, port.library)
             await application.start()
             stop_receiving = await self._start_receiving(application)
             sweeper.start()
@@ -136,17 +136,15 @@ class TelegramTransport:
     def _build(self) -> TelegramApp:
         config = self._config
         limiter = PriorityLimiter(overall_max_rate=config.max_rate, max_retries=config.max_retries)
-        builder = (
-            ApplicationBuilder()
-            .token(config.token)
-            .base_url(config.api_base_url)
-            .base_file_url(config.file_base_url)
-            .rate_limiter(limiter)
-            .request(QuietRequest(connections=256))
-            .get_updates_request(ScreeningRequest(self._reader))
-            .concurrent_updates(256)
-            .job_queue(None)
+        bot = RawBot(
+            config.token,
+            base_url=config.api_base_url,
+            base_file_url=config.file_base_url,
+            request=QuietRequest(connections=256),
+            get_updates_request=ScreeningRequest(self._reader),
+            rate_limiter=limiter,
         )
+        builder = ApplicationBuilder().bot(bot).concurrent_updates(256).job_queue(None)
         if config.webhook is not None:
             builder = builder.updater(None)
         application: TelegramApp = builder.build()
