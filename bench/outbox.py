@@ -51,6 +51,7 @@ class Instant:
 
     name = "bench"
     idempotent = True
+    connected = True
 
     def __init__(self) -> None:
         self.sent = 0

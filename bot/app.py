@@ -20,6 +20,7 @@ from bot.conversation.sessions import SessionStore
 from bot.conversation.turns import Turns
 from bot.delivery import Outcome, RetryPolicy, rows
 from bot.delivery.outbox import Outbox
+from bot.health.counts import Counts
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.safety.checkins import Checkins
 from bot.safety.sos import urgent
@@ -61,6 +62,7 @@ class App:
         self.sensitive_ttl = sensitive_ttl
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
+        self.counts = Counts()
         self.outbox = Outbox(
             db,
             self.transports,
@@ -164,7 +166,9 @@ class App:
                 allowed, warn = self.flood.check_sos(key)
             if not allowed:
                 log.info("flood: dropped a message (warned=%s)", warn)
+                self.counts.flood_drops += 1
                 return Dropped((await self._flood_notice(msg.user),) if warn else ())
+        self.counts.handled[msg.user.platform] += 1
         if (msg.chat.platform, msg.chat.address) in self._staff_rooms:
             t = await self.casework.translator_for(msg.user)
             staff_reply = await respond_staff(msg, self.casework, t, self.staff_without_device)

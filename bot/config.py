@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bot.content.languages import is_tag
 from bot.delivery.policy import RetryPolicy
 from bot.errors import OperatorError
+from bot.health.address import Address, parse_address
 from bot.model import ChatRef
 from bot.safety.ladder import Ladder, Ladders
 
@@ -135,6 +136,8 @@ class Declared(BaseSettings):
     HRD_BOT_ESCALATION_NORMAL: str = "480"
     HRD_BOT_TELEGRAM_STAFF_ACTIONS: StaffActions = "triage"
     HRD_BOT_STAFF_LANGUAGE: Annotated[str, AfterValidator(_language_tag)] = "en"
+    HRD_BOT_HEALTH_PUBLIC: Literal["0", "1"] = "0"  # before the address: its check reads it
+    HRD_BOT_HEALTH_ADDRESS: str = ""
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
     HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli.access
     HRD_BOT_INSECURE_FAST_KDF: Literal["0", "1"] = "0"  # read by bot.crypto.keyfile
@@ -168,6 +171,13 @@ class Declared(BaseSettings):
     @classmethod
     def _ladder(cls, value: str) -> str:
         Ladder.parse(value)
+        return value
+
+    @field_validator("HRD_BOT_HEALTH_ADDRESS")
+    @classmethod
+    def _health(cls, value: str, info: ValidationInfo) -> str:
+        if value.strip():
+            parse_address(value, public=info.data.get("HRD_BOT_HEALTH_PUBLIC") == "1")
         return value
 
     @classmethod
@@ -283,6 +293,15 @@ class Settings:
     def staff_language(self) -> str:
         """Staff rooms' language; each member may choose their own (`bot.cases.staff_languages`)."""
         return self.declared.HRD_BOT_STAFF_LANGUAGE
+
+    @property
+    def health_address(self) -> Address | None:
+        """Where the health and metrics endpoint listens (`bot.health`); None: it is off."""
+        declared = self.declared
+        if not declared.HRD_BOT_HEALTH_ADDRESS:
+            return None
+        public = declared.HRD_BOT_HEALTH_PUBLIC == "1"
+        return parse_address(declared.HRD_BOT_HEALTH_ADDRESS, public=public)
 
     @property
     def log_level(self) -> str:

@@ -166,11 +166,15 @@ class Transport(Protocol):
     `send` returns the platform's ids of the messages it posted, or raises
     `bot.delivery.Undelivered`. `key` names this message across retries: a transport
     whose platform deduplicates by it (Matrix transaction ids) is `idempotent`, and a
-    send whose answer was lost may then simply be repeated.
+    send whose answer was lost may then simply be repeated. `connected` says whether it
+    can take and send messages now (readiness, `bot.health`).
     """
 
     name: str
     idempotent: bool
+
+    @property
+    def connected(self) -> bool: ...
 
     async def run(self, handle: Handler) -> None: ...
 

@@ -111,6 +111,7 @@ class Recorder:
 
     name = PLATFORM
     idempotent = True
+    connected = True
 
     def __init__(self, log: Transcript, keys: set[str]) -> None:
         self._log = log

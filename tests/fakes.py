@@ -21,6 +21,7 @@ class FakeTransport:
     name: str = "fake"
     sent: list[tuple[ChatRef, Reply]] = field(default_factory=list)
     idempotent: bool = True
+    connected: bool = True
     faults: list[Undelivered] = field(default_factory=list)
     refuse: dict[str, Undelivered] = field(default_factory=dict)
     keys: list[str] = field(default_factory=list)

@@ -110,6 +110,7 @@ class _Through:
     dispatcher: Dispatcher
     name: str = "telegram"
     idempotent: bool = False
+    connected: bool = True
 
     async def run(self, handle: Handler) -> None:
         return None

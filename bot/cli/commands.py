@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from bot.app import App
@@ -17,7 +17,7 @@ from bot.cli import data as cli_data
 from bot.cli import demo as cli_demo
 from bot.cli import doctor
 from bot.cli import keys as cli_keys
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
 from bot.content.loader import load_library
@@ -163,8 +163,9 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
         jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
         try:
-            await app.start_delivery()
-            await _serve(settings, app, transports)
+            async with _health(settings, app, jobs):
+                await app.start_delivery()
+                await _serve(settings, app, transports)
         finally:
             jobs.stop()
             await app.outbox.close()
@@ -172,6 +173,27 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
     finally:
         await db.close()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _health(settings: Settings, app: App, jobs: SafetyJobs) -> AsyncIterator[None]:
+    """The health and metrics endpoint while the bot serves, when it is configured."""
+    address = settings.health_address
+    if address is None:
+        yield
+        return
+    from bot.health.server import HealthServer  # lazy: admin commands need no web server
+
+    server = HealthServer.of(app, lambda: jobs.running)
+    try:
+        await server.start(address)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"HRD_BOT_HEALTH_ADDRESS: cannot listen on {address}: {reason}") from None
+    try:
+        yield
+    finally:
+        await server.stop()
 
 
 def validate_content(folder: Path, strict: bool) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field, replace
@@ -122,6 +122,8 @@ class Outbox:
         self._background: set[asyncio.Task[None]] = set()
         self._pruned = time.monotonic()
         self._writes = GroupCommit(db)
+        self.failed: Counter[Reason] = Counter()
+        """Messages settled as not delivered since the start, by reason (metrics)."""
 
     async def start(self) -> list[tuple[rows.Row, Reason]]:
         """Resume what was queued before a stop. Not resent: sensitive content (held only
@@ -133,6 +135,7 @@ class Outbox:
         lost = [row for row in found if row.reply is None and row not in unsure]
         ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
         await self._db.transaction(rows.give_up(ended))
+        self.failed.update(reason for _, reason in ended)
         for row in found:
             if row.reply is not None and row not in unsure:
                 self._enqueue(row.id, row.chat, row.reply, row.kind, row.case_id, row.created_at)
@@ -243,7 +246,8 @@ class Outbox:
                 lane.queue.popleft()
                 if not parcel.done.done():
                     parcel.done.set_result(outcome)
-                if not outcome.delivered:
+                if outcome.reason is not None:
+                    self.failed[outcome.reason] += 1
                     log.info("outbox: a %s was not delivered (%s)", parcel.kind, outcome.reason)
         except Exception as exc:  # the lane stops; its messages stay queued on disk
             log.error("outbox: a lane stopped (%s)", type(exc).__name__)

@@ -102,6 +102,11 @@ class SafetyJobs:
         scheduler.start()
         self._scheduler = scheduler
 
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler runs the jobs (readiness, `bot.health`)."""
+        return self._scheduler is not None and bool(self._scheduler.running)
+
     def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)

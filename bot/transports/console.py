@@ -76,6 +76,7 @@ class ConsoleTransport:
 
     name = "console"
     idempotent = True
+    connected = True  # a terminal has nothing to connect to
 
     def __init__(
         self,

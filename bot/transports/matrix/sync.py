@@ -94,6 +94,8 @@ class Syncer:
         self.batches = 0
         self.gaps = 0
         self.unapplied = 0
+        self.failures = 0
+        """Syncs failed in a row (0 while the homeserver answers): readiness reads it."""
 
     async def run(
         self,
@@ -106,15 +108,14 @@ class Syncer:
         `BUSY_POLL_MS` so their timers are checked, without spinning on the server.
         """
         since = self._store.sync_token()
-        failures = 0
         wait_ms = 0  # the first sync returns at once, so start-up is quick
         while not self._stopping.is_set():
             response = await self._sync(since, wait_ms, full_state=not self.batches)
             if response is None:
-                failures += 1
-                await self._pause(min(30.0, 0.5 * 2**failures))
+                self.failures += 1
+                await self._pause(min(30.0, 0.5 * 2**self.failures))
                 continue
-            failures = 0
+            self.failures = 0
             await self._chores()
             await handle(await self._batch(response, since))
             since = str(response.next_batch)

@@ -111,6 +111,12 @@ class MatrixTransport:
     def from_settings(cls, settings: Settings, app: App) -> MatrixTransport:
         return cls(MatrixConfig.from_settings(settings), app)
 
+    @property
+    def connected(self) -> bool:
+        """After the first sync was handled, while the last sync succeeded."""
+        live = self._live
+        return live is not None and self.ready.is_set() and live.syncer.failures == 0
+
     def stats(self) -> dict[str, int]:
         """Health figures since start: syncs handled, timeline gaps fetched, events that could
         not be decrypted (yet), events skipped as unreadable (malformed, unparseable), and

@@ -63,6 +63,11 @@ class TelegramTransport:
         self._reader = UpdateReader(self._seen.seen)
 
     @property
+    def connected(self) -> bool:
+        """Once Telegram answered getMe and polling (or the webhook) started, until stop."""
+        return self._dispatcher is not None
+
+    @property
     def skipped_updates(self) -> dict[str, int]:
         """Updates skipped as unreadable since the start, by kind ("message"…), for metrics."""
         return dict(self._reader.skipped)
