@@ -24,8 +24,9 @@ from bot.storage import Database, DbKey
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
-SCRIPT = ("/start", "1", "2", "1", "1", "1", "◂ Back", "2", "/menu", "3", "colombia", "1", "/menu")
-"""English, guides, the first guide, no danger, an option, back, …, legal, a country, a topic."""
+SCRIPT = ("/start", "1", "3", "2", "1", "1", "◂ Back", "2", "/menu", "4", "colombia", "1", "/menu")
+"""English, guides (the danger question), a topic, its first guide, an option, back, …,
+legal, a country, a topic."""
 
 
 def _message(app: App, user: int, step: int) -> Incoming:

@@ -35,7 +35,7 @@ from tests.telegram_emulator.harness import running_bot
 
 SCRIPT = (
     "I have a digital security problem",
-    "1",
+    "2",
     "1",
     "1",
     "◂ Back",

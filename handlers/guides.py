@@ -1,8 +1,10 @@
-"""Troubleshooting guides: the safety question first, then a decision tree with a way back."""
+"""Troubleshooting guides: the danger question first (its "no" answers are the topics), then
+a topic's guides, then a decision tree with a way back: a first step in three taps."""
 
 from __future__ import annotations
 
-from bot.content.schema import NEEDS, Guide, contacts_need
+from bot.content.library import FALLBACK
+from bot.content.schema import GUIDE_TOPICS, NEEDS, Guide, contacts_need
 from bot.model import Choice
 from handlers.contacts import best_contacts, contact_blocks, remembered_country, show_contacts
 from handlers.context import Args, Context, Screen
@@ -15,46 +17,54 @@ from handlers.sos import open_sos
 DANGER_CONTACTS = 2
 
 
-def render_guides(ctx: Context, args: Args) -> Screen:
-    guides = ctx.t.guides()
-    choices = tuple(Choice(f"guide:{g.id}", g.title) for g in guides)
-    return Screen(ctx.t("guides.text"), (*choices, *ctx.nav()))
-
-
-async def choose_guide(ctx: Context, args: Args, choice: str) -> bool:
-    guide_id = choice.removeprefix("guide:")
-    if guide_id == choice or ctx.t.guide(guide_id) is None:
-        return False
-    ctx.go("safety", guide=guide_id)
-    return True
-
-
-def render_safety(ctx: Context, args: Args) -> Screen:
-    return Screen(
-        ctx.t("safety.text"),
-        (
-            ctx.choice("safety:no", "safety.no"),
-            ctx.choice("safety:yes", "safety.yes"),
-            *ctx.nav(),
-        ),
+def _topic_choices(ctx: Context) -> tuple[Choice, ...]:
+    present = {g.topic for g in ctx.library.packs[FALLBACK].guides.values()}
+    return tuple(
+        ctx.choice(f"topic:{topic}", f"topic.{topic}") for topic in GUIDE_TOPICS if topic in present
     )
 
 
-def _open(ctx: Context, guide_id: str) -> bool:
-    guide = ctx.t.guide(guide_id)
-    if guide is None:
+def render_guides(ctx: Context, args: Args) -> Screen:
+    """Safety first: the danger question, with the topics as the ways of answering "no"."""
+    text = f"{ctx.t('safety.text')}\n\n{ctx.t('guides.topics')}"
+    danger = ctx.choice("safety:yes", "safety.yes")
+    return Screen(text, (danger, *_topic_choices(ctx), *ctx.nav()))
+
+
+def render_topics(ctx: Context, args: Args) -> Screen:
+    """The topics again, once the person has seen who protects people in danger."""
+    return Screen(ctx.t("guides.text"), (*_topic_choices(ctx), *ctx.nav()))
+
+
+async def choose_topic(ctx: Context, args: Args, choice: str) -> bool:
+    if choice == "safety:yes":
+        ctx.go("danger")
+        return True
+    topic = choice.removeprefix("topic:")
+    if topic == choice or topic not in GUIDE_TOPICS:
         return False
-    ctx.replace("guide", guide=guide.id, node=guide.start)
+    ctx.go("topic", topic=topic)
     return True
 
 
-async def choose_safety(ctx: Context, args: Args, choice: str) -> bool:
-    if choice == "safety:no":
-        return _open(ctx, args["guide"])
-    if choice == "safety:yes":
-        ctx.replace("danger", guide=args["guide"])
-        return True
-    return False
+def _in_topic(ctx: Context, topic: str) -> list[Guide]:
+    english = ctx.library.packs[FALLBACK].guides
+    return [g for g in ctx.t.guides() if (e := english.get(g.id)) is not None and e.topic == topic]
+
+
+def render_topic(ctx: Context, args: Args) -> Screen:
+    choices = tuple(Choice(f"guide:{g.id}", g.title) for g in _in_topic(ctx, args["topic"]))
+    return Screen(
+        f"{ctx.t('topic.' + args['topic'])}\n\n{ctx.t('guides.text')}", (*choices, *ctx.nav())
+    )
+
+
+async def choose_guide(ctx: Context, args: Args, choice: str) -> bool:
+    guide = ctx.t.guide(choice.removeprefix("guide:"))
+    if not choice.startswith("guide:") or guide is None:
+        return False
+    ctx.go("guide", guide=guide.id, node=guide.start)
+    return True
 
 
 def render_danger(ctx: Context, args: Args) -> Screen:
@@ -74,8 +84,8 @@ def render_danger(ctx: Context, args: Args) -> Screen:
 
 async def choose_danger(ctx: Context, args: Args, choice: str) -> bool:
     if choice == "danger:continue":
-        ctx.go("safety", **args)
-        return _open(ctx, args["guide"])
+        ctx.replace("topics")
+        return True
     if choice == "danger:contacts":
         show_contacts(ctx, "physical")
         return True
@@ -138,7 +148,8 @@ async def choose_in_guide(ctx: Context, args: Args, choice: str) -> bool:
     return True
 
 
-screen("guides", render_guides, choose_guide)
-screen("safety", render_safety, choose_safety)
+screen("guides", render_guides, choose_topic)
+screen("topics", render_topics, choose_topic)
+screen("topic", render_topic, choose_guide)
 screen("danger", render_danger, choose_danger)
 screen("guide", render_guide, choose_in_guide)

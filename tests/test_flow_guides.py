@@ -9,10 +9,15 @@ import pytest
 from bot.app import App
 from bot.content.library import Library
 from bot.storage import Database
-from tests.conftest import TEST_KEY
+from tests.conftest import CONTENT, TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 
 STEP = "①"
+RLM = "\u200f"
+
+
+def _shipped_languages() -> list[str]:
+    return [folder.name for folder in CONTENT.iterdir() if (folder / "strings.yaml").is_file()]
 
 
 async def test_first_contact_asks_language_suggesting_the_hint(
@@ -28,19 +33,22 @@ async def test_first_contact_asks_language_suggesting_the_hint(
     assert "Error" not in reply.text
 
 
-@pytest.mark.parametrize("language", ["en", "es", "fr", "ar"])
+@pytest.mark.parametrize("language", sorted(_shipped_languages()))
 async def test_every_guide_gives_a_first_step_within_three_taps(
     make_user: Callable[..., FakeUser], library: Library, language: str
 ) -> None:
     t = library.translator(language)
     for index, guide in enumerate(t.guides()):
+        topic = library.packs["en"].guides[guide.id].topic
         person = make_user(platform_id=f"{language}-{index}", hint=language)
         await person.say("/start")
         await person.press_id(f"lang:{language}")
-        await person.press_id("menu:guides")  # tap 1
-        safety = await person.press(guide.title)  # tap 2
+        safety = await person.press_id("menu:guides")  # tap 1
         assert t("safety.text").strip()[:20] in safety.text, "physical danger is asked first"
-        first = await person.press_id("safety:no")  # tap 3
+        assert person.labels()[0].lstrip(RLM) == t("safety.yes"), "the danger answer first"
+        listing = await person.press_id(f"topic:{topic}")  # tap 2
+        assert len(listing.choices) <= 6, "a topic's guides fit one screen"
+        first = await person.press_id(f"guide:{guide.id}")  # tap 3
         assert STEP in first.text, f"{language}/{guide.id}: no concrete step on the first screen"
         assert not t.fell_back or language == "en"
 
@@ -49,8 +57,8 @@ async def test_guide_navigation_back_start_over_and_menu(user: FakeUser, library
     guide = library.translator("en").guide("account-compromised")
     assert guide is not None
     await user.press("digital security problem")
-    await user.press(guide.title)
-    start = await user.press("No, continue")
+    await user.press("Accounts and messages")
+    start = await user.press(guide.title)
     deeper = await user.press(guide.nodes[guide.start].options[0].label)
     assert deeper.text != start.text
     assert (await user.press("Back")).text == start.text
@@ -62,31 +70,32 @@ async def test_guide_navigation_back_start_over_and_menu(user: FakeUser, library
 
 async def test_back_from_a_guide_start_returns_to_the_guide_list(user: FakeUser) -> None:
     await user.press("digital security problem")
+    await user.press("Accounts and messages")
     await user.press("account was hacked")
-    await user.press("No, continue")
     listing = await user.press("Back")
-    assert "What is happening" in listing.text
+    assert "What is happening" in listing.text and "My account was hacked" in user.labels()
 
 
 async def test_danger_answer_shows_physical_protection_contacts_then_the_guide(
     user: FakeUser, library: Library
 ) -> None:
     await user.press("digital security problem")
-    await user.press("seized")
     danger = await user.press("Yes, I may be in danger")
     assert "Your safety comes first" in danger.text
     assert danger.sensitive and danger.ttl is not None
     physical = [c for c in library.translator("en").contacts() if "physical" in c.needs]
     assert any(c.name in danger.text for c in physical)
-    assert STEP in (await user.press("Continue with the guide")).text
+    await user.press("Continue to the guides")
+    await user.press("Phones, computers, data")
+    assert STEP in (await user.press("seized")).text
 
 
 async def test_leaf_offers_contacts_for_the_guides_need(user: FakeUser, library: Library) -> None:
     guide = library.translator("en").guide("phishing")
     assert guide is not None
     await user.press("digital security problem")
+    await user.press("Accounts and messages")
     await user.press(guide.title)
-    await user.press("No, continue")
     node = guide.start
     while guide.nodes[node].options:
         option = next(o for o in guide.nodes[node].options if not o.next.startswith("@"))
@@ -111,8 +120,8 @@ async def test_guide_resumes_after_a_restart(
     await person.say("/start")
     await person.press("English")
     await person.press("digital security problem")
+    await person.press("Accounts and messages")
     await person.press("account was hacked")
-    await person.press("No, continue")
     deeper = await person.press("I can still log in")
     await db.close()
 

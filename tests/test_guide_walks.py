@@ -75,9 +75,10 @@ async def _first_step(walker: Walker, guide: Guide) -> tuple[Session, Reply]:
     session = Session(walker.user)
     welcome = await walker.send(session, text="/start")
     menu = await walker.press(session, f"lang:{walker.code}", welcome)
-    guides = await walker.press(session, "menu:guides", menu)  # tap 1
-    safety = await walker.press(session, f"guide:{guide.id}", guides)  # tap 2
-    first = await walker.press(session, "safety:no", safety)  # tap 3
+    safety = await walker.press(session, "menu:guides", menu)  # tap 1
+    topic = walker.app.library.packs["en"].guides[guide.id].topic
+    listing = await walker.press(session, f"topic:{topic}", safety)  # tap 2
+    first = await walker.press(session, f"guide:{guide.id}", listing)  # tap 3
     return session, first
 
 

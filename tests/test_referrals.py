@@ -107,8 +107,8 @@ async def test_every_contacts_option_shows_its_need_nearest_first(
         await person.say("/start")
         await person.press_id(f"lang:{language}")
         await person.press_id("menu:guides")
+        await person.press_id(f"topic:{library.packs['en'].guides[guide.id].topic}")
         await person.press_id(f"guide:{guide.id}")
-        await person.press_id("safety:no")
         for step in _path(guide, node):
             await person.press_id(f"opt:{step}")
         asked = await person.press_id(f"opt:{index}")
@@ -148,7 +148,6 @@ def _numbers(text: str) -> list[str]:
 
 async def test_danger_screen_gives_two_different_lines(user: FakeUser, library: Library) -> None:
     await user.press("digital security problem")
-    await user.press("seized")
     danger = await _all_pages(user, await user.press("Yes, I may be in danger"))
     numbers = _numbers(danger)
     assert numbers and len(numbers) == len(set(numbers)), danger
@@ -267,8 +266,8 @@ async def test_country_is_asked_once_remembered_changeable_and_forgotten(
 
     await user.press("Main menu")
     await user.press("digital security problem")
+    await user.press("Accounts and messages")
     await user.press("hacked")
-    await user.press("No, continue")
     await user.press("I can't log in")
     await user.press("Recovery didn't work")
     guide = await user.press("See support contacts")
@@ -312,7 +311,6 @@ async def test_danger_screen_uses_the_remembered_country(user: FakeUser) -> None
     await user.say("Colombia")
     await user.press("Main menu")
     await user.press("digital security problem")
-    await user.press("seized")
     danger = await user.press("Yes, I may be in danger")
     assert "Peace Brigades International" in danger.text.split("\n\n")[1]
     more = await user.press("More people who can help")

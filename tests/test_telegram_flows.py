@@ -49,10 +49,10 @@ async def test_guide_first_step_deeper_back_start_over_and_menu(
     assert guide is not None
     ana = emu.user()
     await onboard(ana)
-    await ana.choose("I have a digital security problem")
-    safety = await ana.choose(guide.title)
+    safety = await ana.choose("I have a digital security problem")
     assert "physical danger" in safety.text
-    start = await ana.choose("No, continue")
+    await ana.choose("Accounts and messages")
+    start = await ana.choose(guide.title)
     assert STEP in start.text
     deeper = await ana.choose(guide.nodes[guide.start].options[0].label)
     assert deeper.text != start.text

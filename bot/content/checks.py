@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.content.library import FALLBACK, LanguagePack
 from bot.content.problems import Problem
 from bot.content.schema import (
+    GUIDE_TOPICS,
     NEEDS,
     PLURAL_CATEGORIES,
     REQUIRED_QUESTIONS,
@@ -200,6 +201,7 @@ def check_translations(
         folder = root / code
         problems += check_strings(pack, english, docs.get(folder / "strings.yaml"))
         if code == FALLBACK:
+            problems += _without_topic(pack, folder)
             continue
         for kind, mine, theirs in (
             ("guide", pack.guides, english.guides),
@@ -218,7 +220,21 @@ def check_translations(
                     Problem(path, 1, "nodes differ from the English guide", warning=True)
                 )
             problems += _check_needs(guide, original, path, docs.get(path))
+            if guide.topic is not None:
+                message = "topic is set in the English guide only (translations follow it)"
+                problems.append(Problem(path, _Line(docs.get(path), ("topic",))(), message))
     return problems
+
+
+def _without_topic(english: LanguagePack, folder: Path) -> list[Problem]:
+    topics = ", ".join(GUIDE_TOPICS)
+    return [
+        Problem(
+            folder / "guides" / f"{guide_id}.yaml", 1, f"a guide needs a topic: one of {topics}"
+        )
+        for guide_id, guide in english.guides.items()
+        if guide.topic is None
+    ]
 
 
 def _check_needs(guide: Guide, english: Guide, path: Path, doc: Document | None) -> list[Problem]:

@@ -30,7 +30,8 @@ _MAX_HASHES = 20_000
 
 def _plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True, exclude={"source_hash"})
+        # `topic` is English's alone (see `Guide`): setting it leaves translations current.
+        return value.model_dump(mode="json", exclude_none=True, exclude={"source_hash", "topic"})
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -91,10 +91,19 @@ class Node(Strict):
     options: tuple[Option, ...] = ()
 
 
+GuideTopic = Literal["accounts", "devices", "harassment", "organisation", "people"]
+GUIDE_TOPICS: tuple[GuideTopic, ...] = get_args(GuideTopic)
+"""The guide list is split by topic, so each list fits one phone screen; the topics are
+offered with the danger question, so a guide's first step stays three taps away."""
+
+
 class Guide(Translated):
+    """`topic` is set in English only; translations are listed under English's."""
+
     id: Slug
     title: Text
     summary: Text
+    topic: GuideTopic | None = None
     needs: tuple[Need, ...] = ("digital",)
     order: int = 100
     start: Slug

@@ -283,7 +283,7 @@ async def test_the_untouched_bundle_opens(
 ) -> None:
     status, out, err = _open(capsys, machine, alice, await _exported(store))
     assert (status, err) == (0, "")
-    assert "state: acknowledged  country: KE  urgency: critical" in out
+    assert "state: acknowledged  country: KE (Kenya)  urgency: critical" in out
     assert f"{CANARY} second telling" in out
     assert f"{CANARY} first telling" not in out, "the replaced draft answer is gone"
     assert out.index("case.acknowledge") < out.index("reporter.message") < out.index("case.export")
