@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+from bot.cases import rows as case_rows
 from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
@@ -22,13 +23,15 @@ from bot.delivery import Outcome, RetryPolicy, rows
 from bot.delivery.outbox import Outbox
 from bot.health.counts import Counts
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
+from bot.safety import checkin_rows
 from bot.safety.checkins import Checkins
-from bot.safety.sos import urgent
 from bot.storage import Database, StorageError, StorageFullError
 from handlers import respond
 from handlers.output import directed
 from handlers.router import prompt
+from handlers.sos import urgent
 from handlers.staff import StaffScope, respond_staff
+from handlers.staff_text import StaffText
 
 FORGOTTEN_TTL = timedelta(minutes=10)
 """How long the confirmation of `/forget` stays at most: long enough to read."""
@@ -80,10 +83,11 @@ class App:
             oncall=oncall,
             exports=exports,
             staff_language=staff_language,
+            words=StaffText(lambda: self.library, staff_language),
         )
         self.checkins = Checkins(db, self.casework, self.push)
-        self.sessions.also_forget(self.casework.forget_statement())
-        self.sessions.also_forget(self.checkins.forget_statement())
+        self.sessions.also_forget(case_rows.forget_statement())
+        self.sessions.also_forget(checkin_rows.forget_statement())
         self.sessions.also_forget(rows.forget_statement())
         self._staff_rooms = {(room.platform, room.address) for room in staff_rooms}
         self._turns = Turns()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.content.library import Library, Translator
-from bot.conversation.sessions import Session
+from bot.conversation.state import Session
 from bot.model import Choice, Incoming
 from handlers.ports import CaseDesk, CheckinDesk
 

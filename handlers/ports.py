@@ -1,37 +1,16 @@
-"""What handlers need from the engine for risk reports, as a protocol (the engine implements it)."""
+"""What handlers need from the engine for risk reports, as a protocol (the engine implements it).
+
+The values the engine returns, and its refusal, live in `bot.cases.views`."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
-from bot.errors import CaseError
+from bot.cases.views import CaseView, CheckinPlan, Claimed, SosRaised, TeamWrote, ThreadCase
 from bot.model import Attachment, ChatRef, Location, UserRef
 
-ANSWER_TEAM = "thread:answer"
-"""The choice under every team reply: it opens the reporter's case thread."""
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadCase:
-    """A reporter's sent case as they may see it: its reference and a plain state,
-    `received`, `handling` (someone on the team took it up) or `closed`. Never a name."""
-
-    id: str
-    state: str
-
-    @property
-    def closed(self) -> bool:
-        return self.state == "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class TeamWrote:
-    """The latest team reply to a reporter: which case, and when (unix milliseconds)."""
-
-    case: str
-    at: int
+__all__ = ["CaseDesk", "CheckinDesk", "SosDesk", "StaffDesk", "ThreadDesk"]
 
 
 class ThreadDesk(Protocol):
@@ -56,17 +35,6 @@ class ThreadDesk(Protocol):
     def forget(self, user: UserRef) -> None:
         """`/forget`: the reporter is unlinked from their cases; so is this memory."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class SosRaised:
-    """An SOS raised: its case, whether it was opened for the SOS, the case's country,
-    and `told` (a staff room has the alert) or `trying` (queued, being retried)."""
-
-    case: str
-    opened: bool
-    country: str | None
-    told: str
 
 
 class SosDesk(Protocol):
@@ -132,21 +100,6 @@ class CaseDesk(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class CheckinPlan:
-    """What is scheduled: every N hours, or daily at a local time (minutes after midnight)
-    in a time zone; paused or not; whether a duress word is set (never the word); when
-    the next question is due; the country of the case it is tied to, if any."""
-
-    every_hours: int | None
-    daily_at: int | None
-    zone: str | None
-    paused: bool
-    duress: bool
-    next_at: int
-    country: str | None = None
-
-
 class CheckinDesk(Protocol):
     """Regular "are you safe?" questions; no case needed (a missed one opens one)."""
 
@@ -187,38 +140,6 @@ class CheckinDesk(Protocol):
     async def every(self, user: UserRef) -> int | None:
         """Hours between check-ins, or None when none are scheduled."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class CaseView:
-    """What staff may see of a case in their room: routing metadata and history, no content."""
-
-    id: str
-    state: str
-    country: str | None
-    urgency: str | None
-    created_at: int
-    updated_at: int
-    assignee: str | None = None
-    history: tuple[tuple[int, str, str], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A claim's outcome: the case, and whether this claimer won it; otherwise `holder` is
-    the staff label of whoever has it (None: nobody, as the case is closed)."""
-
-    case: str
-    won: bool
-    holder: str | None
-
-
-class CaseworkError(CaseError):
-    """A staff action refused; `key` names the string that explains why."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 class StaffDesk(Protocol):

@@ -11,11 +11,12 @@ import re
 import time
 from collections.abc import Callable, Sequence
 
+from bot.cases.views import CaseView
 from bot.content.countries import country_name
 from bot.content.library import Translator
 from bot.model import Reply
 from handlers.output import said
-from handlers.ports import CaseView, StaffDesk
+from handlers.ports import StaffDesk
 
 __all__ = ["PAGE", "queue_reply"]
 

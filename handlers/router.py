@@ -6,15 +6,16 @@ import logging
 import unicodedata
 from collections.abc import Awaitable, Callable
 
+from bot.cases.views import CaseworkError
 from bot.content.countries import fold
 from bot.content.library import Library
-from bot.conversation.sessions import EXPIRED, SENT, Session
+from bot.conversation.state import EXPIRED, SENT, Session
 from bot.model import Choice, Incoming, Reply
 from handlers import checkin, contacts, guides, legal, menu, report, sos, thread  # noqa: F401
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
-from handlers.ports import CaseDesk, CaseworkError, CheckinDesk
+from handlers.ports import CaseDesk, CheckinDesk
 from handlers.screens import SCREENS
 from handlers.staff import is_staff_command
 

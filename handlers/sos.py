@@ -9,21 +9,46 @@ each sealed. Where reporting is not set up the screen says so and shows the cont
 
 from __future__ import annotations
 
-from bot.model import Location
+from bot.content.countries import fold
+from bot.content.library import Library
+from bot.model import Incoming, Location
 from handlers.contacts import best_contacts, contact_blocks, remembered_country
 from handlers.context import Args, Context, Screen
+from handlers.numbers import typed_number
 from handlers.ports import SosDesk
 from handlers.referrals import distinct
 from handlers.screens import screen
 
 COMMAND = "/sos"
 CHOICE = "sos:"
-"""Every SOS choice id starts with this: the flood guard lets them by (`bot.safety.sos.urgent`)."""
+"""Every SOS choice id starts with this: the flood guard lets them by (`urgent`)."""
 OPEN = CHOICE + "open"
 CONFIRM = CHOICE + "confirm"
 MESSAGE_CHARS = 1000
 CONTACTS_SHOWN = 2
 NO_LOCATION = ("console",)
+LABELS = ("menu.sos", "danger.sos", "sos.confirm_yes")
+"""What someone types to press an SOS choice (where they type: Matrix, the console)."""
+LABEL_CHARS = 80
+
+
+def urgent(msg: Incoming, library: Library) -> bool:
+    """Whether a message may be part of an SOS: `/sos`, an SOS button or its label typed
+    in any language, "1" (the SOS on the menu, the confirmation on its screen), or a
+    shared location. The flood guard takes these from the SOS bucket (`bot.conversation.flood`)."""
+    if msg.location is not None:
+        return True
+    if msg.choice is not None:
+        return msg.choice.startswith(CHOICE)
+    text = (msg.text or "").strip()
+    if msg.forwarded or not text or len(text) > LABEL_CHARS:
+        return False
+    if text.split("@")[0].split(" ")[0].lower() == COMMAND or typed_number(text) == 1:
+        return True
+    typed = fold(text)
+    return any(
+        typed == fold(library.translator(code)(key)) for code in library.packs for key in LABELS
+    )
 
 
 def _desk(ctx: Context) -> SosDesk | None:

@@ -19,10 +19,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
+from bot.cases.views import CaseView, CaseworkError
 from bot.content.library import Translator
 from bot.model import Incoming, Reply
 from handlers.output import said
-from handlers.ports import CaseView, CaseworkError, StaffDesk
+from handlers.ports import StaffDesk
 from handlers.queues import line, queue_reply
 
 log = logging.getLogger("hrd_bot.staff")

@@ -8,9 +8,10 @@ choice, "Answer the team", or their words, which go to the team (`enter_on_reply
 
 from __future__ import annotations
 
+from bot.cases.views import ANSWER_TEAM, ThreadCase
 from bot.model import Choice
 from handlers.context import Args, Context, Screen
-from handlers.ports import ANSWER_TEAM, ThreadCase, ThreadDesk
+from handlers.ports import ThreadDesk
 from handlers.report import MAX_ATTACHMENT_BYTES
 from handlers.screens import screen
 

@@ -15,7 +15,7 @@ from nio import UploadError, UploadResponse
 from nio.crypto.attachments import decrypt_attachment
 
 from bot.app import App
-from bot.cases.attachments import HeldFiles, alert_lines, file_name, parse, scaled_size
+from bot.cases.attachments import HeldFiles, file_name, parse, scaled_size
 from bot.cases.store import CasesStore
 from bot.cli import main
 from bot.content.library import Library
@@ -26,6 +26,7 @@ from bot.storage import Database
 from bot.transports.console import ConsoleTransport
 from bot.transports.matrix.media import upload_encrypted
 from bot.transports.matrix.render import file_content
+from handlers.staff_text import alert_lines
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, start_report

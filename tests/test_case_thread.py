@@ -15,12 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import App
-from bot.cases.thread import QUOTE, RELAY_CHARS, framed
+from bot.cases.quoting import QUOTE
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery import Reason, RetryPolicy, Undelivered
 from bot.model import Attachment, ChatRef, Reply
 from bot.storage import Database
+from handlers.staff_text import RELAY_CHARS, framed
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, staff_says, submit_report

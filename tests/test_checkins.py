@@ -11,15 +11,16 @@ import sqlcipher3
 
 from bot.app import App
 from bot.cases.claims import CLAIM
+from bot.cases.views import CheckinPlan
+from bot.cases.words import CheckinAlert
 from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery.outbox import Staged
-from bot.model import ChatRef, Reply
+from bot.model import ChatRef
 from bot.safety.checkin_times import next_daily, parse_clock, parse_zone
 from bot.safety.checkins import Checkins
 from bot.storage import Database
 from bot.storage.database import Connection
-from handlers.ports import CheckinPlan
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_says, submit_report
@@ -489,9 +490,9 @@ async def test_a_missed_check_in_alert_offers_the_claim_button_only_in_staff_roo
     app = await App.open(db, library, staff_rooms=(group,), oncall=(oncall,))
     try:
         checkins = Checkins(app.db, app.casework, app.push)
-        t = app.casework.staff_translator()
+        said = CheckinAlert("HRD-TEST", "help")
         offered = {
-            room.address: [c.id for c in checkins._claimable(t, room, Reply("x")).choices]
+            room.address: [c.id for c in checkins._worded(said, room).choices]
             for room in (group, oncall)
         }
         assert offered == {group.address: [CLAIM], oncall.address: []}

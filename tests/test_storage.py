@@ -58,6 +58,17 @@ async def test_passphrase_keys_work_too(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_a_setting_is_kept_replaced_and_survives_a_reopen(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "s.db", TEST_KEY)
+    assert await db.read_setting("transport.login") is None
+    await db.put_setting("transport.login", b"first")
+    await db.put_setting("transport.login", b"second")
+    await db.close()
+    db = await Database.open(tmp_path / "s.db", TEST_KEY)
+    assert await db.read_setting("transport.login") == b"second"
+    await db.close()
+
+
 async def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "m.db", TEST_KEY)
     version = await db.run(lambda conn: conn.execute("PRAGMA user_version").fetchone()[0])

@@ -1,4 +1,5 @@
-"""Files sent with a report: what staff are told of them, and the names they travel under.
+"""Files sent with a report: their kinds and sizes, and the names they travel under
+(what staff are told of them is `handlers.staff_text`).
 
 A sent file's name comes from the reporter's device and may identify them ("Ana Pérez
 summons.pdf"), so it never leaves the sealed record: staff are told a kind ("photo")
@@ -14,21 +15,17 @@ still sealed, and staff are told to open the case for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.files import safe_media_type
-from bot.model import Attachment, Reply
 
 __all__ = [
     "ENGLISH",
     "Held",
     "HeldFiles",
-    "alert_lines",
     "english_size",
     "file_kind",
     "file_name",
-    "files_reply",
     "parse",
     "scaled_size",
 ]
@@ -166,50 +163,3 @@ class HeldFiles:
 
     def drop(self, case_id: str) -> None:
         self.pop(case_id)
-
-
-Say = Callable[..., str]
-"""A translator: `say(key, **values)`."""
-
-
-def described(say: Say, held: Held) -> str:
-    """`photo (6.2 KB)` in `say`'s words."""
-    number, unit = scaled_size(held.size, say("staff.file_size.decimal_mark"))
-    kind = say(f"staff.file_kind.{file_kind(held.media_type)}")
-    return say("staff.file_item", kind=kind, size=say(f"staff.file_size.{unit}", n=number))
-
-
-def alert_lines(say: Say, files: Sequence[Held], unknown: int = 0) -> str:
-    """What the alert adds about files: kinds and sizes, never a name ('' without files).
-
-    `unknown` files were sealed before a restart emptied this memory: only their number
-    is known here."""
-    lines = []
-    if files:
-        lines.append(say("staff.alert_files", files=", ".join(described(say, f) for f in files)))
-    if unknown > 0:
-        lines.append(say("staff.alert_files_unknown", count=unknown))
-    return "".join(f"\n{line}" for line in lines)
-
-
-def files_reply(say: Say, case_id: str, files: Sequence[Held]) -> Reply | None:
-    """The files themselves, for an end-to-end encrypted staff room only (`sensitive`).
-
-    The text names each file as it is sent (a generated name), with its caption; a file
-    over the memory budget is named too, with where to find it."""
-    if not files:
-        return None
-    lines = [say("staff.files_sent", case=case_id)]
-    for held in files:
-        name = file_name(case_id, held.number, held.media_type)
-        lines.append(f"• {name}: {described(say, held)}")
-        if held.caption:
-            lines.append(f"  {held.caption}")
-        if held.data is None:
-            lines.append("  " + say("staff.file_not_relayed"))
-    attachments = tuple(
-        Attachment(file_name(case_id, f.number, f.media_type), f.media_type, f.size, f.data)
-        for f in files
-        if f.data is not None
-    )
-    return Reply("\n".join(lines), files=attachments, sensitive=True)

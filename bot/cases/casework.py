@@ -1,4 +1,5 @@
-"""Risk reports and their triage: the engine side of `handlers.ports.CaseDesk` and `StaffDesk`.
+"""Risk reports: the engine side of `handlers.ports.CaseDesk` (staff actions are
+`bot.cases.staff_actions`, which `Casework` extends: one object serves both desks).
 
 Answers are sealed as they arrive (`CasesStore.add_item`). The plaintext of an unsent
 report stays only in this process's memory, for the reporter's review screen and for
@@ -11,44 +12,29 @@ draft.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import os
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from bot.cases.attachments import HeldFiles, alert_lines, files_reply
-from bot.cases.claims import claimable
-from bot.cases.quoting import quoted
-from bot.cases.staff_languages import StaffLanguages
-from bot.cases.store import SYSTEM, CasesStore, CaseStoreError, Reporter
-from bot.cases.thread import CaseThread
-from bot.content.countries import country_name
+from bot.cases.attachments import HeldFiles
+from bot.cases.staff_actions import TOLD_WITHIN, StaffActions
+from bot.cases.store import SYSTEM, CaseStoreError, Reporter
+from bot.cases.views import CaseworkError
+from bot.cases.words import CaseAlert, StaffWords
 from bot.content.library import Library, Translator
 from bot.crypto.records import CaseMeta
-from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Deliver, Outbox, Staged, any_delivered
-from bot.delivery.rows import Row, alerted_case
-from bot.model import ChatRef, Choice, Reply, UserRef
+from bot.model import ChatRef, UserRef
 from bot.safety.sos import Sos
 from bot.storage.database import Connection, Database
-from handlers.output import directed, paginate
-from handlers.ports import ANSWER_TEAM, CaseView, CaseworkError, Claimed
+
+__all__ = ["TOLD_WITHIN", "Casework"]
 
 log = logging.getLogger("hrd_bot.casework")
-TOLD_WITHIN = 8.0
-"""Seconds a reporter's or staff member's answer waits to say truthfully that the team or
-the on-call list was reached; after that it says the bot keeps trying (and the outbox
-reports the end)."""
-URGENCY_UP = {"normal": "high", "high": "critical", "critical": "critical"}
-RELAY_CHARS = 3500
-"""A team reply longer than this goes in parts, each marked, so no platform splits one
-into a message without the "Protection team:" marker (Telegram's limit is 4,096)."""
 
 
-class Casework:
+class Casework(StaffActions):
     """Drafts, submission and alerts for reporters; checked, audited actions for staff."""
 
     def __init__(
@@ -58,47 +44,34 @@ class Casework:
         deliver: Deliver,
         outbox: Outbox,
         *,
+        words: StaffWords,
         staff_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
         exports: Path | None = None,
         staff_language: str = "en",
     ) -> None:
-        self.store = CasesStore(db)
-        self._db = db
-        self._library = library
-        self.deliver = deliver
-        self.outbox = outbox
-        self.after = outbox.after
-        self.staff_rooms = staff_rooms
-        self._oncall = oncall
-        self._exports = exports
-        self._staff_language = staff_language
-        self.staff_languages = StaffLanguages(db)
+        super().__init__(
+            db,
+            library,
+            deliver,
+            outbox,
+            words=words,
+            staff_rooms=staff_rooms,
+            oncall=oncall,
+            exports=exports,
+            staff_language=staff_language,
+        )
         self._drafts: dict[str, dict[str, str]] = {}
         self._files = HeldFiles()
-        self.thread = CaseThread(self.store, deliver, self.staff_translator, staff_rooms)
-        self.sos = Sos(db, outbox, self.staff_translator, staff_rooms, told_within=TOLD_WITHIN)
-
-    @property
-    def oncall(self) -> tuple[ChatRef, ...]:
-        """The on-call chats: `/escalate` and escalation tier 2 (`bot.safety.escalation`)."""
-        return self._oncall
-
-    @property
-    def alert_rooms(self) -> tuple[ChatRef, ...]:
-        """Where alerts go: the staff rooms and the on-call list."""
-        return self.staff_rooms + self._oncall
-
-    @property
-    def exports(self) -> Path | None:
-        """The folder `/export` writes to; retention deletes what is there of purged cases."""
-        return self._exports
+        self.sos = Sos(db, outbox, words, staff_rooms, told_within=TOLD_WITHIN)
 
     def forget_drafts(self, case_ids: Iterable[str]) -> None:
         """Retention deleted these drafts: their answers leave memory too."""
         for case_id in case_ids:
             self._drafts.pop(case_id, None)
             self._files.drop(case_id)
+
+    # Staff members' languages (`handlers.staff` answers each in theirs) ---------------
 
     def staff_translator(self) -> Translator:
         """The staff rooms' language: a room is read by the whole team."""
@@ -168,22 +141,14 @@ class Casework:
 
         The alerts are queued in the submission's own transaction, so a case is never
         submitted without them, nor alerted twice."""
-        t = self.staff_translator()
-        files = self._files.peek(case_id)
+        files = tuple(self._files.peek(case_id))
         staged: list[Staged] = []
 
         def alert(conn: Connection, case: CaseMeta) -> None:
-            head = Reply(
-                t(
-                    "staff.alert",
-                    case=case.id,
-                    urgency=case.urgency or "?",
-                    country=country_name(case.country, t.code) if case.country else "?",
-                )
-                + alert_lines(t, files, _sealed_files(conn, case.id) - len(files))
-            )
+            unknown = _sealed_files(conn, case.id) - len(files)
+            said = CaseAlert(case.id, case.urgency, case.country, files, unknown)
             for room in self.staff_rooms:
-                offer = claimable(t, room, head)
+                offer = self.words.alert(said, room)
                 staged.append(self.outbox.stage(room, offer, kind="alert", case_id=case.id))
                 staged[-1].write(conn)
 
@@ -193,280 +158,15 @@ class Casework:
             return True  # pressed twice: the first press alerted
         alerts = [self.outbox.launch(one) for one in staged]
         answers = self._drafts.pop(case_id, None)
-        relay = files_reply(t, case_id, self._files.pop(case_id))
+        relay = self.words.files(case_id, self._files.pop(case_id))
         log.info("case submitted; alerting %d staff rooms", len(self.staff_rooms))
         for room in (r for r in self.staff_rooms if r.encrypted):
             if answers:
-                await self.deliver(room, self._answers(answers), kind="answers", case_id=case_id)
+                said = self.words.answers(answers)
+                await self.deliver(room, said, kind="answers", case_id=case_id)
             if relay is not None:
                 await self.deliver(room, relay, kind="files", case_id=case_id)
         return await any_delivered(alerts, TOLD_WITHIN)
-
-    def _answers(self, answers: Mapping[str, str]) -> Reply:
-        """A message of its own: if a transport must withhold it, the alert still arrives.
-        Each answer is framed by `bot.cases.quoting`: none of its lines passes for the bot's."""
-        t = self.staff_translator()
-        questions = {q.id: q for q in t.interview().questions}
-        lines = [t("staff.alert_answers")]
-        for field, value in answers.items():
-            question = questions.get(field.removeprefix("answer."))
-            label = question.text.split("\n")[0] if question else field
-            shown = question.choices.get(value, value) if question else value
-            lines.append(f"• {label}\n{quoted(shown)}")
-        return Reply("\n".join(lines), sensitive=True)
-
-    # Staff side (StaffDesk) ---------------------------------------------------------
-
-    async def staff_label(self, user: UserRef) -> str | None:
-        """Staff identities are stored as `platform:pseudonym`, the form of `UserRef.key`."""
-        for member in await self.store.list_staff():
-            if user.key in member.identities:
-                return member.label
-        return None
-
-    async def _labels(self) -> dict[str, str]:
-        labels = {SYSTEM: "bot"}
-        for member in await self.store.list_staff(include_removed=True):
-            labels.update(dict.fromkeys(member.identities, member.label))
-        return labels
-
-    async def _assignee(self, case_id: str) -> str | None:
-        def read(conn: Connection) -> str | None:
-            found = conn.execute("SELECT assignee FROM cases WHERE id = ?", (case_id,)).fetchone()
-            return None if found is None else found[0]
-
-        return await self._db.run(read)
-
-    async def _view(self, meta: CaseMeta, labels: Mapping[str, str] | None = None) -> CaseView:
-        assignee = await self._assignee(meta.id)
-        history: tuple[tuple[int, str, str], ...] = ()
-        if labels is not None:
-            entries = await self.store.audit(meta.id)
-            history = tuple((e.at, labels.get(e.actor, "?"), e.action) for e in entries)
-        return CaseView(
-            meta.id,
-            meta.state,
-            meta.country,
-            meta.urgency,
-            meta.created_at,
-            meta.updated_at,
-            assignee,
-            history,
-        )
-
-    async def _meta(self, case_id: str, *, open_only: bool = True) -> CaseMeta:
-        try:
-            meta = await self.store.case(case_id)
-        except CaseStoreError:
-            raise CaseworkError("staff.no_case") from None
-        if meta.state == "draft":
-            raise CaseworkError("staff.no_case")
-        if open_only and meta.state == "closed":
-            raise CaseworkError("staff.closed")
-        return meta
-
-    async def open_cases(self) -> list[CaseView]:
-        def ids(conn: Connection) -> list[str]:
-            rows = conn.execute(
-                "SELECT id FROM cases WHERE state NOT IN ('draft', 'closed') "
-                "ORDER BY CASE urgency WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, "
-                "created_at"
-            )
-            return [r[0] for r in rows]
-
-        return [await self._view(await self.store.case(i)) for i in await self._db.run(ids)]
-
-    async def case(self, case_id: str) -> CaseView:
-        return await self._view(await self._meta(case_id, open_only=False), await self._labels())
-
-    async def _act(
-        self,
-        case_id: str,
-        actor: UserRef,
-        action: str,
-        changes: Mapping[str, object] | None = None,
-        item: tuple[str, bytes] | None = None,
-    ) -> CaseMeta:
-        """Staff actions need an open, submitted case; each is one audited transaction."""
-        await self._meta(case_id)
-        return await self.store.record_action(
-            case_id, actor.key, action, changes=changes, item=item
-        )
-
-    async def acknowledge(self, case_id: str, actor: UserRef) -> None:
-        changes = {"state": "acknowledged", "acknowledged_at": int(time.time())}
-        await self._act(case_id, actor, "case.acknowledge", changes=changes)
-
-    async def assign(self, case_id: str, actor: UserRef, assignee: str) -> None:
-        members = {m.label.casefold(): m.label for m in await self.store.list_staff()}
-        label = members.get(assignee.strip().casefold())
-        if label is None:
-            raise CaseworkError("staff.unknown_member")
-        changes = {"state": "assigned", "assignee": label}
-        await self._act(case_id, actor, "case.assign", changes=changes)
-
-    async def alerted(self, room: ChatRef, alert: str) -> str | None:
-        return await self._db.run(lambda c: alerted_case(c, room.platform, room.address, alert))
-
-    async def claim(self, room: ChatRef, alert: str, actor: UserRef, label: str) -> Claimed | None:
-        """The alert's case is read from the outbox row that delivered it, in the claim's
-        own transaction; a message that is not one of the bot's alerts claims nothing
-        (None: a 👍 on a colleague's message is no request to the bot)."""
-
-        def find(conn: Connection) -> str | None:
-            return alerted_case(conn, room.platform, room.address, alert)
-
-        try:
-            claim = await self.store.claim(find, actor.key, label)
-        except CaseStoreError:
-            raise CaseworkError("staff.no_case") from None
-        if claim is None:
-            log.info("a claim on a message that is no alert was ignored")
-            return None
-        if claim.closed:
-            raise CaseworkError("staff.closed")
-        log.info("a claim was %s", "won" if claim.won else "refused: the case is taken")
-        return Claimed(claim.case_id, claim.won, claim.holder)
-
-    async def escalate(self, case_id: str, actor: UserRef, room: ChatRef) -> tuple[str, str, str]:
-        """The new urgency; `told` (with who has the message: the on-call chats by number),
-        `trying` while none has it yet (the room hears the end), or `alone` when no
-        on-call chat is configured."""
-        meta = await self._meta(case_id)
-        urgency = URGENCY_UP.get(meta.urgency or "normal", "high")
-        await self._act(case_id, actor, "case.escalate", changes={"urgency": urgency})
-        if not self._oncall:
-            return urgency, "alone", ""
-        t = self.staff_translator()
-        notice = Reply(t("staff.escalated", case=case_id, urgency=urgency))
-        sent = {
-            await self.deliver(chat, notice, kind="escalation", case_id=case_id): number
-            for number, chat in enumerate(self._oncall, 1)
-            if not _same_chat(chat, (room,))  # the room that asked reads its own answer
-        }
-        if sent:
-            await asyncio.wait(sent, timeout=TOLD_WITHIN)
-        told = [n for n, chat in enumerate(self._oncall, 1) if _same_chat(chat, (room,))]
-        told += [n for f, n in sent.items() if f.done() and not f.cancelled() and _ok(f)]
-        if not told:
-            self.after(self._confirm_escalation(case_id, room, list(sent)))
-            return urgency, "trying", ""
-        platforms = [self._oncall[n - 1].platform for n in sorted(told)]
-        who = ", ".join(
-            t("staff.oncall_label", n=n, platform=p)
-            for n, p in zip(sorted(told), platforms, strict=True)
-        )
-        return urgency, "told", who
-
-    async def _confirm_escalation(
-        self, case_id: str, room: ChatRef, sent: list[asyncio.Future[Outcome]]
-    ) -> None:
-        outcomes = await asyncio.gather(*sent)
-        t = self.staff_translator()
-        key = "staff.escalation_arrived" if any(o.delivered for o in outcomes) else None
-        if key is None:
-            reasons = {o.reason.value for o in outcomes if o.reason is not None}
-            text = t("staff.escalation_failed", case=case_id, reason=self._reasons(reasons))
-        else:
-            text = t(key, case=case_id)
-        await self.deliver(room, Reply(text), kind="notice", case_id=case_id)
-
-    async def note(self, case_id: str, actor: UserRef, text: str) -> None:
-        await self._act(case_id, actor, "case.note", item=("note", text.encode()))
-
-    async def reply(self, case_id: str, actor: UserRef, text: str, room: ChatRef) -> None:
-        """Queue the team's words for the reporter (in parts, each marked), and tell `room`
-        "queued"; that notice becomes "delivered" or "not delivered: why" when it is
-        known, and the case history records which."""
-        if (await self._meta(case_id, open_only=False)).state == "closed":
-            raise CaseworkError("staff.closed_reply")  # its link lost the chat address
-
-        def read(conn: Connection) -> tuple[str, str, str, str] | None:
-            row = conn.execute(
-                "SELECT platform, chat, language, user_key FROM case_reporters "
-                "WHERE case_id = ? AND chat != ''",
-                (case_id,),
-            ).fetchone()
-            return None if row is None else (str(row[0]), str(row[1]), str(row[2]), str(row[3]))
-
-        reporter = await self._db.run(read)
-        if reporter is None:
-            raise CaseworkError("staff.no_reporter")
-        platform, chat, language, person = reporter
-        t = self._library().translator(language)
-        await self._act(case_id, actor, "case.reply.queued", item=("reply", text.encode()))
-        await self.thread.team_replied(case_id)
-        parts = paginate(text, RELAY_CHARS)
-        sent = []
-        for number, part in enumerate(parts, 1):
-            marked = t("report.from_team", text=part)
-            if len(parts) > 1:
-                marked += f" ({number}/{len(parts)})"
-            label = directed(t("thread.answer"), t.rtl)
-            answer = (Choice(ANSWER_TEAM, label),) if number == len(parts) else ()
-            reply = Reply(directed(marked, t.rtl), answer, sensitive=True, rtl=t.rtl)
-            target = ChatRef(platform, chat)
-            sent.append(
-                await self.deliver(target, reply, kind="reply", case_id=case_id, person=person)
-            )
-        staff = self.staff_translator()
-        queued = Reply(staff("staff.done.reply", case=case_id, value=len(parts)))
-        notice = await self.deliver(room, queued, kind="notice", case_id=case_id)
-        self.after(self._confirm_reply(case_id, actor, room, sent, notice))
-
-    async def _confirm_reply(
-        self,
-        case_id: str,
-        actor: UserRef,
-        room: ChatRef,
-        sent: list[asyncio.Future[Outcome]],
-        queued: asyncio.Future[Outcome],
-    ) -> None:
-        """The history records delivered or failed (never "sent"); the room is told."""
-        outcomes = await asyncio.gather(*sent)
-        t = self.staff_translator()
-        reasons = {o.reason.value for o in outcomes if o.reason is not None}
-        if not reasons:
-            await self.store.record_action(case_id, actor.key, "case.reply.delivered")
-            text = t("staff.reply_delivered", case=case_id)
-        else:
-            detail = {"reason": ",".join(sorted(reasons))}
-            await self.store.record_action(case_id, actor.key, "case.reply.failed", detail=detail)
-            text = t("staff.reply_failed", case=case_id, reason=self._reasons(reasons))
-        shown = (await queued).message_ids
-        replaces = shown[-1] if shown else None
-        await self.deliver(room, Reply(text, replaces=replaces), kind="notice", case_id=case_id)
-
-    async def lost(self, ended: list[tuple[Row, Reason]]) -> None:
-        """After a restart: the team's replies a stop took (lost, or perhaps sent) are
-        recorded as failed, with that reason."""
-        replies = {(r.case_id, why.value) for r, why in ended if r.kind == "reply" and r.case_id}
-        for case_id, reason in sorted(replies):
-            with contextlib.suppress(CaseStoreError):
-                await self.store.record_action(
-                    str(case_id), SYSTEM, "case.reply.failed", detail={"reason": reason}
-                )
-
-    def _reasons(self, reasons: Iterable[str]) -> str:
-        t = self.staff_translator()
-        return "; ".join(t(f"delivery.reason.{reason}") for reason in sorted(reasons))
-
-    async def close(self, case_id: str, actor: UserRef, outcome: str) -> None:
-        item = ("outcome", outcome.encode())
-        await self._act(case_id, actor, "case.close", changes={"state": "closed"}, item=item)
-
-    async def export(self, case_id: str, actor: UserRef) -> str:
-        await self._meta(case_id, open_only=False)
-        if self._exports is None:
-            raise CaseworkError("staff.no_exports")
-        bundle = await self.store.export_bundle(case_id, actor.key)
-        path = self._exports / f"{case_id}.bundle.json"
-        await asyncio.to_thread(_write_private, path, bundle.to_json())
-        return path.name
-
-    def forget_statement(self) -> str:
-        """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
-        return "DELETE FROM case_reporters WHERE user_key = ?"
 
 
 def _sealed_files(conn: Connection, case_id: str) -> int:
@@ -478,14 +178,6 @@ def _sealed_files(conn: Connection, case_id: str) -> int:
     return int(row[0])
 
 
-def _ok(outcome: asyncio.Future[Outcome]) -> bool:
-    return outcome.exception() is None and outcome.result().delivered
-
-
-def _same_chat(chat: ChatRef, among: Iterable[ChatRef]) -> bool:
-    return any((c.platform, c.address) == (chat.platform, chat.address) for c in among)
-
-
 @contextlib.contextmanager
 def _draft_gone() -> Iterator[None]:
     """A draft purged by retention (or removed by an admin) ends the interview politely."""
@@ -493,10 +185,3 @@ def _draft_gone() -> Iterator[None]:
         yield
     except CaseStoreError:
         raise CaseworkError("report.expired") from None
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)

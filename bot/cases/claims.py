@@ -1,4 +1,5 @@
-"""How a staff alert offers one-tap claiming on each platform.
+"""How a staff alert offers one-tap claiming on each platform (the offer's words are
+`handlers.staff_text.claimable`).
 
 Telegram shows a "Claim" button (`CLAIM`, whose payload the transport tags for the chat
 alone, since an alert must stay claimable after newer messages); Matrix says to react
@@ -9,12 +10,7 @@ when it delivered the alert (`bot.delivery.rows.alerted_case`).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from bot.content.library import Translator
-from bot.model import ChatRef, Choice, Reply
-
-__all__ = ["CLAIM", "CLAIM_REACTIONS", "claimable", "is_claim_reaction"]
+__all__ = ["CLAIM", "CLAIM_REACTIONS", "is_claim_reaction"]
 
 CLAIM = "staff:claim"
 CLAIM_REACTIONS = frozenset({"👍", "✋"})
@@ -26,12 +22,3 @@ def is_claim_reaction(key: str) -> bool:
     """👍 or ✋, with or without a variation selector or a skin tone."""
     bare = "".join(ch for ch in key.translate(_VARIATIONS) if ch not in _SKIN_TONES)
     return bare in CLAIM_REACTIONS
-
-
-def claimable(t: Translator, room: ChatRef, alert: Reply) -> Reply:
-    """The alert as `room`'s platform offers claiming from it."""
-    if room.platform == "telegram":
-        return replace(alert, choices=(*alert.choices, Choice(CLAIM, t("staff.claim_button"))))
-    if room.platform == "matrix":
-        return replace(alert, text=f"{alert.text}\n{t('staff.claim_hint')}")
-    return alert

@@ -11,8 +11,8 @@ A kill at any page write leaves each step done or not done, never half:
   carry `SENT` instead, so the reporter is told it was sent at their next message.
   A second submit of the same case changes nothing and says it was not the first.
 - discarding: the reporter's session lets go of the draft with it.
-The sessions row is edited in SQL here as retention does (`bot.safety.retention`); a session
-still cached in memory is overwritten by the save that follows the same handler.
+The sessions row is edited in SQL (`bot.conversation.sessions`), as retention does; a
+session still cached in memory is overwritten by the save that follows the same handler.
 """
 
 from __future__ import annotations
@@ -20,22 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.cases.rows import SYSTEM, append_audit, case_meta, create_case
-from bot.conversation.sessions import SENT
+from bot.cases import rows
+from bot.cases.rows import (
+    SYSTEM,
+    append_audit,
+    case_meta,
+    create_case,
+    link_reporter,
+    mark_submitted,
+)
+from bot.conversation.sessions import let_go_of_draft, report_sent
 from bot.crypto.records import CaseMeta
 from bot.storage.database import Connection
 
 __all__ = ["Reporter", "Submitted", "delete_draft", "open_draft", "submit"]
-
-_REPORTER_SESSION = (
-    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id = ?) "
-    "AND json_extract(state, '$.report.case') = ?"
-)
-_LET_GO = "UPDATE sessions SET state = json_remove(state, '$.report') " + _REPORTER_SESSION  # noqa: S608
-_SENT = (
-    f"UPDATE sessions SET state = json_set(json_remove(state, '$.report'), '$.{SENT}', ?) "  # noqa: S608  (constant SQL)
-    + _REPORTER_SESSION
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +57,8 @@ class Submitted:
 def open_draft(conn: Connection, now: int, reporter: Reporter) -> CaseMeta:
     case = create_case(conn, now, SYSTEM, None, None, state="draft")
     append_audit(conn, now, SYSTEM, "case.draft", case)
-    conn.execute(
-        "INSERT INTO case_reporters (case_id, user_key, platform, chat, language) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (case.id, reporter.user_key, reporter.platform, reporter.chat, reporter.language),
-    )
+    link = (reporter.user_key, reporter.platform, reporter.chat, reporter.language)
+    link_reporter(conn, case.id, link)
     return case
 
 
@@ -78,11 +73,8 @@ def submit(
     case = case_meta(conn, case_id)
     if case.state != "draft":
         return Submitted(case, first=False)
-    conn.execute(
-        "UPDATE cases SET state = 'new', submitted_at = ?, updated_at = ? WHERE id = ?",
-        (now, now, case_id),
-    )
-    conn.execute(_SENT, (case_id, case_id, case_id))
+    mark_submitted(conn, case_id, now)
+    report_sent(conn, case_id)
     case = case_meta(conn, case_id)
     append_audit(conn, now, actor, "case.submit", case)
     if then is not None:
@@ -92,6 +84,5 @@ def submit(
 
 def delete_draft(conn: Connection, case_id: str) -> bool:
     """Remove an unsent draft and everything sealed to it (cascade); audit rows remain."""
-    conn.execute(_LET_GO, (case_id, case_id))
-    cursor = conn.execute("DELETE FROM cases WHERE id = ? AND state = 'draft'", (case_id,))
-    return bool(cursor.rowcount)
+    let_go_of_draft(conn, case_id)
+    return rows.delete_draft(conn, case_id)

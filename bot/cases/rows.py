@@ -1,7 +1,9 @@
 """Rows of sealed cases, read and written inside a transaction on the DB thread.
 
-The pieces `CasesStore` and `bot.cases.drafts` build their transactions from: staff
-and recovery keys as stored, a case's row and sealed keys, its items, and the audit.
+The one writer of `cases`, `case_items`, `case_reporters`, `case_recipients`,
+`case_log_states` and `audit`: the pieces `CasesStore`, `bot.cases.drafts`, SOS,
+check-ins and retention build their transactions from (a case's row and sealed keys,
+its reporter link, its items, and the audit; staff keys are `bot.cases.staff_rows`).
 Each function takes the open connection and never commits: its caller decides what
 one transaction holds.
 
@@ -20,8 +22,8 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from bot.cases.staff_rows import STAFF_ACTIVE, recovery_key, staff_member
 from bot.crypto.caselog import audit_link, end_of_log, item_link, next_key
 from bot.crypto.cases import (
     RECOVERY,
@@ -45,31 +47,6 @@ class CaseStoreError(CaseError):
     """A request the store refuses; the message is safe to print and holds no content."""
 
 
-@dataclass(frozen=True, slots=True)
-class StaffMember:
-    """A protection team member as the server knows them: public key and identities only."""
-
-    id: int
-    label: str
-    identities: tuple[str, ...]
-    public_key: PublicKey
-    added_at: int
-    removed_at: int | None
-
-    @property
-    def name(self) -> str:
-        return f"staff:{self.id}"
-
-    @property
-    def active(self) -> bool:
-        return self.removed_at is None
-
-    def __repr__(self) -> str:
-        """No label or platform identity: a logged member shows only id and fingerprint."""
-        state = "active" if self.active else "removed"
-        return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
-
-
 def check_actor(actor: str) -> str:
     """Only 'system' or a keyed pseudonym: a raw platform id must never reach the audit."""
     if not _ACTOR.match(actor):
@@ -77,22 +54,6 @@ def check_actor(actor: str) -> str:
     return actor
 
 
-def staff_member(row: Sequence[Any]) -> StaffMember:
-    sid, label, identities, public_key, added_at, removed_at = row
-    return StaffMember(
-        id=sid,
-        label=label,
-        identities=tuple(json.loads(identities)),
-        public_key=PublicKey.from_text(public_key, check_point=False),
-        added_at=added_at,
-        removed_at=removed_at,
-    )
-
-
-STAFF = "SELECT id, label, identities, public_key, added_at, removed_at FROM staff"
-STAFF_ALL = STAFF + " ORDER BY id"
-STAFF_ACTIVE = STAFF + " WHERE removed_at IS NULL ORDER BY id"
-STAFF_ONE = STAFF + " WHERE id = ?"
 _CASE_ONE = (
     "SELECT id, public_key, created_at, updated_at, state, country, urgency FROM cases WHERE id = ?"
 )
@@ -106,11 +67,6 @@ _AUDIT = (
 )
 _AUDIT_ALL = _AUDIT + " ORDER BY a.id"
 _AUDIT_CASE = _AUDIT + " WHERE a.case_id = ? ORDER BY a.id"
-
-
-def recovery_key(conn: Connection) -> PublicKey | None:
-    row = conn.execute("SELECT public_key FROM org_keys WHERE name = 'recovery'").fetchone()
-    return None if row is None else PublicKey.from_text(row[0], check_point=False)
 
 
 def current_recipients(conn: Connection) -> list[Recipient]:
@@ -355,7 +311,67 @@ def claim(conn: Connection, now: int, case_id: str, actor: str, label: str) -> C
 def let_go_of_reporter(conn: Connection, case_id: str) -> None:
     """A closed case keeps no way to reach its reporter: the link's chat address goes
     (the pseudonym key stays, so the reporter can still ask about it and write). The
-    person's check-ins are theirs, not the case's: they run on, linked to no case (a
-    missed one opens a new one), until the person stops them or uses /forget."""
+    person's check-ins are theirs, not the case's: the caller unlinks them too
+    (`bot.safety.checkin_rows.unlink_case`)."""
     conn.execute("UPDATE case_reporters SET chat = '' WHERE case_id = ?", (case_id,))
-    conn.execute("UPDATE checkins SET case_id = NULL WHERE case_id = ?", (case_id,))
+
+
+def link_reporter(conn: Connection, case_id: str, reporter: tuple[str, str, str, str]) -> None:
+    """The case's link to who wrote it: pseudonym key, platform, chat address, language."""
+    conn.execute(
+        "INSERT INTO case_reporters (case_id, user_key, platform, chat, language) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (case_id, *reporter),
+    )
+
+
+def forget_statement() -> str:
+    """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
+    return "DELETE FROM case_reporters WHERE user_key = ?"
+
+
+def mark_submitted(conn: Connection, case_id: str, now: int) -> None:
+    conn.execute(
+        "UPDATE cases SET state = 'new', submitted_at = ?, updated_at = ? WHERE id = ?",
+        (now, now, case_id),
+    )
+
+
+def delete_draft(conn: Connection, case_id: str) -> bool:
+    """Everything sealed to the draft goes with it (cascade); audit rows remain."""
+    cursor = conn.execute("DELETE FROM cases WHERE id = ? AND state = 'draft'", (case_id,))
+    return bool(cursor.rowcount)
+
+
+def delete_cases(conn: Connection, case_ids: Sequence[str]) -> None:
+    """Retention's batch: the cases and everything sealed to them (cascade)."""
+    marks = ", ".join("?" * len(case_ids))
+    conn.execute(f"DELETE FROM cases WHERE id IN ({marks})", list(case_ids))  # noqa: S608
+
+
+def set_columns(conn: Connection, case_id: str, changes: Mapping[str, object]) -> None:
+    """Routing columns; the caller checks their names against its allowlist."""
+    for column, value in changes.items():
+        conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (value, case_id))  # noqa: S608
+
+
+def touch(conn: Connection, case_id: str, now: int) -> None:
+    conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
+
+
+def make_critical(conn: Connection, case_id: str, now: int | None = None) -> None:
+    """Urgency critical; with `now`, a case someone acknowledged needs acknowledging again
+    and climbs the escalation tiers anew from `now` (`bot.safety.escalation`)."""
+    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
+    if now is not None:
+        conn.execute(
+            "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("
+            "  SELECT COALESCE(max(step), -1) + 1 FROM escalation_steps WHERE case_id = ?2"
+            ") WHERE id = ?2 AND state != 'new'",
+            (now, case_id),
+        )
+
+
+def replace_sealed_keys(conn: Connection, case_id: str, sealed: Sequence[SealedCaseKey]) -> None:
+    conn.execute("DELETE FROM case_recipients WHERE case_id = ?", (case_id,))
+    insert_sealed_keys(conn, case_id, sealed)

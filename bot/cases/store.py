@@ -25,12 +25,13 @@ Every write is one transaction, and durable before it returns (`_write`): whoeve
 it may tell a person it is saved. The rows themselves are read and written in
 `bot.cases.rows`; a draft's life (open, submit, discard) is in `bot.cases.drafts`.
 A reporter link holds the chat address only while the case is open: closing the case
-deletes it, in the closing transaction (`rows.let_go_of_reporter`).
+deletes it, in the closing transaction (`rows.let_go_of_reporter`). Who writes which
+table: `bot.cases.rows` the cases and what hangs off them, `bot.cases.staff_rows` the
+staff and recovery keys.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,13 +39,15 @@ from typing import TypeVar
 
 import sqlcipher3
 
-from bot.cases import drafts, rows
+from bot.cases import drafts, rows, staff_rows
 from bot.cases.drafts import Reporter, Submitted
-from bot.cases.rows import SYSTEM, CaseStoreError, Claim, StaffMember, append_audit, check_actor
+from bot.cases.rows import SYSTEM, CaseStoreError, Claim, append_audit, check_actor
+from bot.cases.staff_rows import StaffMember
 from bot.crypto.bundle import Bundle, Reseal
 from bot.crypto.cases import SealedCaseKey, check_field
 from bot.crypto.keys import PublicKey
 from bot.crypto.records import AuditEntry, CaseMeta, SealedItem
+from bot.safety import checkin_rows
 from bot.storage.database import Connection, Database
 
 __all__ = [
@@ -139,14 +142,9 @@ class CasesStore:
 
         def add(conn: Connection) -> StaffMember:
             try:
-                cursor = conn.execute(
-                    "INSERT INTO staff (label, identities, public_key, fingerprint, added_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (label, json.dumps(found), public_key.text, public_key.fingerprint, now),
-                )
+                member = staff_rows.insert_staff(conn, label, found, public_key, now)
             except sqlcipher3.IntegrityError:
                 raise CaseStoreError("an active staff member already has this public key") from None
-            member = StaffMember(int(cursor.lastrowid), label, found, public_key, now, None)
             detail = {"staff": member.name, "fingerprint": public_key.fingerprint}
             append_audit(conn, now, actor, "staff.add", detail=detail)
             return member
@@ -154,10 +152,10 @@ class CasesStore:
         return await self._write(add)
 
     async def list_staff(self, *, include_removed: bool = False) -> list[StaffMember]:
-        query = rows.STAFF_ALL if include_removed else rows.STAFF_ACTIVE
+        query = staff_rows.STAFF_ALL if include_removed else staff_rows.STAFF_ACTIVE
 
         def read(conn: Connection) -> list[StaffMember]:
-            return [rows.staff_member(r) for r in conn.execute(query).fetchall()]
+            return [staff_rows.staff_member(r) for r in conn.execute(query).fetchall()]
 
         return await self._db.run(read)
 
@@ -171,13 +169,9 @@ class CasesStore:
         check_actor(actor)
 
         def remove(conn: Connection) -> StaffMember:
-            cursor = conn.execute(
-                "UPDATE staff SET removed_at = ? WHERE id = ? AND removed_at IS NULL",
-                (now, staff_id),
-            )
-            if cursor.rowcount != 1:
+            member = staff_rows.mark_removed(conn, staff_id, now)
+            if member is None:
                 raise CaseStoreError(f"no active staff member {staff_id}")
-            member = rows.staff_member(conn.execute(rows.STAFF_ONE, (staff_id,)).fetchone())
             append_audit(conn, now, actor, "staff.remove", detail={"staff": member.name})
             return member
 
@@ -189,20 +183,14 @@ class CasesStore:
         check_actor(actor)
 
         def put(conn: Connection) -> None:
-            conn.execute(
-                "INSERT INTO org_keys (name, public_key, fingerprint, set_at) "
-                "VALUES ('recovery', ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-                "public_key = excluded.public_key, fingerprint = excluded.fingerprint, "
-                "set_at = excluded.set_at",
-                (public_key.text, public_key.fingerprint, now),
-            )
+            staff_rows.put_recovery(conn, public_key, now)
             detail = {"fingerprint": public_key.fingerprint}
             append_audit(conn, now, actor, "recovery.set", detail=detail)
 
         await self._write(put)
 
     async def recovery(self) -> PublicKey | None:
-        return await self._db.run(rows.recovery_key)
+        return await self._db.run(staff_rows.recovery_key)
 
     async def create_case(
         self, *, country: str | None = None, urgency: str | None = None, actor: str = SYSTEM
@@ -265,14 +253,14 @@ class CasesStore:
         now, _ = self._now(), check_actor(actor)
 
         def act(conn: Connection) -> CaseMeta:
-            for column, value in (changes or {}).items():
-                conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (value, case_id))  # noqa: S608
+            rows.set_columns(conn, case_id, changes or {})
             if (changes or {}).get("state") == "closed":
                 rows.let_go_of_reporter(conn, case_id)
+                checkin_rows.unlink_case(conn, case_id)
             if item is not None:
                 rows.add_item(conn, now, case_id, *item)
             case = rows.case_meta(conn, case_id)
-            conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case_id))
+            rows.touch(conn, case_id, now)
             append_audit(conn, now, actor, action, case, detail)
             return case
 
@@ -335,10 +323,9 @@ class CasesStore:
 
         def apply(conn: Connection) -> list[str]:
             case = _check_reseal(conn, reseal)
-            conn.execute("DELETE FROM case_recipients WHERE case_id = ?", (case.id,))
-            rows.insert_sealed_keys(conn, case.id, reseal.sealed_keys)
+            rows.replace_sealed_keys(conn, case.id, reseal.sealed_keys)
             names = [s.recipient for s in reseal.sealed_keys]
-            conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (now, case.id))
+            rows.touch(conn, case.id, now)
             append_audit(conn, now, actor, "case.reseal", case, {"sealed_to": names})
             return names
 

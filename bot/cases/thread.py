@@ -20,15 +20,12 @@ import logging
 import time
 from collections.abc import Callable
 
-from bot.cases.quoting import QUOTE as QUOTE
-from bot.cases.quoting import quoted
 from bot.cases.store import SYSTEM, CasesStore, CaseStoreError
-from bot.content.library import Translator
+from bot.cases.views import TeamWrote, ThreadCase
+from bot.cases.words import Relay, StaffWords
 from bot.delivery.outbox import Deliver
 from bot.model import Attachment, ChatRef, Reply, UserRef
 from bot.storage.database import Connection
-from handlers.output import paginate
-from handlers.ports import TeamWrote, ThreadCase
 
 log = logging.getLogger("hrd_bot.thread")
 PLAIN_STATES = {
@@ -37,8 +34,6 @@ PLAIN_STATES = {
     "assigned": "handling",
     "closed": "closed",
 }
-RELAY_CHARS = 3500
-"""Each relayed part stays under Telegram's 4,096 characters, marker and quoting included."""
 _MINE = (
     "SELECT c.id, c.state FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.state != 'draft'"
@@ -57,45 +52,22 @@ def plain_state(state: str) -> str:
     return PLAIN_STATES.get(state, "received")
 
 
-def framed(marker: str, words: str, note: str = "", limit: int = RELAY_CHARS) -> list[str]:
-    """Parts of at most `limit` characters, each starting with `marker` (and "(n/N)" when
-    there are several), then `note` in the first, then the outsider's words framed by
-    `bot.cases.quoting` (every line quoted, invisible characters shown)."""
-    room = limit - len(marker) - len(note) - 16
-    size = room
-    while True:
-        bodies = [quoted(page) for page in paginate(words, size)] if words else []
-        if all(len(body) <= room for body in bodies) or size < 64:
-            break
-        size = size * 3 // 4
-    count = len(bodies)
-    parts = []
-    for number, body in enumerate(bodies or [""], 1):
-        head = marker + (f" ({number}/{count})" if count > 1 else "")
-        lines = [head, note if number == 1 else "", body]
-        parts.append("\n".join(line for line in lines if line))
-    return parts
-
-
-def _size(size: int) -> str:
-    return f"{size / 1024:.0f} KB" if size < 1024 * 1024 else f"{size / (1024 * 1024):.1f} MB"
-
-
 class CaseThread:
-    """Implements `handlers.ports.ThreadDesk`; `team_replied` is called by `/reply`."""
+    """Implements `handlers.ports.ThreadDesk`; `team_replied` is called by `/reply`.
+    What staff rooms are told is worded by `words` (`bot.cases.words`)."""
 
     def __init__(
         self,
         store: CasesStore,
         deliver: Deliver,
-        staff_translator: Callable[[], Translator],
+        words: StaffWords,
         staff_rooms: tuple[ChatRef, ...] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._db = store.database
         self._deliver = deliver
-        self._staff_translator = staff_translator
+        self._words = words
         self._staff_rooms = staff_rooms
         self._clock = clock
         self._replies: dict[str, TeamWrote] | None = None
@@ -174,9 +146,7 @@ class CaseThread:
             return None
         if caption and not await self._seal(case, "reporter.message", "message", caption.encode()):
             return None
-        t = self._staff_translator()
-        note = t("staff.thread_file", kind=attachment.media_type, size=_size(attachment.size))
-        await self._relay(case, caption, note)
+        await self._relay(case, caption, (attachment.media_type, attachment.size))
         return case
 
     async def _seal(self, case: ThreadCase, action: str, field: str, data: bytes) -> bool:
@@ -186,17 +156,17 @@ class CaseThread:
             return False
         return True
 
-    async def _relay(self, case: ThreadCase, words: str, note: str = "") -> None:
+    async def _relay(
+        self, case: ThreadCase, words: str, file: tuple[str, int] | None = None
+    ) -> None:
         """Every staff room is told; only an encrypted all-staff room gets the content."""
-        t = self._staff_translator()
-        head = t("staff.thread_closed" if case.closed else "staff.thread_new", case=case.id)
-        parts = framed(t("staff.thread_marker", case=case.id), words, note)
+        relayed = self._words.relay(Relay(case.id, words, "thread", closed=case.closed, file=file))
         log.info("reporter message sealed; telling %d staff rooms", len(self._staff_rooms))
         for room in self._staff_rooms:
-            await self._tell(room, Reply(head), "notice", case.id)
+            await self._tell(room, relayed.notice, "notice", case.id)
             if room.encrypted:
-                for part in parts:
-                    await self._tell(room, Reply(part, sensitive=True), "relay", case.id)
+                for part in relayed.parts:
+                    await self._tell(room, part, "relay", case.id)
 
     async def _tell(self, room: ChatRef, reply: Reply, kind: str, case_id: str) -> None:
         """Queued for the outbox, which retries and reports; the message is sealed

@@ -20,6 +20,7 @@ from bot.cli import keys as cli_keys
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
+from bot.content.library import Library
 from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.errors import HrdBotError
@@ -30,6 +31,7 @@ from bot.safety.jobs import SafetyJobs
 from bot.storage import (
     Database,
     DataDirLock,
+    DbKey,
     StorageFullError,
     resolve_db_key,
 )
@@ -117,13 +119,7 @@ async def run_bot(settings: Settings, console: bool | None, demo: bool = False) 
 
 async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> int:
     use_console = _wants_console(settings, console)
-    key = resolve_db_key(settings.env, settings.data_dir, may_create=use_console)
-    if key.created_at is not None:
-        print(
-            f"Created a new database key at {key.created_at} (mode 0600). "
-            "A production deployment keeps the key elsewhere: set HRD_BOT_DB_KEY_FILE.",
-            file=sys.stderr,
-        )
+    key = _database_key(settings, use_console)
     library, problems = load_library(settings.content_dir)
     if library is None:
         _print_problems(problems)
@@ -131,17 +127,7 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
         return EXIT_CONTENT
     db = await Database.open(settings.database_path, key)
     try:
-        app = await App.open(
-            db,
-            library,
-            sensitive_ttl=settings.sensitive_ttl,
-            staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS") + cli_demo.rooms(demo),
-            oncall=settings.chats("HRD_BOT_ONCALL"),
-            exports=settings.data_dir / "exports",
-            delivery=settings.delivery,
-            staff_without_device=settings.telegram_staff_actions,
-            staff_language=settings.staff_language,
-        )
+        app = await _open_app(settings, db, library, demo)
         staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
         if staff is not None:
             print(cli_demo.HOW, file=sys.stderr)
@@ -151,15 +137,7 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
             return 1
         for transport in transports:
             app.attach(transport)
-        jobs = SafetyJobs(
-            db,
-            escalation=Escalation.of(
-                db, app.casework, leads=settings.chats("HRD_BOT_LEADS"), ladders=settings.ladders
-            ),
-            casework=app.casework,
-            sessions=app.sessions,
-            checkins=app.checkins,
-        )
+        jobs = _safety_jobs(settings, db, app)
         jobs.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
         try:
@@ -173,6 +151,43 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
     finally:
         await db.close()
     return 0
+
+
+def _database_key(settings: Settings, use_console: bool) -> DbKey:
+    """The console alone may make a key on a first run (for trying the bot on a laptop)."""
+    key = resolve_db_key(settings.env, settings.data_dir, may_create=use_console)
+    if key.created_at is not None:
+        print(
+            f"Created a new database key at {key.created_at} (mode 0600). "
+            "A production deployment keeps the key elsewhere: set HRD_BOT_DB_KEY_FILE.",
+            file=sys.stderr,
+        )
+    return key
+
+
+async def _open_app(settings: Settings, db: Database, library: Library, demo: bool) -> App:
+    return await App.open(
+        db,
+        library,
+        sensitive_ttl=settings.sensitive_ttl,
+        staff_rooms=settings.chats("HRD_BOT_STAFF_ROOMS") + cli_demo.rooms(demo),
+        oncall=settings.chats("HRD_BOT_ONCALL"),
+        exports=settings.data_dir / "exports",
+        delivery=settings.delivery,
+        staff_without_device=settings.telegram_staff_actions,
+        staff_language=settings.staff_language,
+    )
+
+
+def _safety_jobs(settings: Settings, db: Database, app: App) -> SafetyJobs:
+    leads, ladders = settings.chats("HRD_BOT_LEADS"), settings.ladders
+    return SafetyJobs(
+        db,
+        escalation=Escalation.of(db, app.casework, leads=leads, ladders=ladders),
+        casework=app.casework,
+        sessions=app.sessions,
+        checkins=app.checkins,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -4,8 +4,8 @@ A flooder is told once per burst, not once per refilled token: a message let thr
 in the middle of a flood does not end it. The burst ends when the sender has been
 quiet (sent nothing at all) for `quiet` seconds; the next drop after that warns again.
 
-An SOS (`bot.safety.sos.urgent`: `/sos`, its buttons, a shared location) is never dropped
-for the sender's ordinary messages: when their ordinary bucket is empty (`check`
+An SOS (`handlers.sos.urgent`, which the App asks: `/sos`, its buttons, a shared location)
+is never dropped for the sender's ordinary messages: when their ordinary bucket is empty (`check`
 refused it) it draws on a bucket of its own (`check_sos`), so someone who flooded the
 bot a moment ago, or whose account a flooder uses, can still call for help. So does
 everything they send while an SOS screen is open (`in_sos`, set from the answers:

@@ -1,4 +1,8 @@
-"""Conversation state per user, in the encrypted database, so a restart resumes every chat."""
+"""Conversation state per user, in the encrypted database, so a restart resumes every chat.
+
+This module is the one writer of the `sessions` table: what drafts and retention change
+in a session is done here too (`report_sent`, `let_go_of_draft`, `expire_reports`,
+`delete_idle`), inside the caller's transaction."""
 
 from __future__ import annotations
 
@@ -6,19 +10,26 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from bot.conversation.state import EXPIRED, SENT, Session
 from bot.model import UserRef
 from bot.storage.database import Connection, Database
 
+__all__ = [
+    "EXPIRED",
+    "SENT",
+    "Session",
+    "SessionStore",
+    "delete_idle",
+    "draft_of",
+    "expire_reports",
+    "let_go_of_draft",
+    "report_sent",
+]
+
 SaveRow = tuple[str, str | None, str, int]
-EXPIRED = "report_expired"
-"""Set in a session whose unsent report retention deleted; the router tells the user once."""
-SENT = "report_sent"
-"""Set (to the case id) in a session whose report was submitted, in the submission's own
-transaction: if the reply saying so never left, the router says it at the next message."""
 EXPIRE_SQL = f"json_set(json_remove(state, '$.report'), '$.{EXPIRED}', json('true'))"
 """The same change in SQL, for retention's batches."""
 _UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
@@ -27,16 +38,20 @@ _UPSERT_TAIL = (
     "state = excluded.state, updated_at = excluded.updated_at"
 )
 _ROWS_PER_STATEMENT = 100  # 400 parameters: within every SQLite's limit (999)
-
-
-@dataclass(slots=True)
-class Session:
-    """What the bot remembers about one user: language and where they are in a flow."""
-
-    user: UserRef
-    language: str | None = None
-    state: dict[str, Any] = field(default_factory=dict)
-    known: bool = False
+_REPORTER_SESSION = (
+    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id = ?) "
+    "AND json_extract(state, '$.report.case') = ?"
+)
+_LET_GO = "UPDATE sessions SET state = json_remove(state, '$.report') " + _REPORTER_SESSION  # noqa: S608
+_SENT = (
+    f"UPDATE sessions SET state = json_set(json_remove(state, '$.report'), '$.{SENT}', ?) "  # noqa: S608  (constant SQL)
+    + _REPORTER_SESSION
+)
+_END_REFERENCES = (
+    f"UPDATE sessions SET state = {EXPIRE_SQL} "  # noqa: S608  (constant SQL)
+    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id IN ({marks})) "
+    "AND json_extract(state, '$.report.case') IN ({marks}) RETURNING user_key"
+)
 
 
 class SessionStore:
@@ -143,6 +158,34 @@ class SessionStore:
                 conn.execute(statement, (user.key,))
 
         await self._db.transaction(erase, durable=True)  # "erased" must stay true
+
+
+def report_sent(conn: Connection, case_id: str) -> None:
+    """The reporter's session lets go of the submitted draft and carries `SENT` instead."""
+    conn.execute(_SENT, (case_id, case_id, case_id))
+
+
+def let_go_of_draft(conn: Connection, case_id: str) -> None:
+    """The reporter's session lets go of a discarded draft."""
+    conn.execute(_LET_GO, (case_id, case_id))
+
+
+def expire_reports(conn: Connection, case_ids: Sequence[str]) -> list[str]:
+    """Sessions pointing at these purged drafts are marked `EXPIRED`; their users' keys
+    (cached copies must be `dropped`)."""
+    marks = ", ".join("?" * len(case_ids))
+    found = conn.execute(_END_REFERENCES.format(marks=marks), [*case_ids, *case_ids])
+    return [str(row[0]) for row in found.fetchall()]
+
+
+def delete_idle(conn: Connection, before: int, size: int) -> list[str]:
+    """Up to `size` sessions untouched since `before` are deleted; their users' keys."""
+    found = conn.execute(
+        "DELETE FROM sessions WHERE user_key IN "
+        "(SELECT user_key FROM sessions WHERE updated_at < ? LIMIT ?) RETURNING user_key",
+        (before, size),
+    )
+    return [str(row[0]) for row in found.fetchall()]
 
 
 def draft_of(state: dict[str, Any]) -> str | None:

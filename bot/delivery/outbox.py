@@ -33,13 +33,13 @@ from bot.delivery import rows
 from bot.delivery.commits import GroupCommit
 from bot.delivery.outcome import Outcome, Reason, Undelivered
 from bot.delivery.policy import RetryPolicy
+from bot.delivery.rooms import AlertRooms, Place, place
 from bot.model import ChatRef, Reply, Transport
 from bot.storage.database import Connection, Database
 
 __all__ = ["Deliver", "Outbox", "Outgoing", "Parcel", "Staged", "any_delivered"]
 
 log = logging.getLogger("hrd_bot.outbox")
-Place = tuple[str, str]
 FINAL_FOR_ROOMS = (Reason.WITHHELD, Reason.REFUSED)
 URGENT_KINDS = frozenset({"sos"})
 AHEAD_KINDS = frozenset({"alert", "escalation", "reply"})
@@ -112,13 +112,9 @@ class Outbox:
         window, and the staff rooms are told when one cannot be reached, by its number."""
         self._db = db
         self._transports = transports
-        self._staff = staff
-        self._rooms = {_place(room): ("room", i) for i, room in enumerate(alert_rooms, 1)}
-        self._rooms |= {_place(chat): ("oncall", i) for i, chat in enumerate(oncall, 1)}
-        self._alert_rooms = alert_rooms + oncall
+        self._rooms = AlertRooms(staff, self._notify, alert_rooms, oncall)
         self.policy = policy or RetryPolicy()
         self._lanes: dict[Place, _Lane] = {}
-        self._down: dict[Place, Reason] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._pruned = time.monotonic()
         self._writes = GroupCommit(db)
@@ -141,7 +137,7 @@ class Outbox:
                 self._enqueue(row.id, row.chat, row.reply, row.kind, row.case_id, row.created_at)
         if lost or unsure:
             log.warning("outbox: %d lost and %d uncertain in a stop", len(lost), len(unsure))
-            await self._announce(self._stop_notice(lost, unsure))
+            await self._rooms.announce(self._rooms.stop_notice(lost, unsure))
         return _ended(lost, Reason.LOST) + _ended(unsure, Reason.UNCERTAIN)
 
     def _unsure(self, row: rows.Row) -> bool:
@@ -230,10 +226,10 @@ class Outbox:
     ) -> Parcel:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         parcel = Parcel(row_id, chat, reply, kind, case_id, created_at, done)
-        lane = self._lanes.setdefault(_place(chat), _Lane())
+        lane = self._lanes.setdefault(place(chat), _Lane())
         _queue(lane, parcel)
         if lane.task is None:
-            lane.task = _detached(self._drain(_place(chat), lane))
+            lane.task = _detached(self._drain(place(chat), lane))
         return parcel
 
     async def _drain(self, place: Place, lane: _Lane) -> None:
@@ -284,13 +280,13 @@ class Outbox:
                     await self._writes.write(rows.trying(parcel.id, left=False))
                 if not self._retries(parcel.chat, failure):
                     return Outcome(reason=failure.reason)
-                await self._trouble(parcel.chat, failure.reason)
+                await self._rooms.down(parcel.chat, failure.reason, self.policy.window)
                 wait = self.policy.delay(parcel.attempts - 1, failure.retry_after)
                 if time.time() + wait > deadline:
                     return Outcome(reason=failure.reason)
                 await asyncio.sleep(wait)
                 continue
-            await self._recovered(parcel.chat)
+            await self._rooms.up(parcel.chat)
             return Outcome(ids)
 
     async def _try(self, transport: Transport, parcel: Parcel) -> tuple[str, ...]:
@@ -311,57 +307,10 @@ class Outbox:
     def _retries(self, chat: ChatRef, failure: Undelivered) -> bool:
         if failure.transient:
             return True
-        return _place(chat) in self._rooms and failure.reason not in FINAL_FOR_ROOMS
+        return chat in self._rooms and failure.reason not in FINAL_FOR_ROOMS
 
-    async def _trouble(self, chat: ChatRef, reason: Reason) -> None:
-        place = _place(chat)
-        if place not in self._rooms or place in self._down:
-            return
-        self._down[place] = reason
-        t = self._staff()
-        hours = max(1, round(self.policy.window / 3600))
-        kind, number = self._rooms[place]
-        text = t(
-            f"delivery.{kind}_down",
-            room=number,
-            platform=chat.platform,
-            reason=t(f"delivery.reason.{reason.value}"),
-            hours=hours,
-        )
-        log.warning("outbox: an alert room cannot be reached (%s)", reason.value)
-        await self._announce(Reply(text), skip={place})
-
-    async def _recovered(self, chat: ChatRef) -> None:
-        place = _place(chat)
-        if self._down.pop(place, None) is None:
-            return
-        t = self._staff()
-        kind, number = self._rooms[place]
-        text = t(f"delivery.{kind}_up", room=number, platform=chat.platform)
-        await self._announce(Reply(text), skip={place})
-
-    async def _announce(self, reply: Reply, skip: set[Place] | None = None) -> None:
-        """A notice for every alert room but `skip` and those known to be down, in one commit."""
-        told = [
-            room
-            for room in self._alert_rooms
-            if _place(room) not in (skip or set()) and _place(room) not in self._down
-        ]
-        await self.post_many([Outgoing(room, reply, "notice") for room in told])
-
-    def _stop_notice(self, lost: list[rows.Row], unsure: list[rows.Row]) -> Reply:
-        t = self._staff()
-        blocks = [
-            "\n".join([t(key, count=len(found)), *(self._listed(t, row) for row in found)])
-            for key, found in (("delivery.lost", lost), ("delivery.unsure", unsure))
-            if found
-        ]
-        return Reply("\n\n".join(blocks))
-
-    @staticmethod
-    def _listed(t: Translator, row: rows.Row) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
-        return f"• {t(f'delivery.kind.{row.kind}')} · {row.case_id or '—'} · {when} UTC"
+    async def _notify(self, rooms: Sequence[ChatRef], reply: Reply) -> None:
+        await self.post_many([Outgoing(room, reply, "notice") for room in rooms])
 
 
 def _queue(lane: _Lane, parcel: Parcel) -> None:
@@ -384,10 +333,6 @@ def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
     """A task in a fresh context: it must not inherit the chat turns its creator holds
     (see `bot.transports.telegram.dispatch`)."""
     return asyncio.get_running_loop().create_task(work, context=Context())
-
-
-def _place(chat: ChatRef) -> Place:
-    return chat.platform, chat.address
 
 
 class Deliver(Protocol):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 
 from bot.health.shared import Shared
 from bot.model import Transport
-from bot.storage.database import Connection, Database
+from bot.storage.database import Database
 
 __all__ = ["PROBE_TIMEOUT", "Readiness"]
 
@@ -18,15 +18,6 @@ PROBE_TIMEOUT = 5.0
 """Seconds the database may take to take a write before the check fails (the single
 database thread may be stuck on a hung disk; the probe must answer anyway)."""
 PROBE_SETTING = "health.probe"
-_TOUCH = (
-    "INSERT INTO settings (name, value) VALUES (?, X'00') "
-    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-)
-
-
-def _touch(conn: Connection) -> None:
-    """A one-row write: SQLite writes the page even when the value is the same."""
-    conn.execute(_TOUCH, (PROBE_SETTING,))
 
 
 class Readiness:
@@ -43,7 +34,8 @@ class Readiness:
         self._transports = transports
         self._scheduler_running = scheduler_running
         self._timeout = timeout
-        self._write = Shared(lambda: db.transaction(_touch))
+        # a one-row write: SQLite writes the page even when the value is the same
+        self._write = Shared(lambda: db.put_setting(PROBE_SETTING, b"\x00"))
         self._failed: list[str] = []
 
     async def check(self) -> dict[str, bool]:

@@ -5,7 +5,8 @@ hours, and tells the protection team when a question goes unanswered or the answ
 No case is needed to start: a missed check-in opens a critical case (a draft through the
 report's path, submitted in the same transaction as its staff alerts, so a crash leaves
 either both or neither). Everything is in the database (asked, answered, alerted, a
-duress alert still to raise), so a restart loses no pending question or alert.
+duress alert still to raise), so a restart loses no pending question or alert; the
+rows are written by `bot.safety.checkin_rows`, the alerts worded through `bot.cases.words`.
 
 The duress word (`bot.safety.duress`) is kept only as a keyed hash. Answering with it takes the
 very same path as "I am safe" — one durable transaction, the same reply — and the urgent
@@ -24,17 +25,16 @@ from datetime import timedelta
 
 from bot.cases import drafts, rows
 from bot.cases.casework import TOLD_WITHIN, Casework
-from bot.cases.claims import claimable
 from bot.cases.store import SYSTEM, Reporter
-from bot.content.library import Translator
+from bot.cases.views import CheckinPlan
+from bot.cases.words import CheckinAlert
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Staged, any_delivered
 from bot.model import ChatRef, Reply, UserRef
-from bot.safety import duress
+from bot.safety import checkin_rows, duress
 from bot.safety.checkin_times import next_daily
 from bot.storage.database import Connection, Database
-from handlers.ports import CheckinPlan
 
 log = logging.getLogger("hrd_bot.checkins")
 Push = Callable[[UserRef, ChatRef], Awaitable[None]]
@@ -45,7 +45,6 @@ _OPEN_CASE = (
     "WHERE r.user_key = ? AND c.state IN ('new', 'acknowledged', 'assigned') "
     "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
 )
-_PLAN = "SELECT every_s, daily_at, zone FROM checkins WHERE user_key = ?"
 
 
 def _user(key: str) -> UserRef:
@@ -73,6 +72,35 @@ class _Missed:
     chat: str
     language: str
     asked_at: int
+
+
+def _reset(
+    conn: Connection, now: int, user_key: str, key: bytes, word: str | None
+) -> tuple[str | None, str, str, str] | None:
+    """The answer: the question is closed and the next one scheduled. With a `word`,
+    only when it is the duress word, and then `duress_at` marks the alert to raise."""
+    found = conn.execute(
+        "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
+        "FROM checkins WHERE user_key = ?",
+        (user_key,),
+    ).fetchone()
+    stored = None if found is None else found[7]
+    hit = word is not None and duress.matches(key, user_key, word, stored)
+    if found is None or (word is not None and not hit):
+        return None
+    due = next_at(now, found[4], found[5], found[6])
+    checkin_rows.answered(conn, user_key, due, now if hit else None)
+    return found[0], found[1], found[2], found[3]
+
+
+def _open_for_missed(conn: Connection, now: int, one: _Missed) -> str:
+    """A critical case through the report's own path: a draft, sealed, submitted."""
+    reporter = Reporter(one.user_key, one.platform, one.chat, one.language)
+    draft = drafts.open_draft(conn, now, reporter)
+    rows.make_critical(conn, draft.id)
+    rows.add_item(conn, now, draft.id, MISSED_FIELD, b"a safety check-in went unanswered")
+    drafts.submit(conn, now, draft.id, SYSTEM, None)
+    return draft.id
 
 
 class Checkins:
@@ -119,16 +147,8 @@ class Checkins:
 
         def upsert(conn: Connection) -> str | None:
             case = _open_case(conn, user.key)
-            conn.execute(
-                "INSERT INTO checkins (user_key, case_id, platform, chat, language, every_s, "
-                "daily_at, zone, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (user_key) DO UPDATE SET case_id = COALESCE(excluded.case_id, "
-                "case_id), platform = excluded.platform, chat = excluded.chat, "
-                "language = excluded.language, every_s = excluded.every_s, "
-                "daily_at = excluded.daily_at, zone = excluded.zone, next_at = excluded.next_at,"
-                " asked_at = NULL, alerted_at = NULL, paused = 0",
-                (user.key, case, chat.platform, chat.address, language, every, daily_at, zone, due),
-            )
+            row = (chat.platform, chat.address, language, every, daily_at, zone, due)
+            checkin_rows.upsert(conn, user.key, case, row)
             if case is not None:
                 rows.append_audit(conn, now, SYSTEM, "checkin.start", rows.case_meta(conn, case))
             return case
@@ -159,23 +179,17 @@ class Checkins:
         return None if found is None else found.every_hours
 
     async def stop(self, user: UserRef) -> None:
-        await self._db.run(
-            lambda c: c.execute("DELETE FROM checkins WHERE user_key = ?", (user.key,))
-        )
+        await self._db.run(lambda c: checkin_rows.delete(c, user.key))
 
     async def pause(self, user: UserRef, paused: bool) -> bool:
         """Pause, or resume from now (the next question at the next due time)."""
         now = self._now()
 
         def switch(conn: Connection) -> bool:
-            plan = conn.execute(_PLAN, (user.key,)).fetchone()
+            plan = checkin_rows.plan(conn, user.key)
             if plan is None:
                 return False
-            conn.execute(
-                "UPDATE checkins SET paused = ?, next_at = ?, asked_at = NULL, alerted_at = NULL"
-                " WHERE user_key = ?",
-                (int(paused), next_at(now, *plan), user.key),
-            )
+            checkin_rows.set_paused(conn, user.key, paused, next_at(now, *plan))
             return True
 
         return await self._db.transaction(switch)
@@ -185,15 +199,10 @@ class Checkins:
         now = self._now()
 
         def move(conn: Connection) -> None:
-            plan = conn.execute(_PLAN, (user.key,)).fetchone()
+            plan = checkin_rows.plan(conn, user.key)
             if plan is None or plan[1] is None:
                 return
-            due = next_daily(now, int(plan[1]), zone)
-            conn.execute(
-                "UPDATE checkins SET zone = ?, next_at = CASE WHEN asked_at IS NULL THEN ? "
-                "ELSE next_at END WHERE user_key = ?",
-                (zone, due, user.key),
-            )
+            checkin_rows.move_zone(conn, user.key, zone, next_daily(now, int(plan[1]), zone))
 
         await self._db.transaction(move)
 
@@ -202,10 +211,7 @@ class Checkins:
         hashed = None if word is None else duress.digest(await self._key(), user.key, word)
 
         def store(conn: Connection) -> bool:
-            done = conn.execute(
-                "UPDATE checkins SET duress = ? WHERE user_key = ?", (hashed, user.key)
-            )
-            return bool(done.rowcount > 0)
+            return checkin_rows.set_duress(conn, user.key, hashed)
 
         return await self._db.transaction(store, durable=True)
 
@@ -228,7 +234,7 @@ class Checkins:
         has it yet; None for "I'm safe", or when nobody could be alerted."""
         key = await self._key()
         found = await self._db.transaction(
-            lambda conn: self._reset(conn, user.key, key, None), durable=True
+            lambda conn: _reset(conn, self._now(), user.key, key, None), durable=True
         )
         if found is None or safe:
             return None
@@ -239,41 +245,19 @@ class Checkins:
         await self._casework.store.record_action(
             case, SYSTEM, "checkin.help", changes={"urgency": "critical"}
         )
-        return await self._alert("staff.checkin_help", case=case)
+        return await self._alert(CheckinAlert(case, "help"))
 
     async def answered_word(self, user: UserRef, word: str) -> bool:
         """True when `word` is the user's duress word: recorded exactly as "I am safe" is,
         and the duress alert raised afterwards, in the background."""
         key = await self._key()
         found = await self._db.transaction(
-            lambda conn: self._reset(conn, user.key, key, word), durable=True
+            lambda conn: _reset(conn, self._now(), user.key, key, word), durable=True
         )
         if found is None:
             return False
         self._casework.after(self._raise_duress(user.key))
         return True
-
-    def _reset(
-        self, conn: Connection, user_key: str, key: bytes, word: str | None
-    ) -> tuple[str | None, str, str, str] | None:
-        """The answer: the question is closed and the next one scheduled. With a `word`,
-        only when it is the duress word, and then `duress_at` marks the alert to raise."""
-        now = self._now()
-        found = conn.execute(
-            "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
-            "FROM checkins WHERE user_key = ?",
-            (user_key,),
-        ).fetchone()
-        stored = None if found is None else found[7]
-        hit = word is not None and duress.matches(key, user_key, word, stored)
-        if found is None or (word is not None and not hit):
-            return None
-        conn.execute(
-            "UPDATE checkins SET asked_at = NULL, alerted_at = NULL, next_at = ?, "
-            "duress_at = CASE WHEN ? THEN ? ELSE duress_at END WHERE user_key = ?",
-            (next_at(now, found[4], found[5], found[6]), hit, now, user_key),
-        )
-        return found[0], found[1], found[2], found[3]
 
     async def _raise_duress(self, user_key: str) -> None:
         """The urgent alert, marked duress; `duress_at` is cleared in its transaction."""
@@ -281,21 +265,12 @@ class Checkins:
             return
         self._raising.add(user_key)
         try:
-            found = await self._db.run(
-                lambda c: c.execute(
-                    "SELECT platform, chat, language FROM checkins "
-                    "WHERE user_key = ? AND duress_at IS NOT NULL",
-                    (user_key,),
-                ).fetchone()
-            )
+            found = await self._db.run(lambda c: checkin_rows.duress_chat(c, user_key))
             if found is None:
                 return
 
             def settle(conn: Connection, case: CaseMeta) -> None:
-                conn.execute(
-                    "UPDATE checkins SET duress_at = NULL, case_id = ? WHERE user_key = ?",
-                    (case.id, user_key),
-                )
+                checkin_rows.settle_duress(conn, user_key, case.id)
 
             chat = ChatRef(found[0], found[1])
             sos = self._casework.sos
@@ -317,28 +292,13 @@ class Checkins:
         staged: list[Staged] = []
 
         def due(conn: Connection) -> tuple[list[tuple[str, str, str]], int, list[str]]:
-            closed = "SELECT id FROM cases WHERE state = 'closed'"
-            conn.execute(f"DELETE FROM checkins WHERE case_id IN ({closed})")  # noqa: S608
-            ask = conn.execute(
-                "SELECT user_key, platform, chat FROM checkins "
-                "WHERE paused = 0 AND asked_at IS NULL AND next_at <= ?",
-                (now,),
-            ).fetchall()
-            missed = [
-                _Missed(*row)
-                for row in conn.execute(
-                    "SELECT user_key, case_id, platform, chat, language, asked_at FROM checkins "
-                    "WHERE paused = 0 AND alerted_at IS NULL AND asked_at <= ?",
-                    (now - grace,),
-                ).fetchall()
-            ]
-            conn.executemany(
-                "UPDATE checkins SET asked_at = ? WHERE user_key = ?", [(now, r[0]) for r in ask]
-            )
+            checkin_rows.drop_closed(conn)
+            ask = checkin_rows.due(conn, now)
+            missed = [_Missed(*row) for row in checkin_rows.missed(conn, now - grace)]
+            checkin_rows.mark_asked(conn, [key for key, _, _ in ask], now)
             for one in missed:
                 staged.extend(self._missed(conn, now, one))
-            pending = conn.execute("SELECT user_key FROM checkins WHERE duress_at IS NOT NULL")
-            return ask, len(missed), [str(r[0]) for r in pending.fetchall()]
+            return ask, len(missed), checkin_rows.pending_duress(conn)
 
         ask, missed, pending = await self._db.transaction(due, durable=True)
         outbox = self._casework.outbox
@@ -355,45 +315,32 @@ class Checkins:
     def _missed(self, conn: Connection, now: int, one: _Missed) -> list[Staged]:
         """Alert staff about one unanswered question, on its case or on a case opened for
         it; in the tick's transaction, with the alerts' outbox rows."""
-        conn.execute("UPDATE checkins SET alerted_at = ? WHERE user_key = ?", (now, one.user_key))
+        checkin_rows.mark_alerted(conn, one.user_key, now)
         case = one.case or _open_case(conn, one.user_key)
-        key = "staff.checkin_missed"
+        opened = case is None
         if case is None:
             if not rows.current_recipients(conn):
                 log.error("a missed check-in could not open a case: no staff and no recovery key")
                 return []
-            case, key = self._open_for_missed(conn, now, one), "staff.checkin_missed_new"
-        conn.execute("UPDATE checkins SET case_id = ? WHERE user_key = ?", (case, one.user_key))
+            case = _open_for_missed(conn, now, one)
+        checkin_rows.link_case(conn, one.user_key, case)
         meta = rows.case_meta(conn, case)
         rows.append_audit(conn, now, SYSTEM, "checkin.missed", meta)
         minutes = (now - one.asked_at) // 60
-        t = self._casework.staff_translator()
-        text = t(key, case=case, minutes=minutes, country=meta.country or "?")
+        said = CheckinAlert(case, "missed", opened, minutes, meta.country)
         staged = []
         for room in self._casework.alert_rooms:
-            alert = self._claimable(t, room, Reply(text, urgent=True))
+            alert = self._worded(said, room)
             message = self._casework.outbox.stage(room, alert, kind="checkin", case_id=case)
             message.write(conn)
             staged.append(message)
         return staged
 
-    @staticmethod
-    def _open_for_missed(conn: Connection, now: int, one: _Missed) -> str:
-        """A critical case through the report's own path: a draft, sealed, submitted."""
-        reporter = Reporter(one.user_key, one.platform, one.chat, one.language)
-        draft = drafts.open_draft(conn, now, reporter)
-        conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (draft.id,))
-        rows.add_item(conn, now, draft.id, MISSED_FIELD, b"a safety check-in went unanswered")
-        drafts.submit(conn, now, draft.id, SYSTEM, None)
-        return draft.id
-
-    async def _alert(self, key: str, case: str) -> str | None:
+    async def _alert(self, said: CheckinAlert) -> str | None:
         """`told` once an alert room has it, `trying` while none has; None with no room."""
-        t = self._casework.staff_translator()
-        alert = Reply(t(key, case=case))
         sent: list[asyncio.Future[Outcome]] = [
             await self._casework.deliver(
-                room, self._claimable(t, room, alert), kind="checkin", case_id=case
+                room, self._worded(said, room), kind="checkin", case_id=said.case
             )
             for room in self._casework.alert_rooms
         ]
@@ -401,10 +348,8 @@ class Checkins:
             return None
         return "told" if await any_delivered(sent, TOLD_WITHIN) else "trying"
 
-    def _claimable(self, t: Translator, room: ChatRef, alert: Reply) -> Reply:
+    def _worded(self, said: CheckinAlert, room: ChatRef) -> Reply:
         """In a staff room, claimable with one tap like a report's alert (not in an
         on-call person's private chat, where a claim is refused)."""
-        return claimable(t, room, alert) if room in self._casework.staff_rooms else alert
-
-    def forget_statement(self) -> str:
-        return "DELETE FROM checkins WHERE user_key = ?"
+        claim = room in self._casework.staff_rooms
+        return self._casework.words.alert(said, room, claim=claim)

@@ -22,11 +22,11 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.cases.casework import Casework
-from bot.content.library import Translator
+from bot.cases.words import Climb, Reached, StaffWords
 from bot.delivery import Outcome, Reason
 from bot.delivery.outbox import Outbox, Staged
 from bot.model import ChatRef, Reply
@@ -43,10 +43,9 @@ message; those still trying are reported when they settle."""
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """The chats of one tier, how staff see each one named, and the setting listing them."""
+    """The chats of one tier, and the setting listing them."""
 
     chats: tuple[ChatRef, ...]
-    label: str
     setting: str
 
 
@@ -66,7 +65,7 @@ class Escalation:
         self,
         db: Database,
         outbox: Outbox,
-        translator: Callable[[], Translator],
+        words: StaffWords,
         staff_rooms: tuple[ChatRef, ...],
         *,
         oncall: tuple[ChatRef, ...] = (),
@@ -74,11 +73,11 @@ class Escalation:
         ladders: Ladders = DEFAULTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db, self._outbox, self._translator = db, outbox, translator
+        self._db, self._outbox, self._words = db, outbox, words
         self._rooms = staff_rooms
         self.tiers = {
-            2: Tier(oncall, "staff.oncall_label", "HRD_BOT_ONCALL"),
-            3: Tier(leads, "staff.lead_label", "HRD_BOT_LEADS"),
+            2: Tier(oncall, "HRD_BOT_ONCALL"),
+            3: Tier(leads, "HRD_BOT_LEADS"),
         }
         self.ladders = ladders
         self._clock = clock
@@ -97,7 +96,7 @@ class Escalation:
         return cls(
             db,
             casework.outbox,
-            casework.staff_translator,
+            casework.words,
             casework.staff_rooms,
             oncall=casework.oncall,
             leads=leads,
@@ -117,7 +116,6 @@ class Escalation:
         return taken
 
     async def _take(self, case_id: str, now: int) -> int:
-        t = self._translator()
         step = _Step()
 
         def work(conn: Connection) -> int:
@@ -129,9 +127,13 @@ class Escalation:
             urgency, start, base = str(found[1] or "normal"), int(found[2]), int(found[3])
             ladder = self.ladders.of(urgency)
             due = ladder.due(_next_step(conn, case_id) - base, now - start)
-            values = {"case": case_id, "urgency": urgency, "minutes": (now - start) // 60}
             for index in due:
-                self._queue(conn, step, t, (base + index, ladder.tier(index)), values, now)
+                tier = ladder.tier(index)
+                chats = tuple((n, c.platform) for n, c in enumerate(self.tiers[tier].chats, 1))
+                climb = Climb(
+                    case_id, urgency, (now - start) // 60, tier, chats, self.tiers[tier].setting
+                )
+                self._queue(conn, step, climb, base + index, now)
             return len(due)
 
         taken = await self._db.transaction(work)
@@ -148,38 +150,30 @@ class Escalation:
         self,
         conn: Connection,
         step: _Step,
-        t: Translator,
-        taking: tuple[int, int],
-        values: dict[str, object],
+        climb: Climb,
+        index: int,
         now: int,
     ) -> None:
         """One step (its number, and the tier it reaches): the page to each chat of the
         tier, the notice to the staff rooms, and the step's row, all in the caller's
         transaction."""
-        index, tier_number = taking
-        tier = self.tiers[tier_number]
-        page = Reply(t("staff.escalation_page", **values))
+        page = self._words.page(climb)
         targets: list[list[object]] = []
-        for number, chat in enumerate(tier.chats, 1):
-            staged = self._outbox.stage(chat, page, kind="escalation", case_id=str(values["case"]))
+        for number, chat in enumerate(self.tiers[climb.tier].chats, 1):
+            staged = self._outbox.stage(chat, page, kind="escalation", case_id=climb.case)
             staged.write(conn)
             step.pages.append((number, staged))
             targets.append([number, staged.row_id, chat.platform])
-        if tier.chats:
-            who = _labels(t, tier.label, [(n, c.platform) for n, c in enumerate(tier.chats, 1)])
-            text = t("staff.escalation_step", tier=tier_number, who=who, **values)
-        else:
-            text = t("staff.escalation_nobody", tier=tier_number, setting=tier.setting, **values)
-        self._notify(conn, step, text, str(values["case"]))
+        self._notify(conn, step, self._words.climbing(climb), climb.case)
         conn.execute(
             "INSERT INTO escalation_steps (case_id, step, tier, at, targets, reported, open)"
             " VALUES (?, ?, ?, ?, ?, '[]', ?)",
-            (values["case"], index, tier_number, now, json.dumps(targets), int(bool(targets))),
+            (climb.case, index, climb.tier, now, json.dumps(targets), int(bool(targets))),
         )
 
-    def _notify(self, conn: Connection, step: _Step, text: str, case_id: str) -> None:
+    def _notify(self, conn: Connection, step: _Step, notice: Reply, case_id: str) -> None:
         for room in self._rooms:
-            staged = self._outbox.stage(room, Reply(text), kind="reminder", case_id=case_id)
+            staged = self._outbox.stage(room, notice, kind="reminder", case_id=case_id)
             staged.write(conn)
             step.notices.append(staged)
 
@@ -194,7 +188,6 @@ class Escalation:
     async def report(self) -> int:
         """Tell the staff rooms the outcome of every page that settled and was not yet
         reported; returns how many notices that made."""
-        t = self._translator()
         step = _Step()
 
         def work(conn: Connection) -> None:
@@ -203,7 +196,7 @@ class Escalation:
                 "SELECT case_id, step, tier, targets, reported FROM escalation_steps WHERE open = 1"
             ).fetchall():
                 self._report_step(
-                    conn, step, t, (str(case_id), int(index), int(tier)), targets, reported
+                    conn, step, (str(case_id), int(index), int(tier)), targets, reported
                 )
 
         await self._db.transaction(work)
@@ -215,7 +208,6 @@ class Escalation:
         self,
         conn: Connection,
         step: _Step,
-        t: Translator,
         key: tuple[str, int, int],
         targets: str,
         reported: str,
@@ -232,17 +224,8 @@ class Escalation:
         ]
         if not reached and not missed:
             return
-        label = self.tiers[tier].label
-        lines = []
-        if reached:
-            lines.append(
-                t("staff.escalation_reached", case=case_id, who=_labels(t, label, reached))
-            )
-        if missed:
-            reasons = "; ".join(sorted({t(f"delivery.reason.{r}") for *_, r in missed}))
-            who = _labels(t, label, [(n, p) for n, p, _ in missed])
-            lines.append(t("staff.escalation_unreached", case=case_id, who=who, reason=reasons))
-        self._notify(conn, step, "\n".join(lines), case_id)
+        notice = self._words.reached(Reached(case_id, tier, tuple(reached), tuple(missed)))
+        self._notify(conn, step, notice, case_id)
         told |= {n for n, _ in reached} | {n for n, *_ in missed}
         conn.execute(
             "UPDATE escalation_steps SET reported = ?, open = ? WHERE case_id = ? AND step = ?",
@@ -292,7 +275,3 @@ def _settled(conn: Connection, row_ids: list[int]) -> dict[int, str]:
         elif state != "queued":
             settled[row_id] = str(reason or Reason.UNCERTAIN.value)
     return settled
-
-
-def _labels(t: Translator, key: str, chats: Iterable[tuple[int, str]]) -> str:
-    return ", ".join(t(key, n=n, platform=platform) for n, platform in chats)

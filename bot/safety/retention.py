@@ -30,7 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from bot.conversation.sessions import EXPIRE_SQL
+from bot.cases.rows import delete_cases
+from bot.conversation.sessions import delete_idle, expire_reports
 from bot.crypto.cases import is_case_id
 from bot.storage.checkpointer import INTERVAL_S
 from bot.storage.database import Connection, Database, atomically
@@ -48,12 +49,6 @@ CATCH_UP_S = 3 * INTERVAL_S
 EXPORT_SUFFIX = ".bundle.json"
 _LOOKUP_CHUNK = 500
 _INCREMENTAL = 2  # PRAGMA auto_vacuum
-
-_END_REFERENCES = (
-    f"UPDATE sessions SET state = {EXPIRE_SQL} "  # noqa: S608  (constant SQL)
-    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id IN ({marks})) "
-    "AND json_extract(state, '$.report.case') IN ({marks}) RETURNING user_key"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,22 +100,17 @@ def _cases_step(state: str, before: int) -> Step:
         ids = [str(r[0]) for r in rows]
         if not ids:
             return Purged(), 0
-        marks = _marks(len(ids))
-        users = conn.execute(_END_REFERENCES.format(marks=marks), ids + ids).fetchall()
-        conn.execute(f"DELETE FROM cases WHERE id IN ({marks})", ids)  # noqa: S608
-        return Purged(tuple(ids), tuple(str(u[0]) for u in users)), len(ids)
+        users = expire_reports(conn, ids)
+        delete_cases(conn, ids)
+        return Purged(tuple(ids), tuple(users)), len(ids)
 
     return step
 
 
 def _idle_step(before: int) -> Step:
     def step(conn: Connection, *, size: int) -> tuple[Purged, int]:
-        rows = conn.execute(
-            "DELETE FROM sessions WHERE user_key IN "
-            "(SELECT user_key FROM sessions WHERE updated_at < ? LIMIT ?) RETURNING user_key",
-            (before, size),
-        ).fetchall()
-        return Purged(sessions=tuple(str(r[0]) for r in rows)), len(rows)
+        users = delete_idle(conn, before, size)
+        return Purged(sessions=tuple(users)), len(users)
 
     return step
 

@@ -8,9 +8,9 @@ so a kill leaves either a critical case with its alerts queued or nothing at all
 
 What follows (a one-line message, a shared location) is sealed to the case as it
 arrives. Staff rooms are told that it came, never what it is; an end-to-end encrypted
-room whose members are all staff also gets it, quoted (`bot.cases.thread.framed`).
+room whose members are all staff also gets it, quoted (`handlers.staff_text.framed`).
 Every SOS message is `urgent`: ahead of all others in the outbox lanes and the
-Telegram transport, and outside the flood guard's ordinary bucket (`urgent`).
+Telegram transport, and outside the flood guard's ordinary bucket (`handlers.sos.urgent`).
 """
 
 from __future__ import annotations
@@ -21,21 +21,16 @@ import time
 from collections.abc import Callable
 
 from bot.cases import drafts, rows
-from bot.cases.claims import claimable
 from bot.cases.store import SYSTEM, CaseStoreError, Reporter
-from bot.cases.thread import framed
-from bot.content.countries import country_name, fold
-from bot.content.library import Library, Translator
+from bot.cases.views import SosRaised
+from bot.cases.words import Relay, SosAlert, StaffWords
 from bot.crypto.records import CaseMeta
 from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Staged, any_delivered
-from bot.model import ChatRef, Incoming, Location, Reply, UserRef
+from bot.model import ChatRef, Location, UserRef
 from bot.storage.database import Connection, Database
-from handlers.numbers import typed_number
-from handlers.ports import SosRaised
-from handlers.sos import CHOICE, COMMAND
 
-__all__ = ["KIND", "Sos", "urgent"]
+__all__ = ["KIND", "Sos"]
 
 log = logging.getLogger("hrd_bot.sos")
 KIND = "sos"
@@ -55,30 +50,6 @@ _MINE = (
 )
 
 
-LABELS = ("menu.sos", "danger.sos", "sos.confirm_yes")
-"""What someone types to press an SOS choice (where they type: Matrix, the console)."""
-LABEL_CHARS = 80
-
-
-def urgent(msg: Incoming, library: Library) -> bool:
-    """Whether a message may be part of an SOS: `/sos`, an SOS button or its label typed
-    in any language, "1" (the SOS on the menu, the confirmation on its screen), or a
-    shared location. The flood guard takes these from the SOS bucket (`bot.conversation.flood`)."""
-    if msg.location is not None:
-        return True
-    if msg.choice is not None:
-        return msg.choice.startswith(CHOICE)
-    text = (msg.text or "").strip()
-    if msg.forwarded or not text or len(text) > LABEL_CHARS:
-        return False
-    if text.split("@")[0].split(" ")[0].lower() == COMMAND or typed_number(text) == 1:
-        return True
-    typed = fold(text)
-    return any(
-        typed == fold(library.translator(code)(key)) for code in library.packs for key in LABELS
-    )
-
-
 class Sos:
     """Implements `handlers.ports.SosDesk` over the cases store and the outbox."""
 
@@ -86,7 +57,7 @@ class Sos:
         self,
         db: Database,
         outbox: Outbox,
-        staff: Callable[[], Translator],
+        words: StaffWords,
         staff_rooms: tuple[ChatRef, ...],
         *,
         told_within: float = 8.0,
@@ -94,7 +65,7 @@ class Sos:
     ) -> None:
         self._db = db
         self._outbox = outbox
-        self._staff = staff
+        self._words = words
         self._rooms = staff_rooms
         self.told_within = told_within
         self._clock = clock
@@ -129,10 +100,8 @@ class Sos:
         `within` runs in the same transaction, given the case."""
         if not self._rooms:
             return None
-        t = self._staff()
         staged: list[Staged] = []
-        now = int(self._clock())
-        action = "case.duress" if duress else "case.sos"
+        now, action = int(self._clock()), "case.duress" if duress else "case.sos"
         repeated = False
 
         def work(conn: Connection) -> tuple[CaseMeta, bool]:
@@ -149,15 +118,8 @@ class Sos:
                 case = _make_critical(conn, now, str(found[0]), action)
             if within is not None:
                 within(conn, case)
-            key = ("staff.duress" if duress else "staff.sos") + (
-                "_new" if found is None else "_open"
-            )
-            country = country_name(case.country, t.code) if case.country else "?"
-            text = t(key, case=case.id, country=country)
-            for room in self._rooms:
-                alert = claimable(t, room, Reply(text, urgent=True))
-                staged.append(self._outbox.stage(room, alert, kind=KIND, case_id=case.id))
-                staged[-1].write(conn)
+            said = SosAlert(case.id, case.country, opened=found is None, duress=duress)
+            staged.extend(self._stage_alerts(conn, said))
             return case, found is None
 
         try:
@@ -166,12 +128,26 @@ class Sos:
             log.error("an SOS could not open a case: no staff and no recovery key")
             return None
         if repeated:
-            log.info("SOS pressed again after its answer was lost: no second alert")
-            alerted = await self._db.run(lambda c: c.execute(_ALERTED, (case.id,)).fetchone())
-            return SosRaised(case.id, False, case.country, "told" if alerted else "trying")
+            return await self._again(case)
         alerts = [self._outbox.launch(one) for one in staged]
         log.info("SOS raised (%s case); alerting %d staff rooms", _what(opened), len(alerts))
         return SosRaised(case.id, opened, case.country, await self._told(alerts))
+
+    async def _again(self, case: CaseMeta) -> SosRaised:
+        """A press repeated after its answer was lost: `told` once the first one's alert
+        was delivered."""
+        log.info("SOS pressed again after its answer was lost: no second alert")
+        alerted = await self._db.run(lambda c: c.execute(_ALERTED, (case.id,)).fetchone())
+        return SosRaised(case.id, False, case.country, "told" if alerted else "trying")
+
+    def _stage_alerts(self, conn: Connection, said: SosAlert) -> list[Staged]:
+        """Each staff room's alert, queued in the caller's transaction."""
+        staged = []
+        for room in self._rooms:
+            alert = self._words.alert(said, room)
+            staged.append(self._outbox.stage(room, alert, kind=KIND, case_id=said.case))
+            staged[-1].write(conn)
+        return staged
 
     async def add(
         self,
@@ -210,18 +186,13 @@ class Sos:
         """Every staff room hears that something came; only an encrypted all-staff room
         gets what it is, quoted. Queued with the item, in its transaction, so a kill never
         keeps one without the other. The notices count for `told`, not the relays."""
-        t = self._staff()
-        head = t("staff.sos_location" if place else "staff.sos_message", case=case_id)
-        marker = t("staff.sos_marker", case=case_id)
+        relayed = self._words.relay(Relay(case_id, words, "sos", place=place))
         notices, relays = [], []
         for room in self._rooms:
-            notices.append(
-                self._outbox.stage(room, Reply(head, urgent=True), kind=KIND, case_id=case_id)
-            )
+            notices.append(self._outbox.stage(room, relayed.notice, kind=KIND, case_id=case_id))
             if room.encrypted:
-                for part in framed(marker, words):
-                    relay = Reply(part, sensitive=True, urgent=True)
-                    relays.append(self._outbox.stage(room, relay, kind=KIND, case_id=case_id))
+                for part in relayed.parts:
+                    relays.append(self._outbox.stage(room, part, kind=KIND, case_id=case_id))
         return notices, relays
 
     async def _told(self, alerts: list[asyncio.Future[Outcome]]) -> str:
@@ -235,7 +206,7 @@ _SEALED = {"case.sos": b"I am in danger now", "case.duress": b"duress word given
 def _open_critical(conn: Connection, now: int, reporter: Reporter, action: str) -> CaseMeta:
     """A draft through the report's own path, made critical, its SOS sealed, submitted."""
     draft = drafts.open_draft(conn, now, reporter)
-    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (draft.id,))
+    rows.make_critical(conn, draft.id)
     rows.add_item(conn, now, draft.id, KIND, _SEALED[action])
     drafts.submit(conn, now, draft.id, SYSTEM, None)
     case = rows.case_meta(conn, draft.id)
@@ -247,13 +218,7 @@ def _make_critical(conn: Connection, now: int, case_id: str, action: str) -> Cas
     """The open case becomes critical; the audit entry records it in the same transaction.
     A case someone acknowledged needs acknowledging again, and climbs the escalation
     tiers anew from now (`bot.safety.escalation`); one nobody acknowledged climbs on, faster."""
-    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
-    conn.execute(
-        "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("
-        "  SELECT COALESCE(max(step), -1) + 1 FROM escalation_steps WHERE case_id = ?2"
-        ") WHERE id = ?2 AND state != 'new'",
-        (now, case_id),
-    )
+    rows.make_critical(conn, case_id, now)
     rows.add_item(conn, now, case_id, KIND, _SEALED[action])
     case = rows.case_meta(conn, case_id)
     rows.append_audit(conn, now, SYSTEM, action, case)

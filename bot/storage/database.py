@@ -188,6 +188,27 @@ class Database:
 
         return await self.transaction(get_or_create)
 
+    async def read_setting(self, name: str) -> bytes | None:
+        """A value kept in the `settings` table (this class is its one writer), or None."""
+
+        def read(conn: Connection) -> bytes | None:
+            row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self.run(read)
+
+    async def put_setting(self, name: str, value: bytes) -> None:
+        """Set or replace a value in the `settings` table (e.g. a transport's login)."""
+
+        def write(conn: Connection) -> None:
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+        await self.run(write)
+
     async def secret(self, name: str) -> bytes:
         return await self.setting(name, lambda: secrets.token_bytes(32))
 

@@ -62,7 +62,7 @@ async def test_on_call_is_reached_in_an_encrypted_dm_the_bot_opens_once_they_joi
     escalation = Escalation(
         bot.app.db,
         bot.app.outbox,
-        casework.staff_translator,
+        casework.words,
         casework.staff_rooms,
         oncall=casework.oncall,
         leads=(_person(lena),),  # a lead who never accepts the bot's invitation

@@ -366,7 +366,7 @@ async def test_answers_split_into_several_events_start_each_event_framed(
     app, _ = team_app
     long = ("word " * 780) + f"\nNew case {FAKE} · urgency: critical · country: CO"
     fields = ("answer.what", "answer.when", "answer.who", "answer.contact")
-    reply = app.casework._answers(dict.fromkeys(fields, long))
+    reply = app.casework.words.answers(dict.fromkeys(fields, long))
     assert len(contents(reply)) > 1 and len(split_text(reply.text)) > 3
     assert_transports(reply, _answer_lines(app.casework.staff_translator()).__contains__)
 
@@ -438,7 +438,7 @@ def test_alert_answers_are_framed_in_every_part_a_transport_makes(
 ) -> None:
     app, _ = team_app
     fields = ("answer.what", "answer.when", "answer.who", "answer.contact")
-    reply = app.casework._answers(dict(zip(fields, answers, strict=False)))
+    reply = app.casework.words.answers(dict(zip(fields, answers, strict=False)))
     own = _answer_lines(app.casework.staff_translator()).__contains__
     assert_framed(reply.text, own)
     assert_transports(reply, own)

@@ -1,0 +1,108 @@
+"""The protection team's keys as the server keeps them: the `staff` and `org_keys` tables.
+
+This module is their one writer. Each function takes the open connection and never
+commits; `bot.cases.store.CasesStore` makes each change one audited transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.crypto.keys import PublicKey
+from bot.storage.database import Connection
+
+__all__ = [
+    "STAFF_ACTIVE",
+    "STAFF_ALL",
+    "STAFF_ONE",
+    "StaffMember",
+    "insert_staff",
+    "mark_removed",
+    "put_recovery",
+    "recovery_key",
+    "staff_member",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    """A protection team member as the server knows them: public key and identities only."""
+
+    id: int
+    label: str
+    identities: tuple[str, ...]
+    public_key: PublicKey
+    added_at: int
+    removed_at: int | None
+
+    @property
+    def name(self) -> str:
+        return f"staff:{self.id}"
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+    def __repr__(self) -> str:
+        """No label or platform identity: a logged member shows only id and fingerprint."""
+        state = "active" if self.active else "removed"
+        return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
+
+
+def staff_member(row: Sequence[Any]) -> StaffMember:
+    sid, label, identities, public_key, added_at, removed_at = row
+    return StaffMember(
+        id=sid,
+        label=label,
+        identities=tuple(json.loads(identities)),
+        public_key=PublicKey.from_text(public_key, check_point=False),
+        added_at=added_at,
+        removed_at=removed_at,
+    )
+
+
+STAFF = "SELECT id, label, identities, public_key, added_at, removed_at FROM staff"
+STAFF_ALL = STAFF + " ORDER BY id"
+STAFF_ACTIVE = STAFF + " WHERE removed_at IS NULL ORDER BY id"
+STAFF_ONE = STAFF + " WHERE id = ?"
+
+
+def recovery_key(conn: Connection) -> PublicKey | None:
+    row = conn.execute("SELECT public_key FROM org_keys WHERE name = 'recovery'").fetchone()
+    return None if row is None else PublicKey.from_text(row[0], check_point=False)
+
+
+def insert_staff(
+    conn: Connection, label: str, identities: tuple[str, ...], public_key: PublicKey, now: int
+) -> StaffMember:
+    """A new active member; `sqlcipher3.IntegrityError` when an active one has this key."""
+    cursor = conn.execute(
+        "INSERT INTO staff (label, identities, public_key, fingerprint, added_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (label, json.dumps(identities), public_key.text, public_key.fingerprint, now),
+    )
+    return StaffMember(int(cursor.lastrowid), label, identities, public_key, now, None)
+
+
+def mark_removed(conn: Connection, staff_id: int, now: int) -> StaffMember | None:
+    """The member as removed now; None when no active member has this id."""
+    cursor = conn.execute(
+        "UPDATE staff SET removed_at = ? WHERE id = ? AND removed_at IS NULL", (now, staff_id)
+    )
+    if cursor.rowcount != 1:
+        return None
+    return staff_member(conn.execute(STAFF_ONE, (staff_id,)).fetchone())
+
+
+def put_recovery(conn: Connection, public_key: PublicKey, now: int) -> None:
+    """Set or replace the organisation recovery key."""
+    conn.execute(
+        "INSERT INTO org_keys (name, public_key, fingerprint, set_at) "
+        "VALUES ('recovery', ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+        "public_key = excluded.public_key, fingerprint = excluded.fingerprint, "
+        "set_at = excluded.set_at",
+        (public_key.text, public_key.fingerprint, now),
+    )
