@@ -81,7 +81,6 @@ KNOWN_WRITERS = {
 MAX_FILE_LINES, MAX_CLASS_LINES, MAX_FUNCTION_LINES = 400, 250, 50
 KNOWN_LONG = {
     # Outside the engine's part of issue 14, still to split:
-    "bot/crypto/bundle.py": 464,
     "bot/content/source.py:_build": 74,
 }
 """Path (and class or function) to its length today: it may shrink, never grow."""
