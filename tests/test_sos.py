@@ -17,7 +17,7 @@ from bot.cases.store import SYSTEM
 from bot.content.library import Library
 from bot.conversation.flood import FloodGuard
 from bot.crypto.bundle import open_bundle
-from bot.delivery import Reason, Undelivered
+from bot.delivery import Outcome, Reason, Undelivered
 from bot.delivery.outbox import Outgoing, Staged
 from bot.model import ChatRef, Location, Reply
 from bot.storage import Database
@@ -244,12 +244,22 @@ class GatedTransport(FakeTransport):
 
 
 async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
-    tmp_path: Path, library: Library
+    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = await Database.open(tmp_path / "p.db", TEST_KEY)
     app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
     transport = GatedTransport(settle=False)
     app.attach(transport)
+    queued = asyncio.Event()
+    launch = app.outbox.launch
+
+    def launched(staged: Staged) -> asyncio.Future[Outcome]:
+        outcome = launch(staged)  # the parcel is in its lane when this returns
+        if staged.kind == "sos":
+            queued.set()
+        return outcome
+
+    monkeypatch.setattr(app.outbox, "launch", launched)
     try:
         await _team(app)
         person = FakeUser(app, transport, "in-danger")
@@ -260,7 +270,7 @@ async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
         await app.outbox.post_many(notices)
         await person.say("/sos")
         pressing = asyncio.create_task(person.press("Yes, alert the team now"))
-        await asyncio.sleep(0.2)  # the SOS is queued behind the notice in flight
+        await asyncio.wait_for(queued.wait(), 30)  # the SOS is queued behind the notice in flight
         transport.gate.set()
         await pressing
         await app.outbox.drain()
