@@ -28,7 +28,7 @@ __all__ = ["FIRST_RUN", "Policy", "SafetyJobs"]
 log = logging.getLogger("hrd_bot.jobs")
 DAY = 86_400
 FIRST_RUN = timedelta(seconds=5)
-"""After start-up, before the first run of each job: the transports connect first."""
+"""How long after `start` each job first runs (then every minute, or hour for `purge`)."""
 
 
 @dataclass(frozen=True, slots=True)
