@@ -26,6 +26,7 @@ from bot.health.counts import Counts
 from bot.model import ChatRef, Incoming, Reply, Transport, UserRef
 from bot.safety import checkin_rows
 from bot.safety.checkins import Checkins
+from bot.scheduler import Scheduler
 from bot.storage import Database, StorageError, StorageFullError
 from bot.text import directed
 from handlers import respond
@@ -43,7 +44,9 @@ UNLIMITED = ("console",)
 class App:
     """Serialises each user's messages, saves their state, and applies flood limits and TTLs.
 
-    To transports it is a `bot.transports.port.TransportPort`, and they see no more of it."""
+    To transports it is a `bot.transports.port.TransportPort`, and they see no more of it.
+    `scheduler` is the one timer of every timed job (`bot.scheduler`): the safety jobs and
+    each transport's sweeper; `hrd-bot run` starts and stops it."""
 
     def __init__(
         self,
@@ -62,14 +65,14 @@ class App:
     ) -> None:
         self.db = db
         self.staff_without_device = staff_without_device
-        self.library = library
-        self.pseudonyms = pseudonyms
+        self.library, self.pseudonyms = library, pseudonyms
         self.sessions = SessionStore(db)
         self.sensitive_ttl = sensitive_ttl
         self.staff_rooms = staff_rooms
         self.oncall = oncall
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
+        self.scheduler = Scheduler()
         self.counts = Counts()
         self.outbox = Outbox(
             db,

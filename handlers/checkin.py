@@ -284,9 +284,12 @@ async def type_answer(ctx: Context, args: Args, text: str) -> bool:
     return True
 
 
-screen("checkin_setup", render_setup, choose_setup)
-screen("checkin_zone", render_zone, choose_zone, type_zone)
-screen("checkin_time", render_time, choose_time, type_time)
-screen("checkin_duress", render_duress, choose_duress, type_duress)
-screen("checkin_note", render_note, typed=type_note)
-screen("checkin", render_ask, choose_ask, type_answer)
+SCREENS = (
+    screen("checkin_setup", render_setup, choose_setup),
+    screen("checkin_zone", render_zone, choose_zone, type_zone),
+    screen("checkin_time", render_time, choose_time, type_time),
+    screen("checkin_duress", render_duress, choose_duress, type_duress),
+    screen("checkin_note", render_note, typed=type_note),
+    screen("checkin", render_ask, choose_ask, type_answer),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

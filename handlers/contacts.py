@@ -146,6 +146,9 @@ async def choose_result(ctx: Context, args: Args, choice: str) -> bool:
     return True
 
 
-screen("contacts_need", render_need, choose_need)
-screen("contacts_country", render_country, choose_country, type_country)
-screen("contacts_results", render_results, choose_result)
+SCREENS = (
+    screen("contacts_need", render_need, choose_need),
+    screen("contacts_country", render_country, choose_country, type_country),
+    screen("contacts_results", render_results, choose_result),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

@@ -148,8 +148,11 @@ async def choose_in_guide(ctx: Context, args: Args, choice: str) -> bool:
     return True
 
 
-screen("guides", render_guides, choose_topic)
-screen("topics", render_topics, choose_topic)
-screen("topic", render_topic, choose_guide)
-screen("danger", render_danger, choose_danger)
-screen("guide", render_guide, choose_in_guide)
+SCREENS = (
+    screen("guides", render_guides, choose_topic),
+    screen("topics", render_topics, choose_topic),
+    screen("topic", render_topic, choose_guide),
+    screen("danger", render_danger, choose_danger),
+    screen("guide", render_guide, choose_in_guide),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

@@ -98,6 +98,9 @@ async def choose_in_topic(ctx: Context, args: Args, choice: str) -> bool:
     return True
 
 
-screen("legal_countries", render_countries, choose_country, type_country)
-screen("legal_topics", render_topics, choose_topic)
-screen("legal_topic", render_topic, choose_in_topic)
+SCREENS = (
+    screen("legal_countries", render_countries, choose_country, type_country),
+    screen("legal_topics", render_topics, choose_topic),
+    screen("legal_topic", render_topic, choose_in_topic),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

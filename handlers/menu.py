@@ -93,7 +93,10 @@ async def choose_forget(ctx: Context, args: Args, choice: str) -> bool:
     return True
 
 
-screen("menu", render_menu, choose_menu)
-screen("help", render_help)
-screen("language", render_language, choose_language)
-screen("forget", render_forget, choose_forget)
+SCREENS = (
+    screen("menu", render_menu, choose_menu),
+    screen("help", render_help),
+    screen("language", render_language, choose_language),
+    screen("forget", render_forget, choose_forget),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

@@ -231,6 +231,9 @@ async def choose_in_review(ctx: Context, args: Args, choice: str) -> bool:
     return await _stop_choice(ctx, choice)
 
 
-screen("report_intro", render_intro, choose_intro)
-screen("report_question", render_question, choose_in_question, type_answer)
-screen("report_review", render_review, choose_in_review)
+SCREENS = (
+    screen("report_intro", render_intro, choose_intro),
+    screen("report_question", render_question, choose_in_question, type_answer),
+    screen("report_review", render_review, choose_in_review),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

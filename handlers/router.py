@@ -11,18 +11,29 @@ from bot.content.countries import fold
 from bot.content.library import Library
 from bot.conversation.state import EXPIRED, SENT, Session
 from bot.model import Choice, Incoming, Reply
-from handlers import checkin, contacts, guides, legal, menu, report, sos, thread  # noqa: F401
+from handlers import checkin, contacts, guides, legal, menu, report, sos, thread
 from handlers.context import BACK, MENU, MORE, Context
 from handlers.numbers import typed_number
 from handlers.output import directed, directed_choices, paginate
 from handlers.ports import CaseDesk, CheckinDesk
-from handlers.screens import SCREENS
+from handlers.screens import assemble
 from handlers.staff import is_staff_command
 
 log = logging.getLogger("hrd_bot.handlers")
 
 MAX_INPUT_CHARS = 4000
 _ALLOWED_CONTROLS = {"\n", "\t", "\r"}
+SCREENS = assemble(
+    menu.SCREENS,
+    guides.SCREENS,
+    legal.SCREENS,
+    contacts.SCREENS,
+    report.SCREENS,
+    sos.SCREENS,
+    thread.SCREENS,
+    checkin.SCREENS,
+)
+"""Every screen by name, from the modules that define them."""
 
 
 def input_problem(msg: Incoming) -> str | None:

@@ -155,5 +155,8 @@ async def _add(
     ctx.notice(f"sos.{what}_{told}" if told else "sos.gone")
 
 
-screen("sos", render_confirm, choose_confirm)
-screen("sos_raised", render_raised, typed=type_message)
+SCREENS = (
+    screen("sos", render_confirm, choose_confirm),
+    screen("sos_raised", render_raised, typed=type_message),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

@@ -185,5 +185,8 @@ def forget(ctx: Context) -> None:
         thread.forget(ctx.msg.user)
 
 
-screen("thread", render_thread, choose_in_thread, type_in_thread)
-screen("case_state", render_state, choose_in_state)
+SCREENS = (
+    screen("thread", render_thread, choose_in_thread, type_in_thread),
+    screen("case_state", render_state, choose_in_state),
+)
+"""This module's screens, for the router to assemble (`handlers.screens.assemble`)."""

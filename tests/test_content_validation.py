@@ -36,7 +36,13 @@ nodes:
   b:
     text: Done.
     steps: [Rest.]
+topic: accounts
 """
+
+
+def _spanish(english: str) -> str:
+    """A translation: its own words, and no topic (translations follow English's)."""
+    return english.replace("Start here.", "Empieza.").replace("topic: accounts\n", "")
 
 
 @pytest.fixture
@@ -223,13 +229,13 @@ def test_balanced_isolates_in_content_pass(content: Path) -> None:
 def test_a_translation_older_than_its_english_source_is_a_warning(content: Path) -> None:
     (content / "es" / "guides").mkdir(parents=True)
     (content / "es" / "strings.yaml").write_text("language: {name: Español}\nstrings: {}\n")
-    (content / "es" / "guides" / "tiny.yaml").write_text(GUIDE.replace("Start here.", "Empieza."))
+    (content / "es" / "guides" / "tiny.yaml").write_text(_spanish(GUIDE))
     library, _ = load_library(content)
     assert library is not None
     from bot.content.freshness import files, source_hash
 
     current = source_hash(files(library.packs["en"])["guides/tiny.yaml"][0])
-    stamped = f"source_hash: {current}\n" + GUIDE.replace("Start here.", "Empieza.")
+    stamped = f"source_hash: {current}\n" + _spanish(GUIDE)
     (content / "es" / "guides" / "tiny.yaml").write_text(stamped)
     assert not [m for m in _messages(content) if "older than" in m]
     english = content / "en" / "guides" / "tiny.yaml"

@@ -54,7 +54,8 @@ class Served:
 @asynccontextmanager
 async def serving(app: App) -> AsyncIterator[Served]:
     jobs = SafetyJobs(app.db, casework=app.casework, sessions=app.sessions)
-    jobs.start()
+    jobs.start(app.scheduler)
+    app.scheduler.start()
     server = HealthServer.of(app, lambda: jobs.running)
     await server.start(Address("127.0.0.1", 0))
     try:
@@ -63,6 +64,7 @@ async def serving(app: App) -> AsyncIterator[Served]:
     finally:
         await server.stop()
         jobs.stop()
+        app.scheduler.shutdown()
 
 
 @pytest.fixture

@@ -228,8 +228,16 @@ async def test_reload_requests_during_a_reload_coalesce_into_one_more_load(
 ) -> None:
     first = asyncio.create_task(app.reload_content(CONTENT))
     await gate.reached()
-    later = [asyncio.create_task(app.reload_content(CONTENT)) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    asked = asyncio.Semaphore(0)
+
+    async def request() -> list[Problem]:
+        reloading = app.reload_content(CONTENT)
+        asked.release()  # its task yields only once the reload has counted the request
+        return await reloading
+
+    later = [asyncio.create_task(request()) for _ in range(3)]
+    for _ in later:
+        await asked.acquire()
     gate.open()
     await asyncio.wait_for(asyncio.gather(first, *later), 30)
     assert len(gate.loads()) == 2
@@ -338,10 +346,21 @@ async def test_reloading_waits_while_a_message_is_in_hand(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(reloads, "PACE_TIMEOUT", 30.0)
-    busy = True
-    pace = reloads._Pace(lambda: busy)
-    waiting = asyncio.create_task(pace())
-    await asyncio.sleep(0.2)
+    busy, asked = True, 0
+    asked_again = asyncio.Event()
+
+    def in_hand() -> bool:
+        nonlocal asked
+        asked += 1
+        if asked == 3:
+            asked_again.set()
+        return busy
+
+    waiting = asyncio.create_task(reloads._Pace(in_hand)())
+    watching = asyncio.create_task(asked_again.wait())
+    await asyncio.wait([waiting, watching], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    watching.cancel()
+    assert asked_again.is_set(), "it asked again whether a message is in hand"
     assert not waiting.done(), "the reload went on while a message was being handled"
     busy = False
     await asyncio.wait_for(waiting, 10)

@@ -17,7 +17,7 @@ from bot.cases.store import SYSTEM
 from bot.content.library import Library
 from bot.conversation.flood import FloodGuard
 from bot.crypto.bundle import open_bundle
-from bot.delivery import Reason, Undelivered
+from bot.delivery import Outcome, Reason, Undelivered
 from bot.delivery.outbox import Outgoing, Staged
 from bot.model import ChatRef, Location, Reply
 from bot.storage import Database
@@ -147,7 +147,6 @@ async def test_sos_with_an_open_case_makes_it_critical(
 async def test_sos_from_the_danger_screen(rooms_app: tuple[App, Team], activist: FakeUser) -> None:
     await _menu(activist)
     await activist.press("digital security problem")
-    await activist.press_id(activist.last.choices[0].id)
     danger = await activist.press("Yes, I may be in danger")
     assert next(c.id for c in danger.choices if c.id != "nav:more") == "sos:open"
     confirm = await activist.press("alert the team")
@@ -244,12 +243,22 @@ class GatedTransport(FakeTransport):
 
 
 async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
-    tmp_path: Path, library: Library
+    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db = await Database.open(tmp_path / "p.db", TEST_KEY)
     app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
     transport = GatedTransport(settle=False)
     app.attach(transport)
+    queued = asyncio.Event()
+    launch = app.outbox.launch
+
+    def launched(staged: Staged) -> asyncio.Future[Outcome]:
+        outcome = launch(staged)  # the parcel is in its lane when this returns
+        if staged.kind == "sos":
+            queued.set()
+        return outcome
+
+    monkeypatch.setattr(app.outbox, "launch", launched)
     try:
         await _team(app)
         person = FakeUser(app, transport, "in-danger")
@@ -260,7 +269,7 @@ async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
         await app.outbox.post_many(notices)
         await person.say("/sos")
         pressing = asyncio.create_task(person.press("Yes, alert the team now"))
-        await asyncio.sleep(0.2)  # the SOS is queued behind the notice in flight
+        await asyncio.wait_for(queued.wait(), 30)  # the SOS is queued behind the notice in flight
         transport.gate.set()
         await pressing
         await app.outbox.drain()

@@ -52,9 +52,10 @@ async def test_errors_have_telegrams_codes_and_words(emu: Emulator) -> None:
 
 async def test_long_polling_waits_for_an_update_and_confirms_by_offset(emu: Emulator) -> None:
     ana = emu.user()
+    before = len(emu.calls("getUpdates"))
     poll = asyncio.create_task(_call(emu, "getUpdates", json={"timeout": 5}))
-    await asyncio.sleep(0.1)
-    assert not poll.done()
+    await emu.wait_for_call("getUpdates", after=before)
+    assert not poll.done(), "it has nothing to give yet: it waits"
     await ana.send("hello")
     updates = (await poll)["result"]
     assert [u["message"]["text"] for u in updates] == ["hello"]

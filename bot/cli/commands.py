@@ -138,7 +138,8 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
         for transport in transports:
             app.attach(transport)
         jobs = _safety_jobs(settings, db, app)
-        jobs.start()
+        jobs.start(app.scheduler)
+        app.scheduler.start()
         log.info("started: %s", ", ".join(t.name for t in transports))
         try:
             async with _health(settings, app, jobs):
@@ -146,6 +147,7 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
                 await _serve(settings, app, transports)
         finally:
             jobs.stop()
+            app.scheduler.shutdown()
             await app.outbox.close()
             await app.close()
     finally:

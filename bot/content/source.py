@@ -222,63 +222,102 @@ def _key_problem(event: Any) -> str:
     return "keys must be text, not a list or mapping"
 
 
-def _build(raw: bytes, path: Path, lines: dict[Location, int] | None) -> Any:
-    """Build plain dicts, lists and scalars from parser events, without recursion.
+class _Tree:
+    """The state of one build: the open containers, each mapping's key still waiting for
+    its value, and (only when `lines` is asked for) where each open container stands."""
 
-    Hot on every reload, hence one flat loop; `lines` is filled only when a problem needs it.
-    """
+    __slots__ = ("containers", "holder", "keys", "lines", "path", "places")
+
+    def __init__(self, path: Path, lines: dict[Location, int] | None) -> None:
+        self.path, self.lines = path, lines
+        self.holder: list[Any] = []
+        self.containers: list[Any] = [self.holder]
+        self.keys: list[Any] = [_NO_KEY]
+        self.places: list[Location] = [()]
+
+    def opened(self, event: Any, kind: type) -> dict[str, Any] | list[Any]:
+        """The empty container a start event opens, once its depth and marks are checked."""
+        if event.anchor is not None or event.tag is not None:
+            _refuse_decoration(self.path, event)
+        if len(self.containers) > MAX_DEPTH:
+            line = event.start_mark.line + 1
+            raise SourceError(self.path, line, f"nested deeper than {MAX_DEPTH} levels")
+        return {} if kind is MappingStartEvent else []
+
+    def close(self) -> None:
+        self.containers.pop()
+        self.keys.pop()
+        if self.lines is not None:
+            self.places.pop()
+
+    def key(self, parent: dict[str, Any], value: Any, event: Any) -> Any:
+        """`value` as the next key of `parent`, if it can be one."""
+        line = event.start_mark.line + 1
+        if type(value) is not str:
+            raise SourceError(self.path, line, _key_problem(event))
+        if value in parent:
+            raise SourceError(self.path, line, f"duplicate key {value!r}")
+        if self.lines is not None:
+            self.lines[(*self.places[-1], value)] = line
+        return value
+
+    def note(self, lines: dict[Location, int], parent: Any, key: Any, event: Any) -> None:
+        """The line of a value just put in `parent` under `key`, and where a container stands."""
+        place: Location = () if parent is self.holder else (*self.places[-1], key)
+        lines.setdefault(place, event.start_mark.line + 1)
+        if type(event) is not ScalarEvent:
+            self.places.append(place)
+
+    def too_many(self, event: Any) -> SourceError:
+        line = event.start_mark.line + 1
+        return SourceError(self.path, line, f"more than {MAX_VALUES:,} values in one file")
+
+
+def _plain(path: Path, event: Any) -> Any:
+    """A scalar that is marked, or that may be something other than text."""
+    if event.anchor is not None or event.tag is not None:
+        _refuse_decoration(path, event)
+    value = event.value
+    if event.implicit[0] and (value[:1] in _SPECIAL or value in _WORDS) and event.tag is None:
+        return _scalar(path, event.start_mark.line + 1, value)
+    return value
+
+
+def _build(raw: bytes, path: Path, lines: dict[Location, int] | None) -> Any:
+    """Build plain dicts, lists and scalars from parser events, without recursion. Hot on
+    every reload: one flat loop places each value and calls out only for what is rare or
+    checked (marks, containers, odd keys); `lines` is filled only when a problem needs it."""
     parser = _Parser(raw)
     get: Callable[[], Any] = parser.get_event
-    holder: list[Any] = []
-    containers: list[Any] = [holder]
-    keys: list[Any] = [_NO_KEY]
-    places: list[Location] = [()]
-    values = documents = 0
+    tree = _Tree(path, lines)
+    containers, keys, values, documents = tree.containers, tree.keys, 0, 0
     try:
         while (event := get()) is not None:
             kind = type(event)
             if kind is ScalarEvent:
-                if event.anchor is not None or event.tag is not None:
-                    _refuse_decoration(path, event)
                 value = event.value
                 if (
-                    event.implicit[0]
-                    and (value[:1] in _SPECIAL or value in _WORDS)
-                    and event.tag is None
+                    event.anchor is not None
+                    or event.tag is not None
+                    or (event.implicit[0] and (value[:1] in _SPECIAL or value in _WORDS))
                 ):
-                    value = _scalar(path, event.start_mark.line + 1, value)
+                    value = _plain(path, event)
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                if event.anchor is not None or event.tag is not None:
-                    _refuse_decoration(path, event)
-                if len(containers) > MAX_DEPTH:
-                    line = event.start_mark.line + 1
-                    raise SourceError(path, line, f"nested deeper than {MAX_DEPTH} levels")
-                value = {} if kind is MappingStartEvent else []
+                value = tree.opened(event, kind)
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                containers.pop()
-                keys.pop()
-                if lines is not None:
-                    places.pop()
+                tree.close()
                 continue
             else:
                 documents += _other_event(path, event, documents)
                 continue
-            values += 1
-            if values > MAX_VALUES:
-                line = event.start_mark.line + 1
-                raise SourceError(path, line, f"more than {MAX_VALUES:,} values in one file")
+            if (values := values + 1) > MAX_VALUES:
+                raise tree.too_many(event)
             parent = containers[-1]
             if type(parent) is dict:
-                key = keys[-1]
-                if key is _NO_KEY:
-                    if type(value) is not str:
-                        raise SourceError(path, event.start_mark.line + 1, _key_problem(event))
-                    if value in parent:
-                        line = event.start_mark.line + 1
-                        raise SourceError(path, line, f"duplicate key {value!r}")
+                if (key := keys[-1]) is _NO_KEY:
+                    if type(value) is not str or value in parent or lines is not None:
+                        value = tree.key(parent, value, event)
                     keys[-1] = value
-                    if lines is not None:
-                        lines[(*places[-1], value)] = event.start_mark.line + 1
                     continue
                 parent[key] = value
                 keys[-1] = _NO_KEY
@@ -286,16 +325,13 @@ def _build(raw: bytes, path: Path, lines: dict[Location, int] | None) -> Any:
                 key = len(parent)
                 parent.append(value)
             if lines is not None:
-                place: Location = () if parent is holder else (*places[-1], key)
-                lines.setdefault(place, event.start_mark.line + 1)
-                if kind is not ScalarEvent:
-                    places.append(place)
+                tree.note(lines, parent, key, event)
             if kind is not ScalarEvent:
                 containers.append(value)
                 keys.append(_NO_KEY)
     finally:
         parser.dispose()
-    return holder[0] if holder else None
+    return tree.holder[0] if tree.holder else None
 
 
 def _other_event(path: Path, event: Any, documents: int) -> int:

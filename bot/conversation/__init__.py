@@ -2,4 +2,4 @@
 and the flood guard. Tables: `sessions` writes sessions, `chat_trail` chat_addresses and
 chat_messages.
 
-May import `storage`, `crypto` and the model."""
+May import `storage`, `crypto`, the model and the scheduler (`bot.scheduler`)."""

@@ -3,7 +3,8 @@
 A phone may be seized at any moment, so sensitive replies must disappear on their
 own. The ids to delete live in the encrypted `ChatTrail`, so a pending deletion
 survives a restart: the first sweep after start-up catches up. The transport only
-supplies `delete(chat, message_id)`; Telegram deletes, Matrix redacts.
+supplies `delete(chat, message_id)`; Telegram deletes, Matrix redacts. The timer is the
+bot's one scheduler (`bot.scheduler`), where each sweeper is the job `sweep:<platform>`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from datetime import timedelta
 
 from bot.conversation.chat_trail import ChatTrail, Trace
+from bot.scheduler import Scheduler
 
 __all__ = ["Delete", "Sweeper"]
 
@@ -45,7 +45,7 @@ class Sweeper:
         self._interval = interval
         self._batch = batch
         self._clock = clock
-        self._scheduler: AsyncIOScheduler | None = None
+        self._scheduler: Scheduler | None = None
         self._running: asyncio.Task[int] | None = None
 
     async def sweep(self) -> int:
@@ -85,24 +85,19 @@ class Sweeper:
         if self._running is None or self._running.done():
             self._running = asyncio.get_running_loop().create_task(self.sweep())
 
-    def start(self) -> None:
-        """Sweep every interval, the first time now (to catch up after a restart)."""
-        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone=UTC)
-        scheduler.add_job(
-            self._tick,
-            "interval",
-            seconds=self._interval.total_seconds(),
-            next_run_time=datetime.now(UTC),
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-        scheduler.start()
+    @property
+    def job_id(self) -> str:
+        return f"sweep:{self._trail.platform}"
+
+    def start(self, scheduler: Scheduler) -> None:
+        """Sweep every interval on `scheduler`, the first time now (to catch up after a restart)."""
+        scheduler.every(self.job_id, self._tick, self._interval)
         self._scheduler = scheduler
 
     async def stop(self) -> None:
         """Stop the timer and end a sweep in progress (the next start picks up where it was)."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
+            self._scheduler.remove(self.job_id)
             self._scheduler = None
         if self._running is not None:
             self._running.cancel()

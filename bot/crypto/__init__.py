@@ -4,7 +4,8 @@ Modules by job: `hpke` (seal and open bytes, canonical `info`), `keys` (key pair
 public key text, fingerprints), `keyfile` (passphrase-protected private key files),
 `cases` (case keys, items, sealing to recipients), `caselog` (the tamper-evident log
 binding a case's items, audit trail and metadata), `records` and `bundle` (what the
-server exports and a staff machine opens), `errors` (the error tree).
+server exports and a staff machine opens), `bundle_json` (their JSON form, read with
+bounds), `errors` (the error tree).
 
 The server only ever holds public keys, and of each case's log only the link key of its
 next position; private keys live on staff machines.

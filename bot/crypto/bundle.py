@@ -23,23 +23,34 @@ not covered by the log: `cases reseal` prints each fingerprint for the member to
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from bot.crypto.bundle_json import (
+    VERSION,
+    audit_from,
+    audit_json,
+    case_from,
+    case_json,
+    end_from,
+    end_json,
+    item_from,
+    item_json,
+    parsed,
+    read_document,
+    sealed_key_from,
+    sealed_key_json,
+    top_level,
+)
 from bot.crypto.caselog import check_log
 from bot.crypto.cases import CaseKey, Recipient, SealedCaseKey, is_case_id
-from bot.crypto.errors import BundleError, KeyFormatError
-from bot.crypto.jsonfile import parse_json, read_json_file
+from bot.crypto.errors import BundleError
 from bot.crypto.keys import PrivateKey, PublicKey
-from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink, SealedItem
+from bot.crypto.records import AuditEntry, CaseMeta, LogEnd, SealedItem
 
 __all__ = [
     "MAX_BUNDLE_BYTES",
@@ -54,236 +65,8 @@ __all__ = [
 
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024  # some fifty 10 MB attachments, sealed and in base64
 MAX_RESEAL_BYTES = 1024 * 1024
-_MAX_VALUES = 2_000_000  # JSON values, counted before parsing (see `bot.crypto.jsonfile`)
-_MAX_NUMBER = (1 << 63) - 1
-_MAX_TIME = 253_402_300_799  # 9999-12-31 23:59:59 UTC
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _BUNDLE = "hrd-bot-case-bundle"
 _RESEAL = "hrd-bot-case-reseal"
-_VERSION = 1
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-class _Fields:
-    """Typed access to one JSON object; every problem becomes a `BundleError`.
-
-    Text is refused if it holds control characters or broken UTF-16 (lone surrogates):
-    every field is a label or base64, and the staff member's terminal prints them.
-    Numbers fit 63 bits; times fall within years 1970-9999, so they print."""
-
-    def __init__(self, value: object, where: str) -> None:
-        if not isinstance(value, dict):
-            raise BundleError(f"{where}: expected an object")
-        self._value: dict[str, Any] = value
-        self._where = where
-
-    def text(self, name: str) -> str:
-        value = self._value.get(name)
-        if not isinstance(value, str):
-            raise BundleError(f"{self._where}.{name}: expected text")
-        if _UNPRINTABLE.search(value):
-            raise BundleError(f"{self._where}.{name}: control characters or broken text")
-        return value
-
-    def optional_text(self, name: str) -> str | None:
-        return None if self._value.get(name) is None else self.text(name)
-
-    def number(self, name: str, top: int = _MAX_NUMBER) -> int:
-        value = self._value.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
-            raise BundleError(f"{self._where}.{name}: expected a whole number (0-{top})")
-        return value
-
-    def time(self, name: str) -> int:
-        return self.number(name, _MAX_TIME)
-
-    def blob(self, name: str) -> bytes:
-        try:
-            return base64.b64decode(self.text(name), validate=True)
-        except (binascii.Error, ValueError):
-            raise BundleError(f"{self._where}.{name}: expected base64") from None
-
-    def optional_blob(self, name: str) -> bytes | None:
-        return None if self._value.get(name) is None else self.blob(name)
-
-    def child(self, name: str) -> _Fields:
-        return _Fields(self._value.get(name), f"{self._where}.{name}")
-
-    def optional_child(self, name: str) -> _Fields | None:
-        return None if self._value.get(name) is None else self.child(name)
-
-    def numbers(self, name: str) -> tuple[int, ...]:
-        value = self._value.get(name)
-        if not isinstance(value, list):
-            raise BundleError(f"{self._where}.{name}: expected a list")
-        listed = _Fields({str(i): v for i, v in enumerate(value)}, f"{self._where}.{name}")
-        return tuple(listed.number(str(i)) for i in range(len(value)))
-
-    def public_key(self, name: str) -> PublicKey:
-        try:
-            return PublicKey.from_text(self.text(name))
-        except KeyFormatError as exc:
-            raise BundleError(f"{self._where}.{name}: {exc}") from None
-
-    def objects(self, name: str) -> list[_Fields]:
-        value = self._value.get(name)
-        if not isinstance(value, list):
-            raise BundleError(f"{self._where}.{name}: expected a list")
-        return [_Fields(v, f"{self._where}.{name}[{i}]") for i, v in enumerate(value)]
-
-
-def _document(document: object, kind: str) -> _Fields:
-    top = _Fields(document, kind)
-    if top.optional_text("format") != kind:
-        raise BundleError(f"not a {kind} file")
-    if top.number("version") != _VERSION:
-        raise BundleError(f"{kind} version is unknown to this program")
-    return top
-
-
-def _parsed(text: str, where: str) -> object:
-    return parse_json(text, where, BundleError, max_values=_MAX_VALUES)
-
-
-def _read(path: Path, kind: str, max_bytes: int) -> object:
-    document, _ = read_json_file(
-        path, kind, BundleError, max_bytes=max_bytes, max_values=_MAX_VALUES
-    )
-    return document
-
-
-def _sealed_key_json(sealed: SealedCaseKey) -> dict[str, str]:
-    return {
-        "recipient": sealed.recipient,
-        "fingerprint": sealed.fingerprint,
-        "blob": _b64(sealed.blob),
-    }
-
-
-def _sealed_key(fields: _Fields) -> SealedCaseKey:
-    return SealedCaseKey(fields.text("recipient"), fields.text("fingerprint"), fields.blob("blob"))
-
-
-def _case_json(case: CaseMeta) -> dict[str, object]:
-    return {
-        "id": case.id,
-        "public_key": case.public_key.text,
-        "created_at": case.created_at,
-        "updated_at": case.updated_at,
-        "state": case.state,
-        "country": case.country,
-        "urgency": case.urgency,
-    }
-
-
-def _case(fields: _Fields) -> CaseMeta:
-    case_id = fields.text("id")
-    if not is_case_id(case_id):
-        raise BundleError("case.id: not a case reference")
-    return CaseMeta(
-        id=case_id,
-        public_key=fields.public_key("public_key"),
-        created_at=fields.time("created_at"),
-        updated_at=fields.time("updated_at"),
-        state=fields.text("state"),
-        country=fields.optional_text("country"),
-        urgency=fields.optional_text("urgency"),
-    )
-
-
-def _state_json(state: CaseState) -> dict[str, object]:
-    return {
-        "created_at": state.created_at,
-        "updated_at": state.updated_at,
-        "state": state.state,
-        "country": state.country,
-        "urgency": state.urgency,
-    }
-
-
-def _state(fields: _Fields) -> CaseState:
-    return CaseState(
-        created_at=fields.time("created_at"),
-        updated_at=fields.time("updated_at"),
-        state=fields.text("state"),
-        country=fields.optional_text("country"),
-        urgency=fields.optional_text("urgency"),
-    )
-
-
-def _link_json(link: LogLink | None) -> dict[str, object] | None:
-    if link is None:
-        return None
-    shown: dict[str, object] = {"pos": link.pos, "tag": _b64(link.tag)}
-    if link.after is None:
-        shown["replaces"] = list(link.replaces)
-    else:
-        shown["case"] = _state_json(link.after)
-    return shown
-
-
-def _item_link(fields: _Fields | None) -> LogLink | None:
-    if fields is None:
-        return None
-    return LogLink(fields.number("pos"), fields.blob("tag"), fields.numbers("replaces"))
-
-
-def _audit_link(fields: _Fields | None) -> LogLink | None:
-    if fields is None:
-        return None
-    return LogLink(fields.number("pos"), fields.blob("tag"), after=_state(fields.child("case")))
-
-
-def _item_json(item: SealedItem) -> dict[str, object]:
-    return {
-        "field": item.field,
-        "seq": item.seq,
-        "created_at": item.created_at,
-        "sealed": _b64(item.sealed),
-        "log": _link_json(item.log),
-    }
-
-
-def _item(fields: _Fields) -> SealedItem:
-    return SealedItem(
-        fields.text("field"),
-        fields.number("seq"),
-        fields.time("created_at"),
-        fields.blob("sealed"),
-        _item_link(fields.optional_child("log")),
-    )
-
-
-def _audit_json(entry: AuditEntry) -> dict[str, object]:
-    return {
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "detail": None if entry.detail is None else _b64(entry.detail),
-        "log": _link_json(entry.log),
-    }
-
-
-def _audit(fields: _Fields, case_id: str) -> AuditEntry:
-    return AuditEntry(
-        at=fields.time("at"),
-        actor=fields.text("actor"),
-        action=fields.text("action"),
-        case_id=case_id,
-        detail=fields.optional_blob("detail"),
-        log=_audit_link(fields.optional_child("log")),
-    )
-
-
-def _end_json(end: LogEnd | None) -> dict[str, object] | None:
-    return None if end is None else {"count": end.count, "tag": _b64(end.tag)}
-
-
-def _end(fields: _Fields | None) -> LogEnd | None:
-    return None if fields is None else LogEnd(fields.number("count"), fields.blob("tag"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,43 +85,43 @@ class Bundle:
     def to_json(self) -> str:
         document = {
             "format": _BUNDLE,
-            "version": _VERSION,
+            "version": VERSION,
             "exported_at": self.exported_at,
-            "case": _case_json(self.case),
-            "sealed_keys": [_sealed_key_json(s) for s in self.sealed_keys],
+            "case": case_json(self.case),
+            "sealed_keys": [sealed_key_json(s) for s in self.sealed_keys],
             "recipients": [
                 {"recipient": r.name, "public_key": r.public_key.text} for r in self.recipients
             ],
-            "items": [_item_json(i) for i in self.items],
-            "audit": [_audit_json(a) for a in self.audit],
-            "log": _end_json(self.log),
+            "items": [item_json(i) for i in self.items],
+            "audit": [audit_json(a) for a in self.audit],
+            "log": end_json(self.log),
         }
         return json.dumps(document, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Bundle:
-        return cls._from_document(_parsed(text, "bundle"))
+        return cls._from_document(parsed(text, "bundle"))
 
     @classmethod
     def read(cls, path: Path) -> Bundle:
         """A bundle file, read within bounds (see `bot.crypto.jsonfile`)."""
-        return cls._from_document(_read(path, "bundle", MAX_BUNDLE_BYTES))
+        return cls._from_document(read_document(path, "bundle", MAX_BUNDLE_BYTES))
 
     @classmethod
     def _from_document(cls, document: object) -> Bundle:
-        top = _document(document, _BUNDLE)
-        case = _case(top.child("case"))
+        top = top_level(document, _BUNDLE)
+        case = case_from(top.child("case"))
         return cls(
             exported_at=top.time("exported_at"),
             case=case,
-            sealed_keys=[_sealed_key(f) for f in top.objects("sealed_keys")],
+            sealed_keys=[sealed_key_from(f) for f in top.objects("sealed_keys")],
             recipients=[
                 Recipient(f.text("recipient"), f.public_key("public_key"))
                 for f in top.objects("recipients")
             ],
-            items=[_item(f) for f in top.objects("items")],
-            audit=[_audit(f, case.id) for f in top.objects("audit")],
-            log=_end(top.optional_child("log")),
+            items=[item_from(f) for f in top.objects("items")],
+            audit=[audit_from(f, case.id) for f in top.objects("audit")],
+            log=end_from(top.optional_child("log")),
         )
 
     def __repr__(self) -> str:
@@ -422,31 +205,31 @@ class Reseal:
     def to_json(self) -> str:
         document = {
             "format": _RESEAL,
-            "version": _VERSION,
+            "version": VERSION,
             "case_id": self.case_id,
             "case_public_key": self.case_public.text,
-            "sealed_keys": [_sealed_key_json(s) for s in self.sealed_keys],
+            "sealed_keys": [sealed_key_json(s) for s in self.sealed_keys],
         }
         return json.dumps(document, indent=1) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> Reseal:
-        return cls._from_document(_parsed(text, "reseal file"))
+        return cls._from_document(parsed(text, "reseal file"))
 
     @classmethod
     def read(cls, path: Path) -> Reseal:
-        return cls._from_document(_read(path, "reseal file", MAX_RESEAL_BYTES))
+        return cls._from_document(read_document(path, "reseal file", MAX_RESEAL_BYTES))
 
     @classmethod
     def _from_document(cls, document: object) -> Reseal:
-        top = _document(document, _RESEAL)
+        top = top_level(document, _RESEAL)
         case_id = top.text("case_id")
         if not is_case_id(case_id):
             raise BundleError("case_id: not a case reference")
         return cls(
             case_id=case_id,
             case_public=top.public_key("case_public_key"),
-            sealed_keys=[_sealed_key(f) for f in top.objects("sealed_keys")],
+            sealed_keys=[sealed_key_from(f) for f in top.objects("sealed_keys")],
         )
 
 

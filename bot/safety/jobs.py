@@ -1,5 +1,5 @@
-"""Timed safety jobs (APScheduler): escalate unacknowledged cases tier by tier
-(`bot.safety.escalation`), ask check-ins, purge old data.
+"""Timed safety jobs, on the bot's one scheduler (`bot.scheduler`): escalate unacknowledged
+cases tier by tier (`bot.safety.escalation`), ask check-ins, purge old data.
 
 Every job reads what it needs from the database, so a restart loses nothing: the first
 run after start-up catches up. Retention (`bot.safety.retention`) is a real DELETE in short
@@ -13,19 +13,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from datetime import timedelta
 
 from bot.cases.casework import Casework
 from bot.conversation.sessions import SessionStore
 from bot.safety.checkins import Checkins
 from bot.safety.escalation import Escalation
 from bot.safety.retention import Cutoffs, Purged, Retention
+from bot.scheduler import Scheduler
 from bot.storage.database import Database
+
+__all__ = ["FIRST_RUN", "Policy", "SafetyJobs"]
 
 log = logging.getLogger("hrd_bot.jobs")
 DAY = 86_400
+FIRST_RUN = timedelta(seconds=5)
+"""How long after `start` each job first runs (then every minute, or hour for `purge`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,8 @@ class SafetyJobs:
         self.retention = Retention(db, on_batch=self._forget_copies, exports=exports)
         self.policy = policy or Policy()
         self._clock = clock
-        self._scheduler: AsyncIOScheduler | None = None
+        self._scheduler: Scheduler | None = None
+        self._ids: tuple[str, ...] = ()
 
     async def escalate(self) -> int:
         """Take the escalation steps whose time has come (see `bot.safety.escalation`)."""
@@ -90,24 +94,26 @@ class SafetyJobs:
         if self._sessions is not None:
             self._sessions.dropped(purged.sessions)
 
-    def start(self) -> None:
-        scheduler = AsyncIOScheduler(timezone=UTC)
-        soon = datetime.now(UTC) + timedelta(seconds=5)
-        every_minute = {"minutes": 1, "next_run_time": soon, "misfire_grace_time": None}
-        scheduler.add_job(self.escalate, "interval", id="escalate", **every_minute)
-        scheduler.add_job(self.purge, "interval", hours=1, next_run_time=soon, id="purge")
+    def start(self, scheduler: Scheduler) -> None:
+        """Add the jobs to `scheduler` (they run once it runs)."""
+        minute, hour = timedelta(minutes=1), timedelta(hours=1)
+        scheduler.every("escalate", self.escalate, minute, first=FIRST_RUN)
+        scheduler.every("purge", self.purge, hour, first=FIRST_RUN)
+        ids = ["escalate", "purge"]
         if self._checkins is not None:
-            tick = self._checkins.tick
-            scheduler.add_job(tick, "interval", id="checkins", **every_minute)
-        scheduler.start()
-        self._scheduler = scheduler
+            scheduler.every("checkins", self._checkins.tick, minute, first=FIRST_RUN)
+            ids.append("checkins")
+        self._scheduler, self._ids = scheduler, tuple(ids)
 
     @property
     def running(self) -> bool:
         """Whether the scheduler runs the jobs (readiness, `bot.health`)."""
-        return self._scheduler is not None and bool(self._scheduler.running)
+        scheduler = self._scheduler
+        return scheduler is not None and scheduler.running and all(map(scheduler.has, self._ids))
 
     def stop(self) -> None:
+        """Take the jobs off the scheduler (a run in progress ends on its own)."""
         if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+            for job_id in self._ids:
+                self._scheduler.remove(job_id)
+            self._scheduler, self._ids = None, ()

@@ -40,6 +40,9 @@ class Checkpointer:
         self._ready = threading.Event()
         self._ok = False
         self._thread = threading.Thread(target=self._serve, name="checkpoint", daemon=True)
+        self._passed = threading.Condition()
+        self.passes = 0
+        """Checkpoints made: what a caller waits on (`wait_passes`) instead of the file."""
 
     def start(self) -> bool:
         """True once its connection is open; False (and nothing runs) if it cannot open."""
@@ -51,6 +54,11 @@ class Checkpointer:
         """At the next tick, copy the whole WAL into the file and cut it to nothing, so
         the old versions of what was just overwritten go from its frames too."""
         self._empty.set()
+
+    def wait_passes(self, count: int, timeout: float) -> bool:
+        """Block until `count` checkpoints are made (or `timeout` seconds pass): True if so."""
+        with self._passed:
+            return self._passed.wait_for(lambda: self.passes >= count, timeout)
 
     def stop(self) -> None:
         self._stop.set()
@@ -84,6 +92,9 @@ class Checkpointer:
                     if failing:
                         log.warning("background checkpoints work again")
                     failing = False
+                    with self._passed:
+                        self.passes += 1
+                        self._passed.notify_all()
         finally:
             conn.close()
 

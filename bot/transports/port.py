@@ -17,6 +17,7 @@ from bot.content.library import Library
 from bot.conversation.chat_trail import ChatTrail
 from bot.conversation.pseudonym import Pseudonymizer
 from bot.model import ChatRef, UserRef
+from bot.scheduler import Scheduler
 from bot.storage.database import Connection
 
 __all__ = ["Storage", "TransportPort"]
@@ -61,6 +62,11 @@ class TransportPort(Protocol):
 
     @property
     def oncall(self) -> tuple[ChatRef, ...]: ...
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The bot's one timer: a transport's sweeper runs on it."""
+        ...
 
     async def language(self, user: UserRef) -> str | None:
         """The language the person chose, if any."""

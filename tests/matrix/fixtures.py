@@ -107,6 +107,7 @@ class Bot:
         )
         self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)
         self.app.attach(self.transport)
+        self.app.scheduler.start()
         self._task = asyncio.create_task(self.transport.run(self.app.handle))
         ready = asyncio.create_task(self.transport.ready.wait())
         await asyncio.wait([ready, self._task], timeout=60, return_when=asyncio.FIRST_COMPLETED)
@@ -124,6 +125,8 @@ class Bot:
         if self.transport is not None and self._task is not None:
             await self.transport.stop()
             await asyncio.wait_for(self._task, 30)
+        if self.app is not None:
+            self.app.scheduler.shutdown()
         if self._db is not None:
             await self._db.close()
         self.transport, self._task, self._db = None, None, None

@@ -90,6 +90,7 @@ async def running_bot(
         )
         transport = TelegramTransport(app, config)
         app.attach(transport)
+        app.scheduler.start()
         ready = "setWebhook" if webhook else "getUpdates"
         earlier = len(emu.calls(ready))
         task = asyncio.create_task(transport.run(app.handle))
@@ -105,6 +106,7 @@ async def running_bot(
             await app.outbox.close()
             await transport.stop()
             await task
+            app.scheduler.shutdown()
     finally:
         await db.close()
 

@@ -235,7 +235,7 @@ class MatrixTransport:
         """Work between syncs; True keeps the next sync short (something is waiting)."""
         live = self._running
         if not self.ready.is_set():
-            live.sweeper.start()
+            live.sweeper.start(self._port.scheduler)
             await _guarded(self._staff_invites())
             await _guarded(self._oncall_dms())
             self.ready.set()

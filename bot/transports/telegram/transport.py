@@ -110,7 +110,7 @@ class TelegramTransport:
             await publish_commands(bot, port.library)
             await application.start()
             stop_receiving = await self._start_receiving(application)
-            sweeper.start()
+            sweeper.start(self._port.scheduler)
             self._dispatcher = dispatcher
             log.info("telegram: running (%s)", "webhook" if self._config.webhook else "polling")
             await self._stopping.wait()
