@@ -38,7 +38,7 @@ async def test_bad_input_is_answered_and_the_screen_stays(
     reply = await user.say(text, raw_size=raw_size)
     assert expected in reply.text
     assert screen in reply.text, "the current screen is shown again"
-    assert "physical danger" in (await user.say("1")).text, "still at the guide list"
+    assert "Your safety comes first" in (await user.say("1")).text, "still at the guide list"
 
 
 async def test_pressing_a_choice_from_an_old_message_is_answered_not_obeyed(user: FakeUser) -> None:
@@ -46,11 +46,11 @@ async def test_pressing_a_choice_from_an_old_message_is_answered_not_obeyed(user
     await _at_guide_list(user)
     reply = await user.press_id(old_menu_choice.id)
     assert "from an earlier message" in reply.text
-    assert "What is happening" in reply.text
+    assert "physical danger" in reply.text
 
 
 async def test_answer_by_number_or_label(user: FakeUser) -> None:
-    assert "What is happening" in (await user.say("3")).text
+    assert "physical danger" in (await user.say("3")).text
     assert "How can I help" in (await user.say("main MENU")).text
 
 
@@ -58,7 +58,7 @@ async def test_answer_by_number_or_label(user: FakeUser) -> None:
 async def test_a_choice_number_in_any_script_picks_it(user: FakeUser, typed: str) -> None:
     """Arabic-Indic, Persian, fullwidth, circled (as guides number steps) and superscript."""
     await _at_guide_list(user)
-    assert "physical danger" in (await user.say(typed)).text
+    assert "Your safety comes first" in (await user.say(typed)).text
 
 
 @pytest.mark.parametrize("typed", ["٩٩", "⑳", "²³", "½", "Ⅻ", "٣٣٣٣٣٣٣٣٣", "9" * 4000])
@@ -105,7 +105,7 @@ async def test_a_failing_handler_answers_and_the_bot_goes_on(
     monkeypatch.setattr("bot.app.respond", broken)
     assert "went wrong on my side" in (await user.say("2")).text
     monkeypatch.undo()
-    assert "What is happening" in (await user.say("3")).text, "the state was not damaged"
+    assert "physical danger" in (await user.say("3")).text, "the state was not damaged"
 
 
 @pytest.mark.parametrize(

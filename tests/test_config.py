@@ -196,7 +196,7 @@ def test_any_values_give_settings_or_one_config_error(env: dict[str, str]) -> No
 
 def test_the_unit_does_not_restart_refusals(tmp_path: Path) -> None:
     unit = (ROOT / "deploy" / "hrd-bot.service").read_text()
-    assert "RestartPreventExitStatus=1 2\n" in unit
+    assert "RestartPreventExitStatus=1 2 243\n" in unit, "refusals and a missing credential"
     assert "Restart=on-failure\n" in unit
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

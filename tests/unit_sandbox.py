@@ -135,16 +135,26 @@ def _mount(
     _check(result, f"mount {target}")
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _under_tmp(path: Path) -> bool:
+    """A checkout (CI's clone, say) under /tmp would vanish behind the private /tmp."""
+    return path == Path("/tmp") or Path("/tmp") in path.parents
+
+
 def _mounts(libc: ctypes.CDLL, data: Path, credentials: Path) -> None:
     """ProtectSystem=strict, PrivateTmp=, ProcSubset=pid: a private view of the files."""
     _check(libc.unshare(CLONE_NEWNS), "unshare")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    kept = {path: os.open(path, os.O_PATH) for path in (data, credentials)}
+    program = [p for p in {CHECKOUT, Path(sys.prefix).resolve()} if _under_tmp(p)]
+    kept = {path: os.open(path, os.O_PATH) for path in (data, credentials, *program)}
     _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for path, fd in kept.items():
         path.mkdir(parents=True, exist_ok=True)
         _mount(libc, f"/proc/self/fd/{fd}", str(path), None, MS_BIND)
-    _mount(libc, None, str(credentials), None, MS_REMOUNT | MS_BIND | MS_RDONLY)
+    for read_only in (credentials, *program):  # the program: /opt/hrd-bot under the unit
+        _mount(libc, None, str(read_only), None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     _mount(libc, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY)
     proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
     _mount(libc, "proc", "/proc", "proc", proc_flags, "hidepid=invisible,subset=pid")
