@@ -147,7 +147,8 @@ def _mounts(libc: ctypes.CDLL, data: Path, credentials: Path) -> None:
     """ProtectSystem=strict, PrivateTmp=, ProcSubset=pid: a private view of the files."""
     _check(libc.unshare(CLONE_NEWNS), "unshare")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    program = [p for p in {CHECKOUT, Path(sys.prefix).resolve()} if _under_tmp(p)]
+    places = {CHECKOUT, Path(sys.prefix).resolve()}
+    program = [p for p in places if _under_tmp(p) and not any(q in p.parents for q in places)]
     kept = {path: os.open(path, os.O_PATH) for path in (data, credentials, *program)}
     _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     for path, fd in kept.items():
