@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from bot.cases import rows as case_rows
+from bot.cases import reporter_rows
 from bot.cases.casework import Casework
 from bot.content.library import Library
 from bot.content.problems import Problem
@@ -34,6 +34,8 @@ from handlers.router import prompt
 from handlers.sos import urgent
 from handlers.staff import StaffScope, respond_staff
 from handlers.staff_text import StaffText
+
+__all__ = ["FORGOTTEN_TTL", "UNLIMITED", "App"]
 
 FORGOTTEN_TTL = timedelta(minutes=10)
 """How long the confirmation of `/forget` stays at most: long enough to read."""
@@ -264,7 +266,7 @@ class App:
 def _forget_everywhere(sessions: SessionStore) -> None:
     """`/forget` deletes, in its one transaction, every row that names the person."""
     for statement in (
-        case_rows.forget_statement(),
+        reporter_rows.forget_statement(),
         checkin_rows.forget_statement(),
         rows.forget_statement(),
     ):

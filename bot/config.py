@@ -35,6 +35,27 @@ from bot.health.address import Address, parse_address
 from bot.model import ChatRef
 from bot.safety.ladder import Ladder, Ladders
 
+__all__ = [
+    "CHECKOUT",
+    "CREDENTIALS_DIRECTORY",
+    "KNOWN",
+    "MAX_SECRET_FILE",
+    "PLATFORMS",
+    "PREFIXES",
+    "SECRETS",
+    "ConfigError",
+    "Declared",
+    "Level",
+    "Passphrase",
+    "Seconds",
+    "Secret",
+    "Settings",
+    "StaffActions",
+    "credential_path",
+    "parse_chats",
+    "secret",
+]
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 PREFIXES = ("HRD_BOT_", "TELEGRAM_", "MATRIX_")
 PLATFORMS = ("telegram", "matrix", "console")

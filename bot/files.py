@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+__all__ = ["DEFAULT_TYPE", "NAME_CHARS", "safe_media_type", "safe_name"]
+
 DEFAULT_TYPE = "application/octet-stream"
 NAME_CHARS = 120
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$")

@@ -18,6 +18,34 @@ from handlers.numbers import choice_index
 from handlers.ports import CheckinDesk
 from handlers.screens import screen
 
+__all__ = [
+    "ASK_CHOICES",
+    "ASK_LABELS",
+    "HELP_NOTICES",
+    "INTERVALS",
+    "NOTE_CHARS",
+    "SCREENS",
+    "TIMES",
+    "ZONE",
+    "choose_ask",
+    "choose_duress",
+    "choose_setup",
+    "choose_time",
+    "choose_zone",
+    "open_setup",
+    "render_ask",
+    "render_duress",
+    "render_note",
+    "render_setup",
+    "render_time",
+    "render_zone",
+    "type_answer",
+    "type_duress",
+    "type_note",
+    "type_time",
+    "type_zone",
+]
+
 INTERVALS = (2, 6, 24)
 TIMES = (8 * 60, 12 * 60, 18 * 60, 21 * 60)
 ZONE = "zone"

@@ -12,6 +12,23 @@ from handlers.context import Args, Context, Screen
 from handlers.referrals import ANYWHERE, Line, lines, ranked
 from handlers.screens import screen
 
+__all__ = [
+    "COUNTRY",
+    "SCREENS",
+    "best_contacts",
+    "choose_country",
+    "choose_need",
+    "choose_result",
+    "contact_block",
+    "contact_blocks",
+    "remembered_country",
+    "render_country",
+    "render_need",
+    "render_results",
+    "show_contacts",
+    "type_country",
+]
+
 COUNTRY = "country"
 """Session key of the remembered country: an ISO code, or ANYWHERE ("prefer not to say").
 Sessions are deleted by /forget, so the country goes with them."""

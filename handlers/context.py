@@ -11,6 +11,8 @@ from bot.conversation.state import Session
 from bot.model import Choice, Incoming
 from handlers.ports import CaseDesk, CheckinDesk
 
+__all__ = ["BACK", "MAX_BACK", "MENU", "MORE", "Args", "Context", "Screen"]
+
 Args = dict[str, Any]
 MAX_BACK = 20
 BACK = "nav:back"

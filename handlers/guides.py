@@ -14,6 +14,21 @@ from handlers.screens import screen
 from handlers.sos import OPEN as SOS
 from handlers.sos import open_sos
 
+__all__ = [
+    "DANGER_CONTACTS",
+    "SCREENS",
+    "STEP_MARKS",
+    "choose_danger",
+    "choose_guide",
+    "choose_in_guide",
+    "choose_topic",
+    "render_danger",
+    "render_guide",
+    "render_guides",
+    "render_topic",
+    "render_topics",
+]
+
 DANGER_CONTACTS = 2
 
 

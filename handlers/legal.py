@@ -8,6 +8,17 @@ from bot.model import Choice
 from handlers.context import Args, Context, Screen
 from handlers.screens import screen
 
+__all__ = [
+    "SCREENS",
+    "choose_country",
+    "choose_in_topic",
+    "choose_topic",
+    "render_countries",
+    "render_topic",
+    "render_topics",
+    "type_country",
+]
+
 
 def _aliases(ctx: Context) -> list[tuple[str, str]]:
     return [

@@ -11,6 +11,17 @@ from handlers.screens import screen
 from handlers.sos import OPEN as SOS
 from handlers.sos import open_sos
 
+__all__ = [
+    "SCREENS",
+    "choose_forget",
+    "choose_language",
+    "choose_menu",
+    "render_forget",
+    "render_help",
+    "render_language",
+    "render_menu",
+]
+
 _MENU = {
     "menu:report": "report_intro",
     "menu:guides": "guides",

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from bot.content.schema import Channel, Contact
 
+__all__ = ["ANYWHERE", "RANK", "Line", "distinct", "lines", "number_of", "ranked"]
+
 ANYWHERE = "*"
 RANK = {"local": 3, "regional": 2, "international": 1}
 _NUMBER = re.compile(r"^\+?[\d\s().\-/]{6,}$")

@@ -15,6 +15,20 @@ from handlers.context import Args, Context, Screen
 from handlers.numbers import choice_index
 from handlers.screens import screen
 
+__all__ = [
+    "LABEL_CHARS",
+    "SCREENS",
+    "abandon",
+    "attached",
+    "choose_in_question",
+    "choose_in_review",
+    "choose_intro",
+    "render_intro",
+    "render_question",
+    "render_review",
+    "type_answer",
+]
+
 LABEL_CHARS = 40
 
 

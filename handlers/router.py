@@ -19,6 +19,16 @@ from handlers.ports import CaseDesk, CheckinDesk
 from handlers.screens import assemble
 from handlers.staff import is_staff_command
 
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "SCREENS",
+    "input_problem",
+    "match_choice",
+    "prompt",
+    "render",
+    "respond",
+]
+
 log = logging.getLogger("hrd_bot.handlers")
 
 MAX_INPUT_CHARS = 4000

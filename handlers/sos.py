@@ -19,6 +19,26 @@ from handlers.ports import SosDesk
 from handlers.referrals import distinct
 from handlers.screens import screen
 
+__all__ = [
+    "CHOICE",
+    "COMMAND",
+    "CONFIRM",
+    "CONTACTS_SHOWN",
+    "LABELS",
+    "LABEL_CHARS",
+    "MESSAGE_CHARS",
+    "NO_LOCATION",
+    "OPEN",
+    "SCREENS",
+    "choose_confirm",
+    "located",
+    "open_sos",
+    "render_confirm",
+    "render_raised",
+    "type_message",
+    "urgent",
+]
+
 COMMAND = "/sos"
 CHOICE = "sos:"
 """Every SOS choice id starts with this: the flood guard lets them by (`urgent`)."""

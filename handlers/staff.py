@@ -26,6 +26,16 @@ from handlers.output import said
 from handlers.ports import StaffDesk
 from handlers.queues import line, queue_reply
 
+__all__ = [
+    "ACTIONS",
+    "COMMANDS",
+    "TRIAGE",
+    "Action",
+    "StaffScope",
+    "is_staff_command",
+    "respond_staff",
+]
+
 log = logging.getLogger("hrd_bot.staff")
 COMMANDS = (
     "/cases",

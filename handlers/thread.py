@@ -14,6 +14,29 @@ from handlers.context import Args, Context, Screen
 from handlers.ports import ThreadDesk
 from handlers.screens import screen
 
+__all__ = [
+    "MY_CASE",
+    "REPORTER",
+    "SCREENS",
+    "SEEN",
+    "THREAD_SCREENS",
+    "WHERE",
+    "WRITE",
+    "attached",
+    "choose_from_menu",
+    "choose_in_state",
+    "choose_in_thread",
+    "enter_on_reply",
+    "forget",
+    "menu_choices",
+    "my_case",
+    "prepare",
+    "render_state",
+    "render_thread",
+    "takes_file",
+    "type_in_thread",
+]
+
 WHERE = "thread:where"
 WRITE = "thread:write"
 MY_CASE = "my_case"

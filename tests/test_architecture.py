@@ -44,7 +44,7 @@ TRANSPORTS_MUST_NOT_IMPORT = ("bot.app", "handlers")
 OWNERS = {
     "cases": "bot.cases.rows",
     "case_items": "bot.cases.rows",
-    "case_reporters": "bot.cases.rows",
+    "case_reporters": "bot.cases.reporter_rows",
     "case_recipients": "bot.cases.rows",
     "case_log_states": "bot.cases.rows",
     "audit": "bot.cases.rows",
@@ -223,3 +223,22 @@ def test_the_checks_see_what_they_look_for() -> None:
     assert table_writes(sql) == {"alpha", "beta", "delta", "eps"}
     code = ast.parse("def f():\n    from handlers.output import paginate\nfrom . import rows\n")
     assert imports("bot.cases.casework", code) == {"handlers.output", "bot.cases"}
+
+
+def test_every_module_says_what_it_exports() -> None:
+    """Issue 14: each module names its public part (`__all__`), so a move shows who breaks."""
+    silent = [
+        str(relative)
+        for _, relative, tree in _sources()
+        if relative.name not in ("__init__.py", "__main__.py")
+        and not any(
+            isinstance(node, ast.Assign | ast.AnnAssign)
+            and "__all__" in {t.id for t in _targets(node) if isinstance(t, ast.Name)}
+            for node in tree.body
+        )
+    ]
+    assert silent == []
+
+
+def _targets(node: ast.Assign | ast.AnnAssign) -> list[ast.expr]:
+    return list(node.targets) if isinstance(node, ast.Assign) else [node.target]

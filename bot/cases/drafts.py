@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.cases import rows
+from bot.cases.reporter_rows import link_reporter
 from bot.cases.rows import (
     SYSTEM,
     append_audit,
     case_meta,
     create_case,
-    link_reporter,
     mark_submitted,
 )
 from bot.conversation.sessions import let_go_of_draft, report_sent

@@ -39,6 +39,31 @@ from bot.crypto.records import AuditEntry, CaseMeta, CaseState, LogEnd, LogLink,
 from bot.errors import CaseError
 from bot.storage.database import Connection
 
+__all__ = [
+    "SYSTEM",
+    "CaseStoreError",
+    "Claim",
+    "add_item",
+    "append_audit",
+    "audit_rows",
+    "case_meta",
+    "check_actor",
+    "claim",
+    "create_case",
+    "current_recipients",
+    "delete_cases",
+    "delete_draft",
+    "insert_sealed_keys",
+    "items",
+    "log_end",
+    "make_critical",
+    "mark_submitted",
+    "replace_sealed_keys",
+    "sealed_keys",
+    "set_columns",
+    "touch",
+]
+
 SYSTEM = "system"
 _ACTOR = re.compile(r"^(system|[a-z][a-z0-9]{1,15}:[0-9a-f]{16,64})$")
 
@@ -306,28 +331,6 @@ def claim(conn: Connection, now: int, case_id: str, actor: str, label: str) -> C
     if row is None or row[0] == "draft":
         raise CaseStoreError(f"no case {case_id}")
     return Claim(case_id, False, None if row[1] is None else str(row[1]), row[0] == "closed")
-
-
-def let_go_of_reporter(conn: Connection, case_id: str) -> None:
-    """A closed case keeps no way to reach its reporter: the link's chat address goes
-    (the pseudonym key stays, so the reporter can still ask about it and write). The
-    person's check-ins are theirs, not the case's: the caller unlinks them too
-    (`bot.safety.checkin_rows.unlink_case`)."""
-    conn.execute("UPDATE case_reporters SET chat = '' WHERE case_id = ?", (case_id,))
-
-
-def link_reporter(conn: Connection, case_id: str, reporter: tuple[str, str, str, str]) -> None:
-    """The case's link to who wrote it: pseudonym key, platform, chat address, language."""
-    conn.execute(
-        "INSERT INTO case_reporters (case_id, user_key, platform, chat, language) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (case_id, *reporter),
-    )
-
-
-def forget_statement() -> str:
-    """For `/forget`: unlink the reporter from their cases (the sealed cases remain)."""
-    return "DELETE FROM case_reporters WHERE user_key = ?"
 
 
 def mark_submitted(conn: Connection, case_id: str, now: int) -> None:

@@ -25,7 +25,7 @@ Every write is one transaction, and durable before it returns (`_write`): whoeve
 it may tell a person it is saved. The rows themselves are read and written in
 `bot.cases.rows`; a draft's life (open, submit, discard) is in `bot.cases.drafts`.
 A reporter link holds the chat address only while the case is open: closing the case
-deletes it, in the closing transaction (`rows.let_go_of_reporter`). Who writes which
+deletes it, in the closing transaction (`reporter_rows.let_go_of_reporter`). Who writes which
 table: `bot.cases.rows` the cases and what hangs off them, `bot.cases.staff_rows` the
 staff and recovery keys.
 """
@@ -39,7 +39,7 @@ from typing import TypeVar
 
 import sqlcipher3
 
-from bot.cases import drafts, rows, staff_rows
+from bot.cases import drafts, reporter_rows, rows, staff_rows
 from bot.cases.drafts import Reporter, Submitted
 from bot.cases.rows import SYSTEM, CaseStoreError, Claim, append_audit, check_actor
 from bot.cases.staff_rows import StaffMember
@@ -255,7 +255,7 @@ class CasesStore:
         def act(conn: Connection) -> CaseMeta:
             rows.set_columns(conn, case_id, changes or {})
             if (changes or {}).get("state") == "closed":
-                rows.let_go_of_reporter(conn, case_id)
+                reporter_rows.let_go_of_reporter(conn, case_id)
                 checkin_rows.unlink_case(conn, case_id)
             if item is not None:
                 rows.add_item(conn, now, case_id, *item)

@@ -27,6 +27,8 @@ from bot.delivery.outbox import Deliver
 from bot.model import Attachment, ChatRef, Reply, UserRef
 from bot.storage.database import Connection
 
+__all__ = ["PLAIN_STATES", "CaseThread", "plain_state"]
+
 log = logging.getLogger("hrd_bot.thread")
 PLAIN_STATES = {
     "new": "received",

@@ -38,6 +38,18 @@ from bot.storage import (
 from bot.storage.faults import classify
 from bot.transports.console import ConsoleTransport, DemoStaff
 
+__all__ = [
+    "EXIT_CONTENT",
+    "EXIT_CRASHED",
+    "EXIT_REFUSED",
+    "EXIT_TEMPORARY",
+    "main",
+    "parser",
+    "reload_content",
+    "run_bot",
+    "validate_content",
+]
+
 log = logging.getLogger("hrd_bot")
 
 EXIT_CONTENT = 1  # the content has errors: a restart cannot help

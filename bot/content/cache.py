@@ -21,6 +21,8 @@ from pydantic import BaseModel
 
 from bot.content.problems import Problem
 
+__all__ = ["FILES", "RACY_NS", "ROOTS", "Entry", "FileCache", "Stamp", "stamp"]
+
 Stamp = tuple[int, int, int, int, int]
 RACY_NS = 2_000_000_000
 ROOTS = 4

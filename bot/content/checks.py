@@ -24,6 +24,8 @@ from bot.content.schema import (
 from bot.content.script import bidi_problem, plural_categories
 from bot.content.source import Document
 
+__all__ = ["SCREEN_CHARS", "check_guide", "check_interviews", "check_strings", "check_translations"]
+
 SCREEN_CHARS = 900
 
 

@@ -12,6 +12,8 @@ import pycountry
 
 from bot.content.languages import gettext_locales
 
+__all__ = ["country_name", "find_country", "fold"]
+
 _ARABIC_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ة": "ه", "ى": "ي", "ـ": None})
 _NOISE = re.compile(r"[\W_]+", re.UNICODE)
 

@@ -9,6 +9,8 @@ from pydantic import BaseModel
 
 from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Strings
 
+__all__ = ["SCHEMAS", "render_schemas", "write_schemas"]
+
 SCHEMAS: dict[str, type[BaseModel]] = {
     "guide": Guide,
     "legal": CountryLegal,

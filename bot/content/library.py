@@ -11,6 +11,8 @@ from bot.content.languages import closest
 from bot.content.schema import Contact, CountryLegal, Guide, Interview, LanguageInfo, Plural
 from bot.content.script import date_text, isolate, plural_category
 
+__all__ = ["FALLBACK", "LanguagePack", "Library", "Translator"]
+
 FALLBACK = "en"
 T = TypeVar("T")
 

@@ -27,6 +27,8 @@ from bot.content.schema import ContactList, CountryLegal, Guide, Interview, Stri
 from bot.content.script import french_spacing
 from bot.content.source import MAX_FILES, Budget, Document, SourceError, read_yaml
 
+__all__ = ["MAX_ERRORS_PER_FILE", "TYPOGRAPHY", "M", "load_library"]
+
 M = TypeVar("M", bound=BaseModel)
 MAX_ERRORS_PER_FILE = 20
 TYPOGRAPHY: dict[str, Callable[[str], str]] = {"fr": french_spacing}

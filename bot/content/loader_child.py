@@ -35,6 +35,25 @@ from bot.content.loader import load_library
 from bot.content.problems import Problem
 from bot.logs import setup_logging
 
+__all__ = [
+    "COLLECT_EVERY",
+    "HEADER",
+    "IDLE_SECONDS",
+    "MAX_FRAME",
+    "MEMORY_LIMIT",
+    "NICENESS",
+    "Digest",
+    "PackPlan",
+    "Pieces",
+    "Plan",
+    "Request",
+    "digest",
+    "frame",
+    "main",
+    "read_frame",
+    "serve",
+]
+
 Digest = bytes
 HEADER = struct.Struct("!Q")
 MAX_FRAME = 256 << 20

@@ -24,6 +24,18 @@ import bot
 from bot.content.loader_child import HEADER, MAX_FRAME, Digest, Plan, Request, frame
 from bot.errors import InternalSignal
 
+__all__ = [
+    "CLOSE_SECONDS",
+    "ENDING_SECONDS",
+    "LOAD_SECONDS",
+    "MODULE",
+    "PIECE_SECONDS",
+    "SECRETS",
+    "Exchange",
+    "LoaderFailed",
+    "LoaderProcess",
+]
+
 log = logging.getLogger("hrd_bot.content")
 MODULE = "bot.content.loader_child"
 LOAD_SECONDS = 60.0

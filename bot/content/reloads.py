@@ -25,6 +25,16 @@ from bot.content.loader_child import Digest, PackPlan, Plan
 from bot.content.loader_process import Exchange, LoaderFailed, LoaderProcess
 from bot.content.problems import Problem
 
+__all__ = [
+    "BUSY_POLL",
+    "HOLD_POLL",
+    "HOLD_SECONDS",
+    "LOGGED_PROBLEMS",
+    "PACE_TIMEOUT",
+    "SLICE",
+    "Reloader",
+]
+
 log = logging.getLogger("hrd_bot.content")
 SLICE = 0.0002
 """Work done on the event loop between two turns of it: a message waits at most this (and

@@ -16,6 +16,45 @@ from pydantic import (
     model_validator,
 )
 
+__all__ = [
+    "CONTACTS",
+    "EXITS",
+    "GUIDE_TOPICS",
+    "NEEDS",
+    "PLURAL_CATEGORIES",
+    "REQUIRED_QUESTIONS",
+    "SCOPES",
+    "TOPICS",
+    "URGENCIES",
+    "Channel",
+    "ChannelKind",
+    "Contact",
+    "ContactList",
+    "CountryCode",
+    "CountryLegal",
+    "Guide",
+    "GuideTopic",
+    "Interview",
+    "LanguageCode",
+    "LanguageInfo",
+    "LegalTopic",
+    "Need",
+    "Node",
+    "Option",
+    "Plural",
+    "Question",
+    "Slug",
+    "Source",
+    "SourceHash",
+    "Strict",
+    "Strings",
+    "Text",
+    "Topic",
+    "Translated",
+    "contacts_need",
+    "exit_of",
+]
+
 NEEDS = ("digital", "legal", "physical", "psychosocial", "medical")
 TOPICS = ("arrest", "protest", "surveillance", "registration")
 CONTACTS = "@contacts"

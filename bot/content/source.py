@@ -34,6 +34,22 @@ from yaml.resolver import Resolver
 
 from bot.errors import ContentError
 
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILES",
+    "MAX_FILE_BYTES",
+    "MAX_INT_DIGITS",
+    "MAX_TOTAL_BYTES",
+    "MAX_VALUES",
+    "Budget",
+    "Document",
+    "Location",
+    "SourceError",
+    "parse",
+    "read_bytes",
+    "read_yaml",
+]
+
 try:
     from yaml._yaml import CParser as _Parser
 except ImportError:  # PyYAML without libyaml: the pure-Python parser has the same events

@@ -33,6 +33,8 @@ from datetime import timedelta
 from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.storage.database import Connection, Database
 
+__all__ = ["MOVED", "ChatTrail", "Row", "Trace"]
+
 log = logging.getLogger("hrd_bot.chat_trail")
 Row = tuple[str, str, str, int, int | None]
 """(platform, chat, message id, sent at, delete at): the real address until written."""

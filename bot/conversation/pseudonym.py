@@ -9,6 +9,8 @@ import hmac
 
 from bot.model import UserRef
 
+__all__ = ["PSEUDONYM_SECRET", "Pseudonymizer"]
+
 PSEUDONYM_SECRET = "pseudonym-secret"  # noqa: S105 - the secret's name, not the secret
 """The name of the server secret (in the encrypted database) that keys every pseudonym."""
 

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+__all__ = ["Turns"]
+
 
 class Turns:
     """A lock per key that exists only while someone holds or waits for it."""

@@ -10,6 +10,16 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+__all__ = [
+    "MAX_LIKELY",
+    "clock_text",
+    "likely_zones",
+    "next_daily",
+    "parse_clock",
+    "parse_zone",
+    "zone_of",
+]
+
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+-−])\s*(\d{1,2})(?::?(\d{2}))?$")
 _CLOCK = re.compile(r"^(\d{1,2})(?:[:.h](\d{2}))?$")
 MAX_LIKELY = 6

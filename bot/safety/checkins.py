@@ -36,6 +36,8 @@ from bot.safety import checkin_rows, duress
 from bot.safety.checkin_times import next_daily
 from bot.storage.database import Connection, Database
 
+__all__ = ["MISSED_FIELD", "NOTE_FIELD", "Checkins", "Push", "next_at"]
+
 log = logging.getLogger("hrd_bot.checkins")
 Push = Callable[[UserRef, ChatRef], Awaitable[None]]
 NOTE_FIELD = "checkin.note"

@@ -11,6 +11,16 @@ import hashlib
 import hmac
 import unicodedata
 
+__all__ = [
+    "DURESS_SECRET",
+    "MAX_CHARS",
+    "MIN_CHARS",
+    "acceptable",
+    "digest",
+    "matches",
+    "normalise",
+]
+
 DURESS_SECRET = "duress-secret"  # noqa: S105 - the secret's name, not the secret
 MIN_CHARS, MAX_CHARS = 3, 40
 

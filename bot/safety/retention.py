@@ -36,6 +36,24 @@ from bot.crypto.cases import is_case_id
 from bot.storage.checkpointer import INTERVAL_S
 from bot.storage.database import Connection, Database, atomically
 
+__all__ = [
+    "BUSY_PAUSE",
+    "CATCH_UP_S",
+    "EXPORT_SUFFIX",
+    "FIRST_BATCH",
+    "MAX_BATCH",
+    "TARGET_S",
+    "TRUNCATE_RETRY_S",
+    "TRUNCATE_TRIES",
+    "VACUUM_PAGES",
+    "WATCH_S",
+    "Cutoffs",
+    "PurgeReport",
+    "Purged",
+    "Retention",
+    "Step",
+]
+
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.retention")
 TARGET_S = 0.0015

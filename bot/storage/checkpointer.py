@@ -24,6 +24,8 @@ import sqlcipher3
 from bot.storage.dbkey import DbKey
 from bot.storage.opening import keyed
 
+__all__ = ["BACKSTOP_PAGES", "INTERVAL_S", "Checkpointer"]
+
 log = logging.getLogger("hrd_bot.storage")
 INTERVAL_S = 0.25
 BACKSTOP_PAGES = 4000

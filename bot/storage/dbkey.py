@@ -13,6 +13,8 @@ from pathlib import Path
 from bot.config import credential_path
 from bot.errors import OperatorError
 
+__all__ = ["DbKey", "DbKeyError", "resolve_db_key"]
+
 _MAX_KEY_FILE = 4096
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
 

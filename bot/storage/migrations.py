@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["MIGRATIONS"]
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE settings (

@@ -20,6 +20,16 @@ from bot.cases.attachments import english_size, file_kind
 from bot.conversation.pseudonym import Pseudonymizer
 from bot.model import ChatRef, Handler, Incoming, Reply, UserRef
 
+__all__ = [
+    "CHUNK",
+    "MAX_LINE_BYTES",
+    "STAFF_PREFIX",
+    "STAFF_SHOWN",
+    "ConsoleTransport",
+    "DemoStaff",
+    "Item",
+]
+
 MAX_LINE_BYTES = 64 * 1024
 CHUNK = 64 * 1024
 _CLEAR = "\033[2J\033[3J\033[H"
