@@ -15,6 +15,7 @@ from bot.cases.views import CaseView
 from bot.content.countries import country_name
 from bot.content.library import Translator
 from bot.model import Reply
+from handlers.case_terms import state_name, urgency_name
 from handlers.output import said
 from handlers.ports import StaffDesk
 
@@ -32,11 +33,12 @@ def _age(seconds: float) -> str:
     return f"{minutes // 1440}d" if minutes >= 1440 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
-def line(case: CaseView, now: float, language: str) -> str:
+def line(case: CaseView, now: float, t: Translator) -> str:
     who = f" → {case.assignee}" if case.assignee else ""
     age = _age(now - case.created_at)
-    country = country_name(case.country, language) if case.country else "?"
-    return f"{case.id} [{case.urgency or '?'}] {country} {case.state}{who} · {age}"
+    country = country_name(case.country, t.code) if case.country else "?"
+    urgency, state = urgency_name(t, case.urgency), state_name(t, case.state)
+    return f"{case.id} [{urgency}] {country} {state}{who} · {age}"
 
 
 def _country(code: str) -> str | None:
@@ -98,7 +100,7 @@ async def queue_reply(desk: StaffDesk, t: Translator, label: str, rest: str) -> 
     head = t(title, count=len(cases), **values)
     if not shown:
         return said(t, head + "\n" + t("staff.queue.past_end", pages=-(-len(cases) // PAGE)))
-    lines = [head, *(line(case, now, t.code) for case in shown)]
+    lines = [head, *(line(case, now, t) for case in shown)]
     left = len(cases) - number * PAGE
     if left > 0:
         more = " ".join(["/cases", *words, str(number + 1)])

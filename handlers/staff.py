@@ -22,6 +22,7 @@ from typing import Literal
 from bot.cases.views import CaseView, CaseworkError
 from bot.content.library import Translator
 from bot.model import Incoming, Reply
+from handlers.case_terms import urgency_name
 from handlers.output import said
 from handlers.ports import StaffDesk
 from handlers.queues import line, queue_reply
@@ -64,7 +65,7 @@ def _detail(t: Translator, case: CaseView) -> str:
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))} {action} ({actor})"
         for at, actor, action in case.history
     ]
-    return "\n".join([line(case, time.time(), t.code), t("staff.history"), *events])
+    return "\n".join([line(case, time.time(), t), t("staff.history"), *events])
 
 
 Action = Callable[[StaffDesk, str, Incoming, str], Awaitable[str | None]]
@@ -175,6 +176,8 @@ async def respond_staff(
         return None
     key, _, value = outcome.partition(":")
     value, _, who = value.partition(":")
+    if key.startswith("staff.done.escalate"):
+        value = urgency_name(t, value)
     return said(t, t(key, case=case_id.upper(), value=value, who=who))
 
 

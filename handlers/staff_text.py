@@ -27,6 +27,7 @@ from bot.cases.words import (
 from bot.content.countries import country_name
 from bot.content.library import Library, Translator
 from bot.model import Attachment, ChatRef, Choice, Reply
+from handlers.case_terms import urgency_name
 from handlers.output import directed, paginate
 
 __all__ = [
@@ -108,7 +109,8 @@ class StaffText:
         return Relayed(notice, tuple(Reply(p, sensitive=True) for p in parts))
 
     def escalated(self, case: str, urgency: str) -> Reply:
-        return Reply(self._staff()("staff.escalated", case=case, urgency=urgency))
+        t = self._staff()
+        return Reply(t("staff.escalated", case=case, urgency=urgency_name(t, urgency)))
 
     def oncall(self, chats: Sequence[tuple[int, str]]) -> str:
         return _labels(self._staff(), TIER_LABELS[2], chats)
@@ -126,10 +128,11 @@ class StaffText:
 
     def page(self, climb: Climb) -> Reply:
         t = self._staff()
-        return Reply(t("staff.escalation_page", **_climb_values(climb)))
+        return Reply(t("staff.escalation_page", **_climb_values(t, climb)))
 
     def climbing(self, climb: Climb) -> Reply:
-        t, values = self._staff(), _climb_values(climb)
+        t = self._staff()
+        values = _climb_values(t, climb)
         if not climb.chats:
             text = t("staff.escalation_nobody", tier=climb.tier, setting=climb.setting, **values)
             return Reply(text)
@@ -165,10 +168,10 @@ class StaffText:
         return Reply(self._staff()("staff.done.reply", case=case, value=parts))
 
 
-def _climb_values(climb: Climb) -> dict[str, object]:
+def _climb_values(t: Translator, climb: Climb) -> dict[str, object]:
     return {
         "case": climb.case,
-        "urgency": climb.urgency,
+        "urgency": urgency_name(t, climb.urgency),
         "minutes": climb.minutes,
     }
 
@@ -188,7 +191,8 @@ def claimable(t: Translator, room: ChatRef, alert: Reply) -> Reply:
 
 def _case_alert(t: Translator, alert: CaseAlert) -> str:
     country = country_name(alert.country, t.code) if alert.country else "?"
-    head = t("staff.alert", case=alert.case, urgency=alert.urgency or "?", country=country)
+    urgency = urgency_name(t, alert.urgency)
+    head = t("staff.alert", case=alert.case, urgency=urgency, country=country)
     return head + alert_lines(t, alert.files, alert.unknown_files)
 
 

@@ -252,6 +252,7 @@ async def test_each_staff_member_reads_answers_in_their_own_language(
     await staff_says(app, transport, "staff-alice", "/language ar")
     arabic = await staff_says(app, transport, "staff-alice", "/cases")
     assert "مصر" in arabic and "\u2066" + case + "\u2069" in arabic, "case ids isolated in RTL"
+    assert "جديدة" in arabic and "[critical]" not in arabic, "urgency and state in Arabic too"
     await staff_says(app, transport, "staff-alice", "/language en")
     assert "Egypt" in await staff_says(app, transport, "staff-alice", "/cases")
 
