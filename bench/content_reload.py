@@ -47,6 +47,8 @@ def generate(root: Path, guides: int = 200) -> Path:
     shutil.copytree(CONTENT, root, ignore=shutil.ignore_patterns("_schema", "*.md"))
     for code, name in EXTRA_LANGUAGES.items():
         shutil.copytree(root / "en", root / code)
+        for guide in (root / code / "guides").glob("*.yaml"):  # a topic is English's alone
+            guide.write_text(_TOPIC.sub("", guide.read_text()))
         strings = root / code / "strings.yaml"
         strings.write_text(strings.read_text().replace("name: English", f"name: {name}", 1))
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -59,9 +61,21 @@ def generate(root: Path, guides: int = 200) -> Path:
     return root
 
 
+_TOPIC = re.compile(r"^topic: .*\n", re.MULTILINE)
 _MARKABLE = re.compile(
     r"^(\s*(?:- )?(?:title|name|label|text): [^\"'|>\[{&*!%@`#\s].*)$", re.MULTILINE
 )
+_MARKABLE_QUOTED = re.compile(
+    r'^(\s*(?:- )?(?:title|name|label|text): "[^"\n]*)("\s*)$', re.MULTILINE
+)
+
+
+def _marked(text: str, mark: str) -> tuple[str, int]:
+    """`text` with its first plain or double-quoted title, name, label or text marked."""
+    found, count = _MARKABLE.subn(rf"\1 {mark}", text, count=1)
+    if count:
+        return found, count
+    return _MARKABLE_QUOTED.subn(rf"\1 {mark}\2", text, count=1)
 
 
 def variant(root: Path, into: Path) -> Path:
@@ -69,7 +83,7 @@ def variant(root: Path, into: Path) -> Path:
     name, label or text gets a mark."""
     shutil.copytree(root, into)
     for path in into.rglob("*.yaml"):
-        text, found = _MARKABLE.subn(r"\1 (b)", path.read_text(encoding="utf-8"), count=1)
+        text, found = _marked(path.read_text(encoding="utf-8"), "(b)")
         if not found:
             raise SystemExit(f"{path}: nothing to mark")
         path.write_text(text, encoding="utf-8")
@@ -103,7 +117,7 @@ def _unchanged() -> None:
 def _edit(path: Path) -> Change:
     """A change that marks the file's first title (or unmarks it), in place."""
     texts = [path.read_text(encoding="utf-8")]
-    texts.append(_MARKABLE.sub(r"\1 (c)", texts[0], count=1))
+    texts.append(_marked(texts[0], "(c)")[0])
     turn = iter(range(1 << 62))
 
     def change() -> None:

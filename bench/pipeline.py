@@ -24,9 +24,23 @@ from bot.storage import Database, DbKey
 
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
-SCRIPT = ("/start", "1", "3", "2", "1", "1", "◂ Back", "2", "/menu", "4", "colombia", "1", "/menu")
+SCRIPT = (
+    "/start",
+    "English",
+    "I have a digital security problem",
+    "2",
+    "1",
+    "1",
+    "◂ Back",
+    "2",
+    "/menu",
+    "Legal information",
+    "colombia",
+    "1",
+    "/menu",
+)
 """English, guides (the danger question), a topic, its first guide, an option, back, …,
-legal, a country, a topic."""
+legal, a country, a topic. Menu entries by label: "Continue: …" joins the menu after a guide."""
 
 
 def _message(app: App, user: int, step: int) -> Incoming:

@@ -34,7 +34,21 @@ from tests.memory import copies_in_memory
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
 DAY = 86_400
-SCRIPT = ("/start", "1", "3", "2", "1", "1", "◂ Back", "2", "/menu", "4", "colombia", "1", "/menu")
+SCRIPT = (
+    "/start",
+    "English",
+    "I have a digital security problem",
+    "2",
+    "1",
+    "1",
+    "◂ Back",
+    "2",
+    "/menu",
+    "Legal information",
+    "colombia",
+    "1",
+    "/menu",
+)
 """The same conversation as `bench.pipeline`: guides, a guide, legal information, a country."""
 
 
