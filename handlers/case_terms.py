@@ -4,10 +4,10 @@ English codes ("critical", "acknowledged"), and staff type the codes in commands
 from __future__ import annotations
 
 from bot.content.library import Translator
+from bot.content.schema import URGENCIES
 
 __all__ = ["state_name", "urgency_name"]
 
-URGENCIES = frozenset({"critical", "high", "normal"})
 STATES = frozenset({"new", "acknowledged", "assigned", "closed"})
 
 
