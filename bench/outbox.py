@@ -38,6 +38,7 @@ from bot.delivery import Outcome
 from bot.delivery.outbox import Outbox, Outgoing
 from bot.model import ChatRef, Handler, Reply, Transport
 from bot.storage import Database
+from handlers.staff_text import StaffText
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import TEST_KEY, library, running_bot
 
@@ -88,7 +89,7 @@ async def instant_setup(path: Path, synchronous: str) -> AsyncIterator[Setup]:
     try:
         await db.run(lambda conn: conn.execute(f"PRAGMA synchronous = {synchronous}"))
         transport = Instant()
-        outbox = Outbox(db, {transport.name: transport}, lambda: library().translator("en"))
+        outbox = Outbox(db, {transport.name: transport}, StaffText(library, "en"))
         rooms = [ChatRef(transport.name, f"room-{i}", private=False) for i in range(ROOMS)]
         try:
             yield Setup(outbox, transport, rooms, db)

@@ -28,8 +28,8 @@ from bot.safety import checkin_rows
 from bot.safety.checkins import Checkins
 from bot.scheduler import Scheduler
 from bot.storage import Database, StorageError, StorageFullError
-from bot.text import directed
 from handlers import respond
+from handlers.notices import flood_notice, internal_error, storage_notice
 from handlers.router import prompt
 from handlers.sos import urgent
 from handlers.staff import StaffScope, respond_staff
@@ -74,12 +74,12 @@ class App:
         self.oncall = oncall
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
-        self.scheduler = Scheduler()
-        self.counts = Counts()
+        self.scheduler, self.counts = Scheduler(), Counts()
+        words = StaffText(lambda: self.library, staff_language)
         self.outbox = Outbox(
             db,
             self.transports,
-            lambda: self.library.translator(staff_language),
+            words,
             alert_rooms=staff_rooms,
             oncall=oncall,
             policy=delivery,
@@ -93,7 +93,7 @@ class App:
             oncall=oncall,
             exports=exports,
             staff_language=staff_language,
-            words=StaffText(lambda: self.library, staff_language),
+            words=words,
         )
         self.checkins = Checkins(db, self.casework, self.push)
         _forget_everywhere(self.sessions)
@@ -234,8 +234,7 @@ class App:
             return self._storage_notice(msg, exc, session.language)
         except Exception as exc:  # one broken message must not stop the bot for everyone
             log.error("handler failed: %s", type(exc).__name__)
-            t = self.library.translator(session.language or "en")
-            return Reply(directed(t("error.internal"), t.rtl), rtl=t.rtl)
+            return internal_error(self.library.translator(session.language or "en"))
         if msg.chat.private and not reply.erase_chat:
             await self.sessions.save(session)
         return reply
@@ -246,13 +245,11 @@ class App:
         """The storage module has logged the fault for the operator; the user is told
         their message was not kept (a full disk) or that storage failed (damage)."""
         t = self.library.translator(language or msg.language_hint or "en")
-        key = "error.storage_full" if isinstance(fault, StorageFullError) else "error.storage"
-        return Reply(directed(t(key), t.rtl), rtl=t.rtl)
+        return storage_notice(t, full=isinstance(fault, StorageFullError))
 
     async def _flood_notice(self, user: UserRef) -> Reply:
         session = await self.sessions.load(user)
-        t = self.library.translator(session.language or "en")
-        return Reply(directed(t("error.flood"), t.rtl), rtl=t.rtl)
+        return flood_notice(self.library.translator(session.language or "en"))
 
     def _with_ttl(self, reply: Reply) -> Reply:
         """The confirmation of `/forget` goes sooner: deleting it is all its chat's

@@ -7,6 +7,7 @@ characters shown), so none of its lines passes for the bot's own.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -166,6 +167,33 @@ class StaffText:
 
     def reply_queued(self, case: str, parts: int) -> Reply:
         return Reply(self._staff()("staff.done.reply", case=case, value=parts))
+
+    def room_down(self, kind: str, number: int, platform: str, reason: str, hours: int) -> str:
+        t = self._staff()
+        why = t(f"delivery.reason.{reason}")
+        return t(f"delivery.{kind}_down", room=number, platform=platform, reason=why, hours=hours)
+
+    def room_up(self, kind: str, number: int, platform: str) -> str:
+        return self._staff()(f"delivery.{kind}_up", room=number, platform=platform)
+
+    def stopped(
+        self,
+        lost: Sequence[tuple[str, str | None, float]],
+        unsure: Sequence[tuple[str, str | None, float]],
+    ) -> str:
+        """Which messages a stop lost or left uncertain, so staff can send them again."""
+        t = self._staff()
+        blocks = [
+            "\n".join([t(key, count=len(found)), *(_unsent_line(t, *row) for row in found)])
+            for key, found in (("delivery.lost", lost), ("delivery.unsure", unsure))
+            if found
+        ]
+        return "\n\n".join(blocks)
+
+
+def _unsent_line(t: Translator, kind: str, case: str | None, created_at: float) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(created_at))
+    return f"• {t(f'delivery.kind.{kind}')} · {case or '—'} · {when} UTC"
 
 
 def _climb_values(t: Translator, climb: Climb) -> dict[str, object]:

@@ -16,6 +16,7 @@ from bot.delivery.outbox import Outbox, Outgoing
 from bot.model import ChatRef, Reply
 from bot.storage import Database
 from bot.storage.database import Connection
+from handlers.staff_text import StaffText
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport
 
@@ -61,7 +62,7 @@ async def test_post_many_has_every_row_on_disk_before_it_returns(
     db = await Database.open(tmp_path / "o.db", TEST_KEY)
     commits = _counted(db, monkeypatch)
     transport = Gated()
-    outbox = Outbox(db, {"fake": transport}, lambda: library.translator("en"))
+    outbox = Outbox(db, {"fake": transport}, StaffText(lambda: library, "en"))
     sent = await outbox.post_many(
         [Outgoing(room, Reply("New case HRD-1"), "alert") for room in ROOMS]
     )
@@ -84,7 +85,7 @@ async def test_writes_made_together_share_one_commit_and_keep_their_order(
     db = await Database.open(tmp_path / "o.db", TEST_KEY)
     commits = _counted(db, monkeypatch)
     transport = Gated()
-    outbox = Outbox(db, {"fake": transport}, lambda: library.translator("en"))
+    outbox = Outbox(db, {"fake": transport}, StaffText(lambda: library, "en"))
     room = ROOMS[0]
     posts = [outbox.post(room, Reply(f"notice {n}"), kind="notice") for n in range(10)]
     sent = await asyncio.gather(*posts)

@@ -26,6 +26,7 @@ from bot.transports.telegram.files import Media, describe
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.reading import UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
+from handlers.staff_text import StaffText
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import TEST_KEY, RunningBot
 
@@ -149,7 +150,7 @@ async def test_messages_started_in_two_chats_turns_for_each_other_do_not_wait_fo
     inside = {"7": asyncio.Event(), "-100": asyncio.Event()}
 
     transport = _Through(dispatcher)
-    delivery = DeliveryOutbox(db, {"telegram": transport}, lambda: library.translator("en"))
+    delivery = DeliveryOutbox(db, {"telegram": transport}, StaffText(lambda: library, "en"))
 
     async def in_turn(chat: str, other: str) -> None:
         async with dispatcher.turn(chat):

@@ -23,17 +23,16 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
 
-from bot.content.library import Translator
 from bot.delivery import rows
 from bot.delivery.commits import GroupCommit
 from bot.delivery.outcome import Outcome, Reason, Undelivered
 from bot.delivery.policy import RetryPolicy
-from bot.delivery.rooms import AlertRooms, Place, place
+from bot.delivery.rooms import AlertRooms, Place, RoomWords, place
 from bot.model import ChatRef, Reply, Transport
 from bot.storage.database import Connection, Database
 
@@ -102,7 +101,7 @@ class Outbox:
         self,
         db: Database,
         transports: Mapping[str, Transport],
-        staff: Callable[[], Translator],
+        words: RoomWords,
         *,
         alert_rooms: tuple[ChatRef, ...] = (),
         oncall: tuple[ChatRef, ...] = (),
@@ -112,7 +111,7 @@ class Outbox:
         window, and the staff rooms are told when one cannot be reached, by its number."""
         self._db = db
         self._transports = transports
-        self._rooms = AlertRooms(staff, self._notify, alert_rooms, oncall)
+        self._rooms = AlertRooms(words, self._notify, alert_rooms, oncall)
         self.policy = policy or RetryPolicy()
         self._lanes: dict[Place, _Lane] = {}
         self._background: set[asyncio.Task[None]] = set()

@@ -4,19 +4,35 @@ notices the others get about it (and about messages a stop lost)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from bot.content.library import Translator
 from bot.delivery import rows
 from bot.delivery.outcome import Reason
 from bot.model import ChatRef, Reply
 
-__all__ = ["AlertRooms", "Place", "place"]
+__all__ = ["AlertRooms", "Place", "RoomWords", "Unsent", "place"]
 
 log = logging.getLogger("hrd_bot.outbox")
 Place = tuple[str, str]
 Notify = Callable[[Sequence[ChatRef], Reply], Awaitable[object]]
+
+
+Unsent = tuple[str, str | None, float]
+"""A message a stop lost or left uncertain: its kind, case and when it was made."""
+
+
+class RoomWords(Protocol):
+    """The words of these notices, in the staff rooms' language (`handlers.staff_text`)."""
+
+    def room_down(self, kind: str, number: int, platform: str, reason: str, hours: int) -> str:
+        """Staff room or on-call chat `number` cannot be reached (`reason`: a `Reason` value);
+        it is retried for `hours`."""
+        ...
+
+    def room_up(self, kind: str, number: int, platform: str) -> str: ...
+
+    def stopped(self, lost: Sequence[Unsent], unsure: Sequence[Unsent]) -> str: ...
 
 
 def place(chat: ChatRef) -> Place:
@@ -28,12 +44,12 @@ class AlertRooms:
 
     def __init__(
         self,
-        staff: Callable[[], Translator],
+        words: RoomWords,
         notify: Notify,
         alert_rooms: tuple[ChatRef, ...],
         oncall: tuple[ChatRef, ...],
     ) -> None:
-        self._staff = staff
+        self._words = words
         self._notify = notify
         self._numbers = {place(room): ("room", i) for i, room in enumerate(alert_rooms, 1)}
         self._numbers |= {place(chat): ("oncall", i) for i, chat in enumerate(oncall, 1)}
@@ -49,15 +65,9 @@ class AlertRooms:
         if at not in self._numbers or at in self._down:
             return
         self._down[at] = reason
-        t = self._staff()
         kind, number = self._numbers[at]
-        text = t(
-            f"delivery.{kind}_down",
-            room=number,
-            platform=chat.platform,
-            reason=t(f"delivery.reason.{reason.value}"),
-            hours=max(1, round(window / 3600)),
-        )
+        hours = max(1, round(window / 3600))
+        text = self._words.room_down(kind, number, chat.platform, reason.value, hours)
         log.warning("outbox: an alert room cannot be reached (%s)", reason.value)
         await self.announce(Reply(text), skip={at})
 
@@ -66,7 +76,7 @@ class AlertRooms:
         if self._down.pop(at, None) is None:
             return
         kind, number = self._numbers[at]
-        text = self._staff()(f"delivery.{kind}_up", room=number, platform=chat.platform)
+        text = self._words.room_up(kind, number, chat.platform)
         await self.announce(Reply(text), skip={at})
 
     async def announce(self, reply: Reply, skip: set[Place] | None = None) -> None:
@@ -75,15 +85,8 @@ class AlertRooms:
         await self._notify([room for room in self.all if place(room) not in left_out], reply)
 
     def stop_notice(self, lost: list[rows.Row], unsure: list[rows.Row]) -> Reply:
-        t = self._staff()
-        blocks = [
-            "\n".join([t(key, count=len(found)), *(_listed(t, row) for row in found)])
-            for key, found in (("delivery.lost", lost), ("delivery.unsure", unsure))
-            if found
-        ]
-        return Reply("\n\n".join(blocks))
+        return Reply(self._words.stopped(_unsent(lost), _unsent(unsure)))
 
 
-def _listed(t: Translator, row: rows.Row) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row.created_at))
-    return f"• {t(f'delivery.kind.{row.kind}')} · {row.case_id or '—'} · {when} UTC"
+def _unsent(found: list[rows.Row]) -> list[Unsent]:
+    return [(row.kind, row.case_id, row.created_at) for row in found]
