@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.pipeline import SCRIPT  # the same conversation: guides, legal, a country
 from bot.app import App
 from bot.content.loader import load_library
 from bot.conversation.flood import FloodGuard
@@ -34,22 +35,6 @@ from tests.memory import copies_in_memory
 CONTENT = Path(__file__).resolve().parents[1] / "content"
 KEY = DbKey("5a" * 32)
 DAY = 86_400
-SCRIPT = (
-    "/start",
-    "English",
-    "I have a digital security problem",
-    "2",
-    "1",
-    "1",
-    "◂ Back",
-    "2",
-    "/menu",
-    "Legal information",
-    "colombia",
-    "1",
-    "/menu",
-)
-"""The same conversation as `bench.pipeline`: guides, a guide, legal information, a country."""
 
 
 async def _open(folder: Path) -> tuple[Database, App]:
