@@ -5,20 +5,30 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.app import App
 from bot.content.library import Library
 from bot.content.loader import load_library
-from bot.storage import Database, DbKey
 from tests.fakes import FakeTransport, FakeUser
+from tests.keys import TEST_KEY
 
-pytest_plugins = ("tests.reporting", "tests.conftest_telegram", "tests.matrix.fixtures")
+__all__ = ["CONTENT", "TEST_KEY"]
+
+pytest_plugins = (
+    "tests.reporting",
+    "tests.conftest_storage",
+    "tests.conftest_telegram",
+    "tests.matrix.fixtures",
+)
+
+if TYPE_CHECKING:
+    from tests.conftest_storage import OpenDatabase
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTENT = Path(os.environ.get("HRD_BOT_CONTENT_DIR") or ROOT / "content")
-TEST_KEY = DbKey("ab" * 32)
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +44,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def app(db_path: Path, library: Library) -> AsyncIterator[App]:
-    db = await Database.open(db_path, TEST_KEY)
+async def app(open_database: OpenDatabase, library: Library) -> AsyncIterator[App]:
+    db = await open_database()
     opened = await App.open(db, library)
     try:
         yield opened

@@ -42,6 +42,7 @@ TRANSPORTS_MUST_NOT_IMPORT = ("bot.app", "handlers")
 """Transports see the bot only through their port (`bot/transports/port.py`)."""
 
 OWNERS = {
+    "hrd_bot_meta": "bot.storage.postgres",
     "cases": "bot.cases.rows",
     "case_items": "bot.cases.rows",
     "case_reporters": "bot.cases.reporter_rows",
@@ -69,7 +70,7 @@ OWNERS = {
 }
 """Each table's one writer; a new table must be added here."""
 
-SCHEMA = "bot.storage.migrations"
+SCHEMA = ("bot.storage.migrations", "bot.storage.pg_schema")
 """Migrations change the schema and carry old rows over: they may write any table."""
 
 KNOWN_WRITERS: set[tuple[str, str]] = set()
@@ -168,7 +169,7 @@ def test_each_table_is_written_by_its_owner_only() -> None:
     writers = {
         (table, module)
         for module, _, tree in _sources()
-        if module != SCHEMA
+        if module not in SCHEMA
         for table in table_writes(tree)
     }
     unowned = {table for table, _ in writers} - OWNERS.keys()

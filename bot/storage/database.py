@@ -1,4 +1,8 @@
-"""One SQLCipher connection driven by one worker thread, so the event loop never waits on disk."""
+"""One database connection driven by one worker thread, so the event loop never waits on it.
+
+The connection is SQLCipher's (one file, the default) or PostgreSQL's (several workers
+sharing one database; see `bot.storage.postgres`); owner modules cannot tell them apart
+beyond `Connection.sqlite` (see `bot.storage.connection`)."""
 
 from __future__ import annotations
 
@@ -11,17 +15,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import sqlcipher3
 
+from bot.storage import postgres
 from bot.storage.checkpointer import BACKSTOP_PAGES, Checkpointer
+from bot.storage.connection import Connection
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import StorageError, WrongKeyError, classify, report
+from bot.storage.fields import Fields
 from bot.storage.migrations import MIGRATIONS
 from bot.storage.opening import SYNC_DEFAULT, SYNC_DURABLE, open_checked
 
 T = TypeVar("T")
 log = logging.getLogger("hrd_bot.storage")
-Connection = Any  # sqlcipher3.Connection has no stubs
+_VALUE = "settings.value"
 
 __all__ = ["Connection", "Database", "WrongKeyError", "atomically"]
 
@@ -30,7 +38,7 @@ class NewerSchemaError(StorageError, RuntimeError):
     """Written by a newer version of the bot; this one must not touch it."""
 
 
-def _migrate(conn: Connection) -> None:
+def _migrate(conn: Any) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
         raise NewerSchemaError(f"database schema {version} is newer than this program knows")
@@ -48,7 +56,7 @@ class _Worker:
     a busy bot pays one thread switch per batch, not per statement."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.conn: Connection = None
+        self.conn: Connection | None = None
         self._loop = loop
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="sqlcipher", daemon=True)
@@ -72,7 +80,7 @@ class _Worker:
                     continue
                 work, future = job
                 try:
-                    done.append((future, work(self.conn), None))
+                    done.append((future, work(self.conn), None))  # type: ignore[arg-type]
                 except BaseException as exc:  # re-raised in the awaiting coroutine
                     done.append((future, None, exc))
             self._loop.call_soon_threadsafe(_settle, done)
@@ -84,10 +92,13 @@ class _Worker:
 
 def atomically(conn: Connection, work: Callable[[Connection], T], *, durable: bool = False) -> T:
     """`work(conn)` inside BEGIN IMMEDIATE … COMMIT, rolled back on error; on the DB thread.
+    Over PostgreSQL every call is already one transaction under the writer lock.
 
     `durable`: the commit returns only once it is on disk (the WAL is synced, and with it
     every commit before it). Other commits are synced at the next checkpoint or durable
     commit, so a power loss can take back the last few of those, never a durable one."""
+    if not conn.sqlite:
+        return work(conn) if conn.in_transaction else postgres.locked(conn, work)
     if durable:
         conn.execute(SYNC_DURABLE)
     try:
@@ -119,6 +130,25 @@ def _reporting(path: Path, work: Callable[[Connection], T]) -> Callable[[Connect
     return guarded
 
 
+def _pg_reporting(
+    url: str, key: DbKey, worker: _Worker, work: Callable[[Connection], T]
+) -> Callable[[Connection], T]:
+    """Reconnect when the last connection broke; one transaction under the writer lock."""
+
+    def guarded(_: Connection) -> T:
+        conn = worker.conn
+        if conn is None or conn.raw.broken or conn.raw.closed:
+            worker.conn = conn = postgres.connect(url, key)
+        try:
+            return postgres.locked(conn, work)
+        except psycopg.OperationalError as exc:
+            conn.raw.close()
+            log.warning("storage: PostgreSQL dropped the connection; the next call reconnects")
+            raise postgres.PgUnavailableError("PostgreSQL dropped the connection") from exc
+
+    return guarded
+
+
 def _settle(done: list[Outcome]) -> None:
     for future, result, error in done:
         if future.cancelled():
@@ -133,12 +163,21 @@ class Database:
     """Async face of the encrypted database; every call runs on the single DB thread."""
 
     def __init__(
-        self, path: Path, worker: _Worker, checkpointer: Checkpointer | None = None
+        self,
+        path: Path,
+        worker: _Worker,
+        checkpointer: Checkpointer | None = None,
+        postgres_at: tuple[str, DbKey] | None = None,
     ) -> None:
         self.path = path
         self._worker = worker
         self._checkpointer = checkpointer
+        self._postgres = postgres_at
         self.calls = 0  # background work (retention) reads it to see if others are busy
+
+    @property
+    def sqlite(self) -> bool:
+        return self._postgres is None
 
     @classmethod
     async def open(cls, path: Path, key: DbKey) -> Database:
@@ -151,7 +190,7 @@ class Database:
             except BaseException:
                 conn.close()
                 raise
-            worker.conn = conn
+            worker.conn = Connection(conn, Fields())
 
         try:
             await worker.submit(connect)
@@ -164,10 +203,28 @@ class Database:
             await worker.submit(lambda conn: conn.execute(backstop))
         return cls(path, worker, checkpointer)
 
+    @classmethod
+    async def open_postgres(cls, url: str, key: DbKey) -> Database:
+        """A PostgreSQL database shared by several workers (`HRD_BOT_DATABASE_URL`)."""
+        worker = _Worker(asyncio.get_running_loop())
+
+        def connect(_: Connection) -> None:
+            worker.conn = postgres.connect(url, key)
+
+        try:
+            await worker.submit(connect)
+        except BaseException:
+            worker.stop()
+            raise
+        return cls(Path(postgres.redacted(url)), worker, None, (url, key))
+
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run `work(conn)` on the DB thread; keep it to a few statements. A full disk or a
         damaged page raises a `StorageError` (and is logged for the operator)."""
         self.calls += 1
+        if self._postgres is not None:
+            url, key = self._postgres
+            return await self._worker.submit(_pg_reporting(url, key, self._worker, work))
         return await self._worker.submit(_reporting(self.path, work))
 
     async def transaction(self, work: Callable[[Connection], T], *, durable: bool = False) -> T:
@@ -181,9 +238,11 @@ class Database:
         def get_or_create(conn: Connection) -> bytes:
             row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
             if row is not None:
-                return bytes(row[0])
+                return conn.unseal(_VALUE, bytes(row[0]))
             value = make()
-            conn.execute("INSERT INTO settings (name, value) VALUES (?, ?)", (name, value))
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?)", (name, conn.seal(_VALUE, value))
+            )
             return value
 
         return await self.transaction(get_or_create)
@@ -193,7 +252,7 @@ class Database:
 
         def read(conn: Connection) -> bytes | None:
             row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
-            return None if row is None else bytes(row[0])
+            return None if row is None else conn.unseal(_VALUE, bytes(row[0]))
 
         return await self.run(read)
 
@@ -204,7 +263,7 @@ class Database:
             conn.execute(
                 "INSERT INTO settings (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (name, value),
+                (name, conn.seal(_VALUE, value)),
             )
 
         await self.run(write)
@@ -222,6 +281,8 @@ class Database:
         """Copy the WAL into the file and empty it, so rows just deleted leave no older
         copy in its frames (in the file, `secure_delete` has overwritten them). A
         background checkpoint under way holds it up for a moment: tried again."""
+        if not self.sqlite:
+            return True  # PostgreSQL: deleted rows held only sealed values
         for _ in range(tries):
             busy = await self.run(lambda c: c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
             if not busy[0]:
@@ -234,16 +295,20 @@ class Database:
         """Merge the WAL and close. On a full disk the merge fails and the WAL stays:
         nothing is lost, the next open replays it."""
 
-        def finish(conn: Connection) -> None:
+        def finish(_: Connection) -> None:
+            conn = self._worker.conn
+            if conn is None:
+                return
             try:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                if conn.sqlite:
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 conn.close()
 
         try:
             if self._checkpointer is not None:
                 await asyncio.to_thread(self._checkpointer.stop)
-            await self.run(finish)
+            await self._worker.submit(_reporting(self.path, finish))
         except StorageError as exc:
             log.warning("storage: closed without merging the WAL: %s", exc)
         finally:

@@ -279,4 +279,24 @@ MIGRATIONS: tuple[str, ...] = (
         language TEXT NOT NULL
     );
     """,
+    # One SQL for SQLCipher and PostgreSQL (bot/storage/connection.py): a case's order of
+    # birth without `rowid` (`seq`), the draft a session holds without JSON functions
+    # (`report_case`, kept by bot/conversation/sessions.py), and an alert's message ids
+    # without `json_each` (`outbox_messages`, kept by bot/delivery/rows.py).
+    """
+    ALTER TABLE cases ADD COLUMN seq INTEGER;
+    UPDATE cases SET seq = rowid;
+    ALTER TABLE sessions ADD COLUMN report_case TEXT;
+    UPDATE sessions SET report_case = json_extract(state, '$.report.case');
+    CREATE INDEX sessions_report_case ON sessions (report_case) WHERE report_case IS NOT NULL;
+    CREATE TABLE outbox_messages (
+        outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (outbox_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX outbox_messages_message ON outbox_messages (message_id);
+    INSERT INTO outbox_messages (outbox_id, message_id)
+        SELECT o.id, CAST(j.value AS TEXT) FROM outbox o, json_each(o.message_ids) j
+        WHERE o.message_ids IS NOT NULL;
+    """,
 )
