@@ -160,6 +160,7 @@ class Declared(BaseSettings):
     HRD_BOT_HEALTH_PUBLIC: Literal["0", "1"] = "0"  # before the address: its check reads it
     HRD_BOT_HEALTH_ADDRESS: str = ""
     HRD_BOT_DB_KEY: Secret = None  # read by bot.storage.dbkey (which checks the file's mode)
+    HRD_BOT_DATABASE_URL: Secret = None  # PostgreSQL for several workers; may hold a password
     HRD_BOT_KEY_PASSPHRASE: Passphrase = None  # read by bot.cli.access
     HRD_BOT_INSECURE_FAST_KDF: Literal["0", "1"] = "0"  # read by bot.crypto.keyfile
     TELEGRAM_BOT_TOKEN: Secret = None
@@ -331,6 +332,11 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "hrd-bot.db"
+
+    @property
+    def database_url(self) -> str | None:
+        """PostgreSQL shared by several workers (`bot.cluster`); None: the SQLCipher file."""
+        return self.secret("HRD_BOT_DATABASE_URL")
 
     def chats(
         self, name: Literal["HRD_BOT_STAFF_ROOMS", "HRD_BOT_ONCALL", "HRD_BOT_LEADS"]

@@ -18,11 +18,19 @@ from bot.config import ConfigError, Settings, secret
 from bot.crypto.errors import KeyFileError
 from bot.crypto.keyfile import read_private_key
 from bot.crypto.keys import PrivateKey
-from bot.storage import Database, DataDirLock, LockedError, resolve_db_key
+from bot.storage import Database, DataDirLock, DbKey, LockedError, resolve_db_key
 
-__all__ = ["UNLOCK_ENV", "open_store", "passphrase", "private_key"]
+__all__ = ["UNLOCK_ENV", "open_database", "open_store", "passphrase", "private_key"]
 
 UNLOCK_ENV = "HRD_BOT_KEY_PASSPHRASE"  # the variable's name, not a passphrase
+
+
+async def open_database(settings: Settings, key: DbKey) -> Database:
+    """PostgreSQL when `HRD_BOT_DATABASE_URL` is set (several workers), else the SQLCipher
+    file. The key is the same either way, and never comes from PostgreSQL."""
+    if (url := settings.database_url) is not None:
+        return await Database.open_postgres(url, key)
+    return await Database.open(settings.database_path, key)
 
 
 def passphrase(env: Mapping[str, str], *, confirm: bool) -> str:
@@ -59,7 +67,7 @@ async def open_store(settings: Settings, work: Callable[[CasesStore], Awaitable[
         raise LockedError(f"{exc}; stop the bot first (systemctl stop hrd-bot)") from None
     try:
         key = resolve_db_key(settings.env, settings.data_dir, may_create=False)
-        db = await Database.open(settings.database_path, key)
+        db = await open_database(settings, key)
         try:
             return await work(CasesStore(db))
         finally:

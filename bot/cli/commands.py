@@ -17,6 +17,8 @@ from bot.cli import data as cli_data
 from bot.cli import demo as cli_demo
 from bot.cli import doctor
 from bot.cli import keys as cli_keys
+from bot.cli.access import open_database
+from bot.cluster.worker import clustered
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
@@ -137,33 +139,39 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
         _print_problems(problems)
         print("error: content has errors; the bot did not start", file=sys.stderr)
         return EXIT_CONTENT
-    db = await Database.open(settings.database_path, key)
+    db = await open_database(settings, key)
     try:
         app = await _open_app(settings, db, library, demo)
-        staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
-        if staff is not None:
-            print(cli_demo.HOW, file=sys.stderr)
-        transports = _transports(settings, app, use_console, staff)
-        if not transports:
-            print("error: no transport configured", file=sys.stderr)
-            return 1
-        for transport in transports:
-            app.attach(transport)
-        jobs = _safety_jobs(settings, db, app)
-        jobs.start(app.scheduler)
-        app.scheduler.start()
-        log.info("started: %s", ", ".join(t.name for t in transports))
-        try:
-            async with _health(settings, app, jobs):
-                await app.start_delivery()
-                await _serve(settings, app, transports)
-        finally:
-            jobs.stop()
-            app.scheduler.shutdown()
-            await app.outbox.close()
-            await app.close()
+        async with clustered(settings.database_url, app):
+            return await _run_app(settings, app, use_console, demo)
     finally:
         await db.close()
+
+
+async def _run_app(settings: Settings, app: App, use_console: bool, demo: bool) -> int:
+    """The App serving its transports; with PostgreSQL, one worker of several."""
+    staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
+    if staff is not None:
+        print(cli_demo.HOW, file=sys.stderr)
+    transports = _transports(settings, app, use_console, staff)
+    if not transports:
+        print("error: no transport configured", file=sys.stderr)
+        return 1
+    for transport in transports:
+        app.attach(transport)
+    jobs = _safety_jobs(settings, app.db, app)
+    jobs.start(app.scheduler)
+    app.scheduler.start()
+    log.info("started: %s", ", ".join(t.name for t in transports))
+    try:
+        async with _health(settings, app, jobs):
+            await app.start_delivery()
+            await _serve(settings, app, transports)
+    finally:
+        jobs.stop()
+        app.scheduler.shutdown()
+        await app.outbox.close()
+        await app.close()
     return 0
 
 
