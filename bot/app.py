@@ -142,6 +142,12 @@ class App:
         """For a transport: the record of its messages, to delete them when due."""
         return ChatTrail(self.db, platform)
 
+    def forget_cached(self, user_key: str) -> None:
+        """Drop what this process remembers of a user (cached session, flood buckets):
+        another worker served them meanwhile (`bot.cluster`); the database has the rest."""
+        self.sessions.dropped([user_key])
+        self.flood.forget(user_key)
+
     def attach(self, transport: Transport) -> None:
         """Transports register so replies to other chats (staff alerts, relays) can be sent."""
         self.transports[transport.name] = transport

@@ -60,6 +60,8 @@ OWNERS = {
     "outbox": "bot.delivery.rows",
     "settings": "bot.storage.database",
     "telegram_updates": "bot.transports.telegram.seen",
+    "inbox": "bot.cluster.inbox",
+    "user_leases": "bot.cluster.inbox",
     # matrix-nio's own store, kept in our encrypted file:
     "devicekeys": "bot.transports.matrix.store",
     "encryptedrooms": "bot.transports.matrix.store",

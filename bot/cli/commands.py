@@ -18,7 +18,7 @@ from bot.cli import demo as cli_demo
 from bot.cli import doctor
 from bot.cli import keys as cli_keys
 from bot.cli.access import open_database
-from bot.cluster.worker import clustered
+from bot.cluster.worker import Membership, clustered
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
@@ -74,7 +74,9 @@ def _transports(
     if settings.secret("TELEGRAM_BOT_TOKEN"):
         from bot.transports.telegram import TelegramConfig, TelegramTransport  # lazy: PTB is big
 
-        found.append(TelegramTransport(app, TelegramConfig.from_settings(settings)))
+        url = settings.database_url
+        cluster = None if url is None else Membership(url, app.forget_cached)
+        found.append(TelegramTransport(app, TelegramConfig.from_settings(settings), cluster))
     if settings.env.get("MATRIX_HOMESERVER", "").strip():
         from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
 

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.cluster.leader import Leadership
 from bot.cluster.timed import LeaderScheduler
 from bot.scheduler import Scheduler
 
-__all__ = ["Timed", "clustered"]
+__all__ = ["Membership", "Timed", "clustered"]
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """What a transport needs to be one worker of several behind one webhook:
+    `url` (PostgreSQL, for NOTIFY), `forget` (the App's memory of a user, by user key),
+    this worker's name in the leases, how long a chat's lease lasts after its last
+    update, and how often the inbox is polled when no NOTIFY comes."""
+
+    url: str
+    forget: Callable[[str], None]
+    worker: str = field(default_factory=lambda: secrets.token_hex(8))
+    lease: float = 10.0
+    poll: float = 1.0
 
 
 class Timed(Protocol):

@@ -83,6 +83,12 @@ class FloodGuard:
             if len(self._sos) > self.users:
                 self._sos.popitem(last=False)
 
+    def forget(self, key: str) -> None:
+        """Another worker served this sender meanwhile (`bot.cluster`): start afresh."""
+        self._buckets.pop(key, None)
+        self._buckets.pop(f"sos\x00{key}", None)
+        self._sos.pop(key, None)
+
     def _take(self, key: str, rate: float, burst: int, now: float | None) -> tuple[bool, bool]:
         now = self._clock() if now is None else now
         bucket = self._buckets.pop(key, None) or _Bucket(float(burst), now)

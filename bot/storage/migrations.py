@@ -299,4 +299,20 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT o.id, CAST(j.value AS TEXT) FROM outbox o, json_each(o.message_ids) j
         WHERE o.message_ids IS NOT NULL;
     """,
+    # Several workers behind one webhook (bot/cluster/inbox.py): updates wait in `inbox`
+    # (sealed on PostgreSQL) for the worker that holds their chat's lease.
+    """
+    CREATE TABLE inbox (
+        seq INTEGER PRIMARY KEY,
+        user_key TEXT NOT NULL,
+        body TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX inbox_user ON inbox (user_key, seq);
+    CREATE TABLE user_leases (
+        user_key TEXT PRIMARY KEY,
+        worker TEXT NOT NULL,
+        until INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )

@@ -87,6 +87,16 @@ class Dispatcher:
         """PTB's callback for every update (a `TypeHandler`)."""
         if not isinstance(update, Update) or not self._seen.admit(update.update_id):
             return
+        await self.handle_update(update)
+
+    def forget_screen(self, chat: str) -> None:
+        """Another worker served this chat meanwhile (`bot.cluster`): its buttons here are
+        stale (a press of one is answered with the current screen)."""
+        self._buttons.forget(chat)
+
+    async def handle_update(self, update: Update) -> None:
+        """One update already admitted once (by `on_update`, or by the shared inbox of
+        several workers, `bot.cluster.inbox`)."""
         try:
             arrival = from_update(update, self._pseudonyms, self._username)
         except Exception:  # values of types the Bot API never sends: see `incoming`

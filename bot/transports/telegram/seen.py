@@ -24,7 +24,7 @@ from datetime import timedelta
 from bot.storage.database import Connection
 from bot.transports.port import Storage
 
-__all__ = ["SeenUpdates"]
+__all__ = ["SeenUpdates", "admit_once"]
 
 log = logging.getLogger("hrd_bot.telegram")
 KEEP = timedelta(hours=48)
@@ -124,3 +124,18 @@ def _writer(
             conn.execute("DELETE FROM telegram_updates WHERE seen_at < ?", (prune_before,))
 
     return write
+
+
+def admit_once(bot: int, update_id: int) -> Callable[[Connection], bool]:
+    """For several workers (`bot.cluster.inbox`): record the id in the caller's
+    transaction, which every worker's webhook shares; False if it was there already."""
+
+    def admit(conn: Connection) -> bool:
+        row = conn.execute(
+            "INSERT INTO telegram_updates (bot, update_id, seen_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (bot, update_id) DO NOTHING RETURNING update_id",
+            (bot, update_id, int(time.time())),
+        ).fetchone()
+        return row is not None
+
+    return admit

@@ -20,6 +20,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
+from bot.cluster.worker import Membership
 from bot.config import ConfigError
 from bot.conversation.sweeper import Sweeper
 from bot.model import MAX_ATTACHMENT_BYTES, Attachment, ChatRef, Handler, Reply
@@ -30,6 +31,7 @@ from bot.transports.telegram.config import TelegramConfig
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.files import Media, fetch
 from bot.transports.telegram.forgotten import epilogue
+from bot.transports.telegram.inboxed import InboxedUpdates
 from bot.transports.telegram.incoming import ALLOWED_UPDATES, PLATFORM, from_update
 from bot.transports.telegram.outbox import Outbox
 from bot.transports.telegram.priority import PriorityLimiter
@@ -52,9 +54,14 @@ class TelegramTransport:
     name = PLATFORM
     idempotent = False  # Telegram cannot tell whether a send whose answer was lost arrived
 
-    def __init__(self, port: TransportPort, config: TelegramConfig) -> None:
+    def __init__(
+        self, port: TransportPort, config: TelegramConfig, cluster: Membership | None = None
+    ) -> None:
+        """`cluster`: one worker of several behind the webhook (`bot.cluster`)."""
         self._port = port
         self._config = config
+        self._cluster = cluster
+        self._inboxed: InboxedUpdates | None = None
         self._trail = port.chat_trail(PLATFORM)
         self._stopping = asyncio.Event()
         self._dispatcher: Dispatcher | None = None
@@ -102,6 +109,8 @@ class TelegramTransport:
         )
         pseudonyms, username = port.pseudonyms, bot.username
         self._reader.convert = lambda update: from_update(update, pseudonyms, username)
+        if self._cluster is not None and self._config.webhook is not None:
+            self._inboxed = InboxedUpdates(port, self._cluster, bot, self._reader, dispatcher)
         application.add_handler(TypeHandler(Update, dispatcher.on_update))
         application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
@@ -179,12 +188,23 @@ class TelegramTransport:
                 error_callback=_log_polling_error,
             )
             return updater.stop
-        server = WebhookServer(webhook, application.bot, application.update_queue, self._reader)
+        inboxed = self._inboxed
+        receive = inboxed.receive if inboxed is not None else None
+        queue = application.update_queue
+        server = WebhookServer(webhook, application.bot, queue, self._reader, receive)
         server.start()
+        consuming = asyncio.create_task(inboxed.consumer.run()) if inboxed else None
         await application.bot.set_webhook(
             webhook.url, secret_token=webhook.secret, allowed_updates=list(ALLOWED_UPDATES)
         )
-        return server.stop
+
+        async def stop() -> None:
+            await server.stop()
+            if consuming is not None and inboxed is not None:
+                await inboxed.consumer.stop()
+                await consuming
+
+        return stop
 
 
 def _where(exc: BaseException) -> str:

@@ -1,0 +1,103 @@
+"""Telegram updates through the shared inbox of several workers (`bot.cluster`).
+
+The webhook writes each update with a chat into the inbox under the chat's keyed
+pseudonym (in a private chat, the person) and answers 200; the update id is recorded in
+the same transaction, so Telegram's retry of an update whose answer was lost, at
+whichever worker, is dropped there. The worker that holds the chat's lease handles it.
+Before the first update of a chat it took over, it forgets what it remembers of the
+chat: its buttons' current screen, the sender's cached session and flood buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from telegram import Bot
+
+from bot.cluster.consumer import InboxConsumer
+from bot.cluster.inbox import Inbox, Lease, Row
+from bot.cluster.worker import Membership
+from bot.transports.port import TransportPort
+from bot.transports.telegram.dispatch import Dispatcher
+from bot.transports.telegram.incoming import PLATFORM
+from bot.transports.telegram.reading import UpdateReader
+from bot.transports.telegram.seen import admit_once
+
+__all__ = ["InboxedUpdates", "chat_and_sender"]
+
+log = logging.getLogger("hrd_bot.telegram")
+
+
+def _id(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _field(value: object, name: str) -> object:
+    return value.get(name) if isinstance(value, dict) else None
+
+
+def chat_and_sender(body: object) -> tuple[int, int | None] | None:
+    """The chat id of a message or a button press, and its sender's id; None without a chat."""
+    press = _field(body, "callback_query")
+    message = _field(press, "message") if press is not None else _field(body, "message")
+    chat = _id(_field(_field(message, "chat"), "id"))
+    if chat is None:
+        return None
+    sender = _field(press, "from") if press is not None else _field(message, "from")
+    return chat, _id(_field(sender, "id"))
+
+
+class InboxedUpdates:
+    """This worker's webhook side (`receive`) and handling side (`consumer`)."""
+
+    def __init__(
+        self,
+        port: TransportPort,
+        membership: Membership,
+        bot: Bot,
+        reader: UpdateReader,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self._inbox = Inbox(port.storage, membership.worker, lease=membership.lease)
+        self._membership = membership
+        self._pseudonyms = port.pseudonyms
+        self._bot, self._reader = bot, reader
+        self._dispatcher = dispatcher
+        self.consumer = InboxConsumer(
+            self._inbox, self._handle, url=membership.url, poll=membership.poll
+        )
+
+    async def receive(self, body: object) -> bool:
+        """True once the update is stored (or dropped as a repeat); False for one without
+        a chat, which the caller hands to the application as a single worker would."""
+        found = chat_and_sender(body)
+        update_id = _id(_field(body, "update_id"))
+        if found is None or update_id is None:
+            return False
+        lane = self._pseudonyms.chat(PLATFORM, str(found[0]))
+        lease = await self._inbox.receive(
+            lane, json.dumps(body), admit=admit_once(self._bot.id, update_id)
+        )
+        if lease is Lease.TAKEN:
+            self.consumer.taken(lane)
+        if lease in (Lease.TAKEN, Lease.KEPT):
+            self.consumer.wake()
+        return True
+
+    async def _handle(self, row: Row, fresh: bool) -> None:
+        raw = json.loads(row.body)
+        if fresh:
+            self._forget(raw)
+        update = self._reader.read(raw, self._bot)
+        if update is not None:
+            await self._dispatcher.handle_update(update)
+
+    def _forget(self, raw: object) -> None:
+        found = chat_and_sender(raw)
+        if found is None:
+            return
+        chat, sender = found
+        self._dispatcher.forget_screen(str(chat))
+        if sender is not None:
+            self._membership.forget(self._pseudonyms.user(PLATFORM, str(sender)).key)
