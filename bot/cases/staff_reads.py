@@ -12,7 +12,7 @@ __all__ = ["assignee", "open_case_ids", "reporter_chat"]
 
 _OPEN = (
     "SELECT id, urgency, created_at FROM cases WHERE state NOT IN ('draft', 'closed') "
-    "ORDER BY created_at, id"
+    "ORDER BY created_at, seq"
 )
 _RANK = {"critical": 0, "high": 1}
 
