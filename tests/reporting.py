@@ -37,9 +37,8 @@ class Team:
 
 @pytest.fixture
 async def team_app(
-    tmp_path: Path, library: Library, open_database: OpenDatabase
+    open_database: OpenDatabase, tmp_path: Path, library: Library
 ) -> AsyncIterator[tuple[App, Team]]:
-    """On both engines in a module marked `backends`, else on SQLCipher."""
     db = await open_database("r")
     app = await App.open(
         db, library, staff_rooms=(STAFF_ROOM,), oncall=(ONCALL,), exports=tmp_path / "exports"
