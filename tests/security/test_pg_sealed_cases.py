@@ -58,8 +58,8 @@ async def _fill(db: Database, staff: PrivateKey) -> str:
     """Staff with a label and identities, a sent case routed with country and urgency
     and claimed, audit entries with details (sealed to the case and recovery keys)."""
     store = CasesStore(db)
-    await store.add_staff(LABEL, IDENTITIES, staff.public, actor=ACTOR)
     await store.set_recovery(PrivateKey.generate().public)
+    await store.add_staff(LABEL, IDENTITIES, staff.public, actor=ACTOR)
     case = (await store.open_draft(REPORTER)).id
     await store.add_item(case, "answer.what", ANSWER.encode(), replace=True)
     await store.submit(case)
