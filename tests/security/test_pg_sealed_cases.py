@@ -7,6 +7,7 @@ intruder without the key would. PostgreSQL only: SQLCipher encrypts every page i
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -41,7 +42,7 @@ SEALED_TEXT = (
 )
 
 
-def _rows(url: str, query: str) -> list[tuple[object, ...]]:
+def _rows(url: str, query: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         rows = conn.execute(query).fetchall()
     assert rows, f"{query}: no rows, the test would prove nothing"
