@@ -32,6 +32,8 @@ from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, start_report
 
+pytestmark = pytest.mark.backends
+
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 24 + b"\x00" * 105  # 6,253 bytes
 PDF = b"%PDF-1.7 " + b"0" * (120 * 1024 - 9)
 NAMES = ("Ana Pérez at the border.jpg", "Ana Pérez summons.pdf")
