@@ -1,7 +1,9 @@
 """The protection team's keys as the server keeps them: the `staff` and `org_keys` tables.
 
 This module is their one writer. Each function takes the open connection and never
-commits; `bot.cases.store.CasesStore` makes each change one audited transaction.
+commits; `bot.cases.store.CasesStore` makes each change one audited transaction. A
+member's label and platform identities are sealed (`Connection.seal`): PostgreSQL at
+rest holds neither.
 """
 
 from __future__ import annotations
@@ -52,12 +54,13 @@ class StaffMember:
         return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
 
 
-def staff_member(row: Sequence[Any]) -> StaffMember:
+def staff_member(conn: Connection, row: Sequence[Any]) -> StaffMember:
+    """A row of `STAFF_*`, its label and identities unsealed."""
     sid, label, identities, public_key, added_at, removed_at = row
     return StaffMember(
         id=sid,
-        label=label,
-        identities=tuple(json.loads(identities)),
+        label=conn.unseal("staff.label", label),
+        identities=tuple(json.loads(conn.unseal("staff.identities", identities))),
         public_key=PublicKey.from_text(public_key, check_point=False),
         added_at=added_at,
         removed_at=removed_at,
@@ -77,14 +80,22 @@ def recovery_key(conn: Connection) -> PublicKey | None:
 
 def insert_staff(
     conn: Connection, label: str, identities: tuple[str, ...], public_key: PublicKey, now: int
-) -> StaffMember:
-    """A new active member; `sqlcipher3.IntegrityError` when an active one has this key."""
-    cursor = conn.execute(
+) -> StaffMember | None:
+    """A new active member; None when an active one has this key (checked first, in the
+    caller's transaction, so no engine's constraint error has to be told apart)."""
+    taken = conn.execute(
+        "SELECT 1 FROM staff WHERE public_key = ? AND removed_at IS NULL", (public_key.text,)
+    ).fetchone()
+    if taken is not None:
+        return None
+    sealed = conn.seal("staff.label", label)
+    found = conn.seal("staff.identities", json.dumps(identities))
+    row = conn.execute(
         "INSERT INTO staff (label, identities, public_key, fingerprint, added_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (label, json.dumps(identities), public_key.text, public_key.fingerprint, now),
-    )
-    return StaffMember(int(cursor.lastrowid), label, identities, public_key, now, None)
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (sealed, found, public_key.text, public_key.fingerprint, now),
+    ).fetchone()
+    return StaffMember(int(row[0]), label, identities, public_key, now, None)
 
 
 def mark_removed(conn: Connection, staff_id: int, now: int) -> StaffMember | None:
@@ -94,7 +105,7 @@ def mark_removed(conn: Connection, staff_id: int, now: int) -> StaffMember | Non
     )
     if cursor.rowcount != 1:
         return None
-    return staff_member(conn.execute(STAFF_ONE, (staff_id,)).fetchone())
+    return staff_member(conn, conn.execute(STAFF_ONE, (staff_id,)).fetchone())
 
 
 def put_recovery(conn: Connection, public_key: PublicKey, now: int) -> None:
