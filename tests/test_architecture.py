@@ -58,6 +58,7 @@ OWNERS = {
     "chat_addresses": "bot.conversation.chat_trail",
     "chat_messages": "bot.conversation.chat_trail",
     "outbox": "bot.delivery.rows",
+    "outbox_messages": "bot.delivery.rows",
     "settings": "bot.storage.database",
     "telegram_updates": "bot.transports.telegram.seen",
     # matrix-nio's own store, kept in our encrypted file:
