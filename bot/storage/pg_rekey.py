@@ -42,7 +42,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "outbox": ("address", "body", "reason"),
 }
 """Every sealed column, by table: a column sealed anywhere must be listed here, or a
-rekey leaves it under the old key (tests/test_pg_rekey.py checks each exists)."""
+rekey leaves it under the old key (tests/test_pg_data.py checks each exists)."""
 
 _APPEND_ONLY = ("audit", "audit_no_change")
 _SETTLE = 3.0  # seconds for a worker that has just stopped to leave pg_stat_activity

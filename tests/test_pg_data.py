@@ -1,16 +1,19 @@
-"""`hrd-bot data rekey` on PostgreSQL: every sealed value re-sealed under the new key in
-one transaction; after it the old key opens nothing, the new one reads every row; a
+"""`hrd-bot data` on PostgreSQL: backup and restore name PostgreSQL's own tools; rekey
+re-seals every sealed value under the new key in one transaction; after it the old key opens nothing, the new one reads every row; a
 refusal or a failure part-way changes nothing. Each test has a database of its own (the
 rekey refuses while other sessions are connected to its database)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from bot import cli, config
 from bot.delivery import rows
 from bot.delivery.outcome import Outcome, Reason
 from bot.model import ChatRef, Reply
@@ -21,6 +24,7 @@ from tests.keys import TEST_KEY
 from tests.postgres_server import USER, PgServer
 
 NEW_KEY = DbKey(secrets.token_hex(32))
+PASSWORD = "CANARY-PW-5d1e"
 ROOM = ChatRef("fake", "!room:example.org", private=False)
 PERSON = ChatRef("fake", "+254712345678")
 Snapshot = dict[str, list[tuple[object, ...]]]
@@ -141,3 +145,51 @@ def test_every_sealed_column_exists_in_the_postgresql_schema(url: str) -> None:
         )
     listed = {(table, column) for table, columns in SEALED.items() for column in columns}
     assert listed - found == set()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> str:
+    """The command line's settings for a PostgreSQL deployment, password inline."""
+    for name in ("HRD_BOT_DB_KEY_FILE", "CREDENTIALS_DIRECTORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HRD_BOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HRD_BOT_DB_KEY", TEST_KEY.value)
+    with_password = url.replace(f"//{USER}@", f"//{USER}:{PASSWORD}@")
+    monkeypatch.setenv("HRD_BOT_DATABASE_URL", with_password)
+    monkeypatch.setattr(config, "KNOWN", config.KNOWN | {"HRD_BOT_DATABASE_URL"})
+    return with_password
+
+
+def test_backup_and_restore_on_postgresql_name_its_own_tools_and_touch_nothing(
+    cli_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "backup.db"
+    assert cli.main(["data", "backup", str(target)]) == 2
+    said = capsys.readouterr().err
+    assert "PostgreSQL" in said and "pg_dump" in said and "useless without the database key" in said
+    assert not target.exists()
+    target.write_bytes(b"not a backup")
+    assert cli.main(["data", "restore", str(target)]) == 2
+    said += capsys.readouterr().err
+    assert "pg_restore" in said
+    assert PASSWORD not in said
+
+
+async def test_the_rekey_command_reseals_postgresql_under_the_new_key_file(
+    cli_env: str, url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = await _filled(url)
+    new_file = tmp_path / "keys" / "new.key"
+    new_file.parent.mkdir()
+    assert (
+        await asyncio.to_thread(cli.main, ["data", "rekey", "--new-key-file", str(new_file)]) == 0
+    )
+    said = capsys.readouterr()
+    assert "4 row(s) of the PostgreSQL database re-sealed" in said.out
+    assert PASSWORD not in said.out + said.err
+    new = DbKey(new_file.read_text().strip())
+    with pytest.raises(WrongKeyError):
+        await Database.open_postgres(url, TEST_KEY)
+    db = await Database.open_postgres(url, new)
+    assert await db.secret("test.secret") == secret
+    await db.close()
