@@ -89,7 +89,7 @@ async def test_after_a_rekey_the_old_key_opens_nothing_and_the_new_one_reads_eve
     secret = await _filled(url)
     before, stored_before = _snapshot(url, TEST_KEY)
     assert sum(len(found) for found in before.values()) == 4
-    assert rekey_postgres(url, TEST_KEY, NEW_KEY) == 4
+    assert await asyncio.to_thread(rekey_postgres, url, TEST_KEY, NEW_KEY) == 4
     with pytest.raises(WrongKeyError):
         await Database.open_postgres(url, TEST_KEY)
     after, stored_after = _snapshot(url, NEW_KEY)
@@ -112,7 +112,7 @@ async def test_a_rekey_is_refused_while_a_worker_is_connected(url: str) -> None:
     running = await Database.open_postgres(url, TEST_KEY)
     try:
         with pytest.raises(InUseError, match="stop every worker"):
-            rekey_postgres(url, TEST_KEY, NEW_KEY)
+            await asyncio.to_thread(rekey_postgres, url, TEST_KEY, NEW_KEY)
         assert await running.read_setting("test.secret") is not None
     finally:
         await running.close()

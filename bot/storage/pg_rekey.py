@@ -8,7 +8,7 @@ or failed part-way, nothing changed and the old key still opens everything; comm
 only the new key does. Rows are read and rewritten by `ctid` (no key columns to know).
 
 Workers keep their field key in memory, so a worker still running would go on sealing
-under the old key: the rekey refuses while any other session of the same account is
+under the old key: the rekey refuses while any other session (of whichever account) is
 connected to the database. The audit table is append-only by trigger; the trigger is
 switched off inside the transaction only (DDL is transactional in PostgreSQL).
 """
@@ -55,8 +55,7 @@ class InUseError(StorageError):
 def _others(conn: Connection) -> int:
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND usename = current_user AND pid != pg_backend_pid()"
-        " AND backend_type = 'client backend'"
+        " AND pid != pg_backend_pid() AND backend_type = 'client backend'"
     ).fetchone()
     return int(row[0])
 
@@ -68,7 +67,7 @@ def _alone(conn: Connection) -> None:
     if others:
         raise InUseError(
             f"{others} other session(s) are connected to the database: stop every worker "
-            "(hrd-bot run) and close other sessions of this account, then run rekey again"
+            "(hrd-bot run) and close other sessions, then run rekey again"
         )
 
 
