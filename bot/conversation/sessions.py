@@ -2,7 +2,12 @@
 
 This module is the one writer of the `sessions` table: what drafts and retention change
 in a session is done here too (`report_sent`, `let_go_of_draft`, `expire_reports`,
-`delete_idle`), inside the caller's transaction."""
+`delete_idle`), inside the caller's transaction.
+
+`state` is sealed on PostgreSQL (`Connection.seal`), so SQL never looks inside it: every
+save also writes `report_case`, the draft the state points at, and drafts find their
+reporter's session by that column, then change the state in Python (read, edit, write
+back, in the same transaction)."""
 
 from __future__ import annotations
 
