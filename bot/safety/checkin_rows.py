@@ -40,8 +40,8 @@ Plan = tuple[int | None, int | None, str | None]
 """`every_s`, `daily_at` (minutes after midnight), `zone`."""
 Reading = tuple[str | None, str, str, str, int | None, int | None, str | None, bytes | None]
 """case, platform, chat, language, `every_s`, `daily_at`, zone, duress hash."""
-CHAT = "checkins.chat"
-ZONE = "checkins.zone"
+_CHAT = "checkins.chat"
+_ZONE = "checkins.zone"
 _PLAN = "SELECT every_s, daily_at, zone FROM checkins WHERE user_key = ?"
 _UPSERT = (
     "INSERT INTO checkins (user_key, case_id, platform, chat, language, every_s, "
@@ -58,7 +58,7 @@ def upsert(conn: Connection, user_key: str, case: str | None, row: Sequence[obje
     """Start or change check-ins: `row` is platform, chat, language, every_s, daily_at,
     zone, next_at; a pause, a pending question or alert is reset."""
     platform, chat, language, every_s, daily_at, zone, next_at = row
-    sealed = (conn.seal(CHAT, str(chat)), conn.seal(ZONE, _text(zone)))
+    sealed = (conn.seal(_CHAT, str(chat)), conn.seal(_ZONE, _text(zone)))
     conn.execute(
         _UPSERT,
         (user_key, case, platform, sealed[0], language, every_s, daily_at, sealed[1], next_at),
@@ -71,7 +71,7 @@ def _text(value: object) -> str | None:
 
 def plan(conn: Connection, user_key: str) -> Plan | None:
     found = conn.execute(_PLAN, (user_key,)).fetchone()
-    return None if found is None else (found[0], found[1], conn.unseal(ZONE, found[2]))
+    return None if found is None else (found[0], found[1], conn.unseal(_ZONE, found[2]))
 
 
 def reading(conn: Connection, user_key: str) -> Reading | None:
@@ -84,7 +84,7 @@ def reading(conn: Connection, user_key: str) -> Reading | None:
     if found is None:
         return None
     case, platform, chat, language, every, daily, zone, word = found
-    chat, zone = conn.unseal(CHAT, str(chat)), conn.unseal(ZONE, zone)
+    chat, zone = conn.unseal(_CHAT, str(chat)), conn.unseal(_ZONE, zone)
     return case, str(platform), chat, str(language), every, daily, zone, word
 
 
@@ -99,7 +99,7 @@ def plan_with_country(conn: Connection, user_key: str) -> tuple[Any, ...] | None
     if found is None:
         return None
     every, daily, zone, paused, word, due, country = found
-    zone, country = conn.unseal(ZONE, zone), conn.unseal("cases.country", country)
+    zone, country = conn.unseal(_ZONE, zone), conn.unseal("cases.country", country)
     return every, daily, zone, paused, word, due, country
 
 
@@ -125,7 +125,7 @@ def move_zone(conn: Connection, user_key: str, zone: str, next_at: int) -> None:
     conn.execute(
         "UPDATE checkins SET zone = ?, next_at = CASE WHEN asked_at IS NULL THEN ? "
         "ELSE next_at END WHERE user_key = ?",
-        (conn.seal(ZONE, zone), next_at, user_key),
+        (conn.seal(_ZONE, zone), next_at, user_key),
     )
 
 
@@ -152,7 +152,7 @@ def duress_chat(conn: Connection, user_key: str) -> tuple[str, str, str] | None:
         "WHERE user_key = ? AND duress_at IS NOT NULL",
         (user_key,),
     ).fetchone()
-    return None if found is None else (str(found[0]), conn.unseal(CHAT, found[1]), str(found[2]))
+    return None if found is None else (str(found[0]), conn.unseal(_CHAT, found[1]), str(found[2]))
 
 
 def settle_duress(conn: Connection, user_key: str, case_id: str) -> None:
@@ -176,7 +176,7 @@ def due(conn: Connection, now: int) -> list[tuple[str, str, str]]:
         "WHERE paused = 0 AND asked_at IS NULL AND next_at <= ?",
         (now,),
     ).fetchall()
-    return [(str(k), str(p), conn.unseal(CHAT, str(c))) for k, p, c in found]
+    return [(str(k), str(p), conn.unseal(_CHAT, str(c))) for k, p, c in found]
 
 
 def mark_asked(conn: Connection, user_keys: Sequence[str], now: int) -> None:
@@ -193,7 +193,7 @@ def missed(conn: Connection, asked_before: int) -> list[tuple[str, str | None, s
         "WHERE paused = 0 AND alerted_at IS NULL AND asked_at <= ?",
         (asked_before,),
     ).fetchall()
-    return [(k, case, p, conn.unseal(CHAT, str(c)), lang, at) for k, case, p, c, lang, at in found]
+    return [(k, case, p, conn.unseal(_CHAT, str(c)), lang, at) for k, case, p, c, lang, at in found]
 
 
 def pending_duress(conn: Connection) -> list[str]:
