@@ -113,7 +113,7 @@ def case_meta(conn: Connection, case_id: str) -> CaseMeta:
     if row is None:
         raise CaseStoreError(f"no case {case_id}")
     cid, public, created, updated, state, country, urgency = row
-    key = PublicKey.from_raw(bytes(public), check_point=False)
+    key = PublicKey.from_raw(conn.unseal("cases.public_key", bytes(public)), check_point=False)
     country, urgency = conn.unseal("cases.country", country), conn.unseal("cases.urgency", urgency)
     return CaseMeta(cid, key, created, updated, state, country, urgency)
 
@@ -258,7 +258,8 @@ def create_case(
     case = CaseMeta(case_id, key.public, now, now, state, country, urgency)
     routing = conn.seal("cases.country", country), conn.seal("cases.urgency", urgency)
     log_key = conn.seal("cases.log_key", key.log_key())
-    conn.execute(_CASE_INSERT, (case_id, key.public.raw, now, now, case.state, *routing, log_key))
+    public = conn.seal("cases.public_key", key.public.raw)
+    conn.execute(_CASE_INSERT, (case_id, public, now, now, case.state, *routing, log_key))
     insert_sealed_keys(conn, case_id, key.seal_to(recipients))
     del key
     append_audit(conn, now, actor, "case.create", case, {"sealed_to": [r.name for r in recipients]})

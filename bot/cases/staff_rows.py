@@ -61,12 +61,16 @@ def staff_member(conn: Connection, row: Sequence[Any]) -> StaffMember:
         id=sid,
         label=conn.unseal("staff.label", label),
         identities=tuple(json.loads(conn.unseal("staff.identities", identities))),
-        public_key=PublicKey.from_text(public_key, check_point=False),
+        public_key=PublicKey.from_text(conn.unseal(_KEY, public_key), check_point=False),
         added_at=added_at,
         removed_at=removed_at,
     )
 
 
+_KEY, _ORG_KEY = "staff.public_key", "org_keys.public_key"
+"""Sealed on PostgreSQL though public: sealing authenticates them, so whoever can write to
+PostgreSQL without the database key cannot make new cases readable to a key of their own
+(over SQLCipher, the file's page MACs already do; hence `check_point=False` on reading)."""
 STAFF = "SELECT id, label, identities, public_key, added_at, removed_at FROM staff"
 STAFF_ALL = STAFF + " ORDER BY id"
 STAFF_ACTIVE = STAFF + " WHERE removed_at IS NULL ORDER BY id"
@@ -75,7 +79,11 @@ STAFF_ONE = STAFF + " WHERE id = ?"
 
 def recovery_key(conn: Connection) -> PublicKey | None:
     row = conn.execute("SELECT public_key FROM org_keys WHERE name = 'recovery'").fetchone()
-    return None if row is None else PublicKey.from_text(row[0], check_point=False)
+    return (
+        None
+        if row is None
+        else PublicKey.from_text(conn.unseal(_ORG_KEY, row[0]), check_point=False)
+    )
 
 
 def insert_staff(
@@ -84,7 +92,8 @@ def insert_staff(
     """A new active member; None when an active one has this key (checked first, in the
     caller's transaction, so no engine's constraint error has to be told apart)."""
     taken = conn.execute(
-        "SELECT 1 FROM staff WHERE public_key = ? AND removed_at IS NULL", (public_key.text,)
+        "SELECT 1 FROM staff WHERE public_key = ? AND removed_at IS NULL",
+        (conn.seal(_KEY, public_key.text),),
     ).fetchone()
     if taken is not None:
         return None
@@ -93,7 +102,7 @@ def insert_staff(
     row = conn.execute(
         "INSERT INTO staff (label, identities, public_key, fingerprint, added_at) "
         "VALUES (?, ?, ?, ?, ?) RETURNING id",
-        (sealed, found, public_key.text, public_key.fingerprint, now),
+        (sealed, found, conn.seal(_KEY, public_key.text), public_key.fingerprint, now),
     ).fetchone()
     return StaffMember(int(row[0]), label, identities, public_key, now, None)
 
@@ -115,5 +124,5 @@ def put_recovery(conn: Connection, public_key: PublicKey, now: int) -> None:
         "VALUES ('recovery', ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
         "public_key = excluded.public_key, fingerprint = excluded.fingerprint, "
         "set_at = excluded.set_at",
-        (public_key.text, public_key.fingerprint, now),
+        (conn.seal(_ORG_KEY, public_key.text), public_key.fingerprint, now),
     )

@@ -20,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from bot.cli.doctor import Finding
 from bot.storage.dbkey import DbKey
 from bot.storage.fields import SealedFields, UnsealError, field_key
-from bot.storage.postgres import _CHECK
+from bot.storage.postgres import KEY_CHECK
 
 __all__ = ["TLS_MODES", "connection", "team_counts"]
 
@@ -80,7 +80,9 @@ def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
 
 def _opens(key: DbKey, salt: bytes, check: bytes) -> bool:
     try:
-        return SealedFields(field_key(key, salt)).unseal("hrd_bot_meta.keycheck", check) == _CHECK
+        return (
+            SealedFields(field_key(key, salt)).unseal("hrd_bot_meta.keycheck", check) == KEY_CHECK
+        )
     except UnsealError:
         return False
 

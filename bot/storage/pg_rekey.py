@@ -25,7 +25,7 @@ from bot.storage.connection import Connection
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import StorageError, WrongKeyError
 from bot.storage.fields import Fields, SealedFields, UnsealError, field_key
-from bot.storage.postgres import _CHECK
+from bot.storage.postgres import KEY_CHECK
 
 __all__ = ["SEALED", "InUseError", "rekey_postgres", "resealed"]
 
@@ -33,8 +33,9 @@ SEALED: dict[str, tuple[str, ...]] = {
     "settings": ("value",),
     "sessions": ("state",),
     "chat_addresses": ("address",),
-    "staff": ("label", "identities"),
-    "cases": ("country", "urgency", "log_key"),
+    "staff": ("label", "identities", "public_key"),
+    "org_keys": ("public_key",),
+    "cases": ("public_key", "country", "urgency", "assignee", "log_key"),
     "case_log_states": ("after",),
     "case_reporters": ("chat",),
     "audit": ("detail",),
@@ -108,7 +109,7 @@ def _reseal_all(old: Fields, key: DbKey) -> Callable[[Connection], int]:
         except UnsealError as exc:
             raise StorageError(f"nothing was changed: {exc}") from None
         conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
-        check = new.seal("hrd_bot_meta.keycheck", _CHECK)
+        check = new.seal("hrd_bot_meta.keycheck", KEY_CHECK)
         conn.execute("UPDATE hrd_bot_meta SET salt = ?, keycheck = ?", (salt, check))
         return count
 
