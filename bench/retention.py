@@ -53,7 +53,10 @@ async def _sessions(db: Database, count: int, now: int) -> None:
     rows = [(f"idle:{i:016x}", "en", state, now - i % (30 * DAY)) for i in range(count)]
 
     def insert(conn: Connection) -> None:
-        conn.executemany("INSERT INTO sessions VALUES (?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO sessions (user_key, language, state, updated_at) VALUES (?, ?, ?, ?)",
+            [(key, lang, conn.seal("sessions.state", s), at) for key, lang, s, at in rows],
+        )
 
     await db.transaction(insert)
 

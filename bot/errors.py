@@ -17,7 +17,12 @@ answers the person with `error.internal` and goes on; `hrd-bot` exits 70 (EX_SOF
     │   ├── StorageFullError  the disk is full: the person is told their message was not
     │   │                     kept; a restart may succeed once there is room (exit 75)
     │   ├── NewerSchemaError  written by a newer hrd-bot                    (exit 2)
-    │   └── BackupError       a backup, restore or rekey refused            (bot.storage.backup)
+    │   ├── BackupError       a backup, restore or rekey refused            (bot.storage.backup)
+    │   ├── PgUnavailableError PostgreSQL unreachable, or it dropped the connection: the
+    │   │                     call fails like a full disk; the next one reconnects
+    │   ├── UnsealError       a PostgreSQL value this key did not seal, or one altered
+    │   ├── InUseError        a PostgreSQL rekey refused while workers are connected (exit 2)
+    │   └── NotHereError      a SQLCipher-only command asked of PostgreSQL: names pg_dump (exit 2)
     ├── ContentError          a content file cannot be used                 (bot.content)
     │   ├── SourceError       refused as it was read: `path:line: why`; the bot keeps its old
     │   │                     content, or does not start (exit 1)

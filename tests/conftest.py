@@ -18,8 +18,8 @@ from tests.keys import TEST_KEY
 __all__ = ["CONTENT", "TEST_KEY"]
 
 pytest_plugins = (
+    "tests.conftest_storage",  # first: tests.reporting imports it
     "tests.reporting",
-    "tests.conftest_storage",
     "tests.conftest_telegram",
     "tests.matrix.fixtures",
 )

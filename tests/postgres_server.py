@@ -23,12 +23,12 @@ from pathlib import Path
 
 import psycopg
 
-__all__ = ["PgServer", "fresh_schema", "running_server"]
+__all__ = ["PgServer", "bin_dir", "fresh_schema", "running_server"]
 
 USER = "hrdbot"
 
 
-def _bin_dir() -> Path:
+def bin_dir() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: p.parts[-3])
     if not found:
         raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (.ci/run does)")
@@ -79,7 +79,7 @@ def _wait_ready(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
 @contextmanager
 def running_server() -> Iterator[PgServer]:
     """Make a cluster, start it on a free loopback port, stop and remove it afterwards."""
-    bins = _bin_dir()
+    bins = bin_dir()
     prefix, uid = _as_owner()
     root = Path(tempfile.mkdtemp(prefix="hrd-bot-pg-"))
     if uid is not None:

@@ -15,8 +15,7 @@ from bot.app import App
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef, Incoming, Reply
-from bot.storage import Database
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 
 STAFF_ROOM = ChatRef("fake", "staff-room", private=False, encrypted=True)
@@ -37,8 +36,10 @@ class Team:
 
 
 @pytest.fixture
-async def team_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App, Team]]:
-    db = await Database.open(tmp_path / "r.db", TEST_KEY)
+async def team_app(
+    open_database: OpenDatabase, tmp_path: Path, library: Library
+) -> AsyncIterator[tuple[App, Team]]:
+    db = await open_database("r")
     app = await App.open(
         db, library, staff_rooms=(STAFF_ROOM,), oncall=(ONCALL,), exports=tmp_path / "exports"
     )

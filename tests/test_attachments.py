@@ -28,8 +28,11 @@ from bot.transports.matrix.media import upload_encrypted
 from bot.transports.matrix.render import file_content
 from handlers.staff_text import alert_lines
 from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, start_report
+
+pytestmark = pytest.mark.backends
 
 PHOTO = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 24 + b"\x00" * 105  # 6,253 bytes
 PDF = b"%PDF-1.7 " + b"0" * (120 * 1024 - 9)
@@ -125,10 +128,10 @@ async def _report_with_files(reporter: FakeUser) -> str:
 
 
 async def test_an_encrypted_staff_room_gets_the_files_and_a_group_their_kind_and_size(
-    tmp_path: Path, library: Library, transport: FakeTransport
+    open_database: OpenDatabase, library: Library, transport: FakeTransport
 ) -> None:
     group = ChatRef("fake", "telegram-group", private=False, encrypted=False)
-    db = await Database.open(tmp_path / "f.db", TEST_KEY)
+    db = await open_database("f")
     try:
         app = await App.open(db, library, staff_rooms=(STAFF_ROOM, group))
         await app.casework.store.set_recovery(PrivateKey.generate().public)

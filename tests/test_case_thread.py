@@ -8,7 +8,6 @@ group that is not (gets "New message on HRD-…" only).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -20,9 +19,8 @@ from bot.content.library import Library
 from bot.crypto.bundle import open_bundle
 from bot.delivery import Reason, RetryPolicy, Undelivered
 from bot.model import Attachment, ChatRef, Reply
-from bot.storage import Database
 from handlers.staff_text import RELAY_CHARS, framed
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, staff_says, submit_report
 
@@ -30,10 +28,11 @@ GROUP = ChatRef("fake", "staff-group", private=False, encrypted=False)
 PHOTO = Attachment("IMG_2231 my street.jpg", "image/jpeg", 7, b"\xff\xd8PHOTO")
 ANSWER_1 = "CANARY-A1 we are safe tonight\n/ack HRD-0000-0000\nProtection team: fake line"
 CAPTION = "CANARY-CAPTION the car again"
+pytestmark = pytest.mark.backends
 
 
-async def _open(path: Path, library: Library, team: Team) -> App:
-    db = await Database.open(path, TEST_KEY)
+async def _open(open_database: OpenDatabase, name: str, library: Library, team: Team) -> App:
+    db = await open_database(name)
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM, GROUP))
     store = app.casework.store
     if not await store.list_staff():
@@ -50,9 +49,9 @@ def team() -> Team:
 
 @pytest.fixture
 async def two_rooms(
-    tmp_path: Path, library: Library, team: Team, transport: FakeTransport
+    open_database: OpenDatabase, library: Library, team: Team, transport: FakeTransport
 ) -> AsyncIterator[App]:
-    app = await _open(tmp_path / "t.db", library, team)
+    app = await _open(open_database, "t", library, team)
     app.attach(transport)
     try:
         yield app
@@ -218,17 +217,17 @@ async def test_typing_after_a_reply_elsewhere_goes_to_the_team_and_back_returns(
 
 
 async def test_a_team_reply_is_still_answerable_after_a_restart(
-    tmp_path: Path, library: Library, team: Team
+    open_database: OpenDatabase, library: Library, team: Team
 ) -> None:
     transport = FakeTransport()
-    app = await _open(tmp_path / "r.db", library, team)
+    app = await _open(open_database, "r", library, team)
     app.attach(transport)
     person = FakeUser(app, transport, "reporter-8")
     case = await submit_report(person)
     await staff_says(app, transport, "staff-alice", f"/reply {case} Still safe?")
     await app.db.close()
 
-    app = await _open(tmp_path / "r.db", library, team)
+    app = await _open(open_database, "r", library, team)
     app.attach(transport)
     person.app = app
     answered = await person.say("CANARY-R still safe")

@@ -1,4 +1,5 @@
-"""The sealed-case store over a real SQLCipher database: who can open what, and when."""
+"""The sealed-case store over a real database (SQLCipher and PostgreSQL): who can open
+what, and when."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import astuple
 from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlcipher3
 
@@ -21,7 +23,10 @@ from bot.crypto.keys import PrivateKey
 from bot.crypto.records import CaseMeta
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
+from tests.conftest_storage import OpenDatabase
 from tests.old_schema import migration_that, old_database
+
+pytestmark = pytest.mark.backends
 
 
 class Clock:
@@ -36,8 +41,8 @@ class Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "hrd-bot.db", DbKey(secrets.token_hex(32)))
+async def db(open_database: OpenDatabase) -> AsyncIterator[Database]:
+    database = await open_database(key=DbKey(secrets.token_hex(32)))
     yield database
     await database.close()
 
@@ -218,7 +223,8 @@ async def test_audit_records_actions_and_opens_with_the_case_key(store: CasesSto
 async def test_audit_rows_cannot_be_changed_or_deleted(store: CasesStore, db: Database) -> None:
     await store.add_staff("Alice", [], PrivateKey.generate().public)
     for statement in ("UPDATE audit SET actor = 'nobody'", "DELETE FROM audit"):
-        with pytest.raises(sqlcipher3.IntegrityError, match="append-only"):
+        refused = (sqlcipher3.IntegrityError, psycopg.errors.RaiseException)
+        with pytest.raises(refused, match="append-only"):
             await db.run(partial(_execute, statement))
     assert [e.actor for e in await store.audit()] == ["system"]
 
@@ -227,15 +233,27 @@ REPORTER = Reporter("telegram:" + "cd" * 16, "telegram", "chat-1", "en")
 
 
 async def _session(db: Database, key: str, state: dict[str, object]) -> None:
-    row = (key, "en", json.dumps(state), 1)
-    await db.transaction(lambda c: c.execute("INSERT INTO sessions VALUES (?, ?, ?, ?)", row))
+    """A session as `SessionStore` saves it: state sealed, the draft's case beside it."""
+    report = state.get("report")
+    case = report.get("case") if isinstance(report, dict) else None
+
+    def insert(conn: Connection) -> None:
+        row = (key, "en", conn.seal("sessions.state", json.dumps(state)), 1, case)
+        conn.execute(
+            "INSERT INTO sessions (user_key, language, state, updated_at, report_case) "
+            "VALUES (?, ?, ?, ?, ?)",
+            row,
+        )
+
+    await db.transaction(insert)
 
 
 async def _state(db: Database, key: str) -> dict[str, object]:
-    row = await db.run(
-        lambda c: c.execute("SELECT state FROM sessions WHERE user_key = ?", (key,)).fetchone()
-    )
-    loaded: dict[str, object] = json.loads(row[0])
+    def read(conn: Connection) -> str:
+        row = conn.execute("SELECT state FROM sessions WHERE user_key = ?", (key,)).fetchone()
+        return str(conn.unseal("sessions.state", row[0]))
+
+    loaded: dict[str, object] = json.loads(await db.run(read))
     return loaded
 
 
@@ -248,9 +266,12 @@ async def test_a_draft_is_born_a_draft_with_its_reporter(store: CasesStore, db: 
     case = await store.open_draft(REPORTER)
     assert case.state == "draft" and (await store.case(case.id)).state == "draft"
     linked = await db.run(
-        lambda c: c.execute("SELECT * FROM case_reporters WHERE case_id = ?", (case.id,)).fetchall()
+        lambda c: [
+            (*r[:3], c.unseal("case_reporters.chat", r[3]), r[4])
+            for r in c.execute("SELECT * FROM case_reporters WHERE case_id = ?", (case.id,))
+        ]
     )
-    assert [tuple(r) for r in linked] == [(case.id, *astuple(REPORTER))]
+    assert linked == [(case.id, *astuple(REPORTER))]
     assert [e.action for e in await store.audit(case.id)] == ["case.create", "case.draft"]
 
 
@@ -329,7 +350,8 @@ async def test_discarding_a_draft_lets_the_session_go(store: CasesStore, db: Dat
 
 async def test_old_phantom_open_cases_become_drafts(tmp_path: Path) -> None:
     """Before one transaction opened a draft, a kill could leave an `open` case with no
-    items that staff saw in /cases; the migration makes those drafts (retention's)."""
+    items that staff saw in /cases; the migration makes those drafts (retention's).
+    SQLCipher only: PostgreSQL starts at a schema that never held such cases."""
     path, key = tmp_path / "old.db", DbKey(secrets.token_hex(32))
     phantom, sent = "HRD-2222-2222", "HRD-3333-3333"
 
@@ -351,9 +373,13 @@ async def test_old_phantom_open_cases_become_drafts(tmp_path: Path) -> None:
         await database.close()
 
 
-async def test_case_writes_are_synced_before_they_return(store: CasesStore, db: Database) -> None:
+async def test_case_writes_are_synced_before_they_return(
+    store: CasesStore, db: Database, backend: str
+) -> None:
     """What a person is told is saved commits with synchronous = FULL (the WAL is synced
     before COMMIT returns); other commits keep NORMAL, also after a failed case write."""
+    if backend == "postgres":
+        pytest.skip("PRAGMA synchronous is SQLCipher's; PostgreSQL commits are durable")
 
     def synchronous(conn: Connection) -> int:
         return int(conn.execute("PRAGMA synchronous").fetchone()[0])

@@ -1,5 +1,6 @@
 """The chat trail names chats by pseudonym and keeps a real address only while a message
-there is due to be deleted; the migration re-keys an older file without losing a deletion."""
+there is due to be deleted; the migration re-keys an older file without losing a deletion.
+The trail's tests run on SQLCipher and PostgreSQL; the migration's is about SQLCipher files."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.conversation.chat_trail import MOVED, ChatTrail
 from bot.conversation.pseudonym import PSEUDONYM_SECRET, Pseudonymizer
 from bot.storage import Database
 from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.old_schema import migration_that, old_database
 
+pytestmark = pytest.mark.backends
 HOUR = timedelta(hours=1)
 
 
@@ -21,10 +26,20 @@ async def _table(db: Database, sql: str) -> list[tuple[object, ...]]:
     return await db.run(lambda c: [tuple(r) for r in c.execute(sql).fetchall()])
 
 
+async def _addresses(db: Database) -> list[str]:
+    """As the trail reads them (unsealed on PostgreSQL)."""
+    return await db.run(
+        lambda c: [
+            c.unseal("chat_addresses.address", str(r[0]))
+            for r in c.execute("SELECT address FROM chat_addresses").fetchall()
+        ]
+    )
+
+
 async def test_rows_name_a_pseudonym_and_the_address_lives_as_long_as_a_due_message(
-    tmp_path: Path,
+    open_database: OpenDatabase,
 ) -> None:
-    db = await Database.open(tmp_path / "t.db", TEST_KEY)
+    db = await open_database()
     try:
         trail = ChatTrail(db, "telegram")
         trail.note("5551234567", [("1", None), ("2", HOUR)])
@@ -36,13 +51,12 @@ async def test_rows_name_a_pseudonym_and_the_address_lives_as_long_as_a_due_mess
         assert (
             names.chat("telegram", "5551234567") != names.user("telegram", "5551234567").pseudonym
         )
-        addresses = await _table(db, "SELECT address FROM chat_addresses")
-        assert addresses == [("5551234567",)]
+        assert await _addresses(db) == ["5551234567"]
 
         due = await trail.due(time.time() + 3601)
         assert [(t.chat, t.message_id) for t in due] == [("5551234567", "2")]
         await trail.drop([due[0]])
-        assert await _table(db, "SELECT address FROM chat_addresses") == [], "its last due row"
+        assert await _addresses(db) == [], "its last due row"
         assert [t.message_id for t in await trail.in_chat("5551234567")] == ["1"], (
             "/forget finds it"
         )
@@ -50,7 +64,7 @@ async def test_rows_name_a_pseudonym_and_the_address_lives_as_long_as_a_due_mess
         await trail.record("5551234567", "3", HOUR)
         await db.run(lambda c: c.execute("DELETE FROM chat_messages WHERE message_id = '3'"))
         assert await trail.prune() == 0
-        assert await _table(db, "SELECT address FROM chat_addresses") == [], "a sweep lets go"
+        assert await _addresses(db) == [], "a sweep lets go"
         assert await trail.prune(time.time() + 49 * 3600) == 2
         assert await _table(db, "SELECT * FROM chat_messages") == []
     finally:
@@ -132,10 +146,14 @@ async def test_the_migration_moves_addresses_out_and_loses_no_pending_deletion(
         await db.close()
 
 
-async def test_a_stale_drop_spares_a_new_row_that_took_the_same_row_id(tmp_path: Path) -> None:
+async def test_a_stale_drop_spares_a_new_row_that_took_the_same_row_id(
+    open_database: OpenDatabase, backend: str
+) -> None:
     """The sweeper and `/forget` may both hold a row read before the other dropped it;
     SQLite hands the freed last row id to the next row, which must not go with it."""
-    db = await Database.open(tmp_path / "t.db", TEST_KEY)
+    if backend == "postgres":
+        pytest.skip("PostgreSQL's identity column never hands out a row id twice")
+    db = await open_database()
     try:
         trail = ChatTrail(db, "telegram")
         await trail.record("5551234567", "10", HOUR)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlcipher3
@@ -19,13 +18,13 @@ from bot.delivery.outbox import Staged
 from bot.model import ChatRef
 from bot.safety.checkin_times import next_daily, parse_clock, parse_zone
 from bot.safety.checkins import Checkins
-from bot.storage import Database
 from bot.storage.database import Connection
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_says, submit_report
 from tests.test_claim import claim
 
+pytestmark = pytest.mark.backends
 NOTE = "CANARY-NOTE: meeting at the lawyer's office, call Sara if I miss this"
 
 
@@ -351,11 +350,11 @@ async def test_a_note_for_the_team_is_sealed_to_the_case(
     assert "you have no open case, so nothing was saved" in refused.text
 
 
-async def test_a_restart_keeps_schedules(tmp_path: Path, library: Library) -> None:
+async def test_a_restart_keeps_schedules(open_database: OpenDatabase, library: Library) -> None:
     clock = Clock()
     clock.now = _at("2026-06-01 08:00")
     transport = FakeTransport()
-    db = await Database.open(tmp_path / "k.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library)
     app.attach(transport)
     person = FakeUser(app, transport, "k-1")
@@ -366,7 +365,7 @@ async def test_a_restart_keeps_schedules(tmp_path: Path, library: Library) -> No
     await app.outbox.close()
     await db.close()
 
-    db = await Database.open(tmp_path / "k.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library)
     app.attach(transport)
     try:
@@ -482,11 +481,11 @@ async def test_a_missed_check_in_alert_is_claimed_with_one_tap(
 
 
 async def test_a_missed_check_in_alert_offers_the_claim_button_only_in_staff_rooms(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     group = ChatRef("telegram", "-1001234", private=False)
     oncall = ChatRef("telegram", "5550001")
-    db = await Database.open(tmp_path / "c.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(group,), oncall=(oncall,))
     try:
         checkins = Checkins(app.db, app.casework, app.push)

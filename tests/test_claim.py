@@ -24,6 +24,8 @@ from handlers.queues import PAGE
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, staff_says, submit_report
 
+pytestmark = pytest.mark.backends
+
 
 def alert_id(transport: FakeTransport, case: str) -> str:
     """The fake transport's message id of the case's alert in the staff room."""

@@ -25,12 +25,14 @@ from bot.safety.jobs import SafetyJobs
 from bot.safety.ladder import DEFAULTS, Ladder
 from bot.storage import Database
 from tests.conftest import CONTENT, TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import ONCALL, STAFF_ROOM, room_messages, staff_key, staff_says
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import eventually, onboard, running_bot
 from tests.test_telegram_reports import finish_report, start_report
 
+pytestmark = pytest.mark.backends
 LEADS = ChatRef("fake", "lead-private-chat", private=False)
 MINUTE = 60
 URGENCY_LABEL = {
@@ -60,14 +62,14 @@ class World:
 
 
 async def _start(
-    path: Path,
+    opener: OpenDatabase,
     library: Library,
     clock: Clock,
     *,
     oncall: tuple[ChatRef, ...] = (ONCALL,),
     leads: tuple[ChatRef, ...] = (LEADS,),
 ) -> World:
-    db = await Database.open(path, TEST_KEY)
+    db = await opener("e")
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), oncall=oncall)
     transport = FakeTransport()
     app.attach(transport)
@@ -85,9 +87,11 @@ async def _stop(world: World) -> None:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, library: Library) -> AsyncIterator[tuple[World, Clock]]:
+async def world(
+    open_database: OpenDatabase, library: Library
+) -> AsyncIterator[tuple[World, Clock]]:
     clock = Clock()
-    started = await _start(tmp_path / "e.db", library, clock)
+    started = await _start(open_database, library, clock)
     await started.app.casework.store.add_staff(
         "Alice", [staff_key(started.app, "staff-alice")], PrivateKey.generate().public
     )
@@ -224,7 +228,7 @@ async def test_an_acknowledgement_before_the_first_deadline_sends_nothing(
 
 
 async def test_a_restart_mid_escalation_resumes_with_no_duplicate_and_no_miss(
-    world: tuple[World, Clock], tmp_path: Path, library: Library
+    world: tuple[World, Clock], open_database: OpenDatabase, library: Library
 ) -> None:
     w, clock = world
     start = clock.now
@@ -233,7 +237,7 @@ async def test_a_restart_mid_escalation_resumes_with_no_duplicate_and_no_miss(
     assert await _tick(w) == 1
     await _stop(w)
 
-    again = await _start(tmp_path / "e.db", library, clock)
+    again = await _start(open_database, library, clock)
     try:
         assert await _tick(again) == 0, "tier 2 was taken before the restart"
         clock.now = start + 31 * MINUTE
@@ -249,7 +253,10 @@ class Killed(Exception):
 
 
 async def test_a_crash_after_the_step_committed_sends_it_once_after_the_restart(
-    world: tuple[World, Clock], tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+    world: tuple[World, Clock],
+    open_database: OpenDatabase,
+    library: Library,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w, clock = world
     start = clock.now
@@ -265,7 +272,7 @@ async def test_a_crash_after_the_step_committed_sends_it_once_after_the_restart(
     assert _pages(w, ONCALL, case) == 0, "it died before anything was sent"
     await _stop(w)
 
-    again = await _start(tmp_path / "e.db", library, clock)  # the outbox resumes the step
+    again = await _start(open_database, library, clock)  # the outbox resumes the step
     try:
         assert await _tick(again) == 0, "the step is not taken twice"
         await again.escalation.report()
@@ -296,7 +303,11 @@ class Stuck:
         await asyncio.sleep(3600)  # the parent kills the process here
 
 async def main():
-    db = await Database.open(Path(sys.argv[1]), DbKey(sys.argv[2]))
+    where, key = sys.argv[1], DbKey(sys.argv[2])
+    if where.startswith("postgresql:"):
+        db = await Database.open_postgres(where, key)
+    else:
+        db = await Database.open(Path(where), key)
     library, _ = load_library(Path(sys.argv[4]))
     staff, oncall = ChatRef("fake", "staff-room", private=False), ChatRef("fake", "oncall")
     app = await App.open(db, library, staff_rooms=(staff,), oncall=(oncall,))
@@ -310,7 +321,11 @@ asyncio.run(main())
 
 
 async def test_a_process_killed_while_sending_a_step_sends_it_once_after_the_restart(
-    world: tuple[World, Clock], tmp_path: Path, library: Library
+    world: tuple[World, Clock],
+    open_database: OpenDatabase,
+    database_url: str | None,
+    tmp_path: Path,
+    library: Library,
 ) -> None:
     w, clock = world
     start = clock.now
@@ -320,7 +335,7 @@ async def test_a_process_killed_while_sending_a_step_sends_it_once_after_the_res
         sys.executable,
         "-c",
         KILLED_CHILD,
-        str(tmp_path / "e.db"),
+        database_url or str(tmp_path / "data" / "e.db"),
         TEST_KEY.value,
         str(start + 16 * MINUTE),
         str(CONTENT),
@@ -333,7 +348,7 @@ async def test_a_process_killed_while_sending_a_step_sends_it_once_after_the_res
     assert line.split()[0] == b"sending", "killed while a message of the step was going out"
 
     clock.now = start + 16 * MINUTE
-    again = await _start(tmp_path / "e.db", library, clock)  # resumes what was queued
+    again = await _start(open_database, library, clock)  # resumes what was queued
     try:
         await again.app.outbox.drain()
         assert await _tick(again) == 0, "the step is not taken twice"
@@ -385,10 +400,10 @@ async def test_a_long_stop_reaches_each_tier_once_not_every_missed_repeat(
 
 
 async def test_with_no_on_call_or_leads_the_staff_room_is_told_nobody_was_reached(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     clock = Clock()
-    w = await _start(tmp_path / "n.db", library, clock, oncall=(), leads=())
+    w = await _start(open_database, library, clock, oncall=(), leads=())
     try:
         await w.app.casework.store.add_staff(
             "Alice", [staff_key(w.app, "staff-alice")], PrivateKey.generate().public

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from bot.app import App
 from bot.storage.database import Connection
 from tests.fakes import FakeUser
+
+pytestmark = pytest.mark.backends
 
 
 async def _rows(app: App, sql: str) -> list[tuple[object, ...]]:

@@ -12,6 +12,8 @@ from bot.storage import Database
 from tests.conftest import CONTENT, TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 
+pytestmark = pytest.mark.backends
+
 STEP = "①"
 RLM = "\u200f"
 

@@ -11,6 +11,8 @@ from bot.content.library import Library
 from bot.content.script import date_text
 from tests.fakes import FakeUser
 
+pytestmark = pytest.mark.backends
+
 
 @pytest.mark.parametrize(
     ("language", "typed"),

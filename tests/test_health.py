@@ -1,5 +1,5 @@
-"""The health and metrics endpoint on a real App, a real SQLCipher file and a real
-scheduler, over HTTP on 127.0.0.1 (an ephemeral port)."""
+"""The health and metrics endpoint on a real App, a real database (SQLCipher and PostgreSQL)
+and a real scheduler, over HTTP on 127.0.0.1 (an ephemeral port)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ from bot.config import ConfigError, Settings
 from bot.conversation.flood import FloodGuard
 from bot.delivery import Reason, Undelivered
 from bot.health import Address, parse_address
+from bot.health.counts import Counts
+from bot.health.metrics import Metrics
 from bot.health.readiness import Readiness
 from bot.health.server import HealthServer
 from bot.model import ChatRef, Reply
 from bot.safety.jobs import SafetyJobs
+from bot.storage.database import Connection
 from tests.conftest import TEST_KEY
 from tests.fakes import FakeTransport, FakeUser
 from tests.metrics_text import one, samples
@@ -33,6 +36,8 @@ from tests.processes import ConsoleBot, bot_env, run_cli
 from tests.reporting import Team, submit_report
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import onboard, running_bot
+
+pytestmark = pytest.mark.backends
 
 
 @dataclass
@@ -87,16 +92,24 @@ async def test_live_and_ready_answer_when_all_is_well(served: Served) -> None:
     }
 
 
+def _read_only(conn: Connection, *, on: bool) -> None:
+    """The connection refuses writes from now on (`on`), or takes them again."""
+    if conn.sqlite:
+        conn.execute(f"PRAGMA query_only = {'ON' if on else 'OFF'}")
+    else:
+        conn.execute(f"SET default_transaction_read_only = {'on' if on else 'off'}")
+
+
 async def test_ready_is_503_naming_the_database_once_it_is_read_only(
     served: Served, app: App, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="hrd_bot.health")
-    await app.db.run(lambda conn: conn.execute("PRAGMA query_only = ON"))
+    await app.db.run(lambda conn: _read_only(conn, on=True))
     for _ in range(3):
         status, body = await served.ready()
         assert status == 503
         assert body["failed"] == ["database"]
-    await app.db.run(lambda conn: conn.execute("PRAGMA query_only = OFF"))
+    await app.db.run(lambda conn: _read_only(conn, on=False))
     assert (await served.ready())[0] == 200
     said = [r.getMessage() for r in caplog.records if r.name == "hrd_bot.health"]
     assert [line.split(";")[0] for line in said] == ["health: not ready (database", "health: ready"]
@@ -134,7 +147,7 @@ async def test_messages_drops_and_failed_deliveries_move_the_counters(
     assert one(before, "hrd_bot_messages_handled_total", platform="fake") == 0
     person: FakeUser = make_user()  # type: ignore[operator]
     await person.say("/start")
-    await person.press("English")
+    await person.say("/start")
     app.flood = FloodGuard(rate=1e-6, burst=1)
     await person.say("/start")
     await person.say("/start")  # over the burst of one: dropped
@@ -183,6 +196,25 @@ async def test_cases_are_counted_by_state(
         metrics = await served.metrics()
     assert one(metrics, "hrd_bot_cases", state="new") == 1
     assert one(metrics, "hrd_bot_cases", state="draft") == 0
+
+
+async def test_cases_of_every_state_are_counted_and_unknown_states_as_other(app: App) -> None:
+    def add(conn: Connection) -> None:
+        for number, state in enumerate(["new", "new", "closed", "draft", "archived"]):
+            conn.execute(
+                "INSERT INTO cases (id, public_key, created_at, updated_at, state)"
+                " VALUES (?, ?, 0, 0, ?)",
+                (f"HRD-TEST-{number}", b"k", state),
+            )
+
+    await app.db.run(add)
+    metrics = samples(await Metrics(Counts(), {}, {}, app.db).render())
+    assert one(metrics, "hrd_bot_cases", state="new") == 2
+    assert one(metrics, "hrd_bot_cases", state="closed") == 1
+    assert one(metrics, "hrd_bot_cases", state="draft") == 1
+    assert one(metrics, "hrd_bot_cases", state="other") == 1
+    assert one(metrics, "hrd_bot_cases", state="open") == 0
+    assert one(metrics, "hrd_bot_outbox_depth") == 0
 
 
 async def test_only_get_is_answered(served: Served) -> None:

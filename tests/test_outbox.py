@@ -1,18 +1,21 @@
-"""The outbox on a real SQLCipher file: states, retries, restarts, and what reaches the disk."""
+"""The outbox on SQLCipher and PostgreSQL: states, retries, restarts, and what reaches the disk."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
+
+import pytest
 
 from bot.app import App
 from bot.content.library import Library
 from bot.delivery import Reason, RetryPolicy, Undelivered, rows
 from bot.model import ChatRef, Reply
-from bot.storage import Database
-from tests.conftest import TEST_KEY
+from bot.storage.database import Connection
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport
+
+pytestmark = pytest.mark.backends
 
 ROOM_A = ChatRef("fake", "room-a", private=False)
 ROOM_B = ChatRef("fake", "room-b", private=False)
@@ -20,8 +23,8 @@ PERSON = ChatRef("fake", "chat-ana")
 QUICK = RetryPolicy(window=5.0, first=0.01, cap=0.05, attempt=2.0)
 
 
-async def _app(path: Path, library: Library, transport: FakeTransport) -> App:
-    db = await Database.open(path, TEST_KEY)
+async def _app(open_database: OpenDatabase, library: Library, transport: FakeTransport) -> App:
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(ROOM_A, ROOM_B), delivery=QUICK)
     app.attach(transport)
     await app.start_delivery()
@@ -34,9 +37,11 @@ async def _close(app: App) -> None:
 
 
 async def _states(app: App) -> list[tuple[str, str | None, int]]:
-    return await app.db.run(
-        lambda c: c.execute("SELECT state, reason, attempts FROM outbox ORDER BY id").fetchall()
-    )
+    def read(c: Connection) -> list[tuple[str, str | None, int]]:
+        found = c.execute("SELECT state, reason, attempts FROM outbox ORDER BY id").fetchall()
+        return [(state, c.unseal(rows.REASON, reason), n) for state, reason, n in found]
+
+    return await app.db.run(read)
 
 
 def _texts(transport: FakeTransport, chat: ChatRef) -> list[str]:
@@ -44,11 +49,11 @@ def _texts(transport: FakeTransport, chat: ChatRef) -> list[str]:
 
 
 async def test_transient_failures_are_retried_and_the_message_arrives_once(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     transient = Undelivered(Reason.UNREACHABLE, transient=True)
     transport = FakeTransport(faults=[transient] * 5)
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     outcome = await (await app.deliver(PERSON, Reply("hello"), kind="notice"))
     assert outcome.delivered and outcome.message_ids == ("1",)
     assert _texts(transport, PERSON) == ["hello"]
@@ -57,10 +62,10 @@ async def test_transient_failures_are_retried_and_the_message_arrives_once(
 
 
 async def test_a_final_refusal_is_not_retried_and_says_why(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     transport = FakeTransport(refuse={PERSON.address: Undelivered(Reason.BLOCKED)})
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     outcome = await (await app.deliver(PERSON, Reply("hello"), kind="reply"))
     assert outcome.reason is Reason.BLOCKED
     assert await _states(app) == [("failed", "blocked", 1)]
@@ -68,29 +73,29 @@ async def test_a_final_refusal_is_not_retried_and_says_why(
 
 
 async def test_an_uncertain_send_is_retried_only_where_the_platform_deduplicates(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     lost = Undelivered(Reason.UNREACHABLE, transient=True, uncertain=True)
     once = FakeTransport(idempotent=False, faults=[lost])
-    app = await _app(tmp_path / "a.db", library, once)
+    app = await _app(open_database, library, once)
     assert (await (await app.deliver(PERSON, Reply("x")))).reason is Reason.UNCERTAIN
     assert once.sent == []
     await _close(app)
 
     again = FakeTransport(idempotent=True, faults=[lost, lost])
-    app = await _app(tmp_path / "b.db", library, again)
+    app = await _app(open_database, library, again)
     assert (await (await app.deliver(PERSON, Reply("x")))).delivered
     assert len(set(again.keys)) == 1, "every try carried the same key"
     await _close(app)
 
 
 async def test_after_the_window_a_message_is_reported_unreachable(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     transport = FakeTransport(
         refuse={PERSON.address: Undelivered(Reason.UNREACHABLE, transient=True)}
     )
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     app.outbox.policy = RetryPolicy(window=0.2, first=0.02, cap=0.05)
     outcome = await asyncio.wait_for(await app.deliver(PERSON, Reply("x")), 5)
     assert outcome.reason is Reason.UNREACHABLE
@@ -98,10 +103,10 @@ async def test_after_the_window_a_message_is_reported_unreachable(
 
 
 async def test_a_failing_staff_room_holds_up_nothing_and_the_other_room_is_told(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     transport = FakeTransport(refuse={ROOM_A.address: Undelivered(Reason.REMOVED)})
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     app.outbox.policy = RetryPolicy(window=60.0, first=0.02, cap=0.05)
     stuck = await app.deliver(ROOM_A, Reply("New case HRD-1"), kind="alert")
     arrived = await app.deliver(ROOM_B, Reply("New case HRD-1"), kind="alert")
@@ -120,11 +125,11 @@ async def test_a_failing_staff_room_holds_up_nothing_and_the_other_room_is_told(
 
 
 async def test_an_unreachable_on_call_chat_is_named_as_one_not_as_a_staff_room(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     oncall = ChatRef("fake", "chat-oncall-person")
     transport = FakeTransport(refuse={oncall.address: Undelivered(Reason.BLOCKED)})
-    db = await Database.open(tmp_path / "o.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(ROOM_A,), oncall=(oncall,), delivery=QUICK)
     app.attach(transport)
     await app.start_delivery()
@@ -142,14 +147,13 @@ async def test_an_unreachable_on_call_chat_is_named_as_one_not_as_a_staff_room(
 
 
 async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to_staff(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     """Queued alerts survive a stop; a sensitive message (held only in memory) cannot,
     and staff are told exactly which to send again. Its text never reached the disk."""
-    path = tmp_path / "o.db"
     down = FakeTransport(refuse={PERSON.address: Undelivered(Reason.UNREACHABLE, transient=True)})
     down.refuse[ROOM_A.address] = down.refuse[PERSON.address]
-    app = await _app(path, library, down)
+    app = await _app(open_database, library, down)
     app.outbox.policy = RetryPolicy(window=60.0, first=10.0, cap=10.0)
     alert = await app.deliver(
         ROOM_A, Reply("New case HRD-AAAA-BBBB"), kind="alert", case_id="HRD-AAAA-BBBB"
@@ -169,7 +173,7 @@ async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to
     await _close(app)
 
     up = FakeTransport()
-    app = await _app(path, library, up)
+    app = await _app(open_database, library, up)
     await app.outbox.drain()
     assert _texts(up, ROOM_A)[0] == "New case HRD-AAAA-BBBB", "once, after the restart"
     notice = _texts(up, ROOM_B)[0]
@@ -184,10 +188,10 @@ async def test_after_a_stop_metadata_is_resent_once_and_lost_content_is_named_to
 
 
 async def test_forget_takes_what_was_queued_for_the_person(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     transport = FakeTransport()
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     user = app.pseudonyms.user("fake", "ana")
     await (await app.deliver(PERSON, Reply("x", sensitive=True), kind="reply", person=user.key))
     await app.sessions.forget(user)
@@ -196,16 +200,17 @@ async def test_forget_takes_what_was_queued_for_the_person(
 
 
 async def test_settled_rows_go_after_a_week_and_queued_ones_stay(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
-    app = await _app(tmp_path / "o.db", library, FakeTransport())
+    app = await _app(open_database, library, FakeTransport())
     await (await app.deliver(PERSON, Reply("old")))
     week_ago = "UPDATE outbox SET updated_at = updated_at - 8 * 86400, created_at = 0"
     await app.db.run(lambda c: c.execute(week_ago))
     await app.db.run(
         lambda c: c.execute(
             "INSERT INTO outbox (platform, address, private, encrypted, kind, body, state,"
-            " created_at, updated_at) VALUES ('fake', 'x', 1, 0, 'notice', NULL, 'queued', 0, 0)"
+            " created_at, updated_at) VALUES ('fake', ?, 1, 0, 'notice', NULL, 'queued', 0, 0)",
+            (c.seal(rows.ADDRESS, "x"),),
         )
     )
     await app.db.transaction(rows.prune)
@@ -225,11 +230,10 @@ class _Hanging(FakeTransport):
 
 
 async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it_could_double(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
-    path = tmp_path / "o.db"
     hanging = _Hanging(idempotent=False)
-    app = await _app(path, library, hanging)
+    app = await _app(open_database, library, hanging)
     await app.deliver(PERSON, Reply("Check-in: are you safe?"), kind="checkin", case_id="HRD-X")
     for _ in range(500):  # until the try has left (its note is written before it)
         if PERSON.address in hanging.tried:
@@ -238,7 +242,7 @@ async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it
     await _close(app)
 
     after = FakeTransport(idempotent=False)
-    app = await _app(path, library, after)
+    app = await _app(open_database, library, after)
     await app.outbox.drain()
     assert _texts(after, PERSON) == [], "not resent: it may have arrived"
     notice = _texts(after, ROOM_A)[0]
@@ -249,32 +253,35 @@ async def test_a_message_that_may_have_left_before_a_stop_is_not_resent_where_it
 
 
 async def test_a_row_to_a_person_keeps_their_address_only_while_queued(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     """Delivered or failed, a row to a reporter no longer says where they are; a staff
     room's row keeps its address (it is no secret)."""
     transport = FakeTransport()
     transport.refuse = {"chat-bea": Undelivered(Reason.BLOCKED)}
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     bea = ChatRef("fake", "chat-bea")
     for chat, name in ((PERSON, "ana"), (bea, "bea")):
         person = app.pseudonyms.user("fake", name).key
         await (await app.deliver(chat, Reply("x", sensitive=True), kind="reply", person=person))
     await (await app.deliver(ROOM_A, Reply("alert")))
-    found = await app.db.run(
-        lambda c: c.execute("SELECT state, address FROM outbox ORDER BY id").fetchall()
-    )
+
+    def read(c: Connection) -> list[tuple[str, str]]:
+        found = c.execute("SELECT state, address FROM outbox ORDER BY id").fetchall()
+        return [(state, address and c.unseal(rows.ADDRESS, address)) for state, address in found]
+
+    found = await app.db.run(read)
     assert found == [("delivered", ""), ("failed", ""), ("delivered", "room-a")]
     await _close(app)
 
 
 async def test_alerts_and_team_replies_pass_ordinary_screens_at_the_platform(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     """Issue 16: handed to the transport as urgent (past the rate limiter's queue), while
     a notice is not; the parcel itself keeps its place behind an SOS in its lane."""
     transport = FakeTransport()
-    app = await _app(tmp_path / "o.db", library, transport)
+    app = await _app(open_database, library, transport)
     for chat, kind in ((ROOM_A, "alert"), (PERSON, "reply"), (ROOM_B, "notice")):
         await asyncio.wait_for(await app.deliver(chat, Reply(kind), kind=kind), 5)
     assert [(reply.text, reply.urgent) for _, reply in transport.sent] == [
@@ -282,4 +289,26 @@ async def test_alerts_and_team_replies_pass_ordinary_screens_at_the_platform(
         ("reply", True),
         ("notice", False),
     ]
+    await _close(app)
+
+
+async def test_an_alert_is_found_from_its_message_id_in_its_own_room_only(
+    open_database: OpenDatabase, library: Library
+) -> None:
+    """`outbox_messages` holds the ids a row settled with: a claim finds the case from
+    them, in the room the alert went to, and from no other room or message."""
+    app = await _app(open_database, library, FakeTransport())
+    alert = Reply("New case HRD-AAAA-BBBB")
+    await (await app.deliver(ROOM_A, alert, kind="alert", case_id="HRD-AAAA-BBBB"))
+    await (await app.deliver(ROOM_A, Reply("notice"), kind="notice", case_id="HRD-AAAA-BBBB"))
+
+    async def find(room: ChatRef, message_id: str) -> str | None:
+        return await app.db.run(
+            lambda c: rows.alerted_case(c, room.platform, room.address, message_id)
+        )
+
+    assert await find(ROOM_A, "1") == "HRD-AAAA-BBBB"
+    assert await find(ROOM_B, "1") is None, "another room's message with the same id"
+    assert await find(ROOM_A, "2") is None, "a notice claims nothing"
+    assert await find(ROOM_A, "3") is None
     await _close(app)

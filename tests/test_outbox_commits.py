@@ -1,11 +1,10 @@
-"""The outbox's group commit on a real SQLCipher file: rows are on disk before `post` and
+"""The outbox's group commit on SQLCipher and PostgreSQL: rows are on disk before `post` and
 `post_many` return, writes made together share one transaction, and order holds."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,12 +12,15 @@ import pytest
 from bot.content.library import Library
 from bot.delivery.commits import GroupCommit
 from bot.delivery.outbox import Outbox, Outgoing
+from bot.delivery.rows import ADDRESS, BODY
 from bot.model import ChatRef, Reply
 from bot.storage import Database
 from bot.storage.database import Connection
 from handlers.staff_text import StaffText
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport
+
+pytestmark = pytest.mark.backends
 
 ROOMS = [ChatRef("fake", f"room-{n}", private=False) for n in range(10)]
 
@@ -51,15 +53,15 @@ def _counted(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[object]:
 async def _states(db: Database) -> list[tuple[str, str, str | None]]:
     def read(conn: Connection) -> list[tuple[str, str, str | None]]:
         found = conn.execute("SELECT address, state, body FROM outbox ORDER BY id")
-        return [(str(a), str(s), b) for a, s, b in found]
+        return [(conn.unseal(ADDRESS, str(a)), str(s), conn.unseal(BODY, b)) for a, s, b in found]
 
     return await db.run(read)
 
 
 async def test_post_many_has_every_row_on_disk_before_it_returns(
-    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+    open_database: OpenDatabase, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await Database.open(tmp_path / "o.db", TEST_KEY)
+    db = await open_database()
     commits = _counted(db, monkeypatch)
     transport = Gated()
     outbox = Outbox(db, {"fake": transport}, StaffText(lambda: library, "en"))
@@ -80,9 +82,9 @@ async def test_post_many_has_every_row_on_disk_before_it_returns(
 
 
 async def test_writes_made_together_share_one_commit_and_keep_their_order(
-    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+    open_database: OpenDatabase, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await Database.open(tmp_path / "o.db", TEST_KEY)
+    db = await open_database()
     commits = _counted(db, monkeypatch)
     transport = Gated()
     outbox = Outbox(db, {"fake": transport}, StaffText(lambda: library, "en"))
@@ -98,9 +100,9 @@ async def test_writes_made_together_share_one_commit_and_keep_their_order(
 
 
 async def test_a_failed_commit_fails_its_writes_and_the_next_commit_goes_on(
-    tmp_path: Path,
+    open_database: OpenDatabase,
 ) -> None:
-    db = await Database.open(tmp_path / "o.db", TEST_KEY)
+    db = await open_database()
     writes = GroupCommit(db)
 
     def broken(conn: Connection) -> int:

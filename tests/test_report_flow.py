@@ -28,6 +28,8 @@ from tests.reporting import (
     submit_report,
 )
 
+pytestmark = pytest.mark.backends
+
 
 async def test_report_is_sealed_alerted_triaged_and_answered(
     team_app: tuple[App, Team], reporter: FakeUser, transport: FakeTransport

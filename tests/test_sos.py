@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 import sqlcipher3
@@ -20,12 +19,12 @@ from bot.crypto.bundle import open_bundle
 from bot.delivery import Outcome, Reason, Undelivered
 from bot.delivery.outbox import Outgoing, Staged
 from bot.model import ChatRef, Location, Reply
-from bot.storage import Database
 from bot.storage.database import Connection
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, submit_report
 
+pytestmark = pytest.mark.backends
 PLAIN_ROOM = ChatRef("fake", "telegram-like-group", private=False)
 PLACE = Location(4.6097, -74.0817, 25.0)
 WORDS = "CANARY-SOS two men at the door"
@@ -40,9 +39,11 @@ async def _team(app: App) -> Team:
 
 
 @pytest.fixture
-async def rooms_app(tmp_path: Path, library: Library) -> AsyncIterator[tuple[App, Team]]:
+async def rooms_app(
+    open_database: OpenDatabase, library: Library
+) -> AsyncIterator[tuple[App, Team]]:
     """An encrypted all-staff room and a plain one (a Telegram group, say)."""
-    db = await Database.open(tmp_path / "s.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM, PLAIN_ROOM))
     try:
         yield app, await _team(app)
@@ -202,8 +203,10 @@ async def test_a_long_message_is_refused_and_kept_nowhere(
     assert len(room_messages(transport, PLAIN_ROOM)) == 1, "only the alert"
 
 
-async def test_the_flood_guard_never_drops_an_sos(tmp_path: Path, library: Library) -> None:
-    db = await Database.open(tmp_path / "f.db", TEST_KEY)
+async def test_the_flood_guard_never_drops_an_sos(
+    open_database: OpenDatabase, library: Library
+) -> None:
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
     app.flood = FloodGuard(rate=0.001, burst=5)
     transport = FakeTransport()
@@ -243,9 +246,9 @@ class GatedTransport(FakeTransport):
 
 
 async def test_an_sos_goes_ahead_of_everything_waiting_in_the_lane(
-    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+    open_database: OpenDatabase, library: Library, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = await Database.open(tmp_path / "p.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
     transport = GatedTransport(settle=False)
     app.attach(transport)
@@ -315,10 +318,10 @@ async def test_an_sos_that_fails_midway_leaves_no_case_and_no_alert(
 
 
 async def test_an_sos_row_keeps_its_priority_after_a_restart(
-    tmp_path: Path, library: Library
+    open_database: OpenDatabase, library: Library
 ) -> None:
     """A restart reads rows back without `Reply.urgent`: the kind keeps them first."""
-    db = await Database.open(tmp_path / "k.db", TEST_KEY)
+    db = await open_database()
     app = await App.open(db, library, staff_rooms=(PLAIN_ROOM,))
     transport = GatedTransport(settle=False)
     app.attach(transport)
@@ -336,8 +339,10 @@ async def test_an_sos_row_keeps_its_priority_after_a_restart(
         await db.close()
 
 
-async def test_the_console_is_not_asked_for_a_location(tmp_path: Path, library: Library) -> None:
-    db = await Database.open(tmp_path / "c.db", TEST_KEY)
+async def test_the_console_is_not_asked_for_a_location(
+    open_database: OpenDatabase, library: Library
+) -> None:
+    db = await open_database()
     room = ChatRef("console", "staff", private=False)
     app = await App.open(db, library, staff_rooms=(room,))
     transport = FakeTransport(name="console")

@@ -11,8 +11,9 @@ A kill at any page write leaves each step done or not done, never half:
   carry `SENT` instead, so the reporter is told it was sent at their next message.
   A second submit of the same case changes nothing and says it was not the first.
 - discarding: the reporter's session lets go of the draft with it.
-The sessions row is edited in SQL (`bot.conversation.sessions`), as retention does; a
-session still cached in memory is overwritten by the save that follows the same handler.
+The sessions row is edited in the same transaction (`bot.conversation.sessions`), as
+retention does; a session still cached in memory is overwritten by the save that follows
+the same handler.
 """
 
 from __future__ import annotations

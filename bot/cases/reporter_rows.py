@@ -1,7 +1,9 @@
 """The `case_reporters` table: each case's link to who wrote it. Only this module writes it.
 
 The link holds the reporter's pseudonym key, platform, chat address and language; the chat
-address goes when the case closes, and the whole link at `/forget` (the sealed case stays)."""
+address goes when the case closes, and the whole link at `/forget` (the sealed case stays).
+The address is sealed (`Connection.seal`); the empty text that replaces it is not, so
+"no address" reads the same on either engine (`chat != ''`)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,11 @@ def let_go_of_reporter(conn: Connection, case_id: str) -> None:
 
 def link_reporter(conn: Connection, case_id: str, reporter: tuple[str, str, str, str]) -> None:
     """The case's link to who wrote it: pseudonym key, platform, chat address, language."""
+    user_key, platform, chat, language = reporter
     conn.execute(
         "INSERT INTO case_reporters (case_id, user_key, platform, chat, language) "
         "VALUES (?, ?, ?, ?, ?)",
-        (case_id, *reporter),
+        (case_id, user_key, platform, conn.seal("case_reporters.chat", chat), language),
     )
 
 

@@ -13,6 +13,8 @@ position is replaced by the next one there too. An audit entry's link binds the 
 metadata as it stands when the entry is added, so a change to a case's state, country,
 urgency or `updated_at` must be followed, in its transaction, by an audit entry or an
 item (which moves `updated_at`): otherwise its next export is refused as altered.
+Country, urgency, assignee, the link key and states, and audit details are sealed
+(`Connection.seal`, the identity on SQLCipher); a new case takes the next `seq`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bot.errors import CaseError
 from bot.storage.database import Connection
 
 __all__ = [
+    "SEALED_COLUMNS",
     "SYSTEM",
     "CaseStoreError",
     "Claim",
@@ -83,9 +86,11 @@ _CASE_ONE = (
     "SELECT id, public_key, created_at, updated_at, state, country, urgency FROM cases WHERE id = ?"
 )
 _CASE_INSERT = (
-    "INSERT INTO cases (id, public_key, created_at, updated_at, state, country, urgency, "
-    "log_key, log_next) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
+    "INSERT INTO cases (id, seq, public_key, created_at, updated_at, state, country, urgency, "
+    "log_key, log_next) VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cases), "
+    "?, ?, ?, ?, ?, ?, ?, 0)"
 )
+SEALED_COLUMNS = {"country", "urgency", "assignee"}  # of the routing columns
 _AUDIT = (
     "SELECT a.at, a.actor, a.action, a.case_id, a.detail, a.log_pos, a.log_tag, s.after "
     "FROM audit a LEFT JOIN case_log_states s ON s.case_id = a.case_id AND s.pos = a.log_pos"
@@ -97,7 +102,7 @@ _AUDIT_CASE = _AUDIT + " WHERE a.case_id = ? ORDER BY a.id"
 def current_recipients(conn: Connection) -> list[Recipient]:
     """Who a case created now is sealed to: every active staff member, then recovery."""
     rows = conn.execute(STAFF_ACTIVE).fetchall()
-    found = [Recipient(m.name, m.public_key) for m in map(staff_member, rows)]
+    found = [Recipient(m.name, m.public_key) for m in (staff_member(conn, r) for r in rows)]
     if (recovery := recovery_key(conn)) is not None:
         found.append(Recipient(RECOVERY, recovery))
     return found
@@ -108,7 +113,8 @@ def case_meta(conn: Connection, case_id: str) -> CaseMeta:
     if row is None:
         raise CaseStoreError(f"no case {case_id}")
     cid, public, created, updated, state, country, urgency = row
-    key = PublicKey.from_raw(bytes(public), check_point=False)
+    key = PublicKey.from_raw(conn.unseal("cases.public_key", bytes(public)), check_point=False)
+    country, urgency = conn.unseal("cases.country", country), conn.unseal("cases.urgency", urgency)
     return CaseMeta(cid, key, created, updated, state, country, urgency)
 
 
@@ -132,14 +138,16 @@ def sealed_keys(conn: Connection, case_id: str) -> list[SealedCaseKey]:
 def _log_next(conn: Connection, case_id: str) -> tuple[int, bytes] | None:
     """The case's next log position and its link key; None for a case made before logs."""
     row = conn.execute("SELECT log_next, log_key FROM cases WHERE id = ?", (case_id,)).fetchone()
-    return None if row is None or row[1] is None else (int(row[0]), bytes(row[1]))
+    if row is None or row[1] is None:
+        return None
+    return int(row[0]), conn.unseal("cases.log_key", bytes(row[1]))
 
 
 def _log_used(conn: Connection, case_id: str, pos: int, key: bytes) -> None:
     """Position `pos` is taken: its key is overwritten by the next one's."""
     conn.execute(
         "UPDATE cases SET log_key = ?, log_next = ? WHERE id = ?",
-        (next_key(key), pos + 1, case_id),
+        (conn.seal("cases.log_key", next_key(key)), pos + 1, case_id),
     )
 
 
@@ -155,10 +163,17 @@ def _link(pos: int | None, tag: bytes | None, replaces: str | None) -> LogLink |
     return LogLink(pos, bytes(tag), tuple(json.loads(replaces or "[]")))
 
 
-def _audit_link(pos: int | None, tag: bytes | None, after: str | None) -> LogLink | None:
+def _audit_link(
+    conn: Connection, pos: int | None, tag: bytes | None, after: str | None
+) -> LogLink | None:
     if pos is None or tag is None or after is None:
         return None
-    return LogLink(pos, bytes(tag), after=CaseState(**json.loads(after)))
+    state = json.loads(conn.unseal("case_log_states.after", after))
+    return LogLink(pos, bytes(tag), after=CaseState(**state))
+
+
+def _detail(conn: Connection, detail: bytes | None) -> bytes | None:
+    return None if detail is None else conn.unseal("audit.detail", bytes(detail))
 
 
 def items(conn: Connection, case_id: str) -> list[SealedItem]:
@@ -177,7 +192,7 @@ def audit_rows(conn: Connection, case_id: str | None) -> list[AuditEntry]:
     else:
         rows = conn.execute(_AUDIT_CASE, (case_id,)).fetchall()
     return [
-        AuditEntry(a, w, x, c, None if d is None else bytes(d), _audit_link(p, t, f))
+        AuditEntry(a, w, x, c, _detail(conn, d), _audit_link(conn, p, t, f))
         for a, w, x, c, d, p, t, f in rows
     ]
 
@@ -206,15 +221,16 @@ def append_audit(
         pos, key = found
         now = case_meta(conn, case_id)
         link = audit_link(key, case_id, pos, entry, now)
+        after = json.dumps(dataclasses.asdict(CaseState.of(now)))
         conn.execute(
             "INSERT INTO case_log_states (case_id, pos, after) VALUES (?, ?, ?)",
-            (case_id, pos, json.dumps(dataclasses.asdict(CaseState.of(now)))),
+            (case_id, pos, conn.seal("case_log_states.after", after)),
         )
         _log_used(conn, case_id, pos, key)
     conn.execute(
         "INSERT INTO audit (at, actor, action, case_id, detail, log_pos, log_tag) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, actor, action, case_id, sealed, *_link_columns(link)),
+        (at, actor, action, case_id, conn.seal("audit.detail", sealed), *_link_columns(link)),
     )
 
 
@@ -240,10 +256,10 @@ def create_case(
             break
     key = CaseKey.create(case_id)
     case = CaseMeta(case_id, key.public, now, now, state, country, urgency)
-    conn.execute(
-        _CASE_INSERT,
-        (case_id, key.public.raw, now, now, case.state, country, urgency, key.log_key()),
-    )
+    routing = conn.seal("cases.country", country), conn.seal("cases.urgency", urgency)
+    log_key = conn.seal("cases.log_key", key.log_key())
+    public = conn.seal("cases.public_key", key.public.raw)
+    conn.execute(_CASE_INSERT, (case_id, public, now, now, case.state, *routing, log_key))
     insert_sealed_keys(conn, case_id, key.seal_to(recipients))
     del key
     append_audit(conn, now, actor, "case.create", case, {"sealed_to": [r.name for r in recipients]})
@@ -322,7 +338,7 @@ def claim(conn: Connection, now: int, case_id: str, actor: str, label: str) -> C
         "UPDATE cases SET state = 'assigned', assignee = ?, updated_at = ?,"
         " acknowledged_at = COALESCE(acknowledged_at, ?)"
         " WHERE id = ? AND assignee IS NULL AND state NOT IN ('draft', 'closed')",
-        (label, now, now, case_id),
+        (conn.seal("cases.assignee", label), now, now, case_id),
     )
     if taken.rowcount == 1:
         append_audit(conn, now, actor, "case.claim", case_meta(conn, case_id))
@@ -330,7 +346,8 @@ def claim(conn: Connection, now: int, case_id: str, actor: str, label: str) -> C
     row = conn.execute("SELECT state, assignee FROM cases WHERE id = ?", (case_id,)).fetchone()
     if row is None or row[0] == "draft":
         raise CaseStoreError(f"no case {case_id}")
-    return Claim(case_id, False, None if row[1] is None else str(row[1]), row[0] == "closed")
+    holder = conn.unseal("cases.assignee", row[1])
+    return Claim(case_id, False, None if holder is None else str(holder), row[0] == "closed")
 
 
 def mark_submitted(conn: Connection, case_id: str, now: int) -> None:
@@ -355,6 +372,8 @@ def delete_cases(conn: Connection, case_ids: Sequence[str]) -> None:
 def set_columns(conn: Connection, case_id: str, changes: Mapping[str, object]) -> None:
     """Routing columns; the caller checks their names against its allowlist."""
     for column, value in changes.items():
+        if column in SEALED_COLUMNS and isinstance(value, str):
+            value = conn.seal(f"cases.{column}", value)
         conn.execute(f"UPDATE cases SET {column} = ? WHERE id = ?", (value, case_id))  # noqa: S608
 
 
@@ -365,13 +384,14 @@ def touch(conn: Connection, case_id: str, now: int) -> None:
 def make_critical(conn: Connection, case_id: str, now: int | None = None) -> None:
     """Urgency critical; with `now`, a case someone acknowledged needs acknowledging again
     and climbs the escalation tiers anew from `now` (`bot.safety.escalation`)."""
-    conn.execute("UPDATE cases SET urgency = 'critical' WHERE id = ?", (case_id,))
+    critical = conn.seal("cases.urgency", "critical")
+    conn.execute("UPDATE cases SET urgency = ? WHERE id = ?", (critical, case_id))
     if now is not None:
         conn.execute(
-            "UPDATE cases SET state = 'new', climb_from = ?1, climb_base = ("
-            "  SELECT COALESCE(max(step), -1) + 1 FROM escalation_steps WHERE case_id = ?2"
-            ") WHERE id = ?2 AND state != 'new'",
-            (now, case_id),
+            "UPDATE cases SET state = 'new', climb_from = ?, climb_base = ("
+            "  SELECT COALESCE(MAX(step), -1) + 1 FROM escalation_steps WHERE case_id = ?"
+            ") WHERE id = ? AND state != 'new'",
+            (now, case_id, case_id),
         )
 
 

@@ -1,7 +1,9 @@
 """The protection team's keys as the server keeps them: the `staff` and `org_keys` tables.
 
 This module is their one writer. Each function takes the open connection and never
-commits; `bot.cases.store.CasesStore` makes each change one audited transaction.
+commits; `bot.cases.store.CasesStore` makes each change one audited transaction. A
+member's label and platform identities are sealed (`Connection.seal`): PostgreSQL at
+rest holds neither.
 """
 
 from __future__ import annotations
@@ -52,18 +54,23 @@ class StaffMember:
         return f"StaffMember({self.name}, {self.public_key.fingerprint!r}, {state})"
 
 
-def staff_member(row: Sequence[Any]) -> StaffMember:
+def staff_member(conn: Connection, row: Sequence[Any]) -> StaffMember:
+    """A row of `STAFF_*`, its label and identities unsealed."""
     sid, label, identities, public_key, added_at, removed_at = row
     return StaffMember(
         id=sid,
-        label=label,
-        identities=tuple(json.loads(identities)),
-        public_key=PublicKey.from_text(public_key, check_point=False),
+        label=conn.unseal("staff.label", label),
+        identities=tuple(json.loads(conn.unseal("staff.identities", identities))),
+        public_key=PublicKey.from_text(conn.unseal(_KEY, public_key), check_point=False),
         added_at=added_at,
         removed_at=removed_at,
     )
 
 
+_KEY, _ORG_KEY = "staff.public_key", "org_keys.public_key"
+"""Sealed on PostgreSQL though public: sealing authenticates them, so whoever can write to
+PostgreSQL without the database key cannot make new cases readable to a key of their own
+(over SQLCipher, the file's page MACs already do; hence `check_point=False` on reading)."""
 STAFF = "SELECT id, label, identities, public_key, added_at, removed_at FROM staff"
 STAFF_ALL = STAFF + " ORDER BY id"
 STAFF_ACTIVE = STAFF + " WHERE removed_at IS NULL ORDER BY id"
@@ -72,19 +79,32 @@ STAFF_ONE = STAFF + " WHERE id = ?"
 
 def recovery_key(conn: Connection) -> PublicKey | None:
     row = conn.execute("SELECT public_key FROM org_keys WHERE name = 'recovery'").fetchone()
-    return None if row is None else PublicKey.from_text(row[0], check_point=False)
+    return (
+        None
+        if row is None
+        else PublicKey.from_text(conn.unseal(_ORG_KEY, row[0]), check_point=False)
+    )
 
 
 def insert_staff(
     conn: Connection, label: str, identities: tuple[str, ...], public_key: PublicKey, now: int
-) -> StaffMember:
-    """A new active member; `sqlcipher3.IntegrityError` when an active one has this key."""
-    cursor = conn.execute(
+) -> StaffMember | None:
+    """A new active member; None when an active one has this key (checked first, in the
+    caller's transaction, so no engine's constraint error has to be told apart)."""
+    taken = conn.execute(
+        "SELECT 1 FROM staff WHERE public_key = ? AND removed_at IS NULL",
+        (conn.seal(_KEY, public_key.text),),
+    ).fetchone()
+    if taken is not None:
+        return None
+    sealed = conn.seal("staff.label", label)
+    found = conn.seal("staff.identities", json.dumps(identities))
+    row = conn.execute(
         "INSERT INTO staff (label, identities, public_key, fingerprint, added_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (label, json.dumps(identities), public_key.text, public_key.fingerprint, now),
-    )
-    return StaffMember(int(cursor.lastrowid), label, identities, public_key, now, None)
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        (sealed, found, conn.seal(_KEY, public_key.text), public_key.fingerprint, now),
+    ).fetchone()
+    return StaffMember(int(row[0]), label, identities, public_key, now, None)
 
 
 def mark_removed(conn: Connection, staff_id: int, now: int) -> StaffMember | None:
@@ -94,7 +114,7 @@ def mark_removed(conn: Connection, staff_id: int, now: int) -> StaffMember | Non
     )
     if cursor.rowcount != 1:
         return None
-    return staff_member(conn.execute(STAFF_ONE, (staff_id,)).fetchone())
+    return staff_member(conn, conn.execute(STAFF_ONE, (staff_id,)).fetchone())
 
 
 def put_recovery(conn: Connection, public_key: PublicKey, now: int) -> None:
@@ -104,5 +124,5 @@ def put_recovery(conn: Connection, public_key: PublicKey, now: int) -> None:
         "VALUES ('recovery', ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
         "public_key = excluded.public_key, fingerprint = excluded.fingerprint, "
         "set_at = excluded.set_at",
-        (public_key.text, public_key.fingerprint, now),
+        (conn.seal(_ORG_KEY, public_key.text), public_key.fingerprint, now),
     )

@@ -12,8 +12,11 @@ were added, and the database is authenticated by SQLCipher.
 
 What this store keeps readable (inside SQLCipher only): public keys, fingerprints,
 staff labels and platform identities, and routing metadata (state, country,
-urgency, times). Everything a reporter says is a sealed blob. Audit rows are
-append-only (SQLite triggers) and their detail is sealed to the case key (case
+urgency, times). Everything a reporter says is a sealed blob. On PostgreSQL, whose
+pages are not encrypted, labels, identities, assignee, country, urgency, the log's link
+key and states, the reporter's chat address and audit details are sealed field by field
+(`Connection.seal`); only equality lookups use them in SQL, never an order or a range.
+Audit rows are append-only (triggers) and their detail is sealed to the case key (case
 events) or the recovery key (staff events; none when no recovery key is set).
 
 Every item and case audit entry is also bound into the case's tamper-evident log
@@ -36,8 +39,6 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
-
-import sqlcipher3
 
 from bot.cases import drafts, reporter_rows, rows, staff_rows
 from bot.cases.drafts import Reporter, Submitted
@@ -141,10 +142,9 @@ class CasesStore:
         check_actor(actor)
 
         def add(conn: Connection) -> StaffMember:
-            try:
-                member = staff_rows.insert_staff(conn, label, found, public_key, now)
-            except sqlcipher3.IntegrityError:
-                raise CaseStoreError("an active staff member already has this public key") from None
+            member = staff_rows.insert_staff(conn, label, found, public_key, now)
+            if member is None:
+                raise CaseStoreError("an active staff member already has this public key")
             detail = {"staff": member.name, "fingerprint": public_key.fingerprint}
             append_audit(conn, now, actor, "staff.add", detail=detail)
             return member
@@ -155,7 +155,7 @@ class CasesStore:
         query = staff_rows.STAFF_ALL if include_removed else staff_rows.STAFF_ACTIVE
 
         def read(conn: Connection) -> list[StaffMember]:
-            return [staff_rows.staff_member(r) for r in conn.execute(query).fetchall()]
+            return [staff_rows.staff_member(conn, r) for r in conn.execute(query).fetchall()]
 
         return await self._db.run(read)
 

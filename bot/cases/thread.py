@@ -40,12 +40,12 @@ _MINE = (
     "SELECT c.id, c.state FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.state != 'draft'"
 )
-_LATEST = _MINE + " ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
+_LATEST = _MINE + " ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.seq DESC LIMIT 1"
 _ONE = _MINE + " AND c.id = ?"
 _REPLIES = (
     "SELECT r.user_key, a.case_id, MAX(a.at) FROM audit a "
     "JOIN case_reporters r ON r.case_id = a.case_id "
-    "WHERE a.action LIKE 'case.reply%' GROUP BY r.user_key"
+    "WHERE a.action LIKE 'case.reply%' GROUP BY r.user_key, a.case_id ORDER BY 3, 2"
 )
 
 
@@ -116,6 +116,7 @@ class CaseThread:
             if self._replies is None:
 
                 def read(conn: Connection) -> dict[str, TeamWrote]:
+                    """Per reporter and case, oldest first: each reporter keeps the latest."""
                     rows = conn.execute(_REPLIES).fetchall()
                     return {str(k): TeamWrote(str(c), int(at) * 1000) for k, c, at in rows}
 

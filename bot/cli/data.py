@@ -3,6 +3,10 @@
 `backup` runs beside the bot (a second connection reads one snapshot); `restore` and
 `rekey` change the file, so they take the data folder's lock and refuse while the bot
 runs. Refusals raise the storage errors `bot.cli.main` turns into `error: …`, exit 2.
+
+With `HRD_BOT_DATABASE_URL` (PostgreSQL), `backup` and `restore` refuse and name
+PostgreSQL's own tools; `rekey` re-seals every sealed column under the new key
+(`bot.storage.pg_rekey`), refused while any worker is connected.
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bot.cli.pg_url import backup_elsewhere, database_url, restore_elsewhere
 from bot.config import Settings
-from bot.storage import DataDirLock, resolve_db_key
+from bot.storage import DataDirLock, DbKey, resolve_db_key
 from bot.storage.backup import backup, new_key, rekey, restore
+from bot.storage.pg_rekey import rekey_postgres
 
 __all__ = ["COMMANDS", "dispatch", "register"]
 
@@ -36,6 +42,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _backup(settings: Settings, path: Path) -> int:
+    if url := database_url(settings):
+        raise backup_elsewhere(url)
     key = resolve_db_key(settings.env, settings.data_dir, may_create=False)
     checked = backup(settings.database_path, key, path)
     print(f"backup written to {path} (schema {checked.schema}, {checked.pages} pages)")
@@ -44,6 +52,8 @@ def _backup(settings: Settings, path: Path) -> int:
 
 
 def _restore(settings: Settings, path: Path) -> int:
+    if url := database_url(settings):
+        raise restore_elsewhere(url)
     lock = DataDirLock.acquire(settings.data_dir, "restoring a backup")
     try:
         key = resolve_db_key(settings.env, settings.data_dir, may_create=False)
@@ -61,6 +71,8 @@ def _rekey(settings: Settings, path: Path) -> int:
         new, made = new_key(path, settings.data_dir)
         if made:
             print(f"new key written to {path} (mode 0600)")
+        if url := database_url(settings):
+            return _rekey_postgres(url, old, new, path)
         changed = rekey(settings.database_path, old, new)
     finally:
         lock.release()
@@ -69,6 +81,19 @@ def _rekey(settings: Settings, path: Path) -> int:
     print(
         "Point HRD_BOT_DB_KEY_FILE (or the HRD_BOT_DB_KEY credential) at it, start the "
         "bot, then destroy the old key and re-take backups: old backups need the old key."
+    )
+    return 0
+
+
+def _rekey_postgres(url: str, old: DbKey, new: DbKey, path: Path) -> int:
+    resealed = rekey_postgres(url, old, new)
+    if resealed is None:
+        print(f"the PostgreSQL database was already sealed under the key in {path}.")
+    else:
+        print(f"{resealed} row(s) of the PostgreSQL database re-sealed under the key in {path}.")
+    print(
+        "Point every worker's HRD_BOT_DB_KEY_FILE (or HRD_BOT_DB_KEY credential) at it, "
+        "start them, then destroy the old key and take a new pg_dump: old dumps need the old key."
     )
     return 0
 

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 from bot.cli.demo import DEMO_FOLDER
+from bot.cli.pg_url import database_url
 from bot.config import Settings, credential_path
 from bot.storage import DbKey, DbKeyError, WrongKeyError, resolve_db_key
 from bot.storage.backup import BackupError, open_existing
 
-__all__ = ["Finding", "clock", "examine", "report", "swap"]
+__all__ = ["Finding", "clock", "database", "examine", "report", "swap"]
 
 Verdict = Literal["unsafe", "ok", "unknown"]
 _HEX_KEY = re.compile(rb"^\s*[0-9a-fA-F]{64}\s*$")
@@ -185,18 +186,10 @@ def team(settings: Settings) -> list[Finding]:
         key: DbKey = resolve_db_key(settings.env, settings.data_dir, may_create=False)
     except DbKeyError:
         return [Finding("unknown", "staff and recovery keys", "not checked: no database key")]
-    if not settings.database_path.exists():
-        todo = "start the bot once, then: hrd-bot staff add, hrd-bot recovery set"
-        return [Finding("unsafe", "no database yet, so no staff or recovery key", todo)]
-    try:
-        conn = open_existing(settings.database_path, key, "the database")
-    except (WrongKeyError, BackupError) as exc:
-        return [Finding("unknown", "staff and recovery keys", f"not checked: {exc}")]
-    try:
-        staff = conn.execute("SELECT count(*) FROM staff WHERE removed_at IS NULL").fetchone()[0]
-        recovery = conn.execute("SELECT count(*) FROM org_keys").fetchone()[0]
-    finally:
-        conn.close()
+    counted = _team_counts(settings, key)
+    if isinstance(counted, Finding):
+        return [counted]
+    staff, recovery = counted
     found = []
     if staff:
         found.append(Finding("ok", f"{staff} active staff key(s)"))
@@ -209,6 +202,35 @@ def team(settings: Settings) -> list[Finding]:
         todo = "cases are lost if every staff key is: hrd-bot recovery set"
         found.append(Finding("unsafe", "no recovery key", todo))
     return found
+
+
+def _team_counts(settings: Settings, key: DbKey) -> tuple[int, int] | Finding:
+    if url := database_url(settings):
+        from bot.cli.doctor_pg import team_counts  # it builds on this module's Finding
+
+        return team_counts(url, key)
+    if not settings.database_path.exists():
+        todo = "start the bot once, then: hrd-bot staff add, hrd-bot recovery set"
+        return Finding("unsafe", "no database yet, so no staff or recovery key", todo)
+    try:
+        conn = open_existing(settings.database_path, key, "the database")
+    except (WrongKeyError, BackupError) as exc:
+        return Finding("unknown", "staff and recovery keys", f"not checked: {exc}")
+    try:
+        staff = conn.execute("SELECT count(*) FROM staff WHERE removed_at IS NULL").fetchone()[0]
+        recovery = conn.execute("SELECT count(*) FROM org_keys").fetchone()[0]
+    finally:
+        conn.close()
+    return int(staff), int(recovery)
+
+
+def database(settings: Settings) -> list[Finding]:
+    """On PostgreSQL: TLS on the way to it, and no password in its URL."""
+    if url := database_url(settings):
+        from bot.cli.doctor_pg import connection
+
+        return connection(url, settings.env)
+    return []
 
 
 def chats(settings: Settings) -> list[Finding]:
@@ -328,6 +350,7 @@ def examine(settings: Settings) -> list[Finding]:
     return [
         *data_folder(settings),
         *key_source(settings),
+        *database(settings),
         *team(settings),
         *chats(settings),
         swap(),

@@ -45,10 +45,13 @@ _KEEP_ADDRESS = (
 _ROWS_PER_STATEMENT = 100  # 500 parameters: within every SQLite's limit (999)
 MOVED = "moved:"
 """How the migration that made `chat_addresses` named the chats of the rows it found
-(`moved:` and a random token); the SQL below spells it as a GLOB, `moved:*`."""
+(`moved:` and a random token); the SQL below spells it `LIKE 'moved:%'` (the prefix holds
+no wildcard), which both SQLCipher and PostgreSQL take."""
+_ADDRESS = "chat_addresses.address"
+"""Sealed on PostgreSQL (`Connection.seal`): a lookup by address seals its parameter."""
 _NEEDED = (
     "SELECT 1 FROM chat_messages m WHERE m.platform = a.platform AND m.chat = a.chat "
-    "AND (m.delete_at IS NOT NULL OR m.chat GLOB 'moved:*')"
+    "AND (m.delete_at IS NOT NULL OR m.chat LIKE 'moved:%')"
 )
 _PURGE_CHAT = (
     "DELETE FROM chat_addresses AS a WHERE platform = ? AND chat = ? "  # noqa: S608  (constant SQL)
@@ -164,8 +167,8 @@ class ChatTrail:
         def read(conn: Connection) -> list[Trace]:
             moved = conn.execute(
                 "SELECT chat FROM chat_addresses WHERE platform = ? AND address = ? "
-                "AND chat GLOB 'moved:*'",
-                (platform, chat),
+                "AND chat LIKE 'moved:%'",
+                (platform, conn.seal(_ADDRESS, chat)),
             ).fetchall()
             found: list[tuple[int, str]] = []
             for named in [name, *(str(r[0]) for r in moved)]:
@@ -217,7 +220,10 @@ class ChatTrail:
 
     async def _select(self, sql: str, args: tuple[object, ...]) -> list[Trace]:
         def read(conn: Connection) -> list[Trace]:
-            return [Trace(int(r[0]), str(r[1]), str(r[2])) for r in conn.execute(sql, args)]
+            return [
+                Trace(int(r[0]), conn.unseal(_ADDRESS, str(r[1])), str(r[2]))
+                for r in conn.execute(sql, args)
+            ]
 
         return await self._db.run(read)
 
@@ -234,7 +240,10 @@ def _writer(
 
     def write(conn: Connection) -> None:
         if addresses:
-            conn.executemany(_KEEP_ADDRESS, sorted(addresses))
+            conn.executemany(
+                _KEEP_ADDRESS,
+                [(p, c, conn.seal(_ADDRESS, a)) for p, c, a in sorted(addresses)],
+            )
         for chunk in chunks:
             values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
             conn.execute(_INSERT + values, [value for row in chunk for value in row])

@@ -2,7 +2,12 @@
 
 This module is the one writer of the `sessions` table: what drafts and retention change
 in a session is done here too (`report_sent`, `let_go_of_draft`, `expire_reports`,
-`delete_idle`), inside the caller's transaction."""
+`delete_idle`), inside the caller's transaction.
+
+`state` is sealed on PostgreSQL (`Connection.seal`), so SQL never looks inside it: every
+save also writes `report_case`, the draft the state points at, and drafts find their
+reporter's session by that column, then change the state in Python (read, edit, write
+back, in the same transaction)."""
 
 from __future__ import annotations
 
@@ -30,28 +35,20 @@ __all__ = [
 ]
 
 SaveRow = tuple[str, str | None, str, int]
-EXPIRE_SQL = f"json_set(json_remove(state, '$.report'), '$.{EXPIRED}', json('true'))"
-"""The same change in SQL, for retention's batches."""
-_UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, updated_at) VALUES "
+"""A session as saved: user key, language, state (JSON, plain), time."""
+_STATE = "sessions.state"
+_UPSERT_HEAD = "INSERT INTO sessions (user_key, language, state, report_case, updated_at) VALUES "
 _UPSERT_TAIL = (
-    " ON CONFLICT(user_key) DO UPDATE SET language = excluded.language, "
-    "state = excluded.state, updated_at = excluded.updated_at"
+    " ON CONFLICT (user_key) DO UPDATE SET language = excluded.language, "
+    "state = excluded.state, report_case = excluded.report_case, updated_at = excluded.updated_at"
 )
-_ROWS_PER_STATEMENT = 100  # 400 parameters: within every SQLite's limit (999)
-_REPORTER_SESSION = (
-    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id = ?) "
-    "AND json_extract(state, '$.report.case') = ?"
+_ROWS_PER_STATEMENT = 100  # 500 parameters: within every SQLite's limit (999)
+_REPORTERS_OF = (
+    "SELECT user_key, state, report_case FROM sessions "
+    "WHERE report_case IN ({marks}) "
+    "AND user_key IN (SELECT user_key FROM case_reporters WHERE case_id IN ({marks}))"
 )
-_LET_GO = "UPDATE sessions SET state = json_remove(state, '$.report') " + _REPORTER_SESSION  # noqa: S608
-_SENT = (
-    f"UPDATE sessions SET state = json_set(json_remove(state, '$.report'), '$.{SENT}', ?) "  # noqa: S608  (constant SQL)
-    + _REPORTER_SESSION
-)
-_END_REFERENCES = (
-    f"UPDATE sessions SET state = {EXPIRE_SQL} "  # noqa: S608  (constant SQL)
-    "WHERE user_key IN (SELECT user_key FROM case_reporters WHERE case_id IN ({marks})) "
-    "AND json_extract(state, '$.report.case') IN ({marks}) RETURNING user_key"
-)
+_REWRITE = "UPDATE sessions SET state = ?, report_case = NULL WHERE user_key = ?"
 
 
 class SessionStore:
@@ -103,7 +100,7 @@ class SessionStore:
             row = conn.execute(
                 "SELECT language, state FROM sessions WHERE user_key = ?", (user.key,)
             ).fetchone()
-            return None if row is None else (row[0], str(row[1]))
+            return None if row is None else (row[0], conn.unseal(_STATE, str(row[1])))
 
         found = await self._db.run(read)
         if found is None:
@@ -113,7 +110,7 @@ class SessionStore:
 
     async def save(self, session: Session) -> None:
         """Written through before the reply leaves; a save that changes nothing is skipped."""
-        payload = json.dumps(session.state, separators=(",", ":"), ensure_ascii=False)
+        payload = _dumps(session.state)
         if self._cache.get(session.user.key) == (session.language, payload):
             return
         row = (session.user.key, session.language, payload, int(time.time()))
@@ -162,20 +159,38 @@ class SessionStore:
 
 def report_sent(conn: Connection, case_id: str) -> None:
     """The reporter's session lets go of the submitted draft and carries `SENT` instead."""
-    conn.execute(_SENT, (case_id, case_id, case_id))
+    _let_go(conn, [case_id], lambda state, case: state.__setitem__(SENT, case))
 
 
 def let_go_of_draft(conn: Connection, case_id: str) -> None:
     """The reporter's session lets go of a discarded draft."""
-    conn.execute(_LET_GO, (case_id, case_id))
+    _let_go(conn, [case_id], lambda state, case: None)
 
 
 def expire_reports(conn: Connection, case_ids: Sequence[str]) -> list[str]:
     """Sessions pointing at these purged drafts are marked `EXPIRED`; their users' keys
     (cached copies must be `dropped`)."""
+    return _let_go(conn, case_ids, lambda state, case: state.__setitem__(EXPIRED, True))
+
+
+def _let_go(
+    conn: Connection, case_ids: Sequence[str], mark: Callable[[dict[str, Any], str], None]
+) -> list[str]:
+    """Reporters' sessions whose draft is one of `case_ids` drop it and get `mark`ed,
+    read, changed and written back here (no JSON in SQL: PostgreSQL sees sealed text);
+    the users' keys."""
+    if not case_ids:
+        return []
     marks = ", ".join("?" * len(case_ids))
-    found = conn.execute(_END_REFERENCES.format(marks=marks), [*case_ids, *case_ids])
-    return [str(row[0]) for row in found.fetchall()]
+    found = conn.execute(_REPORTERS_OF.format(marks=marks), [*case_ids, *case_ids])
+    changed = []
+    for key, sealed, case in found.fetchall():
+        state = json.loads(conn.unseal(_STATE, str(sealed)))
+        state.pop("report", None)
+        mark(state, str(case))
+        conn.execute(_REWRITE, (conn.seal(_STATE, _dumps(state)), key))
+        changed.append(str(key))
+    return changed
 
 
 def delete_idle(conn: Connection, before: int, size: int) -> list[str]:
@@ -195,16 +210,23 @@ def draft_of(state: dict[str, Any]) -> str | None:
     return case if isinstance(case, str) else None
 
 
+def _dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+
+
 def _expired(payload: str) -> str:
     state = json.loads(payload)
     state.pop("report", None)
     state[EXPIRED] = True
-    return json.dumps(state, separators=(",", ":"), ensure_ascii=False)
+    return _dumps(state)
 
 
 def _settle_drafts(conn: Connection, rows: list[tuple[SaveRow, str | None]]) -> list[SaveRow]:
-    """Rows as they may be written: a reference to a draft that is gone becomes `EXPIRED`."""
-    drafts = {draft for _, draft in rows if draft is not None}
+    """Rows as they may be written, the last of each user only (one statement may not
+    change a row twice in PostgreSQL): a reference to a draft that is gone becomes
+    `EXPIRED`."""
+    latest = list({row[0]: (row, draft) for row, draft in rows}.values())
+    drafts = {draft for _, draft in latest if draft is not None}
     gone = {
         d
         for d in drafts
@@ -212,14 +234,15 @@ def _settle_drafts(conn: Connection, rows: list[tuple[SaveRow, str | None]]) -> 
     }
     return [
         (key, language, _expired(payload) if draft in gone else payload, at)
-        for (key, language, payload, at), draft in rows
+        for (key, language, payload, at), draft in latest
     ]
 
 
 def _upsert(pending: list[tuple[SaveRow, str | None]]) -> Callable[[Connection], list[SaveRow]]:
     """All rows in one transaction, as few statements as the parameter limit allows;
-    a user saved twice keeps the later state (rows are inserted in order). Returns the
-    rows as written."""
+    a user saved twice keeps the later state. `report_case` is the state's draft, so
+    drafts find their session without reading its (sealed) state. Returns the rows as
+    written."""
 
     def write(conn: Connection) -> list[SaveRow]:
         rows = _settle_drafts(conn, pending)
@@ -227,18 +250,29 @@ def _upsert(pending: list[tuple[SaveRow, str | None]]) -> Callable[[Connection],
             rows[start : start + _ROWS_PER_STATEMENT]
             for start in range(0, len(rows), _ROWS_PER_STATEMENT)
         ]
-        if len(chunks) > 1:
+        own = conn.sqlite and len(chunks) > 1  # PostgreSQL: every call is one transaction
+        if own:
             conn.execute("BEGIN IMMEDIATE")
         try:
             for chunk in chunks:
-                values = ", ".join(["(?, ?, ?, ?)"] * len(chunk))
-                args = [value for row in chunk for value in row]
+                values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                args = [
+                    value
+                    for key, language, payload, at in chunk
+                    for value in (
+                        key,
+                        language,
+                        conn.seal(_STATE, payload),
+                        draft_of(json.loads(payload)),
+                        at,
+                    )
+                ]
                 conn.execute(_UPSERT_HEAD + values + _UPSERT_TAIL, args)
         except BaseException:
-            if len(chunks) > 1:
+            if own:
                 conn.execute("ROLLBACK")
             raise
-        if len(chunks) > 1:
+        if own:
             conn.execute("COMMIT")
         return rows
 

@@ -1,4 +1,4 @@
-"""The outbox's rows in SQLCipher: one per message and destination, with its state.
+"""The outbox's rows in the database: one per message and destination, with its state.
 
 A row keeps the message's text only when it is not sensitive (alerts, reminders,
 check-in questions, notices: metadata). A sensitive message (answers, a relay, the
@@ -7,6 +7,10 @@ so after a crash staff can be told exactly which messages to send again.
 
 A row addressed to a person (a reporter: `person` is set) keeps their chat address only
 while it is queued: settled, delivered or not, the address is blanked in the same write.
+
+On PostgreSQL the address, the body and the reason are sealed (`Connection.seal`); the
+message ids a row settled with are also kept one per row in `outbox_messages`, so an
+alert is found from one of its ids by plain SQL on both engines.
 """
 
 from __future__ import annotations
@@ -21,10 +25,22 @@ from bot.delivery.outcome import Outcome, Reason
 from bot.model import ChatRef, Choice, Reply
 from bot.storage.database import Connection
 
-__all__ = ["CLAIMABLE", "Row", "alerted_case", "insert", "pending", "settle"]
+__all__ = [
+    "ADDRESS",
+    "BODY",
+    "CLAIMABLE",
+    "REASON",
+    "Row",
+    "alerted_case",
+    "insert",
+    "pending",
+    "settle",
+]
 
 
 KEEP_SETTLED = 7 * 86_400
+ADDRESS, BODY, REASON = "outbox.address", "outbox.body", "outbox.reason"
+"""The sealed columns (`Connection.seal`: the identity on SQLCipher)."""
 _LET_GO = "address = CASE WHEN person IS NULL THEN address ELSE '' END"
 """A settled row to a person no longer needs where they are (staff rooms are no secret)."""
 
@@ -65,26 +81,29 @@ def _reply(text: str | None) -> Reply | None:
 def insert(
     chat: ChatRef, reply: Reply, kind: str, case_id: str | None, person: str | None
 ) -> Callable[[Connection], int]:
-    values = (
-        chat.platform,
-        chat.address,
-        int(chat.private),
-        int(chat.encrypted),
-        kind,
-        case_id,
-        person,
-        body(reply),
-        int(time.time()),
-    )
+    text = body(reply)
 
     def run(conn: Connection) -> int:
-        cursor = conn.execute(
+        now = int(time.time())
+        values = (
+            chat.platform,
+            conn.seal(ADDRESS, chat.address),
+            int(chat.private),
+            int(chat.encrypted),
+            kind,
+            case_id,
+            person,
+            conn.seal(BODY, text),
+            now,
+            now,
+        )
+        row = conn.execute(
             "INSERT INTO outbox (platform, address, private, encrypted, kind, case_id,"
             " person, body, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?9, ?9)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING id",
             values,
-        )
-        return int(cursor.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     return run
 
@@ -93,13 +112,19 @@ def settle(row_id: int, outcome: Outcome, attempts: int) -> Callable[[Connection
     state = "delivered" if outcome.delivered else "failed"
     ids = json.dumps(list(outcome.message_ids)) if outcome.message_ids else None
     reason = None if outcome.reason is None else outcome.reason.value
-    values = (state, reason, ids, attempts, int(time.time()), row_id)
 
     def run(conn: Connection) -> None:
         conn.execute(
             "UPDATE outbox SET state = ?, reason = ?, message_ids = ?, attempts = ?,"  # noqa: S608
             f" updated_at = ?, body = NULL, {_LET_GO} WHERE id = ?",
-            values,
+            (state, conn.seal(REASON, reason), ids, attempts, int(time.time()), row_id),
+        )
+        if not outcome.message_ids:
+            return
+        conn.executemany(
+            "INSERT INTO outbox_messages (outbox_id, message_id) VALUES (?, ?)"
+            " ON CONFLICT (outbox_id, message_id) DO NOTHING",
+            [(row_id, message_id) for message_id in dict.fromkeys(outcome.message_ids)],
         )
 
     return run
@@ -115,11 +140,13 @@ def pending(conn: Connection) -> list[Row]:
     return [
         Row(
             int(r[0]),
-            ChatRef(str(r[1]), str(r[2]), private=bool(r[3]), encrypted=bool(r[4])),
+            ChatRef(
+                str(r[1]), conn.unseal(ADDRESS, str(r[2])), private=bool(r[3]), encrypted=bool(r[4])
+            ),
             str(r[5]),
             None if r[6] is None else str(r[6]),
             float(r[7]),
-            _reply(r[8]),
+            _reply(conn.unseal(BODY, r[8])),
             int(r[9]),
         )
         for r in found
@@ -135,24 +162,24 @@ def alerted_case(conn: Connection, platform: str, address: str, message_id: str)
     recorded when it settled), or None: nothing in the message itself is trusted."""
     marks = ", ".join("?" * len(CLAIMABLE))
     row = conn.execute(
-        "SELECT case_id FROM outbox WHERE platform = ? AND address = ? AND state = 'delivered'"  # noqa: S608
-        f" AND case_id IS NOT NULL AND kind IN ({marks}) AND message_ids IS NOT NULL"
-        " AND EXISTS (SELECT 1 FROM json_each(outbox.message_ids) WHERE value = ?)"
-        " ORDER BY id DESC LIMIT 1",
-        (platform, address, *CLAIMABLE, message_id),
+        "SELECT o.case_id FROM outbox o JOIN outbox_messages m ON m.outbox_id = o.id"  # noqa: S608
+        " WHERE m.message_id = ? AND o.platform = ? AND o.address = ?"
+        f" AND o.state = 'delivered' AND o.case_id IS NOT NULL AND o.kind IN ({marks})"
+        " ORDER BY o.id DESC LIMIT 1",
+        (message_id, platform, conn.seal(ADDRESS, address), *CLAIMABLE),
     ).fetchone()
     return None if row is None else str(row[0])
 
 
 def give_up(found: list[tuple[int, Reason]]) -> Callable[[Connection], None]:
     """After a stop: these will not be sent again (lost, or perhaps already sent)."""
-    values = [(reason.value, int(time.time()), row_id) for row_id, reason in found]
 
     def run(conn: Connection) -> None:
+        now = int(time.time())
         conn.executemany(
             "UPDATE outbox SET state = 'failed', reason = ?, updated_at = ?, body = NULL,"  # noqa: S608
             f" {_LET_GO} WHERE id = ?",
-            values,
+            [(conn.seal(REASON, reason.value), now, row_id) for row_id, reason in found],
         )
 
     return run

@@ -1,14 +1,19 @@
 """The `checkins` table: its one writer. Each function takes the open connection and never
-commits, so `bot.safety.checkins` keeps each answer, tick and alert one transaction."""
+commits, so `bot.safety.checkins` keeps each answer, tick and alert one transaction.
+
+`chat` (a platform id) and `zone` (where the person lives) are sealed on PostgreSQL
+(`Connection.seal`); every read of them goes through here and comes back unsealed."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.storage.database import Connection
 
 __all__ = [
     "Plan",
+    "Reading",
     "answered",
     "delete",
     "drop_closed",
@@ -22,6 +27,8 @@ __all__ = [
     "move_zone",
     "pending_duress",
     "plan",
+    "plan_with_country",
+    "reading",
     "set_duress",
     "set_paused",
     "settle_duress",
@@ -31,12 +38,16 @@ __all__ = [
 
 Plan = tuple[int | None, int | None, str | None]
 """`every_s`, `daily_at` (minutes after midnight), `zone`."""
+Reading = tuple[str | None, str, str, str, int | None, int | None, str | None, bytes | None]
+"""case, platform, chat, language, `every_s`, `daily_at`, zone, duress hash."""
+_CHAT = "checkins.chat"
+_ZONE = "checkins.zone"
 _PLAN = "SELECT every_s, daily_at, zone FROM checkins WHERE user_key = ?"
 _UPSERT = (
     "INSERT INTO checkins (user_key, case_id, platform, chat, language, every_s, "
     "daily_at, zone, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (user_key) DO UPDATE SET case_id = COALESCE(excluded.case_id, "
-    "case_id), platform = excluded.platform, chat = excluded.chat, "
+    "checkins.case_id), platform = excluded.platform, chat = excluded.chat, "
     "language = excluded.language, every_s = excluded.every_s, "
     "daily_at = excluded.daily_at, zone = excluded.zone, next_at = excluded.next_at,"
     " asked_at = NULL, alerted_at = NULL, paused = 0"
@@ -46,12 +57,50 @@ _UPSERT = (
 def upsert(conn: Connection, user_key: str, case: str | None, row: Sequence[object]) -> None:
     """Start or change check-ins: `row` is platform, chat, language, every_s, daily_at,
     zone, next_at; a pause, a pending question or alert is reset."""
-    conn.execute(_UPSERT, (user_key, case, *row))
+    platform, chat, language, every_s, daily_at, zone, next_at = row
+    sealed = (conn.seal(_CHAT, str(chat)), conn.seal(_ZONE, _text(zone)))
+    conn.execute(
+        _UPSERT,
+        (user_key, case, platform, sealed[0], language, every_s, daily_at, sealed[1], next_at),
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def plan(conn: Connection, user_key: str) -> Plan | None:
     found = conn.execute(_PLAN, (user_key,)).fetchone()
-    return None if found is None else (found[0], found[1], found[2])
+    return None if found is None else (found[0], found[1], conn.unseal(_ZONE, found[2]))
+
+
+def reading(conn: Connection, user_key: str) -> Reading | None:
+    """What an answer needs to know of the person's check-ins."""
+    found = conn.execute(
+        "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
+        "FROM checkins WHERE user_key = ?",
+        (user_key,),
+    ).fetchone()
+    if found is None:
+        return None
+    case, platform, chat, language, every, daily, zone, word = found
+    chat, zone = conn.unseal(_CHAT, str(chat)), conn.unseal(_ZONE, zone)
+    return case, str(platform), chat, str(language), every, daily, zone, word
+
+
+def plan_with_country(conn: Connection, user_key: str) -> tuple[Any, ...] | None:
+    """`every_s`, `daily_at`, zone, paused, a duress word set, next time, the case's country."""
+    found = conn.execute(
+        "SELECT k.every_s, k.daily_at, k.zone, k.paused, k.duress IS NOT NULL, "
+        "k.next_at, c.country FROM checkins k LEFT JOIN cases c ON c.id = k.case_id "
+        "WHERE k.user_key = ?",
+        (user_key,),
+    ).fetchone()
+    if found is None:
+        return None
+    every, daily, zone, paused, word, due, country = found
+    zone, country = conn.unseal(_ZONE, zone), conn.unseal("cases.country", country)
+    return every, daily, zone, paused, word, due, country
 
 
 def delete(conn: Connection, user_key: str) -> None:
@@ -76,7 +125,7 @@ def move_zone(conn: Connection, user_key: str, zone: str, next_at: int) -> None:
     conn.execute(
         "UPDATE checkins SET zone = ?, next_at = CASE WHEN asked_at IS NULL THEN ? "
         "ELSE next_at END WHERE user_key = ?",
-        (zone, next_at, user_key),
+        (conn.seal(_ZONE, zone), next_at, user_key),
     )
 
 
@@ -103,7 +152,7 @@ def duress_chat(conn: Connection, user_key: str) -> tuple[str, str, str] | None:
         "WHERE user_key = ? AND duress_at IS NOT NULL",
         (user_key,),
     ).fetchone()
-    return None if found is None else (str(found[0]), str(found[1]), str(found[2]))
+    return None if found is None else (str(found[0]), conn.unseal(_CHAT, found[1]), str(found[2]))
 
 
 def settle_duress(conn: Connection, user_key: str, case_id: str) -> None:
@@ -127,7 +176,7 @@ def due(conn: Connection, now: int) -> list[tuple[str, str, str]]:
         "WHERE paused = 0 AND asked_at IS NULL AND next_at <= ?",
         (now,),
     ).fetchall()
-    return [(str(k), str(p), str(c)) for k, p, c in found]
+    return [(str(k), str(p), conn.unseal(_CHAT, str(c))) for k, p, c in found]
 
 
 def mark_asked(conn: Connection, user_keys: Sequence[str], now: int) -> None:
@@ -144,7 +193,7 @@ def missed(conn: Connection, asked_before: int) -> list[tuple[str, str | None, s
         "WHERE paused = 0 AND alerted_at IS NULL AND asked_at <= ?",
         (asked_before,),
     ).fetchall()
-    return [tuple(row) for row in found]
+    return [(k, case, p, conn.unseal(_CHAT, str(c)), lang, at) for k, case, p, c, lang, at in found]
 
 
 def pending_duress(conn: Connection) -> list[str]:

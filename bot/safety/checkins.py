@@ -45,7 +45,7 @@ MISSED_FIELD = "checkin"
 _OPEN_CASE = (
     "SELECT c.id FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.state IN ('new', 'acknowledged', 'assigned') "
-    "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
+    "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.seq DESC LIMIT 1"
 )
 
 
@@ -81,11 +81,7 @@ def _reset(
 ) -> tuple[str | None, str, str, str] | None:
     """The answer: the question is closed and the next one scheduled. With a `word`,
     only when it is the duress word, and then `duress_at` marks the alert to raise."""
-    found = conn.execute(
-        "SELECT case_id, platform, chat, language, every_s, daily_at, zone, duress "
-        "FROM checkins WHERE user_key = ?",
-        (user_key,),
-    ).fetchone()
+    found = checkin_rows.reading(conn, user_key)
     stored = None if found is None else found[7]
     hit = word is not None and duress.matches(key, user_key, word, stored)
     if found is None or (word is not None and not hit):
@@ -162,12 +158,7 @@ class Checkins:
         """What is scheduled, or None when nothing is."""
 
         def read(conn: Connection) -> CheckinPlan | None:
-            found = conn.execute(
-                "SELECT k.every_s, k.daily_at, k.zone, k.paused, k.duress IS NOT NULL, "
-                "k.next_at, c.country FROM checkins k LEFT JOIN cases c ON c.id = k.case_id "
-                "WHERE k.user_key = ?",
-                (user.key,),
-            ).fetchone()
+            found = checkin_rows.plan_with_country(conn, user.key)
             if found is None:
                 return None
             every, daily, zone, paused, word, due, country = found

@@ -124,7 +124,8 @@ class Escalation:
             found = conn.execute(_CLIMB + " WHERE id = ?", (case_id,)).fetchone()
             if found is None or found[0] != "new" or found[2] is None:
                 return 0  # acknowledged, claimed, closed or purged meanwhile
-            urgency, start, base = str(found[1] or "normal"), int(found[2]), int(found[3])
+            urgency = conn.unseal(_URGENCY, found[1]) or "normal"
+            start, base = int(found[2]), int(found[3])
             ladder = self.ladders.of(urgency)
             due = ladder.due(_next_step(conn, case_id) - base, now - start)
             for index in due:
@@ -233,6 +234,7 @@ class Escalation:
         )
 
 
+_URGENCY = "cases.urgency"  # sealed on PostgreSQL, like `outbox.reason`
 _CLIMB = "SELECT state, urgency, COALESCE(climb_from, submitted_at), climb_base FROM cases"
 """Where a case's climb starts: its submission, or the SOS that made it unacknowledged."""
 
@@ -244,7 +246,10 @@ def _waiting(conn: Connection) -> list[tuple[str, str | None, int, int, int]]:
         "SELECT id, urgency, COALESCE(climb_from, submitted_at), climb_base FROM cases"
         " WHERE state = 'new' AND submitted_at IS NOT NULL"
     ).fetchall()
-    return [(str(c), u, int(at), int(b), _next_step(conn, str(c))) for c, u, at, b in rows]
+    return [
+        (str(c), conn.unseal(_URGENCY, u), int(at), int(b), _next_step(conn, str(c)))
+        for c, u, at, b in rows
+    ]
 
 
 def _next_step(conn: Connection, case_id: str) -> int:
@@ -261,7 +266,7 @@ def _settled(conn: Connection, row_ids: list[int]) -> dict[int, str]:
         return {}
     marks = ",".join("?" * len(row_ids))
     found = {
-        int(i): (str(s), r)
+        int(i): (str(s), conn.unseal("outbox.reason", r))
         for i, s, r in conn.execute(
             f"SELECT id, state, reason FROM outbox WHERE id IN ({marks})",  # noqa: S608
             row_ids,

@@ -16,6 +16,11 @@ drafts held in memory). Then exports whose case is gone are deleted (a file left
 killed run goes at the next run), free pages are vacuumed in small steps, and the WAL
 is checkpointed and truncated. `secure_delete`, set on every connection, has already
 overwritten what the deleted rows held.
+
+On PostgreSQL the batches are the same (each one transaction under the writer lock,
+so other workers' messages run between them), but there are no PRAGMAs: retention
+deletes the rows and leaves their space to autovacuum. What those dead tuples held was
+sealed (`Connection.seal`) or HPKE-sealed to the case, never plain text.
 """
 
 from __future__ import annotations
@@ -279,6 +284,9 @@ class Retention:
         log.warning("retention: the WAL could not be truncated; the next run tries again")
 
     async def _compact(self, report: PurgeReport) -> None:
+        """SQLCipher only: PostgreSQL's autovacuum reclaims the space of deleted rows."""
+        if not self._db.sqlite:
+            return
         mode = await self._db.run(lambda c: int(c.execute("PRAGMA auto_vacuum").fetchone()[0]))
         if mode != _INCREMENTAL:
             log.info("retention: one full VACUUM switches this database to incremental vacuum")

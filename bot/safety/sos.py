@@ -40,7 +40,7 @@ LOCATION_FIELD = "sos.location"
 _OPEN_CASE = (
     "SELECT c.id FROM case_reporters r JOIN cases c ON c.id = r.case_id "
     "WHERE r.user_key = ? AND c.state IN ('new', 'acknowledged', 'assigned') "
-    "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.rowid DESC LIMIT 1"
+    "ORDER BY COALESCE(c.submitted_at, c.created_at) DESC, c.seq DESC LIMIT 1"
 )
 _RAISED = "SELECT count(*) FROM audit WHERE case_id = ? AND action = 'case.sos'"
 _ALERTED = "SELECT 1 FROM outbox WHERE case_id = ? AND kind = 'sos' AND state = 'delivered' LIMIT 1"

@@ -21,12 +21,12 @@ from bot.storage.faults import StorageError, WrongKeyError
 from bot.storage.fields import SealedFields, UnsealError, field_key
 from bot.storage.pg_schema import BASE, BASE_VERSION, LATER, META
 
-__all__ = ["WRITER", "PgUnavailableError", "connect", "locked", "redacted"]
+__all__ = ["KEY_CHECK", "WRITER", "PgUnavailableError", "connect", "locked", "redacted"]
 
 T = TypeVar("T")
 WRITER = 0x68726462  # "hrdb": the one lock every call of every worker takes
 _SCHEMA_LOCK = WRITER + 1
-_CHECK = b"hrd-bot postgres key check"
+KEY_CHECK = b"hrd-bot postgres key check"
 
 
 class PgUnavailableError(StorageError):
@@ -62,7 +62,7 @@ def _migrate(raw: Any, key: DbKey) -> bytes:
         version = _version(raw)
         if version is None:
             salt = secrets.token_bytes(16)
-            check = SealedFields(field_key(key, salt)).seal("hrd_bot_meta.keycheck", _CHECK)
+            check = SealedFields(field_key(key, salt)).seal("hrd_bot_meta.keycheck", KEY_CHECK)
             raw.execute(META)
             raw.execute(BASE)
             raw.execute(
@@ -88,7 +88,7 @@ def connect(url: str, key: DbKey) -> PgConnection:
         fields = SealedFields(field_key(key, salt))
         check = raw.execute("SELECT keycheck FROM hrd_bot_meta").fetchone()[0]
         try:
-            if fields.unseal("hrd_bot_meta.keycheck", bytes(check)) != _CHECK:
+            if fields.unseal("hrd_bot_meta.keycheck", bytes(check)) != KEY_CHECK:
                 raise UnsealError("key check")
         except UnsealError:
             raise WrongKeyError(f"the database key does not open {redacted(url)}") from None

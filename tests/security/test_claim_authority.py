@@ -27,6 +27,8 @@ from tests.test_claim import alert_id, claim, claims
 from tests.test_telegram_claim import Group, claim_data, reported
 from tests.test_telegram_claim import claims as telegram_claims
 
+pytestmark = pytest.mark.backends
+
 pytest_plugins = ["tests.test_telegram_claim"]
 
 

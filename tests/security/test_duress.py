@@ -1,6 +1,7 @@
 """The duress word: answering a check-in with it shows the activist exactly what "I am
 safe" shows (text, buttons, TTL), raises an urgent alert marked duress for staff, and the
-word itself is never on disk (not even decrypted) nor in a log."""
+word itself is never on disk (not even decrypted; on PostgreSQL in no raw row) nor in a
+log."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,11 +23,13 @@ from bot.crypto.bundle import open_bundle
 from bot.model import Incoming, Reply
 from bot.safety import duress
 from bot.safety.checkins import Checkins
-from bot.storage import Database, DbKey
+from bot.storage import DbKey
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key
 from tests.security.test_seized_bundles import _encodings, _keyed_view, _raw_view
 
+pytestmark = pytest.mark.backends
 WORD = "Heron Canary-7qx"
 TYPED_LIKE_THIS = "  ｈｅｒｏｎ   canary-7QX "
 """The same word as a phone might send it: fullwidth letters, other case, extra spaces."""
@@ -49,12 +53,15 @@ class Setup:
     transport: FakeTransport
     data_dir: Path
     db_key: bytes
+    database_url: str | None
 
 
 @pytest.fixture
-async def setup(tmp_path: Path, library: Library) -> AsyncIterator[Setup]:
+async def setup(
+    open_database: OpenDatabase, database_url: str | None, tmp_path: Path, library: Library
+) -> AsyncIterator[Setup]:
     data_dir, db_key = tmp_path / "data", secrets.token_bytes(32)
-    db = await Database.open(data_dir / "hrd-bot.db", DbKey(db_key.hex()))
+    db = await open_database("hrd-bot", DbKey(db_key.hex()))
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,))
     team = Team()
     await app.casework.store.add_staff("Alice", [staff_key(app, "staff-a")], team.alice.public)
@@ -65,7 +72,9 @@ async def setup(tmp_path: Path, library: Library) -> AsyncIterator[Setup]:
     app.checkins = Checkins(app.db, app.casework, app.push, clock=clock)
     person = FakeUser(app, transport, "activist-9")
     try:
-        yield Setup(app, team, app.checkins, clock, person, transport, data_dir, db_key)
+        yield Setup(
+            app, team, app.checkins, clock, person, transport, data_dir, db_key, database_url
+        )
     finally:
         await app.outbox.close()
         await db.close()
@@ -149,9 +158,7 @@ async def test_the_duress_word_is_never_on_disk_nor_in_a_log(
     assert [r for r in room_messages(s.transport, STAFF_ROOM) if "DURESS" in r.text]
 
     forms = {WORD, duress.normalise(WORD), WORD.upper(), TYPED_LIKE_THIS.strip()}
-    keyed = _keyed_view(s.data_dir, s.db_key)
-    assert b"checkins" in keyed, "the decrypted view sees plaintext rows"
-    for view in (_raw_view(s.data_dir), keyed):
+    for view in _views(s):
         for form in forms:
             for encoded in _encodings(form):
                 assert encoded not in view, "the duress word is on disk"
@@ -159,6 +166,31 @@ async def test_the_duress_word_is_never_on_disk_nor_in_a_log(
         assert form.casefold() not in caplog.text.casefold()
     assert "SOS raised" in caplog.text, "the logs are captured"
     assert "duress" not in caplog.text.casefold(), "logs do not tell a duress alert apart"
+
+
+def _views(s: Setup) -> list[bytes]:
+    """What a seized server shows: SQLCipher's file, raw and decrypted; PostgreSQL's rows."""
+    if s.database_url is not None:
+        return [_pg_rows(s.database_url)]
+    keyed = _keyed_view(s.data_dir, s.db_key)
+    assert b"checkins" in keyed, "the decrypted view sees plaintext rows"
+    return [_raw_view(s.data_dir), keyed]
+
+
+def _pg_rows(url: str) -> bytes:
+    """Every value of every table of this test's schema, as text and raw bytes."""
+    out: list[bytes] = []
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        for (table,) in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    is_raw = isinstance(value, bytes | memoryview)
+                    out.append(bytes(value) if is_raw else str(value).encode())
+    assert any(b"~" in v for v in out), "sealed values were read"
+    return b"\n".join(out)
 
 
 async def test_a_duress_alert_interrupted_by_a_stop_is_raised_after_restart(

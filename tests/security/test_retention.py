@@ -1,6 +1,7 @@
-"""Retention leaves nothing of a purged draft: not in the database (by SQL, in the raw
-file, in every decrypted page, free ones included), not in the WAL, not in any cache,
-and nowhere in the process's object graph."""
+"""Retention leaves nothing of a purged draft: not in the database (by SQL; on SQLCipher
+also in the raw file, in every decrypted page, free ones included, and in the WAL), not
+in any cache, and nowhere in the process's object graph. On PostgreSQL the space of
+deleted rows is autovacuum's; what they held was sealed."""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from bot.app import App
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
 from bot.safety.jobs import SafetyJobs
-from bot.storage import Database
 from bot.storage.database import Connection
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import TEST_KEY, OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.memory import copies_in_memory
 from tests.reporting import STAFF_ROOM, staff_key, start_report
 
+pytestmark = pytest.mark.backends
 DAY = 86_400
 DRAFTS = 40
 OTHER_SESSIONS = 5_000
@@ -55,11 +56,14 @@ class Clock:
 
 @pytest.fixture
 async def world(
-    tmp_path: Path, library: Library, monkeypatch: pytest.MonkeyPatch
+    open_database: OpenDatabase,
+    tmp_path: Path,
+    library: Library,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[tuple[App, FakeTransport, SafetyJobs, Clock]]:
     monkeypatch.setattr(bot.safety.retention, "FIRST_BATCH", 4)
     monkeypatch.setattr(bot.safety.retention, "MAX_BATCH", 8)  # many batches, even here
-    db = await Database.open(tmp_path / "r.db", TEST_KEY)
+    db = await open_database("r")
     app = await App.open(db, library, staff_rooms=(STAFF_ROOM,), exports=tmp_path / "exports")
     transport = FakeTransport()
     app.attach(transport)
@@ -87,7 +91,10 @@ async def _many_sessions(app: App, now: float) -> None:
     ]
 
     def insert(conn: Connection) -> None:
-        conn.executemany("INSERT INTO sessions VALUES (?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO sessions (user_key, language, state, updated_at) VALUES (?, ?, ?, ?)",
+            [(k, lang, conn.seal("sessions.state", s), at) for k, lang, s, at in rows],
+        )
 
     await app.db.transaction(insert)
 
@@ -107,7 +114,13 @@ async def _drafts(app: App, transport: FakeTransport, mark: str) -> list[FakeUse
 
 async def _all_values(app: App) -> list[object]:
     def read(conn: Connection) -> list[object]:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        listed = (
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            if conn.sqlite
+            else "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()"
+        )
+        tables = [r[0] for r in conn.execute(listed)]
         values: list[object] = []
         for table in tables:
             for row in conn.execute(f'SELECT * FROM "{table}"'):
@@ -115,6 +128,17 @@ async def _all_values(app: App) -> list[object]:
         return values
 
     return await app.db.run(read)
+
+
+def _nothing_in_the_file(db_file: Path, mark: str, sealed: list[bytes]) -> None:
+    """SQLCipher: no trace in the WAL, the raw file, or any decrypted page."""
+    wal = db_file.with_name(db_file.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the WAL was checkpointed and truncated"
+    assert mark.encode() not in db_file.read_bytes()
+    pages = decrypted_pages(db_file, TEST_KEY.value)
+    assert b"CREATE TABLE sessions" in pages, "the pages were decrypted"
+    assert mark.encode() not in pages
+    assert not [blob for blob in sealed if blob in pages], "no sealed answer left in any page"
 
 
 async def test_a_purge_of_many_drafts_leaves_no_draft_text_anywhere(
@@ -142,17 +166,10 @@ async def test_a_purge_of_many_drafts_leaves_no_draft_text_anywhere(
     values = await _all_values(app)
     assert not any(isinstance(v, str) and mark in v for v in values)
     assert not any(isinstance(v, bytes) and (v in sealed or mark.encode() in v) for v in values)
-    assert await app.db.run(lambda c: c.execute("PRAGMA secure_delete").fetchone()[0]) == 1
-    assert await app.db.run(lambda c: c.execute("PRAGMA freelist_count").fetchone()[0]) == 0
-
-    db_file = tmp_path / "r.db"
-    wal = db_file.with_name("r.db-wal")
-    assert not wal.exists() or wal.stat().st_size == 0, "the WAL was checkpointed and truncated"
-    assert mark.encode() not in db_file.read_bytes()
-    pages = decrypted_pages(db_file, TEST_KEY.value)
-    assert b"CREATE TABLE sessions" in pages, "the pages were decrypted"
-    assert mark.encode() not in pages
-    assert not [blob for blob in sealed if blob in pages], "no sealed answer left in any page"
+    if app.db.sqlite:
+        _nothing_in_the_file(tmp_path / "data" / "r.db", mark, sealed)
+        assert await app.db.run(lambda c: c.execute("PRAGMA secure_delete").fetchone()[0]) == 1
+        assert await app.db.run(lambda c: c.execute("PRAGMA freelist_count").fetchone()[0]) == 0
 
     for person in people:
         reply = await person.say("the next answer")

@@ -28,16 +28,16 @@ from bot.config import ConfigError, Settings
 from bot.content.library import Library
 from bot.crypto.keys import PrivateKey
 from bot.model import ChatRef, Incoming
-from bot.storage import Database
 from bot.transports.matrix.inbound import Sealed
 from bot.transports.matrix.trust import sent_from_listed_device
 from handlers.staff import StaffScope
-from tests.conftest import TEST_KEY
+from tests.conftest_storage import OpenDatabase
 from tests.fakes import FakeTransport, FakeUser
 from tests.reporting import STAFF_ROOM, Team, room_messages, staff_key, staff_says, submit_report
 from tests.telegram_emulator import Emulator
 from tests.telegram_emulator.harness import running_bot
 
+pytestmark = pytest.mark.backends
 CANARY = "CANARY-IMPOSTOR meet me at the bus station"
 UNLISTED = "A staff command came from an unlisted device of Alice"
 TRIAGE_ONLY = "Telegram cannot show which device sent it"
@@ -56,8 +56,10 @@ EVERY_COMMAND = (
 NOT_TRIAGE = (*EVERY_COMMAND[:3], "/assign {case} Bruno", "/escalate {case}", "/export {case}")
 
 
-async def _team(tmp_path: Path, library: Library, scope: StaffScope) -> App:
-    db = await Database.open(tmp_path / f"{scope}.db", TEST_KEY)
+async def _team(
+    open_database: OpenDatabase, tmp_path: Path, library: Library, scope: StaffScope
+) -> App:
+    db = await open_database(scope)
     app = await App.open(
         db,
         library,
@@ -74,10 +76,10 @@ async def _team(tmp_path: Path, library: Library, scope: StaffScope) -> App:
 
 @pytest.fixture
 async def triage(
-    tmp_path: Path, library: Library, transport: FakeTransport
+    open_database: OpenDatabase, tmp_path: Path, library: Library, transport: FakeTransport
 ) -> AsyncIterator[tuple[App, str]]:
     """A team App with the default policy, and an open case a reporter just sent."""
-    app = await _team(tmp_path, library, "triage")
+    app = await _team(open_database, tmp_path, library, "triage")
     app.attach(transport)
     case = await submit_report(FakeUser(app, transport, "reporter-1"))
     try:
@@ -155,9 +157,9 @@ async def test_without_device_identity_only_triage_by_default(
 
 
 async def test_the_operator_can_allow_every_command_without_device_identity(
-    tmp_path: Path, library: Library, transport: FakeTransport
+    open_database: OpenDatabase, tmp_path: Path, library: Library, transport: FakeTransport
 ) -> None:
-    app = await _team(tmp_path, library, "all")
+    app = await _team(open_database, tmp_path, library, "all")
     app.attach(transport)
     try:
         case = await submit_report(FakeUser(app, transport, "reporter-1"))

@@ -1,6 +1,6 @@
 """Tampered bundles: `hrd-bot cases open` refuses every kind of change, in one line.
 
-A case is built the way the bot builds one, on a real SQLCipher store: a draft whose
+A case is built the way the bot builds one, on a real store (SQLCipher and PostgreSQL): a draft whose
 first answer is given again (its log records the replacement), submitted, routed,
 acknowledged, noted, escalated, a message from the reporter; then exported. Each test
 changes the bundle as a seized or malicious server could and opens it with `hrd-bot
@@ -37,7 +37,10 @@ from bot.crypto.records import AuditEntry
 from bot.logs import NOISY
 from bot.storage import Database, DbKey
 from bot.storage.database import Connection
+from tests.conftest_storage import OpenDatabase
 from tests.old_schema import migration_that, old_database
+
+pytestmark = pytest.mark.backends
 
 PASSPHRASE = "tamper test passphrase"
 CANARY = "CANARY-tamper-41c9"
@@ -108,8 +111,8 @@ def alice(machine: Path, capsys: pytest.CaptureFixture[str]) -> Member:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "hrd-bot.db", DbKey(secrets.token_hex(32)))
+async def db(open_database: OpenDatabase) -> AsyncIterator[Database]:
+    database = await open_database(key=DbKey(secrets.token_hex(32)))
     yield database
     await database.close()
 
@@ -416,6 +419,7 @@ def _legacy_case(alice: PrivateKey, case_id: str) -> Callable[[Connection], None
 async def test_a_case_made_before_logs_opens_with_a_warning(
     tmp_path: Path, alice: Member, machine: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """SQLCipher only: PostgreSQL starts at a schema whose cases all have logs."""
     path, key, case = tmp_path / "old.db", DbKey(secrets.token_hex(32)), "HRD-2222-3333"
     old_database(path, key, migration_that("log_key"), _legacy_case(alice.key, case))
     database = await Database.open(path, key)
@@ -445,10 +449,12 @@ async def test_a_seized_log_key_appends_but_cannot_rewrite(
     running server could, and shows in the audit trail."""
     document = await _exported(store)
     case = document["case"]["id"]
-    row = await db.run(
-        lambda c: c.execute("SELECT log_next, log_key FROM cases WHERE id = ?", (case,)).fetchone()
-    )
-    count, seized = int(row[0]), bytes(row[1])
+
+    def read(conn: Connection) -> tuple[int, bytes]:
+        row = conn.execute("SELECT log_next, log_key FROM cases WHERE id = ?", (case,)).fetchone()
+        return int(row[0]), conn.unseal("cases.log_key", bytes(row[1]))
+
+    count, seized = await db.run(read)
     assert count == document["log"]["count"] == 14
     bundle = Bundle.from_json(json.dumps(document))
     closed = replace(bundle.case, state="closed")
@@ -484,17 +490,30 @@ async def test_the_store_keeps_only_the_next_link_key(
     for _ in range(document["log"]["count"]):
         keys.append(next_key(keys[-1]))
 
-    def every_value(conn: Connection) -> list[bytes]:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    def every_value(conn: Connection) -> tuple[list[bytes], list[bytes]]:
+        """Every value of every table, and the keys as that engine stores them (sealed
+        on PostgreSQL: there the plain keys must be nowhere)."""
         found: list[bytes] = []
-        for table in tables:
+        for table in _tables(conn):
             for row in conn.execute(f"SELECT * FROM {table}"):
                 found.extend(v if isinstance(v, bytes) else str(v).encode() for v in row)
-        return found
+        return found, [conn.seal("cases.log_key", k) for k in keys]
 
-    values = await db.run(every_value)
-    assert sum(keys[-1] in v for v in values) == 1, "the next position's key, once"
-    assert not [k for k in keys[:-1] if any(k in v for v in values)]
+    values, stored = await db.run(every_value)
+    assert sum(stored[-1] in v for v in values) == 1, "the next position's key, once"
+    assert not [k for k in (*keys[:-1], *stored[:-1]) if any(k in v for v in values)]
+    if stored != keys:
+        assert not [k for k in keys if any(k in v for v in values)], "no key in clear"
+
+
+def _tables(conn: Connection) -> list[str]:
+    if conn.sqlite:
+        query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        query = (
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        )
+    return [str(r[0]) for r in conn.execute(query)]
 
 
 async def test_a_deleted_case_leaves_no_metadata_in_its_log(

@@ -29,7 +29,8 @@ __all__ = ["SeenUpdates", "admit_once"]
 log = logging.getLogger("hrd_bot.telegram")
 KEEP = timedelta(hours=48)
 PRUNE_EVERY = 1000  # ids taken between two deletions of expired rows
-_INSERT = "INSERT OR IGNORE INTO telegram_updates (bot, update_id, seen_at) VALUES "
+_INSERT = "INSERT INTO telegram_updates (bot, update_id, seen_at) VALUES "
+_KEEP_FIRST = " ON CONFLICT (bot, update_id) DO NOTHING"
 _ROWS_PER_STATEMENT = 300  # 900 parameters: within every SQLite's limit (999)
 
 
@@ -110,14 +111,16 @@ class SeenUpdates:
 def _writer(
     bot: int, rows: list[tuple[int, int]], prune_before: int | None
 ) -> Callable[[Connection], None]:
-    """All rows in as few statements as the parameter limit allows (run in one transaction)."""
+    """All rows in as few statements as the parameter limit allows (run in one transaction).
+    An id already written, or twice in `rows`, keeps its first time."""
+    first = list(dict(reversed(rows)).items())
 
     def write(conn: Connection) -> None:
-        for at in range(0, len(rows), _ROWS_PER_STATEMENT):
-            chunk = rows[at : at + _ROWS_PER_STATEMENT]
+        for at in range(0, len(first), _ROWS_PER_STATEMENT):
+            chunk = first[at : at + _ROWS_PER_STATEMENT]
             values = ", ".join(["(?, ?, ?)"] * len(chunk))
             conn.execute(
-                _INSERT + values,
+                _INSERT + values + _KEEP_FIRST,
                 [value for update_id, seen_at in chunk for value in (bot, update_id, seen_at)],
             )
         if prune_before is not None:
