@@ -41,6 +41,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "audit": ("detail",),
     "checkins": ("chat", "zone"),
     "outbox": ("address", "body", "reason"),
+    "inbox": ("body",),
 }
 """Every sealed column, by table: a column sealed anywhere must be listed here, or a
 rekey leaves it under the old key (tests/test_pg_data.py checks each exists)."""

@@ -38,6 +38,9 @@ PLAIN = {
         "outbox.person",
         "chat_messages.chat",
         "chat_addresses.chat",
+        "inbox.user_key",
+        "user_leases.user_key",
+        "user_leases.worker",
     },
     "case ids, states, kinds, actions, names of fields, settings and recipients": {
         "cases.id",
