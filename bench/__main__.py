@@ -18,6 +18,7 @@ BENCHES = (
     "bench.durability",
     "bench.retention",
     "bench.content_reload",
+    "bench.webhook_workers",
 )
 
 
