@@ -18,7 +18,8 @@ from bot.cli import demo as cli_demo
 from bot.cli import doctor
 from bot.cli import keys as cli_keys
 from bot.cli.access import open_database
-from bot.cluster.worker import Membership, clustered
+from bot.cluster.leader import Leadership
+from bot.cluster.worker import Membership, clustered, delivering, leader_only
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
@@ -66,7 +67,11 @@ def _print_problems(problems: Sequence[Problem]) -> None:
 
 
 def _transports(
-    settings: Settings, app: App, console: bool, demo: DemoStaff | None = None
+    settings: Settings,
+    app: App,
+    console: bool,
+    demo: DemoStaff | None = None,
+    leadership: Leadership | None = None,
 ) -> list[Transport]:
     found: list[Transport] = []
     if console:
@@ -80,7 +85,14 @@ def _transports(
     if settings.env.get("MATRIX_HOMESERVER", "").strip():
         from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
 
-        found.append(MatrixTransport.from_settings(settings, app))
+        def matrix() -> Transport:
+            return MatrixTransport.from_settings(settings, app)
+
+        if leadership is None:
+            found.append(matrix())
+        else:
+            idempotent = MatrixTransport.idempotent
+            found.append(leader_only(matrix, leadership, app, name="matrix", idempotent=idempotent))
     return found
 
 
@@ -144,18 +156,20 @@ async def _run_locked(settings: Settings, console: bool | None, demo: bool) -> i
     db = await open_database(settings, key)
     try:
         app = await _open_app(settings, db, library, demo)
-        async with clustered(settings.database_url, app):
-            return await _run_app(settings, app, use_console, demo)
+        async with clustered(settings.database_url, app) as leadership:
+            return await _run_app(settings, app, use_console, demo, leadership)
     finally:
         await db.close()
 
 
-async def _run_app(settings: Settings, app: App, use_console: bool, demo: bool) -> int:
+async def _run_app(
+    settings: Settings, app: App, use_console: bool, demo: bool, leadership: Leadership | None
+) -> int:
     """The App serving its transports; with PostgreSQL, one worker of several."""
     staff = await cli_demo.prepare(app, settings.data_dir) if demo else None
     if staff is not None:
         print(cli_demo.HOW, file=sys.stderr)
-    transports = _transports(settings, app, use_console, staff)
+    transports = _transports(settings, app, use_console, staff, leadership)
     if not transports:
         print("error: no transport configured", file=sys.stderr)
         return 1
@@ -166,8 +180,10 @@ async def _run_app(settings: Settings, app: App, use_console: bool, demo: bool) 
     app.scheduler.start()
     log.info("started: %s", ", ".join(t.name for t in transports))
     try:
-        async with _health(settings, app, jobs):
-            await app.start_delivery()
+        async with (
+            _health(settings, app, jobs),
+            delivering(app, leadership, settings.database_url),
+        ):
             await _serve(settings, app, transports)
     finally:
         jobs.stop()

@@ -17,9 +17,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-import psycopg
-
 from bot.cluster.inbox import CHANNEL, Inbox, Row
+from bot.cluster.listen import listen
 
 __all__ = ["Handle", "InboxConsumer"]
 
@@ -53,7 +52,9 @@ class InboxConsumer:
         self._fresh.add(lane)
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen()) if self._url else None
+        listener = None
+        if self._url is not None:
+            listener = asyncio.create_task(listen(self._url, CHANNEL, self.wake, self._poll))
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
@@ -108,19 +109,3 @@ class InboxConsumer:
             self._in_flight.difference_update(row.seq for row in queue)
         finally:
             del self._tasks[lane], self._lanes[lane]
-
-    async def _listen(self) -> None:
-        """Wake on every NOTIFY; reconnect after a pause if the connection breaks."""
-        assert self._url is not None
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.wake()
-                    async for _ in conn.notifies():
-                        self.wake()
-            except psycopg.Error as exc:
-                log.warning("cluster: inbox listener lost (%s); polling", type(exc).__name__)
-            await asyncio.sleep(self._poll)

@@ -48,11 +48,15 @@ class Leadership:
         self._elected, self._deposed = elected, deposed
         self.retry, self.heartbeat, self._lock = retry, heartbeat, lock
         self._stopping = asyncio.Event()
-        self._changed = asyncio.Event()
         self.connection: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self.leading = False
         self.terms = 0
         """How many times this worker was elected (tests, metrics)."""
+        self._watchers: list[Callable[[bool], Awaitable[None]]] = []
+
+    def watch(self, hook: Callable[[bool], Awaitable[None]]) -> None:
+        """`hook(True)` once elected, `hook(False)` once deposed, after `elected`/`deposed`."""
+        self._watchers.append(hook)
 
     async def run(self) -> None:
         """Until `stop`: connect, try the lock, lead while it holds, and start over."""
@@ -77,19 +81,15 @@ class Leadership:
         """Step down (the lock goes with the connection) and end `run`."""
         self._stopping.set()
 
-    async def wait_change(self) -> None:
-        """Return once this worker was elected or deposed since the call."""
-        self._changed.clear()
-        await self._changed.wait()
-
     async def _term(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         while not await self._try(conn):
             if await self._pause(self.retry):
                 return
         self.leading, self.terms = True, self.terms + 1
-        self._changed.set()
         log.info("cluster: this worker leads")
         await self._elected()
+        for hook in self._watchers:
+            await hook(True)
         while not await self._pause(self.heartbeat):
             await conn.execute("SELECT 1")
 
@@ -102,9 +102,10 @@ class Leadership:
         if not self.leading:
             return
         self.leading = False
-        self._changed.set()
         log.info("cluster: this worker no longer leads")
         await self._deposed()
+        for hook in self._watchers:
+            await hook(False)
 
     async def _pause(self, seconds: float) -> bool:
         """Wait `seconds`, or less if stopped; True once stopped."""

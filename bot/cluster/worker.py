@@ -7,13 +7,19 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from bot.cluster.handover import OutboxHandover
 from bot.cluster.leader import Leadership
+from bot.cluster.leader_only import LeaderOnly
 from bot.cluster.timed import LeaderScheduler
+from bot.model import Transport
 from bot.scheduler import Scheduler
 
-__all__ = ["Membership", "Timed", "clustered"]
+if TYPE_CHECKING:
+    from bot.app import App
+
+__all__ = ["Membership", "Timed", "clustered", "delivering", "leader_only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +59,31 @@ async def clustered(url: str | None, owner: Timed) -> AsyncIterator[Leadership |
     finally:
         await leadership.stop()
         await task
+
+
+def leader_only(
+    make: Callable[[], Transport], leadership: Leadership, app: App, *, name: str, idempotent: bool
+) -> Transport:
+    """A transport (Matrix) that runs on the leader alone; see `bot.cluster.leader_only`."""
+    released = app.outbox.release
+    return LeaderOnly(make, leadership, app.db, name=name, idempotent=idempotent, released=released)
+
+
+@asynccontextmanager
+async def delivering(
+    app: App, leadership: Leadership | None, url: str | None
+) -> AsyncIterator[None]:
+    """The outbox while the bot serves. One process resumes every queued row at start;
+    one worker of several resumes none itself: the leader adopts what nobody holds
+    (`bot.cluster.handover`), so a worker's restart never doubles another's sends."""
+    if leadership is None:
+        await app.start_delivery()
+        yield
+        return
+    handover = OutboxHandover(app.db, app.outbox, leadership, app.casework.lost, url=url)
+    task = asyncio.create_task(handover.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

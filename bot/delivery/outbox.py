@@ -125,7 +125,10 @@ class Outbox:
         in memory, so lost, or uncertain if a try had left), and a message that may have
         left on a platform that cannot deduplicate it (resending could double it). The
         alert rooms are told exactly which; those rows are returned."""
-        found = await self._db.transaction(rows.pending)
+        return await self.resume(await self._db.transaction(rows.pending))
+
+    async def resume(self, found: list[rows.Row]) -> list[tuple[rows.Row, Reason]]:
+        """`start` for these rows (several workers: rows a dead worker or a follower left)."""
         unsure = [row for row in found if self._unsure(row)]
         lost = [row for row in found if row.reply is None and row not in unsure]
         ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
@@ -225,11 +228,33 @@ class Outbox:
     ) -> Parcel:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         parcel = Parcel(row_id, chat, reply, kind, case_id, created_at, done)
+        hand_over = getattr(self._transports.get(chat.platform), "hand_over", None)
+        if hand_over is not None and hand_over():  # another worker sends it (bot.cluster)
+            return parcel
         lane = self._lanes.setdefault(place(chat), _Lane())
         _queue(lane, parcel)
         if lane.task is None:
             lane.task = _detached(self._drain(place(chat), lane))
         return parcel
+
+    async def release(self, platform: str) -> None:
+        """Stop sending to `platform`: another worker sends there now (`bot.cluster`).
+        Its rows stay queued on disk, as at `close`."""
+        places = [where for where in self._lanes if where[0] == platform]
+        tasks = [task for where in places if (task := self._lanes[where].task) is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for where in places:
+            self._lanes.pop(where, None)
+
+    def held(self, platform: str | None = None) -> dict[Place, list[int]]:
+        """Row ids in each lane (of one platform), the one being sent first (`bot.cluster`)."""
+        return {
+            where: [parcel.id for parcel in lane.queue]
+            for where, lane in self._lanes.items()
+            if platform is None or where[0] == platform
+        }
 
     async def _drain(self, place: Place, lane: _Lane) -> None:
         try:

@@ -35,6 +35,7 @@ __all__ = [
     "insert",
     "pending",
     "settle",
+    "touch",
 ]
 
 
@@ -57,6 +58,7 @@ class Row:
     created_at: float
     reply: Reply | None
     attempts: int = 0
+    updated_at: float = 0.0
 
 
 def body(reply: Reply) -> str | None:
@@ -134,7 +136,7 @@ def pending(conn: Connection) -> list[Row]:
     """Queued rows, oldest first (settled rows older than a week are pruned on the way)."""
     found = conn.execute(
         "SELECT id, platform, address, private, encrypted, kind, case_id, created_at, body,"
-        " attempts FROM outbox WHERE state = 'queued' ORDER BY id"
+        " attempts, updated_at FROM outbox WHERE state = 'queued' ORDER BY id"
     ).fetchall()
     prune(conn)
     return [
@@ -148,6 +150,7 @@ def pending(conn: Connection) -> list[Row]:
             float(r[7]),
             _reply(conn.unseal(BODY, r[8])),
             int(r[9]),
+            float(r[10]),
         )
         for r in found
     ]
@@ -193,6 +196,20 @@ def trying(row_id: int, *, left: bool = True) -> Callable[[Connection], None]:
 
     def run(conn: Connection) -> None:
         conn.execute("UPDATE outbox SET attempts = ? WHERE id = ?", (int(left), row_id))
+
+    return run
+
+
+def touch(ids: list[int]) -> Callable[[Connection], None]:
+    """Several workers (`bot.cluster`): these queued rows are still held by a live worker
+    (the leader adopts only rows nobody touched for a while)."""
+
+    def run(conn: Connection) -> None:
+        now = int(time.time())
+        conn.executemany(
+            "UPDATE outbox SET updated_at = ? WHERE id = ? AND state = 'queued'",
+            [(now, row_id) for row_id in ids],
+        )
 
     return run
 
