@@ -1,7 +1,35 @@
 """Several bot workers on one PostgreSQL database (`HRD_BOT_DATABASE_URL`).
 
-- `leader`: one worker leads (a session advisory lock); `timed`: only its timer's jobs run.
-- `worker`: what `hrd-bot run` wraps around the App when a database URL is set.
+Without a URL (SQLCipher, one process) none of this runs: that process does everything.
+
+- `leader`: one worker leads (a session advisory lock on a connection of its own).
+- `timed`: every timed job (safety jobs, sweepers) runs on the leader only.
+- `leader_only`: Matrix runs on the leader only; its E2E device lives on the leader's disk.
+- `inbox`, `consumer`: Telegram webhook updates wait in the shared inbox for the worker
+  that leases their chat, which handles them one at a time, in order, at least once.
+- `handover`: queued outbox rows a worker cannot send (Matrix on a follower, a dead
+  worker's) are adopted by the leader.
+- `worker`: what `hrd-bot run` wraps around the App when a URL is set.
+
+What lives where, and why each is safe with several workers:
+
+- Turns (`bot.conversation.turns`, per process): one chat is served by one worker at a
+  time (its lease), so a process's turns order everything that chat does.
+- Buttons (the current screen per chat, `ButtonBook`, per process): the lease holder
+  sent the last screen; a worker that takes a chat over forgets its screens first, so
+  an older button is refused as stale and the current screen is shown again.
+- Flood buckets (per process): every message of a chat is handled by its lease holder,
+  so its bucket sees them all; forgotten on take-over (a fresh, full bucket).
+- Sessions: saved in the database on every answer; the cached copy (write-through) is
+  dropped on take-over, so the new worker reads what the last one saved.
+- Drafts: in the session's state and `sessions.report_case`, in the database.
+- The outbox: every message is a row before it is sent; its worker sends it and marks
+  it alive; the leader adopts rows nobody marks (`handover`), and Matrix rows at once.
+- Seen updates: a webhook retry is dropped in the same transaction that stores an
+  update, whichever worker it reaches.
+- The chat trail's pending notes and the Telegram outbox's per-chat screen lifetimes
+  stay per process, as with one process: a worker that dies loses only its unflushed
+  notes, as a stopped bot does.
 """
 
 __all__: list[str] = []
