@@ -61,6 +61,8 @@ class Worker:
     transport: TelegramTransport
     hook: WebhookConfig
     task: asyncio.Task[None]
+    handled: list[str] = field(default_factory=list)
+    """The chat of every message this worker handled."""
 
 
 @asynccontextmanager
@@ -71,6 +73,7 @@ async def worker(
     *,
     cluster_url: str | None = None,
     delay: float = 0.0,
+    lease: float = 10.0,
 ) -> AsyncIterator[Worker]:
     """One worker; `cluster_url` makes it one of several (the inbox and leases), else it
     handles what it receives itself. `delay` slows each of its answers (a busy worker)."""
@@ -82,9 +85,13 @@ async def worker(
     config = TelegramConfig(
         token=emu.token, api_base_url=emu.api_base_url, webhook=hook, max_rate=0
     )
-    member = None if cluster_url is None else Membership(cluster_url, app.forget_cached)
+    member = None
+    if cluster_url is not None:
+        member = Membership(cluster_url, app.forget_cached, lease=lease, poll=min(1.0, lease))
+    handled: list[str] = []
 
     async def handle(msg: Incoming) -> Sequence[Reply]:
+        handled.append(msg.chat.address)
         if delay:
             await asyncio.sleep(delay)
         return await app.handle(msg)
@@ -100,7 +107,7 @@ async def worker(
             emu.world.holding = True  # the Balancer delivers, not the emulator
             await app.start_delivery()
             try:
-                yield Worker(name, app, transport, hook, task)
+                yield Worker(name, app, transport, hook, task, handled)
             finally:
                 await app.outbox.close()
                 await transport.stop()

@@ -23,6 +23,7 @@ from tests.telegram_emulator import Emulator
 
 PEOPLE = 10
 SLOW = 0.2  # worker A's extra time per answer
+LAPSE = 0.3  # a lease that lapses soon after a chat's last update
 
 
 @asynccontextmanager
@@ -71,6 +72,41 @@ async def test_each_person_is_answered_in_order_across_two_workers(pg_server: Pg
     assert len(set(expected)) > len(SCRIPT) // 2  # the answers tell the steps apart
     got = await two_workers(pg_server.schema_url(fresh_schema(pg_server)), ordered=True)
     assert first_disorder(got, expected) is None
+
+
+async def test_a_chat_taken_over_by_another_worker_goes_on_where_it_was(
+    pg_server: PgServer,
+) -> None:
+    """Leases that lapse between two halves of the conversation: the second half may go
+    to the other worker, which forgets what it remembered of the chat and reads the rest
+    from the database; the transcript is still the one-worker one."""
+    expected = await one_worker_transcript(pg_server.schema_url(fresh_schema(pg_server)))
+    url = pg_server.schema_url(fresh_schema(pg_server))
+
+    async def open_db() -> Database:
+        return await Database.open_postgres(url, TEST_KEY)
+
+    half = len(SCRIPT) // 2
+    async with Emulator() as emu, AsyncExitStack() as stack:
+        workers = [
+            await stack.enter_async_context(
+                start_worker(emu, open_db, name, cluster_url=url, lease=LAPSE)
+            )
+            for name in ("a", "b")
+        ]
+        people = [emu.user(f"P{n}") for n in range(4)]
+        async with balanced(emu, workers):
+            for part in (SCRIPT[:half], SCRIPT[half:]):
+                await walk(people, part)
+                await asyncio.sleep(LAPSE * 3)  # every lease lapses
+        got = [transcript(person) for person in people]
+    assert first_disorder(got, expected) is None
+    moved = [p for p in people if _served_by_both(str(p.chat.id), workers)]
+    assert moved, "no chat changed worker: the test did not test a take-over"
+
+
+def _served_by_both(chat: str, workers: list[Worker]) -> bool:
+    return all(chat in w.handled for w in workers)
 
 
 async def test_without_the_leases_the_checker_sees_disorder(pg_server: PgServer) -> None:
