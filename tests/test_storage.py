@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import stat
@@ -112,27 +111,6 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
 
 def test_key_never_shows_in_repr() -> None:
     assert "ab" not in repr(TEST_KEY)
-
-
-async def test_saves_made_together_are_all_written_the_last_one_winning(db_path: Path) -> None:
-    """Saves waiting on one write go in one group; more than one statement's worth too."""
-    db = await Database.open(db_path, TEST_KEY)
-    try:
-        store = SessionStore(db)
-        users = [UserRef("test", f"u{number}") for number in range(250)]
-        first = [Session(user, "en", {"step": 1}) for user in users]
-        again = Session(users[7], "fr", {"step": 2})
-        await asyncio.gather(*(store.save(s) for s in first), store.save(again))
-        fresh = SessionStore(db)  # an empty cache: what the database holds
-        loaded = [await fresh.load(user) for user in users]
-        assert all(s.known for s in loaded)
-        assert [s.state["step"] for s in loaded].count(1) == 249
-        assert (loaded[7].language, loaded[7].state) == ("fr", {"step": 2})
-        twice = [Session(users[0], "es", {"step": n}) for n in (3, 4)]  # in one statement
-        await asyncio.gather(*(store.save(s) for s in twice))
-        assert (await SessionStore(db).load(users[0])).state == {"step": 4}
-    finally:
-        await db.close()
 
 
 async def test_ids_noted_together_are_all_on_record(db_path: Path) -> None:

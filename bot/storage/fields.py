@@ -49,13 +49,19 @@ class Fields:
     @overload
     def seal(self, column: str, value: None) -> None: ...
     def seal(self, column: str, value: V | None) -> V | None:
-        return value
+        return None if value is None else self._seal(column, value)
 
     @overload
     def unseal(self, column: str, value: V) -> V: ...
     @overload
     def unseal(self, column: str, value: None) -> None: ...
     def unseal(self, column: str, value: V | None) -> V | None:
+        return None if value is None else self._unseal(column, value)
+
+    def _seal(self, column: str, value: V) -> V:
+        return value
+
+    def _unseal(self, column: str, value: V) -> V:
         return value
 
 
@@ -70,17 +76,13 @@ class SealedFields(Fields):
     def __init__(self, key: bytes) -> None:
         self._siv = AESSIV(key)
 
-    def seal(self, column: str, value: V | None) -> V | None:  # type: ignore[override]
-        if value is None:
-            return None
+    def _seal(self, column: str, value: V) -> V:
         if isinstance(value, str):
             sealed = self._siv.encrypt(value.encode(), [column.encode()])
             return _TEXT + base64.urlsafe_b64encode(sealed).decode("ascii")
         return self._siv.encrypt(bytes(value), [column.encode()])
 
-    def unseal(self, column: str, value: V | None) -> V | None:  # type: ignore[override]
-        if value is None:
-            return None
+    def _unseal(self, column: str, value: V) -> V:
         try:
             if isinstance(value, str):
                 if not value.startswith(_TEXT):
