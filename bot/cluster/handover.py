@@ -33,7 +33,7 @@ Lost = Callable[[list[tuple[rows.Row, Reason]]], Awaitable[object]]
 
 
 class OutboxHandover:
-    """Runs on every worker until cancelled; adopts only while `leadership` leads."""
+    """Runs on every worker until `stop`; adopts only while `leadership` leads."""
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class OutboxHandover:
         self._url, self._leader_only = url, leader_only
         self._touch, self._stale, self._poll = touch, stale, poll
         self._wake = asyncio.Event()
+        self._stopping = False
         self.adopted = 0
 
     async def run(self) -> None:
@@ -60,7 +61,7 @@ class OutboxHandover:
             listener = asyncio.create_task(listen(self._url, OUTBOX, self._wake.set, self._poll))
         touched = 0.0
         try:
-            while True:
+            while not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(Exception):  # a database fault: try again later
                     if time.monotonic() - touched >= self._touch:
@@ -74,6 +75,11 @@ class OutboxHandover:
             if listener is not None:
                 listener.cancel()
                 await asyncio.gather(listener, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """End `run` (not by cancelling it: Python 3.11's `wait_for` may swallow that)."""
+        self._stopping = True
+        self._wake.set()
 
     async def adopt(self) -> None:
         """Take queued rows that are the leader's (see the module); none this outbox holds,

@@ -85,5 +85,5 @@ async def delivering(
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await handover.stop()
+        await task
