@@ -64,11 +64,12 @@ class App:
         delivery: RetryPolicy | None = None,
         staff_without_device: StaffScope = "triage",
         staff_language: str = "en",
+        cached_sessions: int = 20_000,  # 0 with several workers: see `bot.cluster`
     ) -> None:
         self.db = db
         self.staff_without_device = staff_without_device
         self.library, self.pseudonyms = library, pseudonyms
-        self.sessions = SessionStore(db)
+        self.sessions = SessionStore(db, cached=cached_sessions)
         self.sensitive_ttl = sensitive_ttl
         self.staff_rooms = staff_rooms
         self.oncall = oncall
@@ -114,6 +115,7 @@ class App:
         delivery: RetryPolicy | None = None,
         staff_without_device: StaffScope = "triage",
         staff_language: str = "en",
+        cached_sessions: int = 20_000,
     ) -> App:
         pseudonyms = Pseudonymizer(await db.secret(PSEUDONYM_SECRET))
         return cls(
@@ -127,6 +129,7 @@ class App:
             delivery=delivery,
             staff_without_device=staff_without_device,
             staff_language=staff_language,
+            cached_sessions=cached_sessions,
         )
 
     @property

@@ -78,7 +78,8 @@ async def worker(
     """One worker; `cluster_url` makes it one of several (the inbox and leases), else it
     handles what it receives itself. `delay` slows each of its answers (a busy worker)."""
     db = await open_db()
-    app = App(db, library(), Pseudonymizer(await db.secret("pseudonym-secret")))
+    pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
+    app = App(db, library(), pseudonyms, cached_sessions=0 if cluster_url else 20_000)
     app.outbox.policy = FAST_RETRIES
     port = _free_port()
     hook = WebhookConfig(f"http://127.0.0.1:{port}/hook-{name}", f"secret-{name}", port=port)

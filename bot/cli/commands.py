@@ -216,6 +216,7 @@ async def _open_app(settings: Settings, db: Database, library: Library, demo: bo
         delivery=settings.delivery,
         staff_without_device=settings.telegram_staff_actions,
         staff_language=settings.staff_language,
+        cached_sessions=0 if settings.database_url else 20_000,
     )
 
 

@@ -20,8 +20,13 @@ What lives where, and why each is safe with several workers:
   an older button is refused as stale and the current screen is shown again.
 - Flood buckets (per process): every message of a chat is handled by its lease holder,
   so its bucket sees them all; forgotten on take-over (a fresh, full bucket).
-- Sessions: saved in the database on every answer; the cached copy (write-through) is
-  dropped on take-over, so the new worker reads what the last one saved.
+- Sessions: saved in the database on every answer and, with several workers, read from
+  it on every message (no cache: the leader's check-in questions change sessions that
+  another worker serves); dropped on take-over all the same.
+- A message the bot starts (a check-in question, a reply from the team) is sent by the
+  worker that queued it (the leader, for check-ins), so its buttons are in that worker's
+  book: pressed while another worker holds the chat, they are refused as stale and the
+  current screen, read from the session, is shown again with buttons that work.
 - Drafts: in the session's state and `sessions.report_case`, in the database.
 - The outbox: every message is a row before it is sent; its worker sends it and marks
   it alive; the leader adopts rows nobody marks (`handover`), and Matrix rows at once.
