@@ -71,8 +71,7 @@ class App:
         self.library, self.pseudonyms = library, pseudonyms
         self.sessions = SessionStore(db, cached=cached_sessions)
         self.sensitive_ttl = sensitive_ttl
-        self.staff_rooms = staff_rooms
-        self.oncall = oncall
+        self.staff_rooms, self.oncall = staff_rooms, oncall
         self.flood = flood or FloodGuard()
         self.transports: dict[str, Transport] = {}
         self.scheduler, self.counts = Scheduler(), Counts()
