@@ -63,6 +63,7 @@ OWNERS = {
     "telegram_updates": "bot.transports.telegram.seen",
     "inbox": "bot.cluster.inbox",
     "user_leases": "bot.cluster.inbox",
+    "cluster_workers": "bot.cluster.inbox",
     # matrix-nio's own store, kept in our encrypted file:
     "devicekeys": "bot.transports.matrix.store",
     "encryptedrooms": "bot.transports.matrix.store",

@@ -46,6 +46,19 @@ async def test_an_expired_lease_with_waiting_rows_is_adopted(open_database: Open
     await db.close()
 
 
+async def test_a_silent_workers_chats_are_adopted_though_their_leases_last(
+    open_database: OpenDatabase,
+) -> None:
+    db = await open_database()
+    gone, alive = Inbox(db, "gone"), Inbox(db, "alive", alive=0.0)
+    assert await gone.receive("ana", "1") is Lease.TAKEN
+    await asyncio.sleep(0.01)  # `gone` has not been seen since (alive: 0 s here)
+    claim = await alive.claim()
+    assert (claim.taken, [r.body for r in claim.rows]) == (["ana"], ["1"])
+    assert await Inbox(db, "third").receive("ana", "2") is Lease.LEFT  # alive was seen
+    await db.close()
+
+
 async def test_a_repeat_is_dropped_at_any_worker(open_database: OpenDatabase) -> None:
     db = await open_database()
     a, b = Inbox(db, "a"), Inbox(db, "b")

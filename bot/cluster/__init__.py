@@ -14,7 +14,8 @@ Without a URL (SQLCipher, one process) none of this runs: that process does ever
 What lives where, and why each is safe with several workers:
 
 - Turns (`bot.conversation.turns`, per process): one chat is served by one worker at a
-  time (its lease), so a process's turns order everything that chat does.
+  time (its lease, which lasts while the person is around and their worker is alive),
+  so a process's turns order everything that chat does.
 - Buttons (the current screen per chat, `ButtonBook`, per process): the lease holder
   sent the last screen; a worker that takes a chat over forgets its screens first, so
   an older button is refused as stale and the current screen is shown again.

@@ -1,15 +1,20 @@
 """Updates waiting for their chat's worker, and which worker holds each chat (its lease).
 
-Owner of `inbox` and `user_leases`. A worker that receives an update writes it here
-(sealed: it holds what a person wrote) and, in the same transaction, takes the chat's
-lease if it is free or expired, extends it if the worker holds it, and leaves it if
-another live worker holds it. Each worker then handles only rows of chats it leases,
-in `seq` order, so one chat is served by one worker at a time, in the order Telegram
-sent its updates. A row is deleted after it was handled: delivery is at least once (a
-worker that dies mid-update leaves the row; whoever adopts the lease handles it again).
+Owner of `inbox`, `user_leases` and `cluster_workers` (when each worker was last seen).
+A worker that receives an update writes it here (sealed: it holds what a person wrote)
+and, in the same transaction, takes the chat's lease if it is free or lapsed, extends
+it if the worker holds it, and leaves it if another live worker holds it. Each worker
+then handles only rows of chats it leases, in `seq` order, so one chat is served by one
+worker at a time, in the order Telegram sent its updates.
+
+A lease lasts long after a chat's last update (the chat stays with one worker while the
+person is around, so its buttons stay current), but only while its worker is alive: a
+worker not seen for `alive` seconds loses its chats to whoever adopts them. A row is
+deleted after it was handled: delivery is at least once (a worker that dies mid-update
+leaves the row; whoever adopts the chat handles it again).
 
 Lanes are keyed pseudonyms (`Pseudonymizer.chat`; in a private chat the chat is the
-person), plain on purpose like every other keyed pseudonym.
+person), plain on purpose like every other keyed pseudonym; worker names are random.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ BODY = "inbox.body"
 CHANNEL = "inbox"
 """PostgreSQL NOTIFY channel: a row was written; lease holders look for theirs."""
 PRUNE_AFTER_MS = 60_000
+FORGET_MS = 3_600_000  # a worker not seen for an hour is forgotten
 
 
 class Lease(Enum):
@@ -72,21 +78,34 @@ def _take(conn: Connection, lane: str, worker: str, until: int) -> None:
     )
 
 
+def _alive(conn: Connection, worker: str, now: int) -> None:
+    conn.execute(
+        "INSERT INTO cluster_workers (worker, seen_at) VALUES (?, ?) "
+        "ON CONFLICT (worker) DO UPDATE SET seen_at = excluded.seen_at",
+        (worker, now),
+    )
+
+
 def _receive(
-    lane: str, body: str, worker: str, lease_ms: int, admit: Admit
+    lane: str, body: str, worker: str, terms: tuple[int, int], admit: Admit
 ) -> Callable[[Connection], Lease | None]:
+    lease_ms, alive_ms = terms
+
     def write(conn: Connection) -> Lease | None:
         if not admit(conn):
             return None
         now = _now_ms()
+        _alive(conn, worker, now)
         conn.execute(
             "INSERT INTO inbox (user_key, body, received_at) VALUES (?, ?, ?)",
             (lane, conn.seal(BODY, body), now // 1000),
         )
         held = conn.execute(
-            "SELECT worker, until FROM user_leases WHERE user_key = ?", (lane,)
+            "SELECT l.worker, l.until, w.seen_at FROM user_leases l "
+            "LEFT JOIN cluster_workers w ON w.worker = l.worker WHERE l.user_key = ?",
+            (lane,),
         ).fetchone()
-        if held is not None and held[0] != worker and int(held[1]) >= now:
+        if held is not None and held[0] != worker and _live(held, now, alive_ms):
             outcome = Lease.LEFT
         else:
             outcome = Lease.KEPT if held is not None and held[0] == worker else Lease.TAKEN
@@ -98,12 +117,21 @@ def _receive(
     return write
 
 
-def _claim(worker: str, lease_ms: int, limit: int) -> Callable[[Connection], Claim]:
-    """Renew this worker's leases of chats with rows, adopt expired (or missing) leases
-    of chats with rows, and read the rows of every chat this worker now holds."""
+def _live(held: tuple[object, ...], now: int, alive_ms: int) -> bool:
+    """A lease counts while it lasts and its worker was seen lately."""
+    until, seen = held[1], held[2]
+    return int(str(until)) >= now and seen is not None and int(str(seen)) >= now - alive_ms
+
+
+def _claim(worker: str, terms: tuple[int, int], limit: int) -> Callable[[Connection], Claim]:
+    """Say this worker is alive, renew its leases of chats with rows, adopt the leases
+    of chats with rows that lapsed, are missing, or whose worker was not seen lately,
+    and read the rows of every chat this worker now holds."""
+    lease_ms, alive_ms = terms
 
     def claim(conn: Connection) -> Claim:
         now = _now_ms()
+        _alive(conn, worker, now)
         conn.execute(
             "UPDATE user_leases SET until = ? WHERE worker = ? AND until >= ? "
             "AND user_key IN (SELECT user_key FROM inbox)",
@@ -112,8 +140,10 @@ def _claim(worker: str, lease_ms: int, limit: int) -> Callable[[Connection], Cla
         orphans = conn.execute(
             "SELECT DISTINCT i.user_key FROM inbox i "
             "LEFT JOIN user_leases l ON l.user_key = i.user_key "
-            "WHERE l.user_key IS NULL OR l.until < ?",
-            (now,),
+            "LEFT JOIN cluster_workers w ON w.worker = l.worker "
+            "WHERE l.user_key IS NULL OR l.until < ? "
+            "OR (l.worker != ? AND (w.seen_at IS NULL OR w.seen_at < ?))",
+            (now, worker, now - alive_ms),
         ).fetchall()
         taken = [str(r[0]) for r in orphans]
         for lane in taken:
@@ -129,6 +159,7 @@ def _claim(worker: str, lease_ms: int, limit: int) -> Callable[[Connection], Cla
             "AND user_key NOT IN (SELECT user_key FROM inbox)",
             (now - PRUNE_AFTER_MS,),
         )
+        conn.execute("DELETE FROM cluster_workers WHERE seen_at < ?", (now - FORGET_MS,))
         rows = [Row(int(r[0]), str(r[1]), conn.unseal(BODY, str(r[2]))) for r in found]
         return Claim(rows, taken)
 
@@ -137,22 +168,25 @@ def _claim(worker: str, lease_ms: int, limit: int) -> Callable[[Connection], Cla
 
 class Inbox:
     """One worker's view of the shared inbox. `worker` names it in the leases (random,
-    per process); `lease` is how long a chat stays with it after its last row."""
+    per process); `lease` is how long a chat stays with it after its last row, while
+    it is `alive` (seen within that many seconds: every claim and receive says so)."""
 
-    def __init__(self, db: Storage, worker: str, *, lease: float = 10.0) -> None:
+    def __init__(
+        self, db: Storage, worker: str, *, lease: float = 600.0, alive: float = 10.0
+    ) -> None:
         self._db = db
         self.worker = worker
-        self._lease_ms = int(lease * 1000)
+        self._terms = (int(lease * 1000), int(alive * 1000))
 
     async def receive(self, lane: str, body: str, admit: Admit = _always) -> Lease | None:
         """Keep an update for its chat's worker; when this returns, it is stored. `admit`
         runs first in the same transaction: False (a repeat) writes nothing (None)."""
-        work = _receive(lane, body, self.worker, self._lease_ms, admit)
+        work = _receive(lane, body, self.worker, self._terms, admit)
         return await self._db.transaction(work)
 
     async def claim(self, limit: int = 1000) -> Claim:
         """The rows this worker should handle now, oldest first (some may be in flight)."""
-        return await self._db.transaction(_claim(self.worker, self._lease_ms, limit))
+        return await self._db.transaction(_claim(self.worker, self._terms, limit))
 
     async def done(self, seq: int) -> None:
         """The row was handled: it goes."""

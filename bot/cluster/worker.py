@@ -27,12 +27,14 @@ class Membership:
     """What a transport needs to be one worker of several behind one webhook:
     `url` (PostgreSQL, for NOTIFY), `forget` (the App's memory of a user, by user key),
     this worker's name in the leases, how long a chat's lease lasts after its last
-    update, and how often the inbox is polled when no NOTIFY comes."""
+    update, how long a silent worker keeps its leases, and how often the inbox is
+    polled when no NOTIFY comes (each poll also says this worker is alive)."""
 
     url: str
     forget: Callable[[str], None]
     worker: str = field(default_factory=lambda: secrets.token_hex(8))
-    lease: float = 10.0
+    lease: float = 600.0
+    alive: float = 10.0
     poll: float = 1.0
 
 

@@ -314,5 +314,9 @@ MIGRATIONS: tuple[str, ...] = (
         worker TEXT NOT NULL,
         until INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE cluster_workers (
+        worker TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
     """,
 )

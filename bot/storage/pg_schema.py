@@ -147,5 +147,6 @@ LATER: dict[int, str] = {
     CREATE TABLE user_leases (
         user_key TEXT PRIMARY KEY, worker TEXT NOT NULL, until BIGINT NOT NULL
     );
+    CREATE TABLE cluster_workers (worker TEXT PRIMARY KEY, seen_at BIGINT NOT NULL);
     """,
 }

@@ -41,6 +41,7 @@ PLAIN = {
         "inbox.user_key",
         "user_leases.user_key",
         "user_leases.worker",
+        "cluster_workers.worker",
     },
     "case ids, states, kinds, actions, names of fields, settings and recipients": {
         "cases.id",

@@ -59,7 +59,8 @@ class InboxedUpdates:
         reader: UpdateReader,
         dispatcher: Dispatcher,
     ) -> None:
-        self._inbox = Inbox(port.storage, membership.worker, lease=membership.lease)
+        lease, alive = membership.lease, membership.alive
+        self._inbox = Inbox(port.storage, membership.worker, lease=lease, alive=alive)
         self._membership = membership
         self._pseudonyms = port.pseudonyms
         self._bot, self._reader = bot, reader
