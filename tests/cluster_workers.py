@@ -30,7 +30,16 @@ from bot.transports.telegram import TelegramConfig, TelegramTransport, WebhookCo
 from tests.telegram_emulator import Emulator, SimUser
 from tests.telegram_emulator.harness import FAST_RETRIES, library
 
-__all__ = ["SCRIPT", "Balancer", "Worker", "first_disorder", "transcript", "walk", "worker"]
+__all__ = [
+    "PRESS",
+    "SCRIPT",
+    "Balancer",
+    "Worker",
+    "first_disorder",
+    "transcript",
+    "walk",
+    "worker",
+]
 
 SCRIPT = (
     "/start",
@@ -46,6 +55,8 @@ SCRIPT = (
 )
 """Typed, not pressed, so a person can send the next before the answer: each answer
 depends on the screen the previous one left."""
+PRESS = "press:"
+"""A script line that presses the button with this label on the newest screen having it."""
 
 
 def _free_port() -> int:
@@ -171,12 +182,15 @@ def transcript(user: SimUser) -> list[str]:
 
 
 async def walk(users: Sequence[SimUser], script: Sequence[str], within: float = 60.0) -> float:
-    """Each user types the whole script without waiting; returns once every message was
-    answered (seconds taken)."""
+    """Each user types the whole script without waiting (a press needs its screen: only
+    first in a script); returns once every message was answered (seconds taken)."""
     started = time.perf_counter()
     for line in script:
         for user in users:
-            await user.send(line)
+            if line.startswith(PRESS):
+                await user.press(line.removeprefix(PRESS))
+            else:
+                await user.send(line)
 
     def answered() -> bool:
         return all(len(transcript(user)) >= len(script) for user in users)

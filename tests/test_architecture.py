@@ -64,6 +64,7 @@ OWNERS = {
     "inbox": "bot.cluster.inbox",
     "user_leases": "bot.cluster.inbox",
     "cluster_workers": "bot.cluster.inbox",
+    "button_screens": "bot.transports.telegram.shared_buttons",
     # matrix-nio's own store, kept in our encrypted file:
     "devicekeys": "bot.transports.matrix.store",
     "encryptedrooms": "bot.transports.matrix.store",

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from bot.storage import Database
-from tests.cluster_workers import SCRIPT, Balancer, Worker, first_disorder, transcript, walk
+from tests.cluster_workers import PRESS, SCRIPT, Balancer, Worker, first_disorder, transcript, walk
 from tests.cluster_workers import worker as start_worker
 from tests.keys import TEST_KEY
 from tests.postgres_server import PgServer, fresh_schema
@@ -79,7 +79,8 @@ async def test_a_chat_taken_over_by_another_worker_goes_on_where_it_was(
 ) -> None:
     """Leases that lapse between two halves of the conversation: the second half may go
     to the other worker, which forgets what it remembered of the chat and reads the rest
-    from the database; the transcript is still the one-worker one."""
+    from the database, and whose first update presses a button of the other worker's
+    last screen; the transcript is still the one-worker one."""
     expected = await one_worker_transcript(pg_server.schema_url(fresh_schema(pg_server)))
     url = pg_server.schema_url(fresh_schema(pg_server))
 
@@ -96,7 +97,8 @@ async def test_a_chat_taken_over_by_another_worker_goes_on_where_it_was(
         ]
         people = [emu.user(f"P{n}") for n in range(4)]
         async with balanced(emu, workers):
-            for part in (SCRIPT[:half], SCRIPT[half:]):
+            assert SCRIPT[half] == "◂ Back"
+            for part in (SCRIPT[:half], (PRESS + SCRIPT[half], *SCRIPT[half + 1 :])):
                 await walk(people, part)
                 await asyncio.sleep(LAPSE * 3)  # every lease lapses
         got = [transcript(person) for person in people]

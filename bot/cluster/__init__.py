@@ -16,18 +16,15 @@ What lives where, and why each is safe with several workers:
 - Turns (`bot.conversation.turns`, per process): one chat is served by one worker at a
   time (its lease, which lasts while the person is around and their worker is alive),
   so a process's turns order everything that chat does.
-- Buttons (the current screen per chat, `ButtonBook`, per process): the lease holder
-  sent the last screen; a worker that takes a chat over forgets its screens first, so
-  an older button is refused as stale and the current screen is shown again.
+- Buttons (the current screen per chat): every screen shown is also written to the
+  database (`bot.transports.telegram.shared_buttons`, choice ids sealed), and read back
+  before a press is resolved, so a screen one worker sent (the leader's check-in
+  question, the chat's previous worker) can be pressed at another.
 - Flood buckets (per process): every message of a chat is handled by its lease holder,
   so its bucket sees them all; forgotten on take-over (a fresh, full bucket).
 - Sessions: saved in the database on every answer and, with several workers, read from
   it on every message (no cache: the leader's check-in questions change sessions that
   another worker serves); dropped on take-over all the same.
-- A message the bot starts (a check-in question, a reply from the team) is sent by the
-  worker that queued it (the leader, for check-ins), so its buttons are in that worker's
-  book: pressed while another worker holds the chat, they are refused as stale and the
-  current screen, read from the session, is shown again with buttons that work.
 - Drafts: in the session's state and `sessions.report_case`, in the database.
 - The outbox: every message is a row before it is sent; its worker sends it and marks
   it alive; the leader adopts rows nobody marks (`handover`), and Matrix rows at once.

@@ -318,5 +318,11 @@ MIGRATIONS: tuple[str, ...] = (
         worker TEXT PRIMARY KEY,
         seen_at INTEGER NOT NULL
     ) WITHOUT ROWID;
+    CREATE TABLE button_screens (
+        chat TEXT PRIMARY KEY,
+        message_id INTEGER NOT NULL,
+        nonce TEXT NOT NULL,
+        choices TEXT NOT NULL
+    ) WITHOUT ROWID;
     """,
 )

@@ -148,5 +148,9 @@ LATER: dict[int, str] = {
         user_key TEXT PRIMARY KEY, worker TEXT NOT NULL, until BIGINT NOT NULL
     );
     CREATE TABLE cluster_workers (worker TEXT PRIMARY KEY, seen_at BIGINT NOT NULL);
+    CREATE TABLE button_screens (
+        chat TEXT PRIMARY KEY, message_id BIGINT NOT NULL, nonce TEXT NOT NULL,
+        choices TEXT NOT NULL
+    );
     """,
 }

@@ -42,6 +42,8 @@ PLAIN = {
         "user_leases.user_key",
         "user_leases.worker",
         "cluster_workers.worker",
+        "button_screens.chat",
+        "button_screens.nonce",
     },
     "case ids, states, kinds, actions, names of fields, settings and recipients": {
         "cases.id",

@@ -89,11 +89,6 @@ class Dispatcher:
             return
         await self.handle_update(update)
 
-    def forget_screen(self, chat: str) -> None:
-        """Another worker served this chat meanwhile (`bot.cluster`): its buttons here are
-        stale (a press of one is answered with the current screen)."""
-        self._buttons.forget(chat)
-
     async def handle_update(self, update: Update) -> None:
         """One update already admitted once (by `on_update`, or by the shared inbox of
         several workers, `bot.cluster.inbox`)."""

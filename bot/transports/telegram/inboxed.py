@@ -5,7 +5,8 @@ pseudonym (in a private chat, the person) and answers 200; the update id is reco
 the same transaction, so Telegram's retry of an update whose answer was lost, at
 whichever worker, is dropped there. The worker that holds the chat's lease handles it.
 Before the first update of a chat it took over, it forgets what it remembers of the
-chat: its buttons' current screen, the sender's cached session and flood buckets.
+sender (cached session, flood buckets); before a button press, it reads the chat's
+current screen, which any worker may have sent (`shared_buttons`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.incoming import PLATFORM
 from bot.transports.telegram.reading import UpdateReader
 from bot.transports.telegram.seen import admit_once
+from bot.transports.telegram.shared_buttons import SharedButtonBook
 
 __all__ = ["InboxedUpdates", "chat_and_sender"]
 
@@ -58,13 +60,14 @@ class InboxedUpdates:
         bot: Bot,
         reader: UpdateReader,
         dispatcher: Dispatcher,
+        buttons: SharedButtonBook,
     ) -> None:
         lease, alive = membership.lease, membership.alive
         self._inbox = Inbox(port.storage, membership.worker, lease=lease, alive=alive)
         self._membership = membership
         self._pseudonyms = port.pseudonyms
         self._bot, self._reader = bot, reader
-        self._dispatcher = dispatcher
+        self._dispatcher, self._buttons = dispatcher, buttons
         self.consumer = InboxConsumer(
             self._inbox, self._handle, url=membership.url, poll=membership.poll
         )
@@ -90,6 +93,8 @@ class InboxedUpdates:
         raw = json.loads(row.body)
         if fresh:
             self._forget(raw)
+        if _field(raw, "callback_query") is not None and (found := chat_and_sender(raw)):
+            await self._buttons.refresh(str(found[0]))
         update = self._reader.read(raw, self._bot)
         if update is not None:
             await self._dispatcher.handle_update(update)
@@ -98,7 +103,6 @@ class InboxedUpdates:
         found = chat_and_sender(raw)
         if found is None:
             return
-        chat, sender = found
-        self._dispatcher.forget_screen(str(chat))
+        sender = found[1]
         if sender is not None:
             self._membership.forget(self._pseudonyms.user(PLATFORM, str(sender)).key)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
+from telegram import Bot, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, TypeHandler
 
@@ -38,6 +38,7 @@ from bot.transports.telegram.priority import PriorityLimiter
 from bot.transports.telegram.rawbot import RawBot
 from bot.transports.telegram.reading import QuietRequest, ScreeningRequest, UpdateReader
 from bot.transports.telegram.seen import SeenUpdates
+from bot.transports.telegram.shared_buttons import SharedButtonBook
 from bot.transports.telegram.webhook import WebhookServer
 
 __all__ = ["CALLBACK_KEY", "TelegramTransport"]
@@ -90,7 +91,7 @@ class TelegramTransport:
         bot = application.bot
         await self._seen.load(bot.id)
         port = self._port
-        buttons = ButtonBook(await port.storage.secret(CALLBACK_KEY))
+        buttons = await self._buttons()
         outbox = Outbox(bot, self._trail, buttons, epilogue=epilogue(lambda: port.library))
 
         async def fetch_file(media: Media) -> Attachment | None:
@@ -109,8 +110,7 @@ class TelegramTransport:
         )
         pseudonyms, username = port.pseudonyms, bot.username
         self._reader.convert = lambda update: from_update(update, pseudonyms, username)
-        if self._cluster is not None and self._config.webhook is not None:
-            self._inboxed = InboxedUpdates(port, self._cluster, bot, self._reader, dispatcher)
+        self._join(bot, dispatcher, buttons)
         application.add_handler(TypeHandler(Update, dispatcher.on_update))
         application.add_error_handler(_log_error)
         sweeper = Sweeper(self._trail, outbox.delete, interval=self._config.sweep_interval)
@@ -133,6 +133,19 @@ class TelegramTransport:
             await self._trail.flush()
             await self._seen.flush()
             await application.shutdown()
+
+    def _join(self, bot: Bot, dispatcher: Dispatcher, buttons: ButtonBook) -> None:
+        """One worker of several: updates go through the shared inbox (`inboxed`)."""
+        if self._cluster is not None and isinstance(buttons, SharedButtonBook):
+            port, reader = self._port, self._reader
+            self._inboxed = InboxedUpdates(port, self._cluster, bot, reader, dispatcher, buttons)
+
+    async def _buttons(self) -> ButtonBook:
+        """Shared by every worker when there are several (`shared_buttons`)."""
+        secret = await self._port.storage.secret(CALLBACK_KEY)
+        if self._cluster is None or self._config.webhook is None:
+            return ButtonBook(secret)
+        return SharedButtonBook(secret, self._port.storage, self._port.pseudonyms)
 
     async def send(self, chat: ChatRef, reply: Reply, key: str = "") -> tuple[str, ...]:
         if self._dispatcher is None:
