@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -34,8 +34,12 @@ __all__ = [
     "PRESS",
     "SCRIPT",
     "Balancer",
+    "Hooked",
+    "Launch",
     "Worker",
     "first_disorder",
+    "free_port",
+    "serving",
     "transcript",
     "walk",
     "worker",
@@ -59,7 +63,7 @@ PRESS = "press:"
 """A script line that presses the button with this label on the newest screen having it."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -76,6 +80,23 @@ class Worker:
     """The chat of every message this worker handled."""
 
 
+Launch = Callable[[Callable[[], "asyncio.Task[None]"]], Awaitable["asyncio.Task[None]"]]
+"""Starts the transport (the callable) and returns once it listens: see `worker`."""
+
+
+def on_emulator(emu: Emulator) -> Launch:
+    """The transport registers its webhook with `emu`, whose own delivery is then held."""
+
+    async def launch(start: Callable[[], asyncio.Task[None]]) -> asyncio.Task[None]:
+        earlier = len(emu.calls("setWebhook"))
+        task = start()
+        await emu.wait_for_call("setWebhook", after=earlier)
+        emu.world.holding = True  # the Balancer delivers, not the emulator
+        return task
+
+    return launch
+
+
 @asynccontextmanager
 async def worker(
     emu: Emulator,
@@ -88,15 +109,30 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     """One worker; `cluster_url` makes it one of several (the inbox and leases), else it
     handles what it receives itself. `delay` slows each of its answers (a busy worker)."""
+    where = (emu.token, emu.api_base_url, free_port())
+    async with serving(where, open_db, name, on_emulator(emu), cluster_url, delay, lease) as w:
+        yield w
+
+
+@asynccontextmanager
+async def serving(
+    where: tuple[str, str, int],
+    open_db: Callable[[], Awaitable[Database]],
+    name: str,
+    launch: Launch,
+    cluster_url: str | None = None,
+    delay: float = 0.0,
+    lease: float = 10.0,
+) -> AsyncIterator[Worker]:
+    """`worker` for a Bot API at `where` (token, base URL, this worker's webhook port),
+    also in a process of its own (`bench.worker_process`)."""
+    token, api_base_url, port = where
     db = await open_db()
     pseudonyms = Pseudonymizer(await db.secret("pseudonym-secret"))
     app = App(db, library(), pseudonyms, cached_sessions=0 if cluster_url else 20_000)
     app.outbox.policy = FAST_RETRIES
-    port = _free_port()
     hook = WebhookConfig(f"http://127.0.0.1:{port}/hook-{name}", f"secret-{name}", port=port)
-    config = TelegramConfig(
-        token=emu.token, api_base_url=emu.api_base_url, webhook=hook, max_rate=0
-    )
+    config = TelegramConfig(token=token, api_base_url=api_base_url, webhook=hook, max_rate=0)
     member = None
     if cluster_url is not None:
         member = Membership(cluster_url, app.forget_cached, lease=lease, poll=min(1.0, lease))
@@ -113,10 +149,7 @@ async def worker(
             transport = TelegramTransport(app, config, member)
             app.attach(transport)
             app.scheduler.start()
-            earlier = len(emu.calls("setWebhook"))
-            task = asyncio.create_task(transport.run(handle))
-            await emu.wait_for_call("setWebhook", after=earlier)
-            emu.world.holding = True  # the Balancer delivers, not the emulator
+            task = await launch(lambda: asyncio.create_task(transport.run(handle)))
             await app.start_delivery()
             try:
                 yield Worker(name, app, transport, hook, task, handled)
@@ -129,12 +162,19 @@ async def worker(
         await db.close()
 
 
+class Hooked(Protocol):
+    """A worker as the balancer sees it: its webhook (in this process or another)."""
+
+    @property
+    def hook(self) -> WebhookConfig: ...
+
+
 @dataclass
 class Balancer:
     """Takes the emulator's queued updates and posts them to `workers` (see the module)."""
 
     emu: Emulator
-    workers: list[Worker]
+    workers: Sequence[Hooked]
     latencies: list[float] = field(default_factory=list)
     _chats: dict[int, asyncio.Queue[dict[str, Any]]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
