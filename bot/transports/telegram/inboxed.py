@@ -7,6 +7,13 @@ whichever worker, is dropped there. The worker that holds the chat's lease handl
 Before the first update of a chat it took over, it forgets what it remembers of the
 sender (cached session, flood buckets); before a button press, it reads the chat's
 current screen, which any worker may have sent (`shared_buttons`).
+
+A flood must not cost the shared database a write per update: before storing, each
+chat passes a gate of this worker's own (token buckets twice as generous as the App's,
+so a person never meets it; with N workers a flooder gets N times it). A refused update
+is answered 200 and kept nowhere; `/sos` and a shared location draw on the gate's SOS
+bucket instead, so someone who flooded can still call for help. What passes meets the
+App's own limits and its notice, as with one worker.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from telegram import Bot
 from bot.cluster.consumer import InboxConsumer
 from bot.cluster.inbox import Inbox, Lease, Row
 from bot.cluster.worker import Membership
+from bot.conversation.flood import FloodGuard
 from bot.transports.port import TransportPort
 from bot.transports.telegram.dispatch import Dispatcher
 from bot.transports.telegram.incoming import PLATFORM
@@ -50,6 +58,14 @@ def chat_and_sender(body: object) -> tuple[int, int | None] | None:
     return chat, _id(_field(sender, "id"))
 
 
+def _may_be_sos(body: object) -> bool:
+    message = _field(body, "message")
+    text = _field(message, "text")
+    return _field(message, "location") is not None or (
+        isinstance(text, str) and text.casefold().startswith("/sos")
+    )
+
+
 class InboxedUpdates:
     """This worker's webhook side (`receive`) and handling side (`consumer`)."""
 
@@ -71,6 +87,8 @@ class InboxedUpdates:
         self.consumer = InboxConsumer(
             self._inbox, self._handle, url=membership.url, poll=membership.poll
         )
+        self._gate = FloodGuard(rate=4.0, burst=60)
+        self.flood_drops = 0
 
     async def receive(self, body: object) -> bool:
         """True once the update is stored (or dropped as a repeat); False for one without
@@ -80,6 +98,8 @@ class InboxedUpdates:
         if found is None or update_id is None:
             return False
         lane = self._pseudonyms.chat(PLATFORM, str(found[0]))
+        if not self._admit(lane, body):
+            return True
         lease = await self._inbox.receive(
             lane, json.dumps(body), admit=admit_once(self._bot.id, update_id)
         )
@@ -88,6 +108,16 @@ class InboxedUpdates:
         if lease in (Lease.TAKEN, Lease.KEPT):
             self.consumer.wake()
         return True
+
+    def _admit(self, lane: str, body: object) -> bool:
+        allowed, warn = self._gate.check(lane)
+        if not allowed and _may_be_sos(body):
+            allowed, warn = self._gate.check_sos(lane)
+        if not allowed:
+            self.flood_drops += 1
+            if warn:
+                log.warning("telegram: a chat floods the webhook; its updates are dropped")
+        return allowed
 
     async def _handle(self, row: Row, fresh: bool) -> None:
         raw = json.loads(row.body)
