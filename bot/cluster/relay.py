@@ -130,6 +130,8 @@ class Relay:
         key, term = PrivateKey.generate(), secrets.token_hex(8)
         self._key, self._term = key, term
         await self._db.run(relay_rows.publish(term, key.public))
+        self._dirty = self._url is not None  # wakes followers holding a reply to seal
+        self._wake.set()
 
     async def _tell(self) -> None:
         if self._dirty:
