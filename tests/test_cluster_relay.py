@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bot.app import App
+from bot.cluster import relay_rows
 from bot.cluster.handover import OutboxHandover
 from bot.cluster.leader import Leadership
 from bot.cluster.relay import Relay
@@ -21,6 +22,7 @@ from bot.cluster.relay_rows import info
 from bot.cluster.worker import delivering, leader_only
 from bot.content.library import Library
 from bot.crypto.hpke import InvalidTag, open_sealed
+from bot.crypto.keys import PrivateKey
 from bot.delivery.outcome import Outcome, Reason, Undelivered
 from bot.model import ChatRef, Reply
 from bot.storage import Database
@@ -45,10 +47,11 @@ class Node:
 
 @asynccontextmanager
 async def node(
-    url: str, library: Library, *, adopts: bool = True, refuse: bool = False
+    url: str, library: Library, *, adopts: bool = True, refuse: bool = False, hears: bool = True
 ) -> AsyncIterator[Node]:
-    """A worker as `hrd-bot run` wires one; `adopts=False`: a leader that publishes its
-    key but does not adopt (yet), as if it died first; `refuse`: its Matrix refuses."""
+    """A worker as `hrd-bot run` wires one; `adopts=False`: one that never adopts (a
+    leader that publishes its key, as if it died before adopting); `hears=False`: its
+    relay hears no NOTIFY (polls); `refuse`: its Matrix refuses."""
     db = await Database.open_postgres(url, TEST_KEY)
     app = await App.open(db, library)
     leadership = Leadership(url, retry=0.1, heartbeat=0.05)
@@ -68,7 +71,7 @@ async def node(
             async with delivering(app, leadership, url):
                 yield Node(app, leadership, made)
         else:
-            relay = Relay(db, leadership, url=url)
+            relay = Relay(db, leadership, url=url if hears else None, poll=2.0 if hears else 0.2)
             relay.attach(app.outbox)
             tasks.append(asyncio.create_task(relay.run()))
             try:
@@ -148,6 +151,18 @@ async def test_a_refusal_at_the_leader_reaches_the_follower(
         assert await asyncio.wait_for(plain_one, 10) == Outcome(reason=Reason.REFUSED)
 
 
+async def test_a_follower_that_hears_no_notify_learns_the_outcome_by_polling(
+    pg_server: PgServer, library: Library
+) -> None:
+    url = pg_server.schema_url(fresh_schema(pg_server))
+    async with AsyncExitStack() as stack:
+        a = await leading(url, library, stack)
+        b = await stack.enter_async_context(node(url, library, adopts=False, hears=False))
+        done = await b.app.deliver(ROOM, sensitive(), kind="relay")
+        assert await asyncio.wait_for(done, 10) == Outcome(("1",))
+        assert [reply.text for t in a.matrix for _, reply in t.sent] == [WORDS]
+
+
 async def test_a_leader_that_dies_before_adopting_takes_the_content_with_it(
     pg_server: PgServer, library: Library
 ) -> None:
@@ -185,6 +200,20 @@ async def test_a_seized_database_and_its_key_do_not_open_a_handed_over_message(
         await handover.adopt()
         assert await asyncio.wait_for(done, 10) == Outcome(("1",))
         assert [reply.text for t in a.matrix for _, reply in t.sent] == [WORDS]
+
+
+async def test_a_leader_key_planted_without_the_database_key_is_never_sealed_to(
+    pg_server: PgServer, library: Library
+) -> None:
+    url = pg_server.schema_url(fresh_schema(pg_server))
+    async with AsyncExitStack() as stack:
+        a = await leading(url, library, stack, adopts=False)
+        planted = PrivateKey.generate().public.text
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE cluster_leader SET public_key = %s", (planted,))
+        with pytest.raises(UnsealError):
+            await a.app.db.run(relay_rows.store(1, sensitive()))
+        assert _raw(url, "SELECT 1 FROM outbox_handover") == []
 
 
 def _unseal(conn: Connection, blob: bytes) -> bytes:
