@@ -53,7 +53,7 @@ class Relay:
         self._key: PrivateKey | None = None
         self._term: str | None = None
         self._wake = asyncio.Event()
-        self._stopping = self._dirty = False
+        self._stopping = self._dirty = self._unpublished = False
         leadership.watch(self._on_change)
 
     def attach(self, outbox: Outbox) -> None:
@@ -125,15 +125,19 @@ class Relay:
                 with contextlib.suppress(Exception):
                     await self._db.run(relay_rows.withdraw(term))
             return
-        if self._key is not None:
-            return
-        key, term = PrivateKey.generate(), secrets.token_hex(8)
-        self._key, self._term = key, term
-        await self._db.run(relay_rows.publish(term, key.public))
-        self._dirty = self._url is not None  # wakes followers holding a reply to seal
-        self._wake.set()
+        if self._key is None:
+            self._key, self._term = PrivateKey.generate(), secrets.token_hex(8)
+            self._unpublished = True
+            with contextlib.suppress(Exception):  # else `run` tries again
+                await self._tell()
 
     async def _tell(self) -> None:
+        """Publish this term's key (and wake the followers that hold a reply to seal),
+        and tell them that rows were settled."""
+        key, term = self._key, self._term
+        if self._unpublished and key is not None and term is not None:
+            await self._db.run(relay_rows.publish(term, key.public))
+            self._unpublished, self._dirty = False, self._url is not None
         if self._dirty:
             self._dirty = False
             await self._db.run(notify(SETTLED))
@@ -141,8 +145,9 @@ class Relay:
     async def _resolve(self) -> None:
         if not self._parcels:
             return
-        found = await self._db.run(relay_rows.outcomes(self.ids()))
-        for row_id in self.ids():
+        ids = self.ids()  # not those handed over while this reads
+        found = await self._db.run(relay_rows.outcomes(ids))
+        for row_id in ids:
             outcome = found.get(row_id, Outcome(reason=Reason.LOST))
             if outcome is None:
                 continue
