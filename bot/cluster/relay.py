@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import replace
 
 from bot.cluster import relay_rows
@@ -50,6 +51,7 @@ class Relay:
         self._db, self._leadership, self._url, self._poll = db, leadership, url, poll
         self._parcels: dict[int, Parcel] = {}
         self._unsealed: dict[int, Reply] = {}
+        self._adopted: set[int] = set()
         self._key: PrivateKey | None = None
         self._term: str | None = None
         self._wake = asyncio.Event()
@@ -66,9 +68,12 @@ class Relay:
             self._unsealed[parcel.id] = parcel.reply
         self._wake.set()
 
-    def settled(self) -> None:
-        """Rows were settled here: while leading, tell the followers (one NOTIFY per wake)."""
-        if self._leadership.leading and self._url is not None:
+    def settled(self, ids: Iterable[int]) -> None:
+        """Rows were settled here: if this leader adopted one, tell the followers (one
+        NOTIFY per wake; a follower's own rows concern nobody else)."""
+        ours = self._adopted.intersection(ids)
+        if ours and self._url is not None:
+            self._adopted -= ours
             self._dirty = True
             self._wake.set()
 
@@ -105,22 +110,22 @@ class Relay:
         stays without one: lost); one whose blob has not come yet waits, unless stale."""
         waiting = [row.id for row in found if row.reply is None and row.attempts == 0]
         key, term = self._key, self._term
-        if not waiting:
-            return found
-        if key is None or term is None:  # elected a moment ago: the key is on its way
-            return [row for row in found if row.id not in waiting or row.updated_at < stale]
-        blobs = await self._db.run(relay_rows.take(waiting))
+        blobs: dict[int, tuple[str, bytes]] = {}
+        if waiting and key is not None and term is not None:
+            blobs = await self._db.run(relay_rows.take(waiting))
         adopted = []
         for row in found:
-            if row.id in blobs:
+            if key is not None and term is not None and row.id in blobs:
                 adopted.append(replace(row, reply=_open(key, term, row.id, *blobs[row.id])))
             elif row.id not in waiting or row.updated_at < stale:
-                adopted.append(row)
+                adopted.append(row)  # (a blob may still come while the row is fresh)
+        self._adopted.update(row.id for row in adopted)
         return adopted
 
     async def _on_change(self, leading: bool) -> None:
         if not leading:
             term, self._key, self._term = self._term, None, None
+            self._adopted.clear()
             if term is not None:
                 with contextlib.suppress(Exception):
                     await self._db.run(relay_rows.withdraw(term))

@@ -120,7 +120,7 @@ class Outbox:
         self.failed: Counter[Reason] = Counter()
         """Messages settled as not delivered since the start, by reason (metrics)."""
         self.handed: Callable[[Parcel], object] = lambda parcel: None
-        self.settled: Callable[[], object] = lambda: None
+        self.settled: Callable[[Iterable[int]], object] = lambda ids: None
         """Hooks for `bot.cluster.relay`: a parcel another worker sends; rows settled."""
 
     async def start(self) -> list[tuple[rows.Row, Reason]]:
@@ -136,7 +136,7 @@ class Outbox:
         lost = [row for row in found if row.reply is None and row not in unsure]
         ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
         await self._db.transaction(rows.give_up(ended))
-        self.settled()
+        self.settled(row_id for row_id, _ in ended)
         self.failed.update(reason for _, reason in ended)
         for row in found:
             if row.reply is not None and row not in unsure:
@@ -267,7 +267,7 @@ class Outbox:
                 parcel = lane.queue[0]
                 outcome = await self._deliver(parcel)
                 await self._writes.write(rows.settle(parcel.id, outcome, parcel.attempts))
-                self.settled()
+                self.settled((parcel.id,))
                 await self._prune_now_and_then()
                 lane.queue.popleft()
                 if not parcel.done.done():
