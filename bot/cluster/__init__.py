@@ -9,6 +9,8 @@ Without a URL (SQLCipher, one process) none of this runs: that process does ever
   that leases their chat, which handles them one at a time, in order, at least once.
 - `handover`: queued outbox rows a worker cannot send (Matrix on a follower, a dead
   worker's) are adopted by the leader.
+- `relay`, `relay_rows`: a follower's sensitive content for the leader, sealed to the key
+  of the leader's term, and the outcome of every row it handed over.
 - `worker`: what `hrd-bot run` wraps around the App when a URL is set.
 
 What lives where, and why each is safe with several workers:
@@ -27,7 +29,9 @@ What lives where, and why each is safe with several workers:
   another worker serves); dropped on take-over all the same.
 - Drafts: in the session's state and `sessions.report_case`, in the database.
 - The outbox: every message is a row before it is sent; its worker sends it and marks
-  it alive; the leader adopts rows nobody marks (`handover`), and Matrix rows at once.
+  it alive; the leader adopts rows nobody marks (`handover`), and Matrix rows at once,
+  with their sensitive content sealed to its term's in-memory key, and the follower's
+  parcel resolves with the outcome the leader writes (`relay`).
 - Seen updates: a webhook retry is dropped in the same transaction that stores an
   update, whichever worker it reaches.
 - The chat trail's pending notes and the Telegram outbox's per-chat screen lifetimes

@@ -6,8 +6,9 @@ seconds, marks those it still holds as alive (`rows.touch`). The leader adopts
 leave them queued, see `leader_only`) at once, woken by NOTIFY `outbox` or the poll;
 and any other queued row nobody marked for `stale` seconds, whose worker died. As at a
 start, an adopted row that may already have left on a platform that cannot deduplicate
-it is not sent again but reported uncertain, and one whose content was sensitive (kept
-only in the dead or handing-over worker's memory) is reported lost to the staff rooms.
+it is not sent again but reported uncertain. One whose content was sensitive is sent
+if a follower sealed it to this leader's term (`relay`), else (kept only in the dead
+worker's memory, or sealed to a dead leader) it is reported lost to the staff rooms.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from bot.cluster.leader import Leadership
 from bot.cluster.leader_only import OUTBOX
 from bot.cluster.listen import listen
+from bot.cluster.relay import Relay
 from bot.delivery import rows
 from bot.delivery.outbox import Outbox
 from bot.delivery.outcome import Reason
@@ -47,8 +49,10 @@ class OutboxHandover:
         touch: float = 10.0,
         stale: float = 60.0,
         poll: float = 2.0,
+        relay: Relay | None = None,
     ) -> None:
         self._db, self._outbox, self._leadership, self._lost = db, outbox, leadership, lost
+        self._relay = relay
         self._url, self._leader_only = url, leader_only
         self._touch, self._stale, self._poll = touch, stale, poll
         self._wake = asyncio.Event()
@@ -94,13 +98,15 @@ class OutboxHandover:
             if row.id not in held
             and (row.chat.platform in self._leader_only or row.updated_at < stale)
         ]
+        if mine and self._relay is not None:
+            mine = await self._relay.opened(mine, stale)
         if mine:
             self.adopted += len(mine)
             log.info("cluster: adopted %d queued messages", len(mine))
             await self._lost(await self._outbox.resume(mine))
 
     async def _mark_alive(self) -> None:
-        ids = sorted(self._held())
+        ids = sorted(self._held() | set(self._relay.ids() if self._relay else ()))
         if ids:
             await self._db.run(rows.touch(ids))
 

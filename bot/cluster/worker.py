@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from bot.cluster.handover import OutboxHandover
 from bot.cluster.leader import Leadership
 from bot.cluster.leader_only import LeaderOnly
+from bot.cluster.relay import Relay
 from bot.cluster.timed import LeaderScheduler
 from bot.model import Transport
 from bot.scheduler import Scheduler
@@ -82,10 +83,15 @@ async def delivering(
         await app.start_delivery()
         yield
         return
-    handover = OutboxHandover(app.db, app.outbox, leadership, app.casework.lost, url=url)
-    task = asyncio.create_task(handover.run())
+    relay = Relay(app.db, leadership, url=url)
+    relay.attach(app.outbox)
+    handover = OutboxHandover(
+        app.db, app.outbox, leadership, app.casework.lost, url=url, relay=relay
+    )
+    tasks = [asyncio.create_task(handover.run()), asyncio.create_task(relay.run())]
     try:
         yield
     finally:
         await handover.stop()
-        await task
+        await relay.stop()
+        await asyncio.gather(*tasks)

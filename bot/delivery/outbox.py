@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextvars import Context
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol
@@ -119,6 +119,9 @@ class Outbox:
         self._writes = GroupCommit(db)
         self.failed: Counter[Reason] = Counter()
         """Messages settled as not delivered since the start, by reason (metrics)."""
+        self.handed: Callable[[Parcel], object] = lambda parcel: None
+        self.settled: Callable[[Iterable[int]], object] = lambda ids: None
+        """Hooks for `bot.cluster.relay`: a parcel another worker sends; rows settled."""
 
     async def start(self) -> list[tuple[rows.Row, Reason]]:
         """Resume what was queued before a stop. Not resent: sensitive content (held only
@@ -133,6 +136,7 @@ class Outbox:
         lost = [row for row in found if row.reply is None and row not in unsure]
         ended = [(r.id, Reason.LOST) for r in lost] + [(r.id, Reason.UNCERTAIN) for r in unsure]
         await self._db.transaction(rows.give_up(ended))
+        self.settled(row_id for row_id, _ in ended)
         self.failed.update(reason for _, reason in ended)
         for row in found:
             if row.reply is not None and row not in unsure:
@@ -140,7 +144,7 @@ class Outbox:
         if lost or unsure:
             log.warning("outbox: %d lost and %d uncertain in a stop", len(lost), len(unsure))
             await self._rooms.announce(self._rooms.stop_notice(lost, unsure))
-        return _ended(lost, Reason.LOST) + _ended(unsure, Reason.UNCERTAIN)
+        return [(r, Reason.LOST) for r in lost] + [(r, Reason.UNCERTAIN) for r in unsure]
 
     def _unsure(self, row: rows.Row) -> bool:
         """A try may have left, and it cannot be repeated exactly: its content is gone
@@ -230,6 +234,7 @@ class Outbox:
         parcel = Parcel(row_id, chat, reply, kind, case_id, created_at, done)
         hand_over = getattr(self._transports.get(chat.platform), "hand_over", None)
         if hand_over is not None and hand_over():  # another worker sends it (bot.cluster)
+            self.handed(parcel)
             return parcel
         lane = self._lanes.setdefault(place(chat), _Lane())
         _queue(lane, parcel)
@@ -262,6 +267,7 @@ class Outbox:
                 parcel = lane.queue[0]
                 outcome = await self._deliver(parcel)
                 await self._writes.write(rows.settle(parcel.id, outcome, parcel.attempts))
+                self.settled((parcel.id,))
                 await self._prune_now_and_then()
                 lane.queue.popleft()
                 if not parcel.done.done():
@@ -347,10 +353,6 @@ def _queue(lane: _Lane, parcel: Parcel) -> None:
     while at < len(lane.queue) and lane.queue[at].urgent:
         at += 1
     lane.queue.insert(at, parcel)
-
-
-def _ended(found: list[rows.Row], reason: Reason) -> list[tuple[rows.Row, Reason]]:
-    return [(row, reason) for row in found]
 
 
 def _detached(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

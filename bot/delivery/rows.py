@@ -32,8 +32,10 @@ __all__ = [
     "REASON",
     "Row",
     "alerted_case",
+    "body",
     "insert",
     "pending",
+    "reply_from",
     "settle",
     "touch",
 ]
@@ -70,7 +72,8 @@ def body(reply: Reply) -> str | None:
     return json.dumps(data | {"replaces": reply.replaces})
 
 
-def _reply(text: str | None) -> Reply | None:
+def reply_from(text: str | None) -> Reply | None:
+    """The reply `body` wrote (None for None)."""
     if text is None:
         return None
     data = json.loads(text)
@@ -148,7 +151,7 @@ def pending(conn: Connection) -> list[Row]:
             str(r[5]),
             None if r[6] is None else str(r[6]),
             float(r[7]),
-            _reply(conn.unseal(BODY, r[8])),
+            reply_from(conn.unseal(BODY, r[8])),
             int(r[9]),
             float(r[10]),
         )

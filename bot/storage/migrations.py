@@ -325,4 +325,19 @@ MIGRATIONS: tuple[str, ...] = (
         choices TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # Sensitive messages a follower hands to the leader (bot/cluster/relay.py): sealed to
+    # the public key of the leader's term, whose private key lives only in its memory.
+    """
+    CREATE TABLE cluster_leader (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        term TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        elected_at INTEGER NOT NULL
+    );
+    CREATE TABLE outbox_handover (
+        outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+        term TEXT NOT NULL,
+        sealed BLOB NOT NULL
+    );
+    """,
 )

@@ -153,4 +153,14 @@ LATER: dict[int, str] = {
         choices TEXT NOT NULL
     );
     """,
+    19: """
+    CREATE TABLE cluster_leader (
+        id BIGINT PRIMARY KEY CHECK (id = 1), term TEXT NOT NULL, public_key TEXT NOT NULL,
+        elected_at BIGINT NOT NULL
+    );
+    CREATE TABLE outbox_handover (
+        outbox_id BIGINT PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+        term TEXT NOT NULL, sealed BYTEA NOT NULL
+    );
+    """,
 }

@@ -44,6 +44,8 @@ PLAIN = {
         "cluster_workers.worker",
         "button_screens.chat",
         "button_screens.nonce",
+        "cluster_leader.term",
+        "outbox_handover.term",
     },
     "case ids, states, kinds, actions, names of fields, settings and recipients": {
         "cases.id",
@@ -85,6 +87,7 @@ PLAIN = {
         "case_items.sealed",
         "case_recipients.sealed_key",
         "checkins.duress",
+        "outbox_handover.sealed",
     },
     "tags, fingerprints, escalation step numbers, the key check and its salt": {
         "audit.log_tag",
