@@ -8,7 +8,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot import config
 from bot.cli import doctor
 from bot.cli.doctor import Finding
 from bot.cli.doctor_pg import connection
@@ -24,7 +23,6 @@ PASSWORD = "CANARY-PW-81f0"
 def quiet_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(doctor, "swap", lambda: Finding("ok", "swap (test)"))
     monkeypatch.setattr(doctor, "clock", lambda: Finding("ok", "clock (test)"))
-    monkeypatch.setattr(config, "KNOWN", config.KNOWN | {"HRD_BOT_DATABASE_URL"})
 
 
 def _verdicts(url: str, **env: str) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot import cli, config
+from bot import cli
 from bot.delivery import rows
 from bot.delivery.outcome import Outcome, Reason
 from bot.model import ChatRef, Reply
@@ -156,7 +156,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str) -> str:
     monkeypatch.setenv("HRD_BOT_DB_KEY", TEST_KEY.value)
     with_password = url.replace(f"//{USER}@", f"//{USER}:{PASSWORD}@")
     monkeypatch.setenv("HRD_BOT_DATABASE_URL", with_password)
-    monkeypatch.setattr(config, "KNOWN", config.KNOWN | {"HRD_BOT_DATABASE_URL"})
     return with_password
 
 

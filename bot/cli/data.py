@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bot.cli.pg_url import backup_elsewhere, database_url, restore_elsewhere
+from bot.cli.pg_url import backup_elsewhere, restore_elsewhere
 from bot.config import Settings
 from bot.storage import DataDirLock, DbKey, resolve_db_key
 from bot.storage.backup import backup, new_key, rekey, restore
@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _backup(settings: Settings, path: Path) -> int:
-    if url := database_url(settings):
+    if url := settings.database_url:
         raise backup_elsewhere(url)
     key = resolve_db_key(settings.env, settings.data_dir, may_create=False)
     checked = backup(settings.database_path, key, path)
@@ -52,7 +52,7 @@ def _backup(settings: Settings, path: Path) -> int:
 
 
 def _restore(settings: Settings, path: Path) -> int:
-    if url := database_url(settings):
+    if url := settings.database_url:
         raise restore_elsewhere(url)
     lock = DataDirLock.acquire(settings.data_dir, "restoring a backup")
     try:
@@ -71,7 +71,7 @@ def _rekey(settings: Settings, path: Path) -> int:
         new, made = new_key(path, settings.data_dir)
         if made:
             print(f"new key written to {path} (mode 0600)")
-        if url := database_url(settings):
+        if url := settings.database_url:
             return _rekey_postgres(url, old, new, path)
         changed = rekey(settings.database_path, old, new)
     finally:

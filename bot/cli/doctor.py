@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Literal
 
 from bot.cli.demo import DEMO_FOLDER
-from bot.cli.pg_url import database_url
 from bot.config import Settings, credential_path
 from bot.storage import DbKey, DbKeyError, WrongKeyError, resolve_db_key
 from bot.storage.backup import BackupError, open_existing
@@ -205,7 +204,7 @@ def team(settings: Settings) -> list[Finding]:
 
 
 def _team_counts(settings: Settings, key: DbKey) -> tuple[int, int] | Finding:
-    if url := database_url(settings):
+    if url := settings.database_url:
         from bot.cli.doctor_pg import team_counts  # it builds on this module's Finding
 
         return team_counts(url, key)
@@ -226,7 +225,7 @@ def _team_counts(settings: Settings, key: DbKey) -> tuple[int, int] | Finding:
 
 def database(settings: Settings) -> list[Finding]:
     """On PostgreSQL: TLS on the way to it, and no password in its URL."""
-    if url := database_url(settings):
+    if url := settings.database_url:
         from bot.cli.doctor_pg import connection
 
         return connection(url, settings.env)

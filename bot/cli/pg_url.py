@@ -8,26 +8,16 @@ says how. What is printed never holds the URL's password (`postgres.redacted`).
 
 from __future__ import annotations
 
-from bot.config import Settings
 from bot.storage.faults import StorageError
 from bot.storage.postgres import redacted
 
-__all__ = ["URL_SETTING", "NotHereError", "backup_elsewhere", "database_url", "restore_elsewhere"]
+__all__ = ["URL_SETTING", "NotHereError", "backup_elsewhere", "restore_elsewhere"]
 
 URL_SETTING = "HRD_BOT_DATABASE_URL"
 
 
 class NotHereError(StorageError):
     """A SQLCipher operation asked of a PostgreSQL deployment; the message says what to do."""
-
-
-def database_url(settings: Settings) -> str | None:
-    """The PostgreSQL URL, or None for the SQLCipher file: `Settings.database_url` where
-    the configuration declares it (a credential file too), else the bare variable."""
-    declared = getattr(settings, "database_url", None)
-    if isinstance(declared, str) and declared.strip():
-        return declared.strip()
-    return settings.env.get(URL_SETTING, "").strip() or None
 
 
 def backup_elsewhere(url: str) -> NotHereError:
