@@ -65,6 +65,8 @@ OWNERS = {
     "user_leases": "bot.cluster.inbox",
     "cluster_workers": "bot.cluster.inbox",
     "button_screens": "bot.transports.telegram.shared_buttons",
+    "matrix_positions": "bot.cluster.matrix_position",
+    "matrix_handled": "bot.cluster.matrix_position",
     # matrix-nio's own store, kept in our encrypted file:
     "devicekeys": "bot.transports.matrix.store",
     "encryptedrooms": "bot.transports.matrix.store",

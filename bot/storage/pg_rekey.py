@@ -43,6 +43,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "outbox": ("address", "body", "reason"),
     "inbox": ("body",),
     "button_screens": ("choices",),
+    "matrix_positions": ("account",),
 }
 """Every sealed column, by table: a column sealed anywhere must be listed here, or a
 rekey leaves it under the old key (tests/test_pg_data.py checks each exists)."""
