@@ -143,6 +143,7 @@ class Syncer:
         if shared is None:  # the first of several workers to lead: its device's position
             return own
         await self._own_inbox(own)
+        self._client.next_batch = ""  # nio ignores a sync ending where the last one did
         return shared
 
     async def _own_inbox(self, since: str | None) -> None:
