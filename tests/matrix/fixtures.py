@@ -76,7 +76,6 @@ class Bot:
     database_url: str | None = None
     """A PostgreSQL schema instead of a SQLCipher file: then the Matrix position is the
     shared one, as on a worker of several (`bot.cluster.matrix_position`)."""
-    device_id: str | None = None
     transport: MatrixTransport | None = None
     app: App | None = None
     _db: Database | None = None
@@ -92,7 +91,6 @@ class Bot:
             store_passphrase=PASSPHRASE,
             access_token=self.account.access_token if self.with_token else None,
             password=None if self.with_token else self.account.password,
-            device_id=self.device_id,
             staff_user_ids=self.staff_user_ids,
             staff_device_keys=self.staff_device_keys,
         )

@@ -1,5 +1,6 @@
-"""Matrix as leadership moves between two workers (two devices of the bot account, two
-data folders, one PostgreSQL): every message is answered once, none is skipped.
+"""Matrix as leadership moves between two workers (two data folders, one PostgreSQL, the
+same settings): each signs in as its own device of the bot account, every message is
+answered once, none is skipped.
 
 Worker B's device exists from the start (it led once, briefly), so the person's client
 shares its room keys with both devices; while A leads, B's to-device messages wait on
@@ -9,6 +10,7 @@ not read what the person wrote meanwhile.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from bot.content.library import Library
@@ -29,8 +31,8 @@ async def test_each_message_is_answered_once_as_leadership_moves(
 ) -> None:
     url = pg_server.schema_url(fresh_schema(pg_server))
     account = synapse.register(unique("bot"))
-    a = Bot(synapse, account, tmp_path / "a", library, database_url=url, device_id="WORKERA")
-    b = Bot(synapse, account, tmp_path / "b", library, database_url=url, device_id="WORKERB")
+    a = Bot(synapse, account, tmp_path / "a", library, database_url=url)
+    b = Bot(synapse, account, tmp_path / "b", library, database_url=url)
     await (await b.start()).stop()
     await a.start()
     person = Activist(synapse.url, synapse.register(unique("p")), tmp_path / "p", account.user_id)
@@ -50,7 +52,17 @@ async def test_each_message_is_answered_once_as_leadership_moves(
         assert "How can I help?" in menu
         assert "Language set" not in menu  # A did not answer B's messages again
         _nothing_more(chat)
-        assert (a.starts, b.starts) == (["WORKERA", "WORKERA"], ["WORKERB", "WORKERB"])
+        assert a.starts[0] == a.starts[1] != b.starts[0] == b.starts[1]  # a device each
     finally:
         await person.stop()
         await a.stop()
+
+
+async def test_a_folder_whose_key_store_was_lost_signs_in_as_a_new_device(bot: Bot) -> None:
+    """Its old device's keys are gone with the store: coming back as it would leave
+    people's clients encrypting to keys nobody holds."""
+    first = bot.starts[-1]
+    await bot.stop()
+    shutil.rmtree(bot.data / "matrix")
+    await bot.start()
+    assert bot.starts[-1] != first

@@ -153,10 +153,12 @@ class MatrixTransport:
 
     async def run(self, handle: Handler) -> None:
         config = self._config  # opening the store costs a key derivation: not on the loop
-        await asyncio.to_thread(check_passphrase, config.store_dir, config.store_passphrase)
+        own = await asyncio.to_thread(
+            check_passphrase, config.store_dir, config.store_passphrase, config.user_id
+        )
         client: Any = self._client()
         try:
-            login = await sign_in(client, self._config, self._port.storage)
+            login = await sign_in(client, self._config, self._port.storage, own)
             self.device_id = login.device_id
             if not self._stopped:
                 await self._serve(self._assemble(client, handle))
