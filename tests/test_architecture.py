@@ -67,6 +67,8 @@ OWNERS = {
     "button_screens": "bot.transports.telegram.shared_buttons",
     "cluster_leader": "bot.cluster.relay_rows",
     "outbox_handover": "bot.cluster.relay_rows",
+    "matrix_positions": "bot.cluster.matrix_position",
+    "matrix_handled": "bot.cluster.matrix_position",
     # matrix-nio's own store, kept in our encrypted file:
     "devicekeys": "bot.transports.matrix.store",
     "encryptedrooms": "bot.transports.matrix.store",

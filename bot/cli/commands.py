@@ -19,7 +19,7 @@ from bot.cli import doctor
 from bot.cli import keys as cli_keys
 from bot.cli.access import open_database
 from bot.cluster.leader import Leadership
-from bot.cluster.worker import Membership, clustered, delivering, leader_only
+from bot.cluster.worker import Membership, clustered, delivering, leader_only, matrix_position
 from bot.config import ConfigError, Settings
 from bot.content import report as content_report
 from bot.content.jsonschema import write_schemas
@@ -85,8 +85,10 @@ def _transports(
     if settings.env.get("MATRIX_HOMESERVER", "").strip():
         from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
 
+        shared = None if leadership is None else matrix_position(app)
+
         def matrix() -> Transport:
-            return MatrixTransport.from_settings(settings, app)
+            return MatrixTransport.from_settings(settings, app, shared)
 
         if leadership is None:
             found.append(matrix())

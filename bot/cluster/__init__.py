@@ -5,6 +5,8 @@ Without a URL (SQLCipher, one process) none of this runs: that process does ever
 - `leader`: one worker leads (a session advisory lock on a connection of its own).
 - `timed`: every timed job (safety jobs, sweepers) runs on the leader only.
 - `leader_only`: Matrix runs on the leader only; its E2E device lives on the leader's disk.
+- `matrix_position`: the Matrix account's sync position and handled event ids, one for
+  all workers, so leadership can move without an event answered twice or skipped.
 - `inbox`, `consumer`: Telegram webhook updates wait in the shared inbox for the worker
   that leases their chat, which handles them one at a time, in order, at least once.
 - `handover`: queued outbox rows a worker cannot send (Matrix on a follower, a dead
@@ -34,6 +36,10 @@ What lives where, and why each is safe with several workers:
   parcel resolves with the outcome the leader writes (`relay`).
 - Seen updates: a webhook retry is dropped in the same transaction that stores an
   update, whichever worker it reaches.
+- Matrix's sync position and handled event ids: in the database (`matrix_position`), not
+  in the leader's device store: a worker that leads again goes on from where the last
+  leader stopped, and drops the events any worker handled. Its device's keys, sessions
+  and to-device messages stay on its own disk (fetched first at every election).
 - The chat trail's pending notes and the Telegram outbox's per-chat screen lifetimes
   stay per process, as with one process: a worker that dies loses only its unflushed
   notes, as a stopped bot does.

@@ -7,11 +7,13 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from bot.cluster.handover import OutboxHandover
 from bot.cluster.leader import Leadership
 from bot.cluster.leader_only import LeaderOnly
+from bot.cluster.matrix_position import SharedPosition
 from bot.cluster.relay import Relay
 from bot.cluster.timed import LeaderScheduler
 from bot.model import Transport
@@ -20,7 +22,7 @@ from bot.scheduler import Scheduler
 if TYPE_CHECKING:
     from bot.app import App
 
-__all__ = ["Membership", "Timed", "clustered", "delivering", "leader_only"]
+__all__ = ["Membership", "Timed", "clustered", "delivering", "leader_only", "matrix_position"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,12 @@ def leader_only(
     """A transport (Matrix) that runs on the leader alone; see `bot.cluster.leader_only`."""
     released = app.outbox.release
     return LeaderOnly(make, leadership, app.db, name=name, idempotent=idempotent, released=released)
+
+
+def matrix_position(app: App) -> Callable[[str], SharedPosition]:
+    """The Matrix account's sync position and handled event ids, one for all workers
+    (each leads as a device of its own; see `bot.cluster.matrix_position`)."""
+    return partial(SharedPosition, app.db)
 
 
 @asynccontextmanager

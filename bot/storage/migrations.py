@@ -340,4 +340,18 @@ MIGRATIONS: tuple[str, ...] = (
         sealed BLOB NOT NULL
     );
     """,
+    # Matrix across leader changes (bot/cluster/matrix_position.py): the bot account's sync
+    # position and its handled event ids, shared by the workers that lead in turn.
+    """
+    CREATE TABLE matrix_positions (
+        account TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        saved_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE matrix_handled (
+        event_id TEXT PRIMARY KEY,
+        handled_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX matrix_handled_at ON matrix_handled (handled_at);
+    """,
 )

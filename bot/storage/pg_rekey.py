@@ -44,6 +44,7 @@ SEALED: dict[str, tuple[str, ...]] = {
     "inbox": ("body",),
     "button_screens": ("choices",),
     "cluster_leader": ("public_key",),
+    "matrix_positions": ("account",),
 }
 """Every sealed column, by table: a column sealed anywhere must be listed here, or a
 rekey leaves it under the old key (tests/test_pg_data.py checks each exists)."""

@@ -163,4 +163,11 @@ LATER: dict[int, str] = {
         term TEXT NOT NULL, sealed BYTEA NOT NULL
     );
     """,
+    20: """
+    CREATE TABLE matrix_positions (
+        account TEXT PRIMARY KEY, token TEXT NOT NULL, saved_at BIGINT NOT NULL
+    );
+    CREATE TABLE matrix_handled (event_id TEXT PRIMARY KEY, handled_at BIGINT NOT NULL);
+    CREATE INDEX matrix_handled_at ON matrix_handled (handled_at);
+    """,
 }

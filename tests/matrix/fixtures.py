@@ -9,12 +9,14 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from bot.app import App
+from bot.cluster.matrix_position import SharedPosition
 from bot.config import Settings
 from bot.content.library import Library
 from bot.delivery import RetryPolicy
@@ -71,6 +73,9 @@ class Bot:
     homeserver: str | None = None
     """Where the bot's client connects, when not straight to Synapse (a fault proxy)."""
     delivery: RetryPolicy | None = None
+    database_url: str | None = None
+    """A PostgreSQL schema instead of a SQLCipher file: then the Matrix position is the
+    shared one, as on a worker of several (`bot.cluster.matrix_position`)."""
     transport: MatrixTransport | None = None
     app: App | None = None
     _db: Database | None = None
@@ -96,7 +101,12 @@ class Bot:
         return Settings.from_env({"HRD_BOT_STAFF_ROOMS": listed}).chats("HRD_BOT_STAFF_ROOMS")
 
     async def start(self, tuning: Tuning | None = None) -> Bot:
-        self._db = await Database.open(self.data / "x.db", DB_KEY)
+        url, position = self.database_url, None
+        if url is None:
+            self._db = await Database.open(self.data / "x.db", DB_KEY)
+        else:
+            self._db = await Database.open_postgres(url, DB_KEY)
+            position = partial(SharedPosition, self._db)
         self.app = await App.open(
             self._db,
             self.library,
@@ -105,7 +115,9 @@ class Bot:
             oncall=self.oncall,
             delivery=self.delivery,
         )
-        self.transport = MatrixTransport(self.config, self.app, tuning=tuning or self.tuning)
+        self.transport = MatrixTransport(
+            self.config, self.app, tuning=tuning or self.tuning, position=position
+        )
         self.app.attach(self.transport)
         self.app.scheduler.start()
         self._task = asyncio.create_task(self.transport.run(self.app.handle))

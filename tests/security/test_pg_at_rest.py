@@ -83,6 +83,10 @@ PLAIN = {
         "outbox.message_ids",
         "outbox_messages.message_id",
     },
+    "Matrix event ids and sync tokens (positions in the account's timeline, no person)": {
+        "matrix_handled.event_id",
+        "matrix_positions.token",
+    },
     "sealed to the team (HPKE) or keyed under a sealed server secret": {
         "case_items.sealed",
         "case_recipients.sealed_key",

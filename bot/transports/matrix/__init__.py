@@ -4,6 +4,8 @@
 - `outbound`: replies out (trust policy first), redactions, `/forget`, leaving.
 - `sync`: the /sync loop (large timeline filter, gap fetch, token saved after a batch).
 - `store`: nio's key store inside one SQLCipher file, plus handled event ids.
+- `position`: where the sync position and handled event ids are kept (the store, or
+  with several workers the account's, shared in the bot's database).
 - `login`: the same device on every start; token and device id kept encrypted.
 - `trust`: the device trust policy (trust on first use for activists, staff devices
   only when listed, the bot's own other devices never).

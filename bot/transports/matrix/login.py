@@ -5,6 +5,11 @@ see a new, unverified bot device. So the device id and access token, once known,
 kept in the bot's SQLCipher database (never in a plain file) and reused with
 `restore_login`; a password login only happens when no usable token is kept, and it
 asks the server for the kept device id.
+
+A kept login is reused only for the device whose keys this data folder's store holds:
+workers that share one database each sign in as a device of their own (the one in their
+own folder), and a folder whose store was lost starts a new device rather than come back
+as one whose keys it no longer has.
 """
 
 from __future__ import annotations
@@ -93,16 +98,19 @@ async def _kept(client: AsyncClient, config: MatrixConfig, saved: Login | None) 
     return saved if await _whoami(client, saved.access_token) == saved.device_id else None
 
 
-async def sign_in(client: AsyncClient, config: MatrixConfig, db: Storage) -> Login:
-    """Log `client` in as the kept device (or a first one) and load its encrypted store."""
+async def sign_in(
+    client: AsyncClient, config: MatrixConfig, db: Storage, own_device: str | None
+) -> Login:
+    """Log `client` in as the device of this folder's store (`own_device`, or a first
+    one) and load its encrypted store."""
     saved = await _load(db)
+    mine = saved if saved is not None and saved.device_id == own_device else None
     if config.access_token:
         login = await _with_token(client, config, saved)
-    elif (kept := await _kept(client, config, saved)) is not None:
+    elif (kept := await _kept(client, config, mine)) is not None:
         login = kept
     else:
-        device = config.device_id or (saved.device_id if saved else None)
-        login = await _password_login(client, config, device)
+        login = await _password_login(client, config, config.device_id or own_device)
     if login != saved:
         await _save(db, login)
     client.restore_login(login.user_id, login.device_id, login.access_token)

@@ -54,8 +54,9 @@ def _database(path: str, passphrase: str) -> Any:
     return SqlCipherDatabase(path, passphrase=passphrase, pragmas=_PRAGMAS)
 
 
-def check_passphrase(store_dir: Path, passphrase: str) -> None:
-    """Refuse to start, before any network call, when the passphrase does not open the store."""
+def check_passphrase(store_dir: Path, passphrase: str, user_id: str = "") -> str | None:
+    """Refuse to start, before any network call, when the passphrase does not open the store.
+    Returns the device of `user_id` whose keys the store holds (the latest), if any."""
     store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     store_dir.chmod(0o700)
     path = store_dir / STORE_FILE
@@ -63,11 +64,22 @@ def check_passphrase(store_dir: Path, passphrase: str) -> None:
     try:
         database.connect()
         database.execute_sql("SELECT count(*) FROM sqlite_master").fetchone()
+        device = _device(database, user_id)
     except DatabaseError:
         raise ConfigError(f"MATRIX_STORE_PASSPHRASE does not open {path}") from None
     finally:
         database.close()
     path.chmod(0o600)
+    return device
+
+
+def _device(database: Any, user_id: str) -> str | None:
+    tables = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'accounts'"
+    if not database.execute_sql(tables).fetchone()[0]:  # nio makes it at the first login
+        return None
+    sql = "SELECT device_id FROM accounts WHERE user_id = ? ORDER BY id DESC LIMIT 1"
+    row = database.execute_sql(sql, (user_id,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 class HandledEvent(Model):  # type: ignore[misc]

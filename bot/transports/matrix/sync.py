@@ -19,6 +19,14 @@ disk, and without it the bot could neither answer nor redact in a quiet room. A
 sync from a saved position, full state or not, repeats no invite older than that
 position, so `pending_invites` asks once, without a position, for the invites to
 the staff rooms the bot is not in yet (an operator may invite before listing one).
+
+With several workers the position is the account's, shared (`position`), not the
+device's: another device may have gone further since this one last synced. To-device
+messages (room keys among them) stay per device, and Synapse deletes a device's
+to-device messages older than the `since` it syncs from, so before going on from the
+shared position the device fetches its own, from its own position, with no room in the
+filter (`_own_inbox`). Those it fetched after the shared position come again (nio drops
+what it cannot decrypt twice); none is lost.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from nio.events import InviteEvent
 
 from bot.errors import OperatorError
 from bot.transports.matrix.poison import Poison, read_sync
+from bot.transports.matrix.position import Position
 from bot.transports.matrix.store import EncryptedStore
 
 __all__ = ["Batch", "RoomEvents", "Syncer"]
@@ -49,6 +58,11 @@ BUSY_POLL_MS = 500
 REPLY_SLACK_S = 60.0
 FULL_STATE_S = 600.0  # the server answers a full-state sync at once, however long it takes
 FATAL_ERRORS = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_FORBIDDEN")
+INBOX_ROUNDS = 50  # Synapse sends 100 to-device messages a sync
+_NONE = {"not_types": ["*"]}
+INBOX_ONLY = {"room": {"rooms": [], "timeline": {"limit": 0}}, "presence": _NONE}
+INBOX_ONLY |= {"account_data": _NONE}
+"""A filter that leaves a sync nothing but the device's own to-device messages (and keys)."""
 
 
 class SyncStopped(OperatorError):
@@ -80,10 +94,12 @@ class Syncer:
         timeline_limit: int,
         poll_ms: int = 30_000,
         poison: Poison | None = None,
+        position: Position | None = None,
     ) -> None:
         self._client = client
         self._poison = poison or Poison()
         self._store = store
+        self._position: Position = position or store
         self._filter = {
             "room": {"timeline": {"limit": timeline_limit}},
             "presence": {"not_types": ["*"]},
@@ -107,21 +123,58 @@ class Syncer:
         Busy (invites or undecryptable events waiting) shortens the long poll to
         `BUSY_POLL_MS` so their timers are checked, without spinning on the server.
         """
-        since = await self._store.sync_token()
+        since = await self._start()
         wait_ms = 0  # the first sync returns at once, so start-up is quick
-        while not self._stopping.is_set():
-            response = await self._sync(since, wait_ms, full_state=not self.batches)
-            if response is None:
-                self.failures += 1
-                await self._pause(min(30.0, 0.5 * 2**self.failures))
-                continue
-            self.failures = 0
+        while (response := await self._answer(since, wait_ms, not self.batches)) is not None:
             await self._chores()
             await handle(await self._batch(response, since))
             since = str(response.next_batch)
-            await self._store.commit_sync_token(since)
+            await self._commit(since)
             self.batches += 1
             wait_ms = min(BUSY_POLL_MS, self._poll_ms) if await between() else self._poll_ms
+
+    async def _start(self) -> str | None:
+        """Where the first sync goes on from: the device's own position, or the shared one
+        once this device's own to-device messages are in."""
+        own = await self._store.sync_token()
+        if self._position is self._store:
+            return own
+        shared = await self._position.sync_token()
+        if shared is None:  # the first of several workers to lead: its device's position
+            return own
+        await self._own_inbox(own)
+        self._client.next_batch = ""  # nio ignores a sync ending where the last one did
+        return shared
+
+    async def _own_inbox(self, since: str | None) -> None:
+        """This device's to-device messages up to now, from its own position (see above)."""
+        for _ in range(INBOX_ROUNDS):
+            if (response := await self._answer(since, 0, False, INBOX_ONLY)) is None:
+                return
+            since = str(response.next_batch)
+            await self._store.commit_sync_token(since)
+            if not response.to_device_events:
+                return
+        log.warning("more to-device messages than %d syncs bring; going on", INBOX_ROUNDS)
+
+    async def _answer(
+        self, since: str | None, wait_ms: int, full_state: bool, only: Any = None
+    ) -> SyncResponse | None:
+        """A sync, tried again (waiting longer each time) until it succeeds; None at a stop."""
+        while not self._stopping.is_set():
+            response = await self._sync(since, wait_ms, full_state=full_state, only=only)
+            if response is not None:
+                self.failures = 0
+                return response
+            self.failures += 1
+            await self._pause(min(30.0, 0.5 * 2**self.failures))
+        return None
+
+    async def _commit(self, token: str) -> None:
+        """Save the position; a shared one also in the device's own store (its to-device)."""
+        await self._position.commit_sync_token(token)
+        if self._position is not self._store:
+            await self._store.commit_sync_token(token)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -133,9 +186,11 @@ class Syncer:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _sync(
-        self, since: str | None, wait_ms: int, *, full_state: bool
+        self, since: str | None, wait_ms: int, *, full_state: bool, only: Any = None
     ) -> SyncResponse | None:
-        self._poll = asyncio.ensure_future(self._fetch(since, wait_ms, full_state))
+        self._poll = asyncio.ensure_future(
+            self._fetch(since, wait_ms, full_state, only or self._filter)
+        )
         try:
             status, text = await self._poll
         except asyncio.CancelledError:
@@ -148,7 +203,7 @@ class Syncer:
         finally:
             self._poll = None
         if status != 200:
-            self._refused(text)
+            _refused(text)
             return None
         response = read_sync(text, self._poison)
         if response is None:
@@ -161,14 +216,16 @@ class Syncer:
             log.warning("nio could not apply a sync (%s); handling its events", type(exc).__name__)
         return response
 
-    async def _fetch(self, since: str | None, wait_ms: int, full_state: bool) -> tuple[int, str]:
+    async def _fetch(
+        self, since: str | None, wait_ms: int, full_state: bool, only: Any
+    ) -> tuple[int, str]:
         """The raw /sync answer: nio's `sync` would raise on a body it cannot parse."""
         client = self._client
         method, path = Api.sync(
             client.access_token,
             since=since,
             timeout=wait_ms or None,
-            filter=self._filter,
+            filter=only,
             full_state=full_state,
         )
         headers = {"Authorization": f"Bearer {client.access_token}"}
@@ -176,17 +233,6 @@ class Syncer:
         response = await client.send(method, _without_token(path), headers=headers, timeout=limit)
         async with response:
             return response.status, (await response.read()).decode("utf-8", "replace")
-
-    def _refused(self, text: str) -> None:
-        """Raise `SyncStopped` when the login is gone; otherwise log and let the loop retry."""
-        try:
-            body: Any = json.loads(text)
-        except (ValueError, RecursionError):
-            body = {}
-        code = body.get("errcode") if isinstance(body, dict) else None
-        if code in FATAL_ERRORS:
-            raise SyncStopped(f"the homeserver refused the bot's login ({code})")
-        log.warning("sync failed (%s); retrying", code if isinstance(code, str) else "HTTP error")
 
     async def _chores(self) -> None:
         """What `sync_forever` would do: device keys and to-device messages.
@@ -275,16 +321,30 @@ class Syncer:
         for room_id, info in invited.items() if isinstance(invited, dict) else ():
             events = info.get("invite_state", {}).get("events", [])
             if room_id in room_ids and isinstance(events, list):
-                found[room_id] = [e for e in map(self._invite_event, events) if e is not None]
+                read = (_invite_event(e, self._poison) for e in events)
+                found[room_id] = [e for e in read if e is not None]
         log.info("pending staff-room invites from before this start: %d", len(found))
         return found
 
-    def _invite_event(self, event: Any) -> Any:
-        try:
-            return InviteEvent.parse_event(event) if isinstance(event, dict) else None
-        except Exception as exc:
-            self._poison.skip(f"invite state, {type(exc).__name__}")
-            return None
+
+def _refused(text: str) -> None:
+    """Raise `SyncStopped` when the login is gone; otherwise log and let the loop retry."""
+    try:
+        body: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        body = {}
+    code = body.get("errcode") if isinstance(body, dict) else None
+    if code in FATAL_ERRORS:
+        raise SyncStopped(f"the homeserver refused the bot's login ({code})")
+    log.warning("sync failed (%s); retrying", code if isinstance(code, str) else "HTTP error")
+
+
+def _invite_event(event: Any, poison: Poison) -> Any:
+    try:
+        return InviteEvent.parse_event(event) if isinstance(event, dict) else None
+    except Exception as exc:
+        poison.skip(f"invite state, {type(exc).__name__}")
+        return None
 
 
 def _without_token(path: str) -> str:

@@ -1,8 +1,9 @@
 """The Matrix transport: encrypted DMs in, replies out, sensitive replies redacted later.
 
 Each sync batch is handled before the next: rooms in parallel, events within a
-room in order. An event id is recorded in the encrypted store before the message
-is handled, so a replayed batch (after a crash) is never answered twice. The
+room in order. An event id is recorded (in the encrypted store, or with several
+workers in the position they share, see `position`) before the message is handled,
+so a replayed batch (after a crash, or a new leader's) is never answered twice. The
 sweeper that redacts expired replies starts after the first sync, once the bot
 knows which rooms it is still in.
 """
@@ -36,6 +37,7 @@ from bot.transports.matrix.inbound import (
 from bot.transports.matrix.login import sign_in
 from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.poison import Poison
+from bot.transports.matrix.position import Position, PositionFor
 from bot.transports.matrix.rooms import Limits, Rooms
 from bot.transports.matrix.store import STORE_FILE, EncryptedStore, check_passphrase
 from bot.transports.matrix.sync import Batch, Syncer
@@ -66,7 +68,7 @@ class _Live:
     """What exists only while the transport runs (one logged-in client)."""
 
     client: Any
-    store: EncryptedStore
+    position: Position
     handle: Handler
     rooms: Rooms
     out: Outbound
@@ -89,9 +91,12 @@ class MatrixTransport:
         *,
         trust: TrustPolicy | None = None,
         tuning: Tuning | None = None,
+        position: PositionFor | None = None,
     ) -> None:
+        """`position`: the account's shared position (several workers); else the device's."""
         self._config = config
         self._port = port
+        self._shared = position
         self._trust = trust or TofuExceptStaff(
             config.user_id, config.staff_user_ids, config.staff_device_keys
         )
@@ -107,8 +112,10 @@ class MatrixTransport:
         """Set once the first sync is handled (the bot is answering)."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, port: TransportPort) -> MatrixTransport:
-        return cls(MatrixConfig.from_settings(settings), port)
+    def from_settings(
+        cls, settings: Settings, port: TransportPort, position: PositionFor | None = None
+    ) -> MatrixTransport:
+        return cls(MatrixConfig.from_settings(settings), port, position=position)
 
     @property
     def connected(self) -> bool:
@@ -146,10 +153,12 @@ class MatrixTransport:
 
     async def run(self, handle: Handler) -> None:
         config = self._config  # opening the store costs a key derivation: not on the loop
-        await asyncio.to_thread(check_passphrase, config.store_dir, config.store_passphrase)
+        own = await asyncio.to_thread(
+            check_passphrase, config.store_dir, config.store_passphrase, config.user_id
+        )
         client: Any = self._client()
         try:
-            login = await sign_in(client, self._config, self._port.storage)
+            login = await sign_in(client, self._config, self._port.storage, own)
             self.device_id = login.device_id
             if not self._stopped:
                 await self._serve(self._assemble(client, handle))
@@ -161,12 +170,13 @@ class MatrixTransport:
     def _assemble(self, client: Any, handle: Handler) -> _Live:
         tuning, config = self._tuning, self._config
         store: EncryptedStore = client.store
+        position = store if self._shared is None else self._shared(config.user_id)
         staff = config.staff_user_ids
         rooms = Rooms(client, staff, tuning.limits, self._staff_rooms())
         out = Outbound(client, rooms, self._trail, self._trust)
         return _Live(
             client=client,
-            store=store,
+            position=position,
             handle=handle,
             rooms=rooms,
             out=out,
@@ -174,7 +184,9 @@ class MatrixTransport:
                 self._port, client, rooms, out, self._trail, handle, staff, config.staff_device_keys
             ),
             undecrypted=Undecrypted(client, tuning.decrypt_grace, tuning.hint_every),
-            syncer=Syncer(client, store, tuning.timeline_limit, tuning.poll_ms, self.poison),
+            syncer=Syncer(
+                client, store, tuning.timeline_limit, tuning.poll_ms, self.poison, position
+            ),
             sweeper=Sweeper(self._trail, out.redact, interval=tuning.sweep_interval),
         )
 
@@ -240,7 +252,7 @@ class MatrixTransport:
             await _guarded(self._oncall_dms())
             self.ready.set()
         if time.monotonic() - self._pruned_at > PRUNE_EVERY:
-            await live.store.prune_handled()
+            await live.position.prune_handled()
             self._pruned_at = time.monotonic()
         await _guarded(live.rooms.take_invites())
         readable, expired = live.undecrypted.retry()
@@ -260,7 +272,7 @@ class MatrixTransport:
         for index, item in enumerate(items):
             if item.sender == live.rooms.own_id and not isinstance(item, Membership):
                 continue
-            fresh = await live.store.first_time(item.event_id) if item.event_id else True
+            fresh = await live.position.first_time(item.event_id) if item.event_id else True
             if fresh and index >= history:
                 await _guarded(self._act(room_id, item))
         if (person := live.rooms.greet_due(room_id)) is not None:
