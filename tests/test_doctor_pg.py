@@ -66,6 +66,19 @@ def test_tls_required_in_the_url_or_by_pgsslmode_passes() -> None:
     assert _verdicts(remote, PGHOST="/run/postgresql")[0][0] == "unsafe", "the URL's host wins"
 
 
+def test_a_matrix_token_or_device_shared_by_the_workers_is_unsafe() -> None:
+    local = "postgresql://hrdbot@127.0.0.1/hrd"
+    assert [v for v, _ in _verdicts(local, MATRIX_PASSWORD="x")] == ["ok"]
+    for name in ("MATRIX_ACCESS_TOKEN", "MATRIX_DEVICE_ID_FILE"):
+        found = connection(local, {name: "tok-4f2e"})
+        assert [(f.verdict, f.what) for f in found][1] == (
+            "unsafe",
+            "Matrix is tied to one device for every worker",
+        )
+        assert "MATRIX_PASSWORD" in found[1].todo
+        assert "tok-4f2e" not in found[1].what + found[1].todo
+
+
 def test_a_password_inline_is_unsafe_and_never_printed() -> None:
     found = connection(f"postgresql://hrdbot:{PASSWORD}@127.0.0.1/hrd", {})
     assert [(f.verdict, f.what) for f in found][1] == (

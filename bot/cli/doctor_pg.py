@@ -27,6 +27,7 @@ __all__ = ["TLS_MODES", "connection", "team_counts"]
 TLS_MODES = frozenset({"require", "verify-ca", "verify-full"})
 TIMEOUT_S = 10
 _SETTING = "HRD_BOT_DATABASE_URL"
+_ONE_DEVICE = ("MATRIX_ACCESS_TOKEN", "MATRIX_DEVICE_ID")
 
 
 def _local(host: str) -> bool:
@@ -45,7 +46,7 @@ def _hosts(info: Mapping[str, object], env: Mapping[str, str]) -> list[str]:
 
 
 def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
-    """TLS on the way to a server elsewhere; no password inline."""
+    """TLS on the way to a server elsewhere; no password inline; a Matrix device per worker."""
     try:
         info = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -66,6 +67,7 @@ def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
                 "password and the queries cross the network readable and alterable",
             )
         )
+    found += _one_device_each(env)
     if info.get("password"):
         found.append(
             Finding(
@@ -76,6 +78,17 @@ def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
             )
         )
     return found
+
+
+def _one_device_each(env: Mapping[str, str]) -> list[Finding]:
+    """Every worker that leads logs in to Matrix as a device of its own (its keys in its
+    own data folder); a fixed token or device id would put them all on one device, whose
+    keys only the first worker holds: the others could decrypt nothing."""
+    fixed = [n for n in _ONE_DEVICE if env.get(n) or env.get(f"{n}_FILE")]
+    if not fixed:
+        return []
+    todo = f"with several workers set MATRIX_PASSWORD and unset {' and '.join(fixed)}"
+    return [Finding("unsafe", "Matrix is tied to one device for every worker", todo)]
 
 
 def _opens(key: DbKey, salt: bytes, check: bytes) -> bool:
