@@ -12,13 +12,12 @@ remembers of that chat (it may be stale: another worker served it meanwhile).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bot.cluster.inbox import CHANNEL, Inbox, Row
-from bot.cluster.listen import listen
+from bot.cluster.listen import Waking
 
 __all__ = ["Handle", "InboxConsumer"]
 
@@ -34,10 +33,7 @@ class InboxConsumer:
     ) -> None:
         self._inbox = inbox
         self._handle = handle
-        self._url = url
-        self._poll = poll
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
+        self._waking = Waking(url, CHANNEL, poll)
         self._lanes: dict[str, deque[Row]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._in_flight: set[int] = set()
@@ -45,35 +41,26 @@ class InboxConsumer:
         self.handled = 0
 
     def wake(self) -> None:
-        self._wake.set()
+        self._waking.wake()
 
     def taken(self, lane: str) -> None:
         """This worker took the lane's lease (see the module): forget before its next row."""
         self._fresh.add(lane)
 
     async def run(self) -> None:
-        listener = None
-        if self._url is not None:
-            listener = asyncio.create_task(listen(self._url, CHANNEL, self.wake, self._poll))
+        async def step() -> None:
+            try:
+                await self._claim()
+            except Exception as exc:  # a database fault: the next wake-up retries
+                log.warning("cluster: inbox claim failed (%s)", type(exc).__name__)
+
         try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                try:
-                    await self._claim()
-                except Exception as exc:  # a database fault: the next wake-up retries
-                    log.warning("cluster: inbox claim failed (%s)", type(exc).__name__)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+            await self._waking.run(step)
         finally:
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
             await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
+        await self._waking.stop()
 
     async def _claim(self) -> None:
         """A row stays `in flight` from its queueing until a claim no longer returns it

@@ -13,7 +13,6 @@ worker's memory, or sealed to a dead leader) it is reported lost to the staff ro
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -21,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.cluster.leader import Leadership
 from bot.cluster.leader_only import OUTBOX
-from bot.cluster.listen import listen
+from bot.cluster.listen import Waking
 from bot.cluster.relay import Relay
 from bot.delivery import rows
 from bot.delivery.outbox import Outbox
@@ -53,37 +52,27 @@ class OutboxHandover:
     ) -> None:
         self._db, self._outbox, self._leadership, self._lost = db, outbox, leadership, lost
         self._relay = relay
-        self._url, self._leader_only = url, leader_only
-        self._touch, self._stale, self._poll = touch, stale, poll
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._leader_only = leader_only
+        self._touch, self._stale = touch, stale
+        self._waking = Waking(url, OUTBOX, poll)
         self.adopted = 0
 
     async def run(self) -> None:
-        listener = None
-        if self._url is not None:
-            listener = asyncio.create_task(listen(self._url, OUTBOX, self._wake.set, self._poll))
         touched = 0.0
-        try:
-            while not self._stopping:
-                self._wake.clear()
-                with contextlib.suppress(Exception):  # a database fault: try again later
-                    if time.monotonic() - touched >= self._touch:
-                        touched = time.monotonic()
-                        await self._mark_alive()
-                    if self._leadership.leading:
-                        await self.adopt()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
-        finally:
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+
+        async def step() -> None:
+            nonlocal touched
+            with contextlib.suppress(Exception):  # a database fault: try again later
+                if time.monotonic() - touched >= self._touch:
+                    touched = time.monotonic()
+                    await self._mark_alive()
+                if self._leadership.leading:
+                    await self.adopt()
+
+        await self._waking.run(step)
 
     async def stop(self) -> None:
-        """End `run` (not by cancelling it: Python 3.11's `wait_for` may swallow that)."""
-        self._stopping = True
-        self._wake.set()
+        await self._waking.stop()
 
     async def adopt(self) -> None:
         """Take queued rows that are the leader's (see the module); none this outbox holds,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import psycopg
 
 from bot.storage.connection import Connection
 
-__all__ = ["listen", "notify"]
+__all__ = ["Waking", "listen", "notify"]
 
 log = logging.getLogger("hrd_bot.cluster")
 
@@ -38,3 +39,36 @@ def notify(channel: str) -> Callable[[Connection], None]:
             conn.execute(f"NOTIFY {channel}")
 
     return run
+
+
+class Waking:
+    """A loop that runs its step when woken (NOTIFY on `channel` when there is a `url`,
+    or `wake`) and at least every `poll` seconds, until `stop`: not by cancelling it,
+    since Python 3.11's `wait_for` may swallow a cancel and the stop would hang."""
+
+    def __init__(self, url: str | None, channel: str, poll: float) -> None:
+        self._url, self._channel, self._poll = url, channel, poll
+        self._wake = asyncio.Event()
+        self.stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self.stopping = True
+        self._wake.set()
+
+    async def run(self, step: Callable[[], Awaitable[None]]) -> None:
+        listener = None
+        if self._url is not None:
+            listener = asyncio.create_task(listen(self._url, self._channel, self.wake, self._poll))
+        try:
+            while not self.stopping:
+                self._wake.clear()
+                await step()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)

@@ -17,7 +17,6 @@ its rows queued on disk, as a stopped outbox does.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import secrets
@@ -26,7 +25,7 @@ from dataclasses import replace
 
 from bot.cluster import relay_rows
 from bot.cluster.leader import Leadership
-from bot.cluster.listen import listen, notify
+from bot.cluster.listen import Waking, notify
 from bot.crypto.hpke import InvalidTag, open_sealed
 from bot.crypto.keys import PrivateKey
 from bot.delivery.outbox import Outbox, Parcel
@@ -48,14 +47,14 @@ class Relay:
     def __init__(
         self, db: Storage, leadership: Leadership, *, url: str | None = None, poll: float = 2.0
     ) -> None:
-        self._db, self._leadership, self._url, self._poll = db, leadership, url, poll
+        self._db, self._leadership, self._url = db, leadership, url
         self._parcels: dict[int, Parcel] = {}
         self._unsealed: dict[int, Reply] = {}
         self._adopted: set[int] = set()
         self._key: PrivateKey | None = None
         self._term: str | None = None
-        self._wake = asyncio.Event()
-        self._stopping = self._dirty = self._unpublished = False
+        self._waking = Waking(url, SETTLED, poll)
+        self._dirty = self._unpublished = False
         leadership.watch(self._on_change)
 
     def attach(self, outbox: Outbox) -> None:
@@ -66,7 +65,7 @@ class Relay:
         self._parcels[parcel.id] = parcel
         if parcel.reply.sensitive:
             self._unsealed[parcel.id] = parcel.reply
-        self._wake.set()
+        self._waking.wake()
 
     def settled(self, ids: Iterable[int]) -> None:
         """Rows were settled here: if this leader adopted one, tell the followers (one
@@ -75,35 +74,26 @@ class Relay:
         if ours and self._url is not None:
             self._adopted -= ours
             self._dirty = True
-            self._wake.set()
+            self._waking.wake()
 
     def ids(self) -> list[int]:
         """Rows handed over and not yet settled (marked alive as this worker's own)."""
         return sorted(self._parcels)
 
     async def run(self) -> None:
-        listener = None
-        if self._url is not None:
-            listener = asyncio.create_task(listen(self._url, SETTLED, self._wake.set, self._poll))
         if self._leadership.leading:
             await self._on_change(True)
-        try:
-            while not self._stopping:
-                self._wake.clear()
-                with contextlib.suppress(Exception):  # a database fault: try again later
-                    await self._tell()
-                    await self._resolve()
-                    await self._seal()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
-        finally:
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
+
+        async def step() -> None:
+            with contextlib.suppress(Exception):  # a database fault: try again later
+                await self._tell()
+                await self._resolve()
+                await self._seal()
+
+        await self._waking.run(step)
 
     async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        await self._waking.stop()
 
     async def opened(self, found: list[Row], stale: float) -> list[Row]:
         """The leader adopting `found`: a sensitive row gets its reply from its blob (or
