@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 
 from bot.app import App
@@ -83,19 +83,31 @@ def _transports(
         cluster = None if url is None else Membership(url, app.forget_cached)
         found.append(TelegramTransport(app, TelegramConfig.from_settings(settings), cluster))
     if settings.env.get("MATRIX_HOMESERVER", "").strip():
-        from bot.transports.matrix import MatrixTransport  # lazy: nio and vodozemac are big
-
-        shared = None if leadership is None else matrix_position(app)
-
-        def matrix() -> Transport:
-            return MatrixTransport.from_settings(settings, app, shared)
-
-        if leadership is None:
-            found.append(matrix())
-        else:
-            idempotent = MatrixTransport.idempotent
-            found.append(leader_only(matrix, leadership, app, name="matrix", idempotent=idempotent))
+        found.append(_matrix(settings, app, leadership))
     return found
+
+
+def _matrix(settings: Settings, app: App, leadership: Leadership | None) -> Transport:
+    """Matrix; with several workers, on the leader only, each worker's device enrolled at
+    its start (`bot.transports.matrix.enrol`), so it can read what people send when it leads."""
+    from bot.transports.matrix import MatrixConfig, MatrixTransport  # lazy: nio is big
+    from bot.transports.matrix.enrol import enrol
+
+    shared = None if leadership is None else matrix_position(app)
+
+    def matrix() -> Transport:
+        return MatrixTransport.from_settings(settings, app, shared)
+
+    if leadership is None:
+        return matrix()
+
+    def enrolment() -> Awaitable[bool]:
+        return enrol(MatrixConfig.from_settings(settings), app.storage)
+
+    idempotent = MatrixTransport.idempotent
+    return leader_only(
+        matrix, leadership, app, name="matrix", idempotent=idempotent, prepare=enrolment
+    )
 
 
 def _wants_console(settings: Settings, flag: bool | None) -> bool:

@@ -6,6 +6,10 @@ queues a message, leaves the row queued in the database for the leader, and a NO
 (`outbox`) wakes the leader's `OutboxHandover`, which adopts it. When this worker is
 elected, a fresh transport is made and run; when it is deposed, that transport stops
 and this worker's outbox lets go of the platform's lanes (their rows stay queued).
+
+`prepare` (which never raises) runs once at start, beside the election, leading or not:
+Matrix makes and publishes this worker's own device there, so people's clients share
+room keys with it before it first leads. The transport is made only after it ends.
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ class LeaderOnly:
         name: str,
         idempotent: bool,
         released: Callable[[str], Awaitable[None]],
+        prepare: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.name, self.idempotent = name, idempotent
         self._make, self._leadership, self._db = make, leadership, db
-        self._released = released
+        self._released, self._prepare = released, prepare
         self._inner: Transport | None = None
         self._changed = asyncio.Event()
         self._stopping = False
@@ -61,9 +66,20 @@ class LeaderOnly:
         return True
 
     async def run(self, handle: Handler) -> None:
+        prepared = asyncio.ensure_future(self._prepare()) if self._prepare else None
+        try:
+            await self._lead(handle, prepared)
+        finally:
+            if prepared is not None:
+                await prepared
+
+    async def _lead(self, handle: Handler, prepared: asyncio.Future[object] | None) -> None:
         while not self._stopping:
             if not self._leadership.leading:
                 await self._wait_change()
+                continue
+            if prepared is not None and not prepared.done():
+                await prepared  # one client at a time on this folder's device store
                 continue
             inner = self._inner = self._make()
             task = asyncio.create_task(inner.run(handle))

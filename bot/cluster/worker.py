@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -67,11 +67,26 @@ async def clustered(url: str | None, owner: Timed) -> AsyncIterator[Leadership |
 
 
 def leader_only(
-    make: Callable[[], Transport], leadership: Leadership, app: App, *, name: str, idempotent: bool
+    make: Callable[[], Transport],
+    leadership: Leadership,
+    app: App,
+    *,
+    name: str,
+    idempotent: bool,
+    prepare: Callable[[], Awaitable[object]] | None = None,
 ) -> Transport:
-    """A transport (Matrix) that runs on the leader alone; see `bot.cluster.leader_only`."""
+    """A transport (Matrix) that runs on the leader alone, and `prepare`, run once at start
+    on every worker (Matrix: this worker's device); see `bot.cluster.leader_only`."""
     released = app.outbox.release
-    return LeaderOnly(make, leadership, app.db, name=name, idempotent=idempotent, released=released)
+    return LeaderOnly(
+        make,
+        leadership,
+        app.db,
+        name=name,
+        idempotent=idempotent,
+        released=released,
+        prepare=prepare,
+    )
 
 
 def matrix_position(app: App) -> Callable[[str], SharedPosition]:

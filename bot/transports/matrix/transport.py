@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from nio import AsyncClient, AsyncClientConfig
-
 from bot.config import Settings
 from bot.conversation.sweeper import Sweeper
 from bot.model import ChatRef, Handler, Reply
 from bot.transports.matrix.config import MatrixConfig
 from bot.transports.matrix.dispatch import Dispatch
+from bot.transports.matrix.enrol import new_client
 from bot.transports.matrix.inbound import (
     Item,
     Membership,
@@ -39,7 +38,7 @@ from bot.transports.matrix.outbound import Outbound
 from bot.transports.matrix.poison import Poison
 from bot.transports.matrix.position import Position, PositionFor
 from bot.transports.matrix.rooms import Limits, Rooms
-from bot.transports.matrix.store import STORE_FILE, EncryptedStore, check_passphrase
+from bot.transports.matrix.store import EncryptedStore, check_passphrase
 from bot.transports.matrix.sync import Batch, Syncer
 from bot.transports.matrix.trust import TofuExceptStaff, TrustPolicy
 from bot.transports.matrix.undecrypted import Undecrypted
@@ -136,27 +135,12 @@ class MatrixTransport:
             "unapplied": live.syncer.unapplied if live else 0,
         }
 
-    def _client(self) -> AsyncClient:
-        config = self._config
-        return AsyncClient(
-            config.homeserver,
-            config.user_id,
-            store_path=str(config.store_dir),
-            config=AsyncClientConfig(
-                encryption_enabled=True,
-                store=EncryptedStore,
-                store_name=STORE_FILE,
-                pickle_key=config.store_passphrase,
-                store_sync_tokens=False,
-            ),
-        )
-
     async def run(self, handle: Handler) -> None:
         config = self._config  # opening the store costs a key derivation: not on the loop
         own = await asyncio.to_thread(
             check_passphrase, config.store_dir, config.store_passphrase, config.user_id
         )
-        client: Any = self._client()
+        client: Any = new_client(config)
         try:
             login = await sign_in(client, self._config, self._port.storage, own)
             self.device_id = login.device_id
