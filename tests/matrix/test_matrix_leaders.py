@@ -10,8 +10,12 @@ position, or it could not read what the person wrote meanwhile.
 
 from __future__ import annotations
 
+import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from bot.content.library import Library
 from bot.storage import Database
@@ -69,6 +73,29 @@ async def test_each_message_is_answered_once_as_leadership_moves(
     finally:
         await person.stop()
         await a.stop()
+
+
+async def test_a_worker_that_cannot_enrol_says_so_and_goes_on(
+    synapse: Synapse,
+    pg_server: PgServer,
+    tmp_path: Path,
+    library: Library,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A refused login: no exception (the worker enrols when it leads), one log line
+    that names neither the account nor a device."""
+    url = pg_server.schema_url(fresh_schema(pg_server))
+    account = synapse.register(unique("bot"))
+    wrong = replace(account, password="not the password")
+    caplog.set_level(logging.DEBUG, logger="hrd_bot")
+    db = await Database.open_postgres(url, DB_KEY)
+    try:
+        assert not await enrol(Bot(synapse, wrong, tmp_path / "w", library).config, db)
+    finally:
+        await db.close()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("hrd_bot.matrix")]
+    assert said == ["could not enrol this worker's Matrix device (ConfigError)"]
+    assert account.user_id not in caplog.text
 
 
 async def test_a_folder_whose_key_store_was_lost_signs_in_as_a_new_device(bot: Bot) -> None:
