@@ -5,6 +5,8 @@ Without a URL (SQLCipher, one process) none of this runs: that process does ever
 - `leader`: one worker leads (a session advisory lock on a connection of its own).
 - `timed`: every timed job (safety jobs, sweepers) runs on the leader only.
 - `leader_only`: Matrix runs on the leader only; its E2E device lives on the leader's disk.
+  Every worker publishes its own device at start (`bot.transports.matrix.enrol`), so
+  people's clients share room keys with it before it leads: a take-over reads at once.
 - `matrix_position`: the Matrix account's sync position and handled event ids, one for
   all workers, so leadership can move without an event answered twice or skipped.
 - `inbox`, `consumer`: Telegram webhook updates wait in the shared inbox for the worker

@@ -7,6 +7,7 @@
 - `position`: where the sync position and handled event ids are kept (the store, or
   with several workers the account's, shared in the bot's database).
 - `login`: the same device on every start; token and device id kept encrypted.
+- `enrol`: with several workers, each one's device and keys published at its start.
 - `trust`: the device trust policy (trust on first use for activists, staff devices
   only when listed, the bot's own other devices never).
 - `rooms`: which invites to take (rate-limited), which rooms are private, which may
