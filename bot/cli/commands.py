@@ -89,20 +89,22 @@ def _transports(
 
 def _matrix(settings: Settings, app: App, leadership: Leadership | None) -> Transport:
     """Matrix; with several workers, on the leader only, each worker's device enrolled at
-    its start (`bot.transports.matrix.enrol`), so it can read what people send when it leads."""
+    its start (`bot.transports.matrix.enrol`), so it can read what people send when it
+    leads. Refused settings stop every worker at start, as they stop one process."""
     from bot.transports.matrix import MatrixConfig, MatrixTransport  # lazy: nio is big
     from bot.transports.matrix.enrol import enrol
 
+    config = MatrixConfig.from_settings(settings)
     shared = None if leadership is None else matrix_position(app)
 
     def matrix() -> Transport:
-        return MatrixTransport.from_settings(settings, app, shared)
+        return MatrixTransport(config, app, position=shared)
 
     if leadership is None:
         return matrix()
 
     def enrolment() -> Awaitable[bool]:
-        return enrol(MatrixConfig.from_settings(settings), app.storage)
+        return enrol(config, app.storage)
 
     idempotent = MatrixTransport.idempotent
     return leader_only(

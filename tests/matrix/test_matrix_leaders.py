@@ -98,6 +98,20 @@ async def test_a_worker_that_cannot_enrol_says_so_and_goes_on(
     assert account.user_id not in caplog.text
 
 
+async def test_a_worker_with_a_fixed_token_enrols_nothing(
+    synapse: Synapse, tmp_path: Path, library: Library
+) -> None:
+    """The token's device may be another worker's: its published keys must stay."""
+    account = synapse.register(unique("bot"))
+    fixed = Bot(synapse, account, tmp_path / "t", library, with_token=True)
+    db = await Database.open(tmp_path / "t.db", DB_KEY)
+    try:
+        assert not await enrol(fixed.config, db)
+    finally:
+        await db.close()
+    assert check_passphrase(fixed.config.store_dir, PASSPHRASE, account.user_id) is None
+
+
 async def test_a_folder_whose_key_store_was_lost_signs_in_as_a_new_device(bot: Bot) -> None:
     """Its old device's keys are gone with the store: coming back as it would leave
     people's clients encrypting to keys nobody holds."""

@@ -7,7 +7,9 @@ it. So every worker signs in at start (the kept login of its own folder's device
 `login` does) and uploads its device keys and one-time keys, then closes the client:
 clients list the device and send it room keys, which wait on the homeserver until it
 leads. No sync and nothing sent here. A failure is logged and the worker goes on: it
-enrols when it first leads, as a single process does.
+enrols when it first leads, as a single process does. Nothing is enrolled with a fixed
+access token or device id: that device may be another worker's, whose published keys
+this folder's would replace.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ async def enrol(config: MatrixConfig, db: Storage) -> bool:
 
 
 async def _enrol(config: MatrixConfig, db: Storage) -> bool:
+    if config.access_token or config.device_id:  # one device for all: `hrd-bot doctor` says so
+        log.warning("not enrolled: a fixed Matrix token or device id names one device")
+        return False
     own = await asyncio.to_thread(
         check_passphrase, config.store_dir, config.store_passphrase, config.user_id
     )

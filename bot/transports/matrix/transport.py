@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from bot.config import Settings
 from bot.conversation.sweeper import Sweeper
 from bot.model import ChatRef, Handler, Reply
 from bot.transports.matrix.config import MatrixConfig
@@ -109,12 +108,6 @@ class MatrixTransport:
         self.device_id: str | None = None
         self.ready = asyncio.Event()
         """Set once the first sync is handled (the bot is answering)."""
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, port: TransportPort, position: PositionFor | None = None
-    ) -> MatrixTransport:
-        return cls(MatrixConfig.from_settings(settings), port, position=position)
 
     @property
     def connected(self) -> bool:
