@@ -354,4 +354,10 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX matrix_handled_at ON matrix_handled (handled_at);
     """,
+    # A chat's shared screen goes 48 hours after it was shown, as the chat trail's message
+    # ids do (bot/transports/telegram/shared_buttons.py): no lasting list of chats.
+    """
+    ALTER TABLE button_screens ADD COLUMN shown_at INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX button_screens_shown ON button_screens (shown_at);
+    """,
 )

@@ -170,4 +170,8 @@ LATER: dict[int, str] = {
     CREATE TABLE matrix_handled (event_id TEXT PRIMARY KEY, handled_at BIGINT NOT NULL);
     CREATE INDEX matrix_handled_at ON matrix_handled (handled_at);
     """,
+    21: """
+    ALTER TABLE button_screens ADD COLUMN shown_at BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX button_screens_shown ON button_screens (shown_at);
+    """,
 }

@@ -6,12 +6,16 @@ chat before) and pressed at another (the chat's lease holder), so every screen s
 also written here, and before a press is resolved the chat's current screen is read
 back: the newest any worker showed. The chat is its keyed pseudonym; the choice ids are
 sealed on PostgreSQL; nonces and message ids are plain (random, and the platform's).
+A screen is kept `KEEP_S` after it was shown, as the chat trail keeps message ids, so
+the table is never a lasting list of the chats that used the bot; a press on an older
+screen is answered as a stale one, with the current screen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable, Sequence
 
 from bot.conversation.pseudonym import Pseudonymizer
@@ -20,9 +24,10 @@ from bot.transports.port import Storage
 from bot.transports.telegram.buttons import ButtonBook
 from bot.transports.telegram.incoming import PLATFORM
 
-__all__ = ["SharedButtonBook"]
+__all__ = ["KEEP_S", "SharedButtonBook"]
 
 CHOICES = "button_screens.choices"
+KEEP_S = 48 * 3600
 Screen = tuple[int, str, tuple[str, ...]]
 
 
@@ -32,12 +37,15 @@ def _save(chat: str, screen: Screen | None) -> Callable[[Connection], None]:
             conn.execute("DELETE FROM button_screens WHERE chat = ?", (chat,))
             return
         message_id, nonce, choices = screen
+        now = int(time.time())
         conn.execute(
-            "INSERT INTO button_screens (chat, message_id, nonce, choices) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (chat) DO UPDATE SET message_id = excluded.message_id,"
-            " nonce = excluded.nonce, choices = excluded.choices",
-            (chat, message_id, nonce, conn.seal(CHOICES, json.dumps(choices))),
+            "INSERT INTO button_screens (chat, message_id, nonce, choices, shown_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (chat) DO UPDATE SET"
+            " message_id = excluded.message_id, nonce = excluded.nonce,"
+            " choices = excluded.choices, shown_at = excluded.shown_at",
+            (chat, message_id, nonce, conn.seal(CHOICES, json.dumps(choices)), now),
         )
+        conn.execute("DELETE FROM button_screens WHERE shown_at < ?", (now - KEEP_S,))
 
     return run
 
@@ -45,7 +53,9 @@ def _save(chat: str, screen: Screen | None) -> Callable[[Connection], None]:
 def _load(chat: str) -> Callable[[Connection], Screen | None]:
     def run(conn: Connection) -> Screen | None:
         row = conn.execute(
-            "SELECT message_id, nonce, choices FROM button_screens WHERE chat = ?", (chat,)
+            "SELECT message_id, nonce, choices FROM button_screens WHERE chat = ?"
+            " AND shown_at >= ?",
+            (chat, int(time.time()) - KEEP_S),
         ).fetchone()
         if row is None:
             return None
