@@ -13,9 +13,11 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar, overload
 
+from psycopg.pq import TransactionStatus
+
 from bot.storage.fields import Fields
 
-__all__ = ["Connection", "PgConnection", "SqliteConnection", "to_pyformat"]
+__all__ = ["Connection", "PgConnection", "to_pyformat"]
 
 V = TypeVar("V", str, bytes)
 Params = Sequence[object]
@@ -59,9 +61,6 @@ class Connection:
     def unseal(self, column: str, value: None) -> None: ...
     def unseal(self, column: str, value: V | None) -> V | None:
         return self.fields.unseal(column, value)
-
-
-SqliteConnection = Connection
 
 
 @functools.lru_cache(maxsize=1024)
@@ -111,6 +110,4 @@ class PgConnection(Connection):
 
     @property
     def in_transaction(self) -> bool:
-        from psycopg.pq import TransactionStatus
-
         return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from bot.storage.dbkey import DbKey
 from bot.storage.faults import StorageError
 
-__all__ = ["Fields", "PlainFields", "SealedFields", "UnsealError", "field_key"]
+__all__ = ["Fields", "SealedFields", "UnsealError", "field_key"]
 
 V = TypeVar("V", str, bytes)
 _TEXT = "~"
@@ -41,8 +41,6 @@ class UnsealError(StorageError, ValueError):
 
 class Fields:
     """The identity: for SQLCipher, whose pages are already encrypted."""
-
-    sealing = False
 
     @overload
     def seal(self, column: str, value: V) -> V: ...
@@ -65,13 +63,8 @@ class Fields:
         return value
 
 
-PlainFields = Fields
-
-
 class SealedFields(Fields):
     """Text seals to `~` and URL-safe base64; bytes seal to bytes."""
-
-    sealing = True
 
     def __init__(self, key: bytes) -> None:
         self._siv = AESSIV(key)

@@ -9,6 +9,7 @@ calls are a few statements each, on loopback or a LAN.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -105,8 +106,9 @@ def locked(conn: Connection, work: Callable[[Connection], T]) -> T:
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITER,))
         result = work(conn)
     except BaseException:
-        if not conn.raw.closed:
-            conn.execute("ROLLBACK")
+        if not (conn.raw.closed or conn.raw.broken):
+            with contextlib.suppress(psycopg.Error):  # the first error is the one to tell
+                conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result
