@@ -79,6 +79,17 @@ def test_a_matrix_token_or_device_shared_by_the_workers_is_unsafe() -> None:
         assert "tok-4f2e" not in found[1].what + found[1].todo
 
 
+def test_telegram_polled_by_several_workers_is_unsafe() -> None:
+    local = "postgresql://hrdbot@127.0.0.1/hrd"
+    hooked = {"TELEGRAM_BOT_TOKEN": "t", "TELEGRAM_WEBHOOK_URL": "https://bot.example/h"}
+    assert [v for v, _ in _verdicts(local, **hooked)] == ["ok"]
+    found = connection(local, {"TELEGRAM_BOT_TOKEN": "t"})
+    assert [(f.verdict, f.what) for f in found][1] == (
+        "unsafe",
+        "Telegram is polled, which only one worker may do",
+    )
+
+
 def test_a_password_inline_is_unsafe_and_never_printed() -> None:
     found = connection(f"postgresql://hrdbot:{PASSWORD}@127.0.0.1/hrd", {})
     assert [(f.verdict, f.what) for f in found][1] == (

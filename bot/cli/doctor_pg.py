@@ -46,7 +46,8 @@ def _hosts(info: Mapping[str, object], env: Mapping[str, str]) -> list[str]:
 
 
 def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
-    """TLS on the way to a server elsewhere; no password inline; a Matrix device per worker."""
+    """TLS on the way to a server elsewhere; no password inline; a Matrix device per
+    worker; Telegram through its webhook."""
     try:
         info = conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -67,7 +68,7 @@ def connection(url: str, env: Mapping[str, str]) -> list[Finding]:
                 "password and the queries cross the network readable and alterable",
             )
         )
-    found += _one_device_each(env)
+    found += _one_device_each(env) + _webhook(env)
     if info.get("password"):
         found.append(
             Finding(
@@ -89,6 +90,16 @@ def _one_device_each(env: Mapping[str, str]) -> list[Finding]:
         return []
     todo = f"with several workers set MATRIX_PASSWORD and unset {' and '.join(fixed)}"
     return [Finding("unsafe", "Matrix is tied to one device for every worker", todo)]
+
+
+def _webhook(env: Mapping[str, str]) -> list[Finding]:
+    """Telegram lets one poller in: a second worker polling would be refused (409) and
+    its half of the people's updates would wait, so several workers take the webhook."""
+    token = env.get("TELEGRAM_BOT_TOKEN") or env.get("TELEGRAM_BOT_TOKEN_FILE")
+    if not token or env.get("TELEGRAM_WEBHOOK_URL"):
+        return []
+    todo = "set TELEGRAM_WEBHOOK_URL (and its secret) on every worker, behind one balancer"
+    return [Finding("unsafe", "Telegram is polled, which only one worker may do", todo)]
 
 
 def _opens(key: DbKey, salt: bytes, check: bytes) -> bool:
