@@ -4,71 +4,17 @@ worker that starts resumes nobody else's messages."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 
-from bot.app import App
 from bot.cluster.handover import OutboxHandover
-from bot.cluster.leader import Leadership
-from bot.cluster.worker import delivering, leader_only
 from bot.content.library import Library
 from bot.delivery.outcome import Reason, Undelivered
 from bot.model import ChatRef, Reply
-from bot.storage import Database
-from tests.fakes import FakeTransport
-from tests.keys import TEST_KEY
+from tests.cluster_nodes import ROOM, node, sent, true_when
 from tests.postgres_server import PgServer, fresh_schema
 from tests.telegram_emulator.harness import eventually
 
-ROOM = ChatRef("matrix", "!staff:example.org", private=False, encrypted=True)
 PERSON = ChatRef("telegram", "4242", private=True)
-
-
-@dataclass
-class Node:
-    app: App
-    leadership: Leadership
-    matrix: list[FakeTransport]
-    telegram: FakeTransport
-
-
-@asynccontextmanager
-async def node(url: str, library: Library) -> AsyncIterator[Node]:
-    """A worker as `hrd-bot run` wires one: leadership, Matrix on the leader only, handover."""
-    db = await Database.open_postgres(url, TEST_KEY)
-    app = await App.open(db, library)
-    leadership = Leadership(url, retry=0.1, heartbeat=0.05)
-    made: list[FakeTransport] = []
-
-    def matrix() -> FakeTransport:
-        made.append(FakeTransport(name="matrix"))
-        return made[-1]
-
-    telegram = FakeTransport(name="telegram", idempotent=True)
-    app.attach(leader_only(matrix, leadership, app, name="matrix", idempotent=True))
-    app.attach(telegram)
-    tasks = [asyncio.create_task(leadership.run())]
-    tasks += [asyncio.create_task(t.run(app.handle)) for t in app.transports.values()]
-    try:
-        async with delivering(app, leadership, url):
-            yield Node(app, leadership, made, telegram)
-    finally:
-        for transport in app.transports.values():
-            await transport.stop()
-        await leadership.stop()
-        await asyncio.gather(*tasks)
-        await app.outbox.close()
-        await db.close()
-
-
-def sent(transports: list[FakeTransport]) -> list[str]:
-    return [reply.text for t in transports for _, reply in t.sent]
-
-
-async def true_when(check: bool) -> bool:
-    return check
 
 
 async def test_a_followers_matrix_message_is_sent_by_the_leader(

@@ -5,90 +5,28 @@ learns the outcome the leader wrote (`bot.cluster.relay`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from contextlib import AsyncExitStack
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bot.app import App
 from bot.cluster import relay_rows
 from bot.cluster.handover import OutboxHandover
-from bot.cluster.leader import Leadership
-from bot.cluster.relay import Relay
 from bot.cluster.relay_rows import info
-from bot.cluster.worker import delivering, leader_only
 from bot.content.library import Library
 from bot.crypto.hpke import InvalidTag, open_sealed
 from bot.crypto.keys import PrivateKey
-from bot.delivery.outcome import Outcome, Reason, Undelivered
-from bot.model import ChatRef, Reply
-from bot.storage import Database
+from bot.delivery.outcome import Outcome, Reason
+from bot.model import Reply
 from bot.storage.connection import Connection
 from bot.storage.fields import UnsealError
-from tests.fakes import FakeTransport
+from tests.cluster_nodes import ROOM, Node, node, true_when
 from tests.keys import TEST_KEY
 from tests.postgres_server import PgServer, fresh_schema
 from tests.telegram_emulator.harness import eventually
 
-ROOM = ChatRef("matrix", "!staff:example.org", private=False, encrypted=True)
 WORDS = "they took my phone at the border"
-
-
-@dataclass
-class Node:
-    app: App
-    leadership: Leadership
-    matrix: list[FakeTransport]
-    relay: Relay | None = None
-
-
-@asynccontextmanager
-async def node(
-    url: str, library: Library, *, adopts: bool = True, refuse: bool = False, hears: bool = True
-) -> AsyncIterator[Node]:
-    """A worker as `hrd-bot run` wires one; `adopts=False`: one that never adopts (a
-    leader that publishes its key, as if it died before adopting); `hears=False`: its
-    relay hears no NOTIFY (polls); `refuse`: its Matrix refuses."""
-    db = await Database.open_postgres(url, TEST_KEY)
-    app = await App.open(db, library)
-    leadership = Leadership(url, retry=0.1, heartbeat=0.05)
-    made: list[FakeTransport] = []
-
-    def matrix() -> FakeTransport:
-        made.append(FakeTransport(name="matrix"))
-        if refuse:
-            made[-1].refuse[ROOM.address] = Undelivered(Reason.REFUSED)
-        return made[-1]
-
-    app.attach(leader_only(matrix, leadership, app, name="matrix", idempotent=True))
-    tasks = [asyncio.create_task(leadership.run())]
-    tasks += [asyncio.create_task(t.run(app.handle)) for t in app.transports.values()]
-    try:
-        if adopts:
-            async with delivering(app, leadership, url):
-                yield Node(app, leadership, made)
-        else:
-            relay = Relay(db, leadership, url=url if hears else None, poll=2.0 if hears else 0.2)
-            relay.attach(app.outbox)
-            tasks.append(asyncio.create_task(relay.run()))
-            try:
-                yield Node(app, leadership, made, relay)
-            finally:
-                await relay.stop()
-    finally:
-        for transport in app.transports.values():
-            await transport.stop()
-        await leadership.stop()
-        await asyncio.gather(*tasks)
-        await app.outbox.close()
-        await db.close()
-
-
-async def true_when(check: bool) -> bool:
-    return check
 
 
 async def leading(url: str, library: Library, stack: AsyncExitStack, **how: bool) -> Node:
