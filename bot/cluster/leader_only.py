@@ -1,8 +1,9 @@
 """A transport only the leader runs: Matrix, whose end-to-end device (its keys, its
 sessions, its sync position) lives in one process and on that process's disk.
 
-On a follower it runs nothing and sends nothing: the outbox asks `hand_over` before it
-queues a message, leaves the row queued in the database for the leader, and a NOTIFY
+On a follower it runs nothing and sends nothing: the outbox asks `hand_over` (through
+its `elsewhere` hook, which `bot.cluster.worker.leader_only` sets) before it queues a
+message, leaves the row queued in the database for the leader, and a NOTIFY
 (`outbox`) wakes the leader's `OutboxHandover`, which adopts it. When this worker is
 elected, a fresh transport is made and run; when it is deposed, that transport stops
 and this worker's outbox lets go of the platform's lanes (their rows stay queued).

@@ -77,16 +77,20 @@ def leader_only(
 ) -> Transport:
     """A transport (Matrix) that runs on the leader alone, and `prepare`, run once at start
     on every worker (Matrix: this worker's device); see `bot.cluster.leader_only`."""
-    released = app.outbox.release
-    return LeaderOnly(
+    transport = LeaderOnly(
         make,
         leadership,
         app.db,
         name=name,
         idempotent=idempotent,
-        released=released,
+        released=app.outbox.release,
         prepare=prepare,
     )
+    before = app.outbox.elsewhere
+    app.outbox.elsewhere = lambda platform: (
+        transport.hand_over() if platform == name else before(platform)
+    )
+    return transport
 
 
 def matrix_position(app: App) -> Callable[[str], SharedPosition]:

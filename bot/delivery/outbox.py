@@ -119,9 +119,11 @@ class Outbox:
         self._writes = GroupCommit(db)
         self.failed: Counter[Reason] = Counter()
         """Messages settled as not delivered since the start, by reason (metrics)."""
+        self.elsewhere: Callable[[str], bool] = lambda platform: False
         self.handed: Callable[[Parcel], object] = lambda parcel: None
         self.settled: Callable[[Iterable[int]], object] = lambda ids: None
-        """Hooks for `bot.cluster.relay`: a parcel another worker sends; rows settled."""
+        """Hooks for `bot.cluster`: whether another worker sends on a platform now; a
+        parcel left for it; rows settled."""
 
     async def start(self) -> list[tuple[rows.Row, Reason]]:
         """Resume what was queued before a stop. Not resent: sensitive content (held only
@@ -232,8 +234,7 @@ class Outbox:
     ) -> Parcel:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         parcel = Parcel(row_id, chat, reply, kind, case_id, created_at, done)
-        hand_over = getattr(self._transports.get(chat.platform), "hand_over", None)
-        if hand_over is not None and hand_over():  # another worker sends it (bot.cluster)
+        if self.elsewhere(chat.platform):
             self.handed(parcel)
             return parcel
         lane = self._lanes.setdefault(place(chat), _Lane())
